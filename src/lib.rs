@@ -1,0 +1,26 @@
+//! Breakfast: a self-hosted newsletter service for a publication's daily digest.
+//!
+//! Data flows one way: feeds → articles → digest → deliveries → mail. Each module is a
+//! room with one job; SQL lives in [`store`], HTTP in [`web`], SMTP in [`mail`], markup in
+//! the `templates` crate.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod feeds;
+pub mod mail;
+pub mod queue;
+pub mod shutdown;
+pub mod store;
+pub mod tasks;
+pub mod telemetry;
+pub mod web;
+
+pub use app::App;
+
+/// Installs the process-wide TLS crypto provider (ring). reqwest and lettre are built
+/// without a default provider so that only one TLS stack is compiled in.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -1,0 +1,132 @@
+//! Getting a message to a mail server, or into the outbox folder.
+//!
+//! Two transports behind one type: SMTP through lettre's pooled async client, and a file
+//! outbox that writes one `.eml` per message — the embedded default, so that a new
+//! installation shows real emails without a mail server.
+
+mod compose;
+mod outbox;
+mod smtp;
+
+use std::time::{Duration, Instant};
+
+use lettre::{
+    AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor, message::dkim::DkimConfig,
+};
+
+pub use compose::{ComposeError, MailIdentity, OutgoingEmail, Unsubscribe};
+pub use outbox::Outbox;
+pub use smtp::{SmtpSettings, TlsMode, parse_smtp_url};
+
+use crate::config::Config;
+
+/// Where outgoing mail goes.
+#[derive(Clone)]
+pub struct Mailer {
+    transport: Transport,
+    dkim: Option<std::sync::Arc<DkimConfig>>,
+}
+
+#[derive(Clone)]
+enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Outbox(Outbox),
+}
+
+/// Why a message was not accepted, sorted by what the sender should do next.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SendError {
+    /// Worth trying again later: 4xx replies, refused or dropped connections, timeouts.
+    #[error("temporary failure: {0}")]
+    Transient(String),
+    /// The server refused this message or recipient for good (5xx).
+    #[error("permanent failure: {0}")]
+    Permanent(String),
+}
+
+impl SendError {
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, Self::Permanent(_))
+    }
+
+    /// SMTP 421 and 451 often mean "slow down": the caller backs off harder.
+    pub fn is_slow_down(&self) -> bool {
+        matches!(self, Self::Transient(m) if m.starts_with("421") || m.starts_with("451"))
+    }
+}
+
+impl Mailer {
+    /// Builds the transport named by the configuration: SMTP when `smtp_url` is set,
+    /// otherwise the outbox folder.
+    pub fn from_config(config: &Config) -> anyhow::Result<Mailer> {
+        let transport = if config.smtp_url.is_empty() {
+            Transport::Outbox(Outbox::new(&config.mail.outbox_dir)?)
+        } else {
+            let settings = parse_smtp_url(config.smtp_url.expose())?;
+            Transport::Smtp(smtp::transport(&settings, &config.mail)?)
+        };
+        let dkim = compose::dkim_config(&config.mail)?.map(std::sync::Arc::new);
+        Ok(Mailer { transport, dkim })
+    }
+
+    pub fn outbox(dir: &str) -> anyhow::Result<Mailer> {
+        Ok(Mailer {
+            transport: Transport::Outbox(Outbox::new(dir)?),
+            dkim: None,
+        })
+    }
+
+    pub fn describe(&self) -> String {
+        match &self.transport {
+            Transport::Smtp(_) => "SMTP".into(),
+            Transport::Outbox(o) => format!("outbox folder {}", o.dir().display()),
+        }
+    }
+
+    /// Sends one message, signing it first when DKIM is configured.
+    pub async fn send(&self, mut message: Message) -> Result<(), SendError> {
+        if let Some(dkim) = &self.dkim {
+            message.sign(dkim);
+        }
+        let started = Instant::now();
+        let result = match &self.transport {
+            Transport::Smtp(smtp) => smtp.send(message).await.map(|_| ()).map_err(classify),
+            Transport::Outbox(outbox) => outbox
+                .write(&message)
+                .await
+                .map(|_| ())
+                .map_err(|e| SendError::Transient(e.to_string())),
+        };
+        metrics::histogram!("breakfast_mail_send_seconds").record(started.elapsed().as_secs_f64());
+        result
+    }
+
+    /// Whether the transport can take mail now (for /readyz): a NOOP over SMTP, a write
+    /// test for the outbox.
+    pub async fn check(&self) -> Result<(), String> {
+        match &self.transport {
+            Transport::Smtp(smtp) => {
+                match tokio::time::timeout(Duration::from_secs(5), smtp.test_connection()).await {
+                    Ok(Ok(true)) => Ok(()),
+                    Ok(Ok(false)) => Err("SMTP server did not answer NOOP".into()),
+                    Ok(Err(e)) => Err(format!("SMTP: {e}")),
+                    Err(_) => Err("SMTP server did not answer within 5s".into()),
+                }
+            }
+            Transport::Outbox(outbox) => outbox.check_writable().map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// Sorts lettre's errors into "try again" and "give up", keeping the server's words.
+fn classify(e: lettre::transport::smtp::Error) -> SendError {
+    let text = match e.status() {
+        Some(code) => format!("{code} {e}"),
+        None => e.to_string(),
+    };
+    if e.is_permanent() {
+        SendError::Permanent(text)
+    } else {
+        SendError::Transient(text)
+    }
+}

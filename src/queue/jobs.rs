@@ -1,0 +1,87 @@
+//! Job kinds that belong to no other room. Transactional email lives here because every
+//! part of the service may need to send one.
+
+use apalis::prelude::{BoxDynError, Data};
+use serde::{Deserialize, Serialize};
+
+use super::Job;
+use crate::{
+    app::App,
+    domain::{EmailAddress, Purpose},
+    mail::{OutgoingEmail, Unsubscribe},
+};
+
+/// One email to one person, rendered before it is queued (confirmation links, welcome
+/// notes, test sends). When `list_subscriber_id` is set the message is list mail and
+/// carries that subscriber's one-click unsubscribe headers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SendTransactional {
+    pub to: EmailAddress,
+    pub to_name: Option<String>,
+    pub subject: String,
+    pub html: String,
+    pub text: String,
+    pub list_subscriber_id: Option<i64>,
+    /// Recorded on the subscriber's history when sent, e.g. "confirmation sent".
+    pub event: Option<(i64, String)>,
+}
+
+impl Job for SendTransactional {
+    const QUEUE: &'static str = "transactional-email";
+    const MAX_ATTEMPTS: usize = 8;
+}
+
+/// Sends the message; a permanent refusal is logged and recorded, not retried, since
+/// sending the same message again cannot succeed.
+pub async fn send_transactional(job: SendTransactional, app: Data<App>) -> Result<(), BoxDynError> {
+    let unsubscribe = job.list_subscriber_id.map(|id| unsubscribe_for(&app, id));
+    let email = OutgoingEmail {
+        to: job.to.clone(),
+        to_name: job.to_name.clone(),
+        subject: job.subject.clone(),
+        html: job.html.clone(),
+        text: job.text.clone(),
+        unsubscribe,
+    };
+    let message = email.to_message(&app.identity)?;
+    match app.mailer.send(message).await {
+        Ok(()) => {
+            metrics::counter!("breakfast_transactional_sent_total").increment(1);
+            if let Some((subscriber_id, kind)) = &job.event {
+                app.store
+                    .record_event(*subscriber_id, kind, None, app.now_ms())
+                    .await?;
+            }
+            Ok(())
+        }
+        Err(e) if e.is_permanent() => {
+            metrics::counter!("breakfast_transactional_failed_total").increment(1);
+            tracing::warn!(subscriber = ?job.event.as_ref().map(|e| e.0), error = %e, "transactional email refused");
+            if let Some((subscriber_id, _)) = &job.event {
+                app.store
+                    .record_event(
+                        *subscriber_id,
+                        "email refused",
+                        Some(&e.to_string()),
+                        app.now_ms(),
+                    )
+                    .await?;
+            }
+            Ok(())
+        }
+        Err(e) => {
+            metrics::counter!("breakfast_transactional_retried_total").increment(1);
+            Err(e.into())
+        }
+    }
+}
+
+/// The RFC 8058 headers for list mail to `subscriber_id`.
+pub fn unsubscribe_for(app: &App, subscriber_id: i64) -> Unsubscribe {
+    let token = app.signer.sign(subscriber_id, Purpose::Unsubscribe, None);
+    let mailto = app.config.newsletter.unsubscribe_mailto.trim();
+    Unsubscribe {
+        url: app.url(&format!("/unsubscribe?token={token}")),
+        mailto: (!mailto.is_empty()).then(|| format!("mailto:{mailto}?subject=unsubscribe")),
+    }
+}

@@ -1,0 +1,47 @@
+//! HTTP: the only room that knows about requests and responses.
+
+pub mod error;
+pub mod ops;
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use tokio::net::TcpListener;
+use tower_http::{limit::RequestBodyLimitLayer, trace::TraceLayer};
+
+use crate::{app::App, shutdown::Shutdown};
+
+/// Largest request body accepted anywhere except the CSV import, which sets its own.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// Every route of the service.
+pub fn router(app: App) -> Router {
+    Router::new()
+        .merge(ops::routes())
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(TraceLayer::new_for_http())
+        .with_state(app)
+}
+
+/// Binds the listen address first, so that a port already in use is reported before
+/// anything else is created.
+pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|e| match e.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            anyhow::anyhow!("cannot listen on {addr}: the port is already in use")
+        }
+        _ => anyhow::anyhow!("cannot listen on {addr}: {e}"),
+    })
+}
+
+/// Serves until `shutdown` fires, then finishes the requests in progress.
+pub async fn serve(app: App, listener: TcpListener, shutdown: Shutdown) -> anyhow::Result<()> {
+    let router = router(app);
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.wait().await })
+    .await
+    .map_err(|e| anyhow::anyhow!("web server failed: {e}"))
+}

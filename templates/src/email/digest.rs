@@ -1,0 +1,591 @@
+//! The daily digest: masthead, greeting and editor's note, pinned stories,
+//! one block per section, "on this day", and the legal footer.
+//!
+//! The caller renders once per digest with sentinels in the personal fields
+//! (`greeting`, `unsubscribe_url`, `preferences_url`) and substitutes them
+//! per recipient. So those values are only ever escaped, never trimmed,
+//! re-cased, wrapped or encoded, and each is written exactly once per part.
+
+use maud::{Markup, PreEscaped, html};
+
+use super::{
+    BOX_BG, CARD_BG, box_bg, document, ink, muted, rule, safe_accent, sans, serif, underlined, wrap,
+};
+
+/// Everything one digest shows. Times are already formatted: the service
+/// knows the subscriber's zone and locale, this crate does not.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DigestEmail {
+    pub publication: String,
+    pub subject: String,
+    pub preheader: String,
+    /// e.g. "Monday 6 March 2026".
+    pub date_label: String,
+    /// Personal: e.g. "Good morning, Ana", or a sentinel.
+    pub greeting: String,
+    /// Already sanitised; written as is.
+    pub editor_note_html: Option<String>,
+    /// The same note for the plain-text part.
+    pub editor_note_text: Option<String>,
+    pub pinned: Vec<ArticleView>,
+    pub sections: Vec<SectionView>,
+    pub on_this_day: Option<ArticleView>,
+    pub view_in_browser_url: String,
+    /// Personal.
+    pub unsubscribe_url: String,
+    /// Personal.
+    pub preferences_url: String,
+    pub postal_address: String,
+    /// e.g. "You get this because you subscribed at example.org."
+    pub why_received: String,
+    /// A hex colour such as "#b3001b"; anything else falls back to the red.
+    pub accent_colour: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SectionView {
+    pub name: String,
+    pub articles: Vec<ArticleView>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ArticleView {
+    pub title: String,
+    pub url: String,
+    pub author: Option<String>,
+    pub published_label: Option<String>,
+    /// Plain text; the feed's HTML has been stripped by the caller.
+    pub summary_text: String,
+    pub section: Option<String>,
+    pub image_url: Option<String>,
+    /// Empty means decorative.
+    pub image_alt: String,
+}
+
+/// Width of the column inside the card (600 minus 32px padding each side);
+/// Outlook sizes images by the attribute, not by CSS.
+const CONTENT_WIDTH: u32 = 536;
+const THUMB_WIDTH: u32 = 120;
+
+/// Styles on the sanitised note's own elements, which we do not write and so
+/// cannot style inline by hand.
+const NOTE_CSS: &str = concat!(
+    "p{margin:0 0 14px 0}",
+    "p:last-child{margin-bottom:0}",
+    "h2,h3,h4{font-family:",
+    serif!(),
+    ";color:",
+    ink!(),
+    ";margin:18px 0 8px 0;font-size:19px;line-height:25px}",
+    "ul,ol{margin:0 0 14px 0;padding-left:22px}",
+    "li{margin:0 0 6px 0}",
+    "blockquote{margin:0 0 14px 0;padding-left:14px;border-left:3px solid ",
+    rule!(),
+    ";font-style:italic}",
+    "img{max-width:100%;height:auto}",
+);
+
+pub fn render_digest_html(d: &DigestEmail) -> String {
+    let accent = safe_accent(&d.accent_colour);
+    let column = html! {
+        // "View in browser" sits above the card so it is the first link a
+        // reader with a broken client sees.
+        tr {
+            td.bf-muted align="center" style=(concat!("padding:0 12px 14px 12px;font-family:", sans!(), ";font-size:12px;line-height:18px;color:", muted!())) {
+                a.bf-muted href=(d.view_in_browser_url) target="_blank" style=(concat!("color:", muted!(), ";text-decoration:underline")) { "View in browser" }
+            }
+        }
+        tr {
+            td.bf-card bgcolor=(CARD_BG) style={ "background-color:" (CARD_BG) ";border-top:5px solid " (accent) ";border-radius:3px" } {
+                table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="border-collapse:collapse" {
+                    (masthead(d, accent))
+                    (opening(d, accent))
+                    @if !d.pinned.is_empty() {
+                        (section_heading("Top stories", accent))
+                        @for (i, a) in d.pinned.iter().enumerate() {
+                            (lead_article(a, accent, i + 1 == d.pinned.len()))
+                        }
+                    }
+                    @for s in d.sections.iter().filter(|s| !s.articles.is_empty()) {
+                        (section_heading(&s.name, accent))
+                        @for (i, a) in s.articles.iter().enumerate() {
+                            (article_row(a, accent, i + 1 == s.articles.len()))
+                        }
+                    }
+                    @if let Some(a) = &d.on_this_day {
+                        (on_this_day(a, accent))
+                    }
+                    tr { td style="height:20px;line-height:20px;font-size:0" { (PreEscaped("&nbsp;")) } }
+                }
+            }
+        }
+        (footer(d))
+    };
+    document(&d.subject, &d.preheader, column).into_string()
+}
+
+fn masthead(d: &DigestEmail, accent: &str) -> Markup {
+    html! {
+        tr {
+            td.bf-pad align="center" style="padding:34px 32px 22px 32px" {
+                h1.bf-accent.bf-title style={ "margin:0;font-family:" (serif!()) ";font-size:38px;line-height:42px;font-weight:700;letter-spacing:-0.5px;color:" (accent) } {
+                    (d.publication)
+                }
+                p.bf-muted style=(concat!("margin:10px 0 0 0;font-family:", sans!(), ";font-size:12px;line-height:16px;font-weight:600;letter-spacing:1.6px;text-transform:uppercase;color:", muted!())) {
+                    (d.date_label)
+                }
+            }
+        }
+    }
+}
+
+fn opening(d: &DigestEmail, accent: &str) -> Markup {
+    let note = d
+        .editor_note_html
+        .as_deref()
+        .map(|n| inline_note(n, accent));
+    html! {
+        tr {
+            td.bf-pad style="padding:0 32px" {
+                table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="border-collapse:collapse" {
+                    tr {
+                        td.bf-rule style=(concat!("border-top:1px solid ", rule!(), ";padding:24px 0 4px 0")) {
+                            p.bf-ink style=(concat!("margin:0 0 14px 0;font-family:", serif!(), ";font-size:21px;line-height:28px;font-style:italic;color:", ink!())) {
+                                (d.greeting)
+                            }
+                            @if let Some(note) = note {
+                                div.bf-ink.bf-note style={ "margin:0 0 10px 0;padding:2px 0 2px 16px;border-left:3px solid " (accent) ";font-family:" (sans!()) ";font-size:16px;line-height:25px;color:" (ink!()) } {
+                                    (PreEscaped(note))
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Inline the note's styles; if the inliner cannot parse it, the note is
+/// still better shown plain than not at all.
+fn inline_note(note: &str, accent: &str) -> String {
+    let inliner = css_inline::CSSInliner::options()
+        .load_remote_stylesheets(false)
+        .build();
+    let css = format!("{NOTE_CSS}a{{color:{accent};text-decoration:underline}}");
+    inliner
+        .inline_fragment(note, &css)
+        .unwrap_or_else(|_| note.to_owned())
+}
+
+fn section_heading(name: &str, accent: &str) -> Markup {
+    html! {
+        tr {
+            td.bf-pad style="padding:30px 32px 0 32px" {
+                table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="border-collapse:collapse" {
+                    tr {
+                        td style={ "border-top:2px solid " (accent) ";padding:10px 0 0 0" } {
+                            h2.bf-accent style={ "margin:0;font-family:" (sans!()) ";font-size:13px;line-height:18px;font-weight:700;letter-spacing:1.8px;text-transform:uppercase;color:" (accent) } {
+                                (name)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn byline(a: &ArticleView) -> Option<String> {
+    match (&a.author, &a.published_label) {
+        (Some(au), Some(p)) => Some(format!("{au} · {p}")),
+        (Some(au), None) => Some(au.clone()),
+        (None, Some(p)) => Some(p.clone()),
+        (None, None) => None,
+    }
+}
+
+fn byline_html(a: &ArticleView) -> Markup {
+    html! {
+        @if let Some(b) = byline(a) {
+            p.bf-muted style=(concat!("margin:0 0 8px 0;font-family:", sans!(), ";font-size:13px;line-height:18px;color:", muted!())) {
+                (b)
+            }
+        }
+    }
+}
+
+fn read_more(a: &ArticleView, accent: &str) -> Markup {
+    html! {
+        p style="margin:0" {
+            a.bf-accent href=(a.url) target="_blank" style={ "font-family:" (sans!()) ";font-size:14px;line-height:20px;font-weight:700;color:" (accent) ";text-decoration:none" } {
+                "Read more " (PreEscaped("&rarr;"))
+            }
+        }
+    }
+}
+
+fn summary(a: &ArticleView) -> Markup {
+    html! {
+        @if !a.summary_text.trim().is_empty() {
+            p.bf-ink style=(concat!("margin:0 0 10px 0;font-family:", sans!(), ";font-size:16px;line-height:25px;color:", ink!())) {
+                (a.summary_text)
+            }
+        }
+    }
+}
+
+fn image(src: &str, alt: &str, width: u32, href: &str) -> Markup {
+    html! {
+        a href=(href) target="_blank" style="text-decoration:none;display:block" {
+            img src=(src) alt=(alt) width=(width)
+                style={ "display:block;width:100%;max-width:100%;height:auto;border:0;outline:none;text-decoration:none;font-family:" (sans!()) ";font-size:13px;color:" (muted!()) };
+        }
+    }
+}
+
+fn separator(last: bool) -> &'static str {
+    if last {
+        "padding:18px 0 0 0"
+    } else {
+        concat!("padding:18px 0 20px 0;border-bottom:1px solid ", rule!())
+    }
+}
+
+/// Pinned stories: full-width picture and a larger headline.
+fn lead_article(a: &ArticleView, accent: &str, last: bool) -> Markup {
+    html! {
+        tr {
+            td.bf-pad style="padding:0 32px" {
+                table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="border-collapse:collapse" {
+                    tr {
+                        td.bf-rule style=(separator(last)) {
+                            @if let Some(src) = &a.image_url {
+                                (image(src, &a.image_alt, CONTENT_WIDTH, &a.url))
+                                div style="height:14px;line-height:14px;font-size:0" { (PreEscaped("&nbsp;")) }
+                            }
+                            @if let Some(section) = &a.section {
+                                p.bf-accent style={ "margin:0 0 6px 0;font-family:" (sans!()) ";font-size:12px;line-height:16px;font-weight:700;letter-spacing:1.2px;text-transform:uppercase;color:" (accent) } {
+                                    (section)
+                                }
+                            }
+                            h3.bf-lead style=(concat!("margin:0 0 8px 0;font-family:", serif!(), ";font-size:26px;line-height:32px;font-weight:700;color:", ink!())) {
+                                a.bf-ink href=(a.url) target="_blank" style=(concat!("color:", ink!(), ";text-decoration:none")) { (a.title) }
+                            }
+                            (byline_html(a))
+                            (summary(a))
+                            (read_more(a, accent))
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Section stories: headline and summary with an optional thumbnail on the
+/// right, which stays beside the text even on a phone.
+fn article_row(a: &ArticleView, accent: &str, last: bool) -> Markup {
+    html! {
+        tr {
+            td.bf-pad style="padding:0 32px" {
+                table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="border-collapse:collapse" {
+                    tr {
+                        td.bf-rule style=(separator(last)) {
+                            table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="border-collapse:collapse" {
+                                tr {
+                                    td valign="top" style="vertical-align:top" {
+                                        h3 style=(concat!("margin:0 0 6px 0;font-family:", serif!(), ";font-size:20px;line-height:26px;font-weight:700;color:", ink!())) {
+                                            a.bf-ink href=(a.url) target="_blank" style=(concat!("color:", ink!(), ";text-decoration:none")) { (a.title) }
+                                        }
+                                        (byline_html(a))
+                                        (summary(a))
+                                        (read_more(a, accent))
+                                    }
+                                    @if let Some(src) = &a.image_url {
+                                        td.bf-thumb valign="top" width=(THUMB_WIDTH + 16) style={ "vertical-align:top;width:" (THUMB_WIDTH + 16) "px;padding:4px 0 0 16px" } {
+                                            (image(src, &a.image_alt, THUMB_WIDTH, &a.url))
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn on_this_day(a: &ArticleView, accent: &str) -> Markup {
+    html! {
+        tr {
+            td.bf-pad style="padding:32px 32px 0 32px" {
+                table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="border-collapse:collapse" {
+                    tr {
+                        td.bf-box bgcolor=(BOX_BG) style={ "background-color:" (box_bg!()) ";border-left:4px solid " (accent) ";padding:20px 22px" } {
+                            p.bf-accent style={ "margin:0 0 8px 0;font-family:" (sans!()) ";font-size:12px;line-height:16px;font-weight:700;letter-spacing:1.8px;text-transform:uppercase;color:" (accent) } {
+                                "On this day"
+                                @if let Some(p) = &a.published_label {
+                                    span.bf-muted style=(concat!("font-weight:400;letter-spacing:0;text-transform:none;color:", muted!())) {
+                                        " · " (p)
+                                    }
+                                }
+                            }
+                            h3 style=(concat!("margin:0 0 8px 0;font-family:", serif!(), ";font-size:20px;line-height:26px;font-weight:700;color:", ink!())) {
+                                a.bf-ink href=(a.url) target="_blank" style=(concat!("color:", ink!(), ";text-decoration:none")) { (a.title) }
+                            }
+                            @if let Some(au) = &a.author {
+                                p.bf-muted style=(concat!("margin:0 0 8px 0;font-family:", sans!(), ";font-size:13px;line-height:18px;color:", muted!())) { (au) }
+                            }
+                            (summary(a))
+                            (read_more(a, accent))
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn footer(d: &DigestEmail) -> Markup {
+    const P: &str = concat!(
+        "margin:0 0 10px 0;font-family:",
+        sans!(),
+        ";font-size:12px;line-height:19px;color:",
+        muted!()
+    );
+    const LINK: &str = concat!("color:", muted!(), ";text-decoration:underline");
+    html! {
+        tr {
+            td.bf-muted align="center" style="padding:26px 24px 0 24px" {
+                p.bf-muted style=(P) { (d.why_received) }
+                p.bf-muted style=(P) {
+                    a.bf-muted href=(d.unsubscribe_url) target="_blank" style=(LINK) { "Unsubscribe" }
+                    (PreEscaped("&nbsp;&nbsp;&middot;&nbsp;&nbsp;"))
+                    a.bf-muted href=(d.preferences_url) target="_blank" style=(LINK) { "Preferences" }
+                }
+                p.bf-muted style=(P) {
+                    strong style="font-weight:600" { (d.publication) }
+                    br;
+                    (d.postal_address)
+                }
+            }
+        }
+    }
+}
+
+/// The text/plain alternative: what screen readers, watches, and readers
+/// who prefer it get. Same order and same links as the HTML.
+pub fn render_digest_text(d: &DigestEmail) -> String {
+    let mut out = String::new();
+    out.push_str(&underlined(&d.publication, '='));
+    out.push('\n');
+    out.push_str(&d.date_label);
+    out.push_str("\n\nView in browser: ");
+    out.push_str(&d.view_in_browser_url);
+    out.push_str("\n\n");
+    // Personal: verbatim, never wrapped.
+    out.push_str(&d.greeting);
+    out.push_str("\n\n");
+    if let Some(note) = d
+        .editor_note_text
+        .as_deref()
+        .filter(|n| !n.trim().is_empty())
+    {
+        out.push_str(&wrap(note, 72));
+        out.push_str("\n\n");
+    }
+    if !d.pinned.is_empty() {
+        push_section(&mut out, "Top stories", &d.pinned);
+    }
+    for s in d.sections.iter().filter(|s| !s.articles.is_empty()) {
+        push_section(&mut out, &s.name, &s.articles);
+    }
+    if let Some(a) = &d.on_this_day {
+        push_section(&mut out, "On this day", std::slice::from_ref(a));
+    }
+    out.push_str("-- \n");
+    out.push_str(&wrap(&d.why_received, 72));
+    out.push_str("\n\nUnsubscribe: ");
+    out.push_str(&d.unsubscribe_url);
+    out.push_str("\nPreferences: ");
+    out.push_str(&d.preferences_url);
+    out.push_str("\n\n");
+    out.push_str(&d.publication);
+    out.push('\n');
+    out.push_str(&wrap(&d.postal_address, 72));
+    out.push('\n');
+    out
+}
+
+fn push_section(out: &mut String, heading: &str, articles: &[ArticleView]) {
+    out.push_str(&underlined(heading, '-'));
+    out.push_str("\n\n");
+    for a in articles {
+        out.push_str(&wrap(&a.title, 72));
+        out.push('\n');
+        if let Some(b) = byline(a) {
+            out.push_str(&wrap(&b, 72));
+            out.push('\n');
+        }
+        if !a.summary_text.trim().is_empty() {
+            out.push_str(&wrap(&a.summary_text, 72));
+            out.push('\n');
+        }
+        out.push_str("Read: ");
+        out.push_str(&a.url);
+        out.push_str("\n\n");
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) const UNSUB: &str = "%%BF_UNSUB%%";
+    pub(crate) const PREFS: &str = "%%BF_PREFS%%";
+    pub(crate) const GREETING: &str = "%%BF_GREETING%%";
+
+    fn article(n: u32, section: &str, image: bool) -> ArticleView {
+        ArticleView {
+            title: format!("Article number {n}: tenants organise against the rent rise in {section}"),
+            url: format!("https://example.org/{}/article-{n}?utm_source=digest&utm_medium=email", section.to_lowercase()),
+            author: Some(format!("Writer {n}")),
+            published_label: Some("5 March".into()),
+            summary_text: "Hundreds of tenants met on Thursday evening to plan a coordinated response to the latest round of rent increases, which the council has refused to cap despite a motion passed last year.".into(),
+            section: Some(section.into()),
+            image_url: image.then(|| format!("file:///tmp/bf-img-{}.svg", n % 3)),
+            image_alt: format!("Picture for article {n}"),
+        }
+    }
+
+    pub(crate) fn sample() -> DigestEmail {
+        DigestEmail {
+            publication: "Breakfast in Red".into(),
+            subject: "Breakfast in Red — Monday 6 March 2026".into(),
+            preheader: "Tenants organise, a strike ballot in the ports, and a note from the editor.".into(),
+            date_label: "Monday 6 March 2026".into(),
+            greeting: GREETING.into(),
+            editor_note_html: Some("<p>Good morning. This week we look at the <a href=\"https://example.org/housing\">housing crisis</a> from the ground up: the people organising in their buildings.</p><p>Thank you to everyone who wrote in after last week's issue.</p>".into()),
+            editor_note_text: Some("Good morning. This week we look at the housing crisis from the ground up: the people organising in their buildings.\n\nThank you to everyone who wrote in after last week's issue.".into()),
+            pinned: vec![ArticleView {
+                title: "A <b>bold</b> & \"quoted\" headline about the strike".into(),
+                ..article(1, "Labour", true)
+            }],
+            sections: vec![
+                SectionView { name: "Britain".into(), articles: vec![article(2, "Britain", true), article(3, "Britain", false)] },
+                SectionView { name: "International".into(), articles: vec![article(4, "International", false), article(5, "International", true)] },
+            ],
+            on_this_day: Some(ArticleView { published_label: Some("6 March 1984".into()), image_url: None, ..article(6, "History", false) }),
+            view_in_browser_url: "https://example.org/digests/2026-03-06".into(),
+            unsubscribe_url: UNSUB.into(),
+            preferences_url: PREFS.into(),
+            postal_address: "Breakfast in Red, 1 Example Street, London E1 0AA, United Kingdom".into(),
+            why_received: "You are receiving this because you subscribed to the Breakfast in Red daily digest at example.org.".into(),
+            accent_colour: "#b3001b".into(),
+        }
+    }
+
+    fn all_articles(d: &DigestEmail) -> Vec<&ArticleView> {
+        d.pinned
+            .iter()
+            .chain(d.sections.iter().flat_map(|s| s.articles.iter()))
+            .chain(d.on_this_day.iter())
+            .collect()
+    }
+
+    #[test]
+    fn html_has_no_script_and_a_hidden_preheader() {
+        let d = sample();
+        let html = render_digest_html(&d);
+        assert!(!html.to_lowercase().contains("<script"));
+        let at = html.find(&d.preheader).expect("preheader present");
+        let open = html[..at].rfind("<span").expect("preheader in a span");
+        let tag = &html[open..at];
+        for rule in ["display:none", "max-height:0", "overflow:hidden"] {
+            assert!(tag.contains(rule), "preheader lacks {rule}: {tag}");
+        }
+        assert!(html.contains(r#"<meta name="color-scheme" content="light dark">"#));
+        assert!(html.contains(r#"<meta name="supported-color-schemes" content="light dark">"#));
+    }
+
+    #[test]
+    fn every_article_link_is_in_both_parts() {
+        let d = sample();
+        let html = render_digest_html(&d);
+        let text = render_digest_text(&d);
+        for a in all_articles(&d) {
+            let escaped = a.url.replace('&', "&amp;");
+            assert!(html.contains(&format!("href=\"{escaped}\"")), "{}", a.url);
+            assert!(text.contains(&format!("Read: {}\n", a.url)), "{}", a.url);
+        }
+    }
+
+    #[test]
+    fn personal_sentinels_appear_verbatim_once() {
+        let d = sample();
+        let html = render_digest_html(&d);
+        let text = render_digest_text(&d);
+        for part in [&html, &text] {
+            assert_eq!(part.matches(UNSUB).count(), 1);
+            assert_eq!(part.matches(PREFS).count(), 1);
+            assert_eq!(part.matches(GREETING).count(), 1);
+        }
+        let footer_start = html.find(&d.why_received).unwrap();
+        assert!(html.find(&format!("href=\"{UNSUB}\"")).unwrap() > footer_start);
+        assert!(html.find(&format!("href=\"{PREFS}\"")).unwrap() > footer_start);
+        assert!(text.contains(&format!("Unsubscribe: {UNSUB}\n")));
+        assert!(text.contains(&format!("Preferences: {PREFS}\n")));
+    }
+
+    #[test]
+    fn text_lines_are_short_except_urls() {
+        let text = render_digest_text(&sample());
+        let long: Vec<_> = text
+            .lines()
+            .filter(|l| l.chars().count() > 78 && !l.contains("://"))
+            .collect();
+        assert!(long.is_empty(), "{long:#?}");
+        assert!(text.contains("Britain\n-------\n"));
+        assert!(text.contains("International\n-------------\n"));
+    }
+
+    #[test]
+    fn titles_are_escaped() {
+        let html = render_digest_html(&sample());
+        assert!(html.contains("A &lt;b&gt;bold&lt;/b&gt; &amp; &quot;quoted&quot; headline"));
+        assert!(!html.contains("<b>bold</b>"));
+    }
+
+    #[test]
+    fn note_is_written_as_given_with_inline_styles() {
+        let html = render_digest_html(&sample());
+        assert!(html.contains("housing crisis</a>"));
+        assert!(html.contains("<p style=\"margin: 0 0 14px 0"));
+    }
+
+    #[test]
+    fn hostile_accent_is_replaced() {
+        let d = DigestEmail {
+            accent_colour: "red\" onload=\"x".into(),
+            ..sample()
+        };
+        let html = render_digest_html(&d);
+        assert!(!html.contains("onload"));
+        assert!(html.contains(super::super::DEFAULT_ACCENT));
+    }
+
+    #[test]
+    fn images_have_alt_width_and_fluid_style() {
+        let html = render_digest_html(&sample());
+        let imgs: Vec<_> = html.match_indices("<img").collect();
+        assert!(!imgs.is_empty());
+        for (i, _) in imgs {
+            let tag = &html[i..i + html[i..].find('>').unwrap()];
+            assert!(tag.contains(" alt=\""), "{tag}");
+            assert!(tag.contains(" width=\""), "{tag}");
+            assert!(tag.contains("max-width:"), "{tag}");
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! Breakfast's views, written in maud.
+//!
+//! Every view takes a plain struct of strings, numbers and options, so the
+//! service can build them from whatever it stores and this crate never has to
+//! follow a schema change. Markup helpers are re-exported so that modules
+//! added later (`public`, `admin`) need nothing beyond this crate.
+
+pub mod email;
+pub mod page;
+
+pub use maud::{DOCTYPE, Markup, PreEscaped, html};
+
+/// Writes sample renderings to the temp directory for eyeballing in a
+/// browser (`cargo test -p templates -- --ignored write_samples`).
+#[cfg(test)]
+mod samples {
+    use std::fs;
+
+    #[test]
+    #[ignore = "writes files for manual review"]
+    fn write_samples() {
+        let dir = std::env::temp_dir();
+        let colours = [
+            ("#b3001b", "#f3d9c9"),
+            ("#2c3e50", "#d9e2ea"),
+            ("#6b4f2a", "#efe2cf"),
+        ];
+        for (i, (fg, bg)) in colours.iter().enumerate() {
+            let svg = format!(
+                r#"<svg xmlns="http://www.w3.org/2000/svg" width="1072" height="603" viewBox="0 0 16 9"><rect width="16" height="9" fill="{bg}"/><circle cx="11" cy="4" r="2.6" fill="{fg}"/><rect x="2" y="6" width="7" height="1" fill="{fg}"/></svg>"#
+            );
+            fs::write(dir.join(format!("bf-img-{i}.svg")), svg).unwrap();
+        }
+        let digest = crate::email::digest::tests::sample();
+        fs::write(
+            dir.join("digest-sample.html"),
+            crate::email::digest::render_digest_html(&digest),
+        )
+        .unwrap();
+        fs::write(
+            dir.join("digest-sample.txt"),
+            crate::email::digest::render_digest_text(&digest),
+        )
+        .unwrap();
+        let tx = crate::email::transactional::tests::sample();
+        fs::write(
+            dir.join("transactional-sample.html"),
+            crate::email::transactional::render_transactional_html(&tx),
+        )
+        .unwrap();
+        fs::write(
+            dir.join("transactional-sample.txt"),
+            crate::email::transactional::render_transactional_text(&tx),
+        )
+        .unwrap();
+        let meta = crate::page::tests::meta();
+        let form = crate::page::tests::sample_form;
+        fs::write(
+            dir.join("page-sample.html"),
+            crate::page::page(&meta, form()).into_string(),
+        )
+        .unwrap();
+        fs::write(
+            dir.join("embed-sample.html"),
+            crate::page::embed_page(&meta, form()).into_string(),
+        )
+        .unwrap();
+        let err = crate::page::error_page(
+            &meta,
+            404,
+            "We could not find that page",
+            "The digest you are looking for may have moved. Try the archive instead.",
+            Some(("Go to the archive", "/archive")),
+        );
+        fs::write(dir.join("error-sample.html"), err.into_string()).unwrap();
+    }
+}

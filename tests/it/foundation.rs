@@ -1,0 +1,293 @@
+//! The foundation: configuration, storage on both databases, the queue and mail transports.
+
+use std::time::{Duration, Instant};
+
+use breakfast::{
+    domain::{Clock, EmailAddress, SubscriberStatus},
+    queue::jobs::SendTransactional,
+    store::{Store, StoreError, subscribers::NewSubscriber},
+};
+
+use crate::{
+    helpers::{Backend, Mail, SmtpBehaviour, SmtpServer, TestApp, TestDb, breakfast_cmd},
+    on_both_databases,
+};
+
+fn email(s: &str) -> EmailAddress {
+    EmailAddress::parse(s).unwrap()
+}
+
+async fn store_for(backend: Backend) -> Option<(Store, TestDb)> {
+    let db = TestDb::create(backend).await?;
+    let store = Store::connect(&db.url).await.unwrap();
+    store.migrate().await.unwrap();
+    Some((store, db))
+}
+
+async fn emails_are_unique_regardless_of_case(backend: Backend) {
+    let Some((store, _db)) = store_for(backend).await else {
+        return;
+    };
+    let first = store
+        .insert_subscriber(
+            &NewSubscriber {
+                email: &email("Rosa@Example.org"),
+                name: Some("Rosa"),
+                status: SubscriberStatus::Pending,
+                source: "test",
+            },
+            1,
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.email.as_str(), "Rosa@example.org");
+    let again = store
+        .insert_subscriber(
+            &NewSubscriber {
+                email: &email("rosa@EXAMPLE.ORG"),
+                name: None,
+                status: SubscriberStatus::Pending,
+                source: "test",
+            },
+            2,
+        )
+        .await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    let found = store
+        .subscriber_by_email(&email("ROSA@example.org"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.id, first.id);
+}
+on_both_databases!(emails_are_unique_regardless_of_case);
+
+async fn illegal_status_moves_are_refused(backend: Backend) {
+    let Some((store, _db)) = store_for(backend).await else {
+        return;
+    };
+    let s = store
+        .insert_subscriber(
+            &NewSubscriber {
+                email: &email("clara@example.org"),
+                name: None,
+                status: SubscriberStatus::Pending,
+                source: "test",
+            },
+            1,
+        )
+        .await
+        .unwrap();
+    let s = store
+        .set_subscriber_status(s.id, SubscriberStatus::Confirmed, 2)
+        .await
+        .unwrap();
+    assert_eq!(s.confirmed_at, Some(2));
+    let s = store
+        .set_subscriber_status(s.id, SubscriberStatus::Unsubscribed, 3)
+        .await
+        .unwrap();
+    assert_eq!(s.unsubscribed_at, Some(3));
+    let refused = store
+        .set_subscriber_status(s.id, SubscriberStatus::Confirmed, 4)
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::IllegalTransition(_))),
+        "{refused:?}"
+    );
+    assert_eq!(
+        store.subscriber(s.id).await.unwrap().status,
+        SubscriberStatus::Unsubscribed
+    );
+    let counts = store.count_subscribers_by_status().await.unwrap();
+    assert!(counts.contains(&(SubscriberStatus::Unsubscribed, 1)));
+    assert!(counts.contains(&(SubscriberStatus::Confirmed, 0)));
+}
+on_both_databases!(illegal_status_moves_are_refused);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_creates_the_same_tables_in_both_dialects() {
+    let Some((sqlite, _a)) = store_for(Backend::Sqlite).await else {
+        return;
+    };
+    let Some((pg, _b)) = store_for(Backend::Postgres).await else {
+        return;
+    };
+    let tables = sqlite.table_names().await.unwrap();
+    assert!(tables.len() >= 14, "{tables:?}");
+    assert_eq!(tables, pg.table_names().await.unwrap());
+    // Applying again is harmless.
+    pg.migrate().await.unwrap();
+    sqlite.migrate().await.unwrap();
+}
+
+fn transactional(to: &str) -> SendTransactional {
+    SendTransactional {
+        to: email(to),
+        to_name: Some("Test Person".into()),
+        subject: "Hello from Breakfast".into(),
+        html: "<p>Hello <b>there</b></p>".into(),
+        text: "Hello there".into(),
+        list_subscriber_id: None,
+        event: None,
+    }
+}
+
+async fn transactional_email_reaches_a_real_smtp_server(backend: Backend) {
+    let Some(smtp) = SmtpServer::start(SmtpBehaviour::default()).await else {
+        return;
+    };
+    let url = smtp.url();
+    let Some(t) = TestApp::spawn_configured(backend, "", Clock::System, |c| {
+        c.smtp_url = breakfast::config::Secret::new(url);
+    })
+    .await
+    else {
+        return;
+    };
+    t.app
+        .queue
+        .push(transactional("ana@example.org"))
+        .await
+        .unwrap();
+    let got = smtp.wait_for(1, Duration::from_secs(15)).await;
+    assert_eq!(got.len(), 1, "no message reached the SMTP server");
+    let mail = Mail::parse(&got[0]);
+    assert_eq!(mail.subject, "Hello from Breakfast");
+    assert_eq!(mail.to, "ana@example.org");
+    assert!(mail.text.contains("Hello there"));
+    assert!(mail.html.contains("<b>there</b>"));
+    assert!(mail.header("Message-ID").is_some());
+    assert!(mail.header("List-Id").is_some());
+    t.stop().await;
+}
+on_both_databases!(transactional_email_reaches_a_real_smtp_server);
+
+async fn idle_workers_pick_up_a_job_within_a_second(backend: Backend) {
+    let Some(t) = TestApp::spawn(backend).await else {
+        return;
+    };
+    // Let the workers go idle first.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let started = Instant::now();
+    t.app
+        .queue
+        .push(transactional("bea@example.org"))
+        .await
+        .unwrap();
+    let got = t.wait_for_outbox(1, Duration::from_secs(10)).await;
+    let took = started.elapsed();
+    assert_eq!(got.len(), 1);
+    assert!(took < Duration::from_secs(1), "pickup took {took:?}");
+    let mail = Mail::parse(&got[0]);
+    assert_eq!(mail.to, "bea@example.org");
+    t.stop().await;
+}
+on_both_databases!(idle_workers_pick_up_a_job_within_a_second);
+
+async fn healthz_answers_with_the_database(backend: Backend) {
+    let Some(t) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let resp = t.http.get(t.url("/healthz")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["database"], "ok");
+    t.app.store.close().await;
+    let resp = t.http.get(t.url("/healthz")).send().await.unwrap();
+    assert_eq!(resp.status(), 503);
+    t.stop().await;
+}
+on_both_databases!(healthz_answers_with_the_database);
+
+#[tokio::test]
+async fn the_generated_secret_is_kept_across_restarts() {
+    let Some(db) = TestDb::create(Backend::Sqlite).await else {
+        return;
+    };
+    let mut config = crate::helpers::test_config(&db, "http://127.0.0.1:1", "");
+    config.secret = breakfast::config::Secret::default();
+    let a = breakfast::App::open(config.clone(), Clock::System)
+        .await
+        .unwrap();
+    let token = a
+        .signer
+        .sign(5, breakfast::domain::Purpose::Unsubscribe, None);
+    a.close().await;
+    let b = breakfast::App::open(config, Clock::System).await.unwrap();
+    assert_eq!(
+        b.signer
+            .verify(&token, breakfast::domain::Purpose::Unsubscribe, 0),
+        Ok(5)
+    );
+}
+
+#[test]
+fn cli_reports_bad_configuration_and_storage_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("typo.toml"),
+        "databse_url = 'sqlite://x.db'\n",
+    )
+    .unwrap();
+    let out = breakfast_cmd(&["--config", "typo.toml", "migrate"], &[], dir.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("databse_url") && err.contains("typo.toml"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("data").exists(),
+        "nothing is created on a config error"
+    );
+
+    let out = breakfast_cmd(
+        &["migrate"],
+        &[("BREAKFAST_DATABASE_URL", "sqlite:///proc/nope/x.db")],
+        dir.path(),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("/proc/nope"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
+    let out = breakfast_cmd(
+        &["migrate"],
+        &[(
+            "BREAKFAST_DATABASE_URL",
+            "postgres://nobody@127.0.0.1:1/none",
+        )],
+        dir.path(),
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot connect to PostgreSQL"));
+}
+
+#[test]
+fn cli_refuses_a_port_already_taken() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = breakfast_cmd(&["serve"], &[("BREAKFAST_LISTEN", &addr)], dir.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("already in use"), "{err}");
+    assert!(
+        !dir.path().join("data").exists(),
+        "nothing is created when the port is taken"
+    );
+}
+
+#[test]
+fn cli_migrate_creates_the_default_sqlite_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = breakfast_cmd(&["migrate"], &[], dir.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.path().join("data/breakfast.db").exists());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("subscribers"));
+}

@@ -1,0 +1,72 @@
+"""A real SMTP server (aiosmtpd) for Breakfast's integration tests.
+
+The server is aiosmtpd's; this file only configures it. Every accepted message is written
+to --dir as <n>.eml with an X-Envelope-To header. Behaviours for failure tests:
+  --reject REGEX      answer 550 to RCPT TO addresses matching REGEX
+  --tempfail N        answer 451 to the first N RCPT TO attempts of each address
+  --delay-ms MS       wait before answering DATA (a slow server)
+Prints "READY <port>" on stdout when listening.
+"""
+import argparse, asyncio, os, re, signal, sys, threading, time
+from aiosmtpd.controller import Controller
+
+
+class Handler:
+    def __init__(self, args):
+        self.dir = args.dir
+        self.reject = re.compile(args.reject) if args.reject else None
+        self.tempfail = args.tempfail
+        self.delay = args.delay_ms / 1000.0
+        self.seen = {}
+        self.count = 0
+        self.lock = threading.Lock()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.reject and self.reject.search(address):
+            return "550 5.1.1 mailbox unavailable"
+        with self.lock:
+            n = self.seen.get(address, 0)
+            self.seen[address] = n + 1
+        if n < self.tempfail:
+            return "451 4.3.0 try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        with self.lock:
+            self.count += 1
+            n = self.count
+        tmp = os.path.join(self.dir, ".%08d.tmp" % n)
+        with open(tmp, "wb") as f:
+            f.write(("X-Envelope-To: %s\r\n" % ", ".join(envelope.rcpt_tos)).encode())
+            f.write(envelope.original_content or envelope.content)
+        os.rename(tmp, os.path.join(self.dir, "%08d.eml" % n))
+        return "250 2.0.0 queued"
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--dir", required=True)
+    p.add_argument("--reject", default="")
+    p.add_argument("--tempfail", type=int, default=0)
+    p.add_argument("--delay-ms", type=int, default=0)
+    args = p.parse_args()
+    os.makedirs(args.dir, exist_ok=True)
+    controller = Controller(Handler(args), hostname="127.0.0.1", port=args.port,
+                            data_size_limit=50 * 1024 * 1024)
+    controller.start()
+    print("READY %d" % args.port, flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *a: stop.set())
+    # Exit when the test process that started us goes away (stdin closes).
+    threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+    while not stop.is_set():
+        time.sleep(0.1)
+    controller.stop()
+
+
+if __name__ == "__main__":
+    main()
