@@ -14,6 +14,9 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
+pub mod articles;
+pub mod digests;
+pub mod feeds;
 pub mod settings;
 pub mod subscribers;
 

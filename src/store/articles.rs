@@ -1,0 +1,208 @@
+//! Articles pulled from the feeds, one row per article however often it is fetched.
+
+use serde::Serialize;
+use sqlx::AssertSqlSafe;
+
+use super::{Store, StoreError, StoreResult, on_db};
+
+/// An article as stored. `summary_html` was sanitised before it was stored. Times are
+/// epoch milliseconds.
+#[derive(Debug, Clone, Serialize)]
+pub struct Article {
+    pub id: i64,
+    pub feed_id: i64,
+    pub dedup_key: String,
+    pub guid: Option<String>,
+    pub link: Option<String>,
+    pub title: String,
+    pub author: Option<String>,
+    pub published_at: i64,
+    pub summary_html: String,
+    pub summary_text: String,
+    pub section: Option<String>,
+    pub categories: Vec<String>,
+    pub image_url: Option<String>,
+    pub first_seen_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct ArticleRow {
+    id: i64,
+    feed_id: i64,
+    dedup_key: String,
+    guid: Option<String>,
+    link: Option<String>,
+    title: String,
+    author: Option<String>,
+    published_at: i64,
+    summary_html: String,
+    summary_text: String,
+    section: Option<String>,
+    categories: String,
+    image_url: Option<String>,
+    first_seen_at: i64,
+    updated_at: i64,
+}
+
+impl From<ArticleRow> for Article {
+    fn from(r: ArticleRow) -> Self {
+        Article {
+            id: r.id,
+            feed_id: r.feed_id,
+            dedup_key: r.dedup_key,
+            guid: r.guid,
+            link: r.link,
+            title: r.title,
+            author: r.author,
+            published_at: r.published_at,
+            summary_html: r.summary_html,
+            summary_text: r.summary_text,
+            section: r.section,
+            // A damaged list of categories is not worth failing a digest over.
+            categories: serde_json::from_str(&r.categories).unwrap_or_default(),
+            image_url: r.image_url,
+            first_seen_at: r.first_seen_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+const ARTICLE_COLUMNS: &str = "id, feed_id, dedup_key, guid, link, title, author, published_at, \
+    summary_html, summary_text, section, categories, image_url, first_seen_at, updated_at";
+
+/// An article as a feed currently describes it.
+#[derive(Debug, Clone)]
+pub struct NewArticle<'a> {
+    pub dedup_key: &'a str,
+    pub guid: Option<&'a str>,
+    pub link: Option<&'a str>,
+    pub title: &'a str,
+    pub author: Option<&'a str>,
+    pub published_at: i64,
+    pub summary_html: &'a str,
+    pub summary_text: &'a str,
+    pub section: Option<&'a str>,
+    pub categories: &'a [String],
+    pub image_url: Option<&'a str>,
+}
+
+/// What an upsert did, so a fetch can report new and edited articles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upserted {
+    New(i64),
+    Updated(i64),
+    Unchanged,
+}
+
+impl Store {
+    /// Records an article, or updates the stored one with the same `dedup_key` when the
+    /// feed has edited it. The first publication time and the feed it came from are kept:
+    /// an edit must not make an old article look new.
+    pub async fn upsert_article(
+        &self,
+        feed_id: i64,
+        a: &NewArticle<'_>,
+        now: i64,
+    ) -> StoreResult<Upserted> {
+        let categories = serde_json::to_string(a.categories)
+            .map_err(|e| StoreError::Corrupt(format!("categories: {e}")))?;
+        let row: Option<(i64, i64)> = on_db!(self, pool => sqlx::query_as(
+            "INSERT INTO articles (feed_id, dedup_key, guid, link, title, author, published_at, \
+             summary_html, summary_text, section, categories, image_url, first_seen_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) \
+             ON CONFLICT (dedup_key) DO UPDATE SET guid = excluded.guid, link = excluded.link, \
+             title = excluded.title, author = excluded.author, summary_html = excluded.summary_html, \
+             summary_text = excluded.summary_text, section = excluded.section, \
+             categories = excluded.categories, image_url = excluded.image_url, updated_at = excluded.updated_at \
+             WHERE articles.link IS DISTINCT FROM excluded.link \
+             OR articles.title IS DISTINCT FROM excluded.title \
+             OR articles.author IS DISTINCT FROM excluded.author \
+             OR articles.summary_html IS DISTINCT FROM excluded.summary_html \
+             OR articles.section IS DISTINCT FROM excluded.section \
+             OR articles.categories IS DISTINCT FROM excluded.categories \
+             OR articles.image_url IS DISTINCT FROM excluded.image_url \
+             RETURNING id, first_seen_at",
+        )
+        .bind(feed_id)
+        .bind(a.dedup_key)
+        .bind(a.guid)
+        .bind(a.link)
+        .bind(a.title)
+        .bind(a.author)
+        .bind(a.published_at)
+        .bind(a.summary_html)
+        .bind(a.summary_text)
+        .bind(a.section)
+        .bind(&categories)
+        .bind(a.image_url)
+        .bind(now)
+        .fetch_optional(pool)
+        .await)?;
+        Ok(match row {
+            Some((id, first_seen)) if first_seen == now => Upserted::New(id),
+            Some((id, _)) => Upserted::Updated(id),
+            None => Upserted::Unchanged,
+        })
+    }
+
+    pub async fn article(&self, id: i64) -> StoreResult<Article> {
+        let sql = format!("SELECT {ARTICLE_COLUMNS} FROM articles WHERE id = $1");
+        let row: Option<ArticleRow> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str())).bind(id).fetch_optional(pool).await)?;
+        row.map(Article::from).ok_or(StoreError::NotFound)
+    }
+
+    pub async fn article_by_dedup_key(&self, dedup_key: &str) -> StoreResult<Option<Article>> {
+        let sql = format!("SELECT {ARTICLE_COLUMNS} FROM articles WHERE dedup_key = $1");
+        let row: Option<ArticleRow> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str())).bind(dedup_key).fetch_optional(pool).await)?;
+        Ok(row.map(Article::from))
+    }
+
+    /// Articles published in `[since, until)`, newest first, at most `limit`.
+    pub async fn articles_published_between(
+        &self,
+        since: i64,
+        until: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Article>> {
+        let sql = format!(
+            "SELECT {ARTICLE_COLUMNS} FROM articles WHERE published_at >= $1 AND published_at < $2 \
+             ORDER BY published_at DESC, id DESC LIMIT $3"
+        );
+        let rows: Vec<ArticleRow> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str()))
+            .bind(since)
+            .bind(until)
+            .bind(limit)
+            .fetch_all(pool)
+            .await)?;
+        Ok(rows.into_iter().map(Article::from).collect())
+    }
+
+    /// The latest articles whatever their date, for the editor's list.
+    pub async fn recent_articles(&self, limit: i64) -> StoreResult<Vec<Article>> {
+        let sql = format!(
+            "SELECT {ARTICLE_COLUMNS} FROM articles ORDER BY published_at DESC, id DESC LIMIT $1"
+        );
+        let rows: Vec<ArticleRow> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str())).bind(limit).fetch_all(pool).await)?;
+        Ok(rows.into_iter().map(Article::from).collect())
+    }
+
+    /// The articles with these ids, in no particular order; unknown ids are left out.
+    pub async fn articles_by_ids(&self, ids: &[i64]) -> StoreResult<Vec<Article>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Ids are integers we hold, so listing them in the statement is safe; both
+        // dialects accept it, unlike array binds.
+        let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        let sql = format!("SELECT {ARTICLE_COLUMNS} FROM articles WHERE id IN ({list})");
+        let rows: Vec<ArticleRow> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str())).fetch_all(pool).await)?;
+        Ok(rows.into_iter().map(Article::from).collect())
+    }
+
+    pub async fn count_articles(&self) -> StoreResult<i64> {
+        Ok(
+            on_db!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM articles").fetch_one(pool).await)?,
+        )
+    }
+}

@@ -1,0 +1,209 @@
+//! Feeds the publication is read from, and how their last fetch went.
+
+use serde::Serialize;
+use sqlx::AssertSqlSafe;
+
+use super::{Store, StoreError, StoreResult, is_unique_violation, on_db};
+
+/// A feed as stored. Times are epoch milliseconds.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Feed {
+    pub id: i64,
+    pub url: String,
+    pub name: String,
+    pub section: Option<String>,
+    pub enabled: bool,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub last_fetched_at: Option<i64>,
+    pub last_ok_at: Option<i64>,
+    /// [`FeedStatus`] as text, or `None` before the first fetch.
+    pub last_status: Option<String>,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+}
+
+/// How the last fetch of a feed ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedStatus {
+    Ok,
+    NotModified,
+    Error,
+}
+
+impl FeedStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FeedStatus::Ok => "ok",
+            FeedStatus::NotModified => "not_modified",
+            FeedStatus::Error => "error",
+        }
+    }
+}
+
+const FEED_COLUMNS: &str = "id, url, name, section, enabled, etag, last_modified, \
+    last_fetched_at, last_ok_at, last_status, last_error, created_at";
+
+/// Error messages come from remote servers and parsers; keep rows and list views sane.
+const MAX_ERROR_CHARS: usize = 500;
+
+impl Store {
+    /// Adds a feed; a URL already present is a `Conflict`.
+    pub async fn insert_feed(
+        &self,
+        url: &str,
+        name: &str,
+        section: Option<&str>,
+        now: i64,
+    ) -> StoreResult<Feed> {
+        let sql = format!(
+            "INSERT INTO feeds (url, name, section, created_at) VALUES ($1, $2, $3, $4) \
+             RETURNING {FEED_COLUMNS}"
+        );
+        let row: Result<Feed, sqlx::Error> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str()))
+            .bind(url)
+            .bind(name)
+            .bind(section)
+            .bind(now)
+            .fetch_one(pool)
+            .await);
+        match row {
+            Ok(feed) => Ok(feed),
+            Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(format!(
+                "a feed with the URL {url} already exists"
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Adds a feed unless its URL is already known; returns whether it was added. Used for
+    /// the config's starting set, which must not undo later edits made in the admin.
+    pub async fn ensure_feed(
+        &self,
+        url: &str,
+        name: &str,
+        section: Option<&str>,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let added = on_db!(self, pool => sqlx::query(
+            "INSERT INTO feeds (url, name, section, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (url) DO NOTHING",
+        )
+        .bind(url)
+        .bind(name)
+        .bind(section)
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(added == 1)
+    }
+
+    pub async fn feed(&self, id: i64) -> StoreResult<Feed> {
+        let sql = format!("SELECT {FEED_COLUMNS} FROM feeds WHERE id = $1");
+        let row: Option<Feed> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str())).bind(id).fetch_optional(pool).await)?;
+        row.ok_or(StoreError::NotFound)
+    }
+
+    /// Every feed, oldest first.
+    pub async fn feeds(&self) -> StoreResult<Vec<Feed>> {
+        let sql = format!("SELECT {FEED_COLUMNS} FROM feeds ORDER BY id");
+        Ok(on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str())).fetch_all(pool).await)?)
+    }
+
+    pub async fn enabled_feeds(&self) -> StoreResult<Vec<Feed>> {
+        let sql = format!("SELECT {FEED_COLUMNS} FROM feeds WHERE enabled ORDER BY id");
+        Ok(on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str())).fetch_all(pool).await)?)
+    }
+
+    /// Changes what editors see and where the feed's articles are grouped.
+    pub async fn update_feed(
+        &self,
+        id: i64,
+        name: &str,
+        section: Option<&str>,
+        enabled: bool,
+    ) -> StoreResult<Feed> {
+        let done = on_db!(self, pool => sqlx::query(
+            "UPDATE feeds SET name = $2, section = $3, enabled = $4 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(name)
+        .bind(section)
+        .bind(enabled)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        if done == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.feed(id).await
+    }
+
+    /// Removes a feed and its articles (and so their places in unsent digests).
+    pub async fn delete_feed(&self, id: i64) -> StoreResult<()> {
+        let done = on_db!(self, pool => sqlx::query("DELETE FROM feeds WHERE id = $1")
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        if done == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// A fetch that brought a feed body: keep the validators for the next conditional GET.
+    pub async fn record_feed_fetched(
+        &self,
+        id: i64,
+        etag: Option<&str>,
+        last_modified: Option<&str>,
+        now: i64,
+    ) -> StoreResult<()> {
+        on_db!(self, pool => sqlx::query(
+            "UPDATE feeds SET etag = $2, last_modified = $3, last_fetched_at = $4, last_ok_at = $4, \
+             last_status = $5, last_error = NULL WHERE id = $1",
+        )
+        .bind(id)
+        .bind(etag)
+        .bind(last_modified)
+        .bind(now)
+        .bind(FeedStatus::Ok.as_str())
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// The server answered 304: the feed is healthy and unchanged.
+    pub async fn record_feed_not_modified(&self, id: i64, now: i64) -> StoreResult<()> {
+        on_db!(self, pool => sqlx::query(
+            "UPDATE feeds SET last_fetched_at = $2, last_ok_at = $2, last_status = $3, last_error = NULL \
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(FeedStatus::NotModified.as_str())
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// The fetch or parse failed; the validators stay, so the next try is still conditional.
+    pub async fn record_feed_error(&self, id: i64, error: &str, now: i64) -> StoreResult<()> {
+        let error: String = error.chars().take(MAX_ERROR_CHARS).collect();
+        on_db!(self, pool => sqlx::query(
+            "UPDATE feeds SET last_fetched_at = $2, last_status = $3, last_error = $4 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(FeedStatus::Error.as_str())
+        .bind(error)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+}
