@@ -19,6 +19,7 @@ pub mod digests;
 pub mod feeds;
 pub mod settings;
 pub mod subscribers;
+pub mod users;
 
 /// Runs `$body` with `$pool` bound to the live pool, whatever its type. The body is
 /// compiled once per dialect, so the same query text serves both databases.

@@ -1,5 +1,6 @@
 //! HTTP: the only room that knows about requests and responses.
 
+pub mod auth;
 pub mod error;
 pub mod ops;
 

@@ -1,0 +1,418 @@
+//! Admin users, their login sessions and their personal API tokens.
+//!
+//! Only hashes of session and API tokens are stored (keyed with the service's secret), so
+//! a copy of the database does not let anyone sign in.
+
+use std::{fmt, str::FromStr};
+
+use serde::Serialize;
+use sqlx::AssertSqlSafe;
+
+use super::{Store, StoreError, StoreResult, is_unique_violation, on_db};
+
+/// What an admin may do: an operator watches (queue, subscribers); an editor also edits
+/// and sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AdminRole {
+    Editor,
+    Operator,
+}
+
+impl AdminRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Editor => "editor",
+            Self::Operator => "operator",
+        }
+    }
+
+    /// Editors may do everything an operator may.
+    pub fn can_operate(self) -> bool {
+        true
+    }
+
+    pub fn can_edit(self) -> bool {
+        self == Self::Editor
+    }
+}
+
+impl fmt::Display for AdminRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for AdminRole {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "editor" => Ok(Self::Editor),
+            "operator" => Ok(Self::Operator),
+            other => Err(format!(
+                "unknown role {other:?}: use \"editor\" or \"operator\""
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AdminUser {
+    pub id: i64,
+    pub email: String,
+    #[serde(skip)]
+    pub password_hash: String,
+    pub role: AdminRole,
+    pub failed_logins: i64,
+    pub locked_until: Option<i64>,
+    pub last_login_at: Option<i64>,
+    pub created_at: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct AdminUserRow {
+    id: i64,
+    email: String,
+    password_hash: String,
+    role: String,
+    failed_logins: i64,
+    locked_until: Option<i64>,
+    last_login_at: Option<i64>,
+    created_at: i64,
+}
+
+const USER_COLUMNS: &str =
+    "id, email, password_hash, role, failed_logins, locked_until, last_login_at, created_at";
+
+/// The same columns prefixed with `u.`, for joins.
+const USER_COLUMNS_U: &str = "u.id, u.email, u.password_hash, u.role, u.failed_logins, \
+    u.locked_until, u.last_login_at, u.created_at";
+
+impl TryFrom<AdminUserRow> for AdminUser {
+    type Error = StoreError;
+    fn try_from(r: AdminUserRow) -> Result<Self, Self::Error> {
+        Ok(AdminUser {
+            id: r.id,
+            role: r.role.parse().map_err(StoreError::Corrupt)?,
+            email: r.email,
+            password_hash: r.password_hash,
+            failed_logins: r.failed_logins,
+            locked_until: r.locked_until,
+            last_login_at: r.last_login_at,
+            created_at: r.created_at,
+        })
+    }
+}
+
+/// A live session and the user it belongs to.
+#[derive(Debug, Clone)]
+pub struct AdminSession {
+    pub user: AdminUser,
+    pub csrf_token: String,
+    pub expires_at: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    csrf_token: String,
+    expires_at: i64,
+    #[sqlx(flatten)]
+    user: AdminUserRow,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiTokenInfo {
+    pub id: i64,
+    pub user_id: i64,
+    pub name: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ApiTokenRow {
+    id: i64,
+    user_id: i64,
+    name: String,
+    created_at: i64,
+    last_used_at: Option<i64>,
+}
+
+impl From<ApiTokenRow> for ApiTokenInfo {
+    fn from(r: ApiTokenRow) -> Self {
+        ApiTokenInfo {
+            id: r.id,
+            user_id: r.user_id,
+            name: r.name,
+            created_at: r.created_at,
+            last_used_at: r.last_used_at,
+        }
+    }
+}
+
+/// Admin emails are compared without regard to case; we keep them lower-cased.
+fn normalise_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+impl Store {
+    /// Adds an admin; an address already present is a `Conflict`.
+    pub async fn insert_admin_user(
+        &self,
+        email: &str,
+        password_hash: &str,
+        role: AdminRole,
+        now: i64,
+    ) -> StoreResult<AdminUser> {
+        let sql = format!(
+            "INSERT INTO admin_users (email, password_hash, role, created_at) VALUES ($1, $2, $3, $4) \
+             RETURNING {USER_COLUMNS}"
+        );
+        let row: Result<AdminUserRow, sqlx::Error> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str()))
+            .bind(normalise_email(email))
+            .bind(password_hash)
+            .bind(role.as_str())
+            .bind(now)
+            .fetch_one(pool)
+            .await);
+        match row {
+            Ok(r) => r.try_into(),
+            Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(
+                "an admin with this address already exists".into(),
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn admin_user(&self, id: i64) -> StoreResult<AdminUser> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM admin_users WHERE id = $1");
+        let row: Option<AdminUserRow> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str())).bind(id).fetch_optional(pool).await)?;
+        row.ok_or(StoreError::NotFound)?.try_into()
+    }
+
+    pub async fn admin_user_by_email(&self, email: &str) -> StoreResult<Option<AdminUser>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM admin_users WHERE email = $1");
+        let row: Option<AdminUserRow> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str()))
+            .bind(normalise_email(email))
+            .fetch_optional(pool)
+            .await)?;
+        row.map(AdminUser::try_from).transpose()
+    }
+
+    pub async fn list_admin_users(&self) -> StoreResult<Vec<AdminUser>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM admin_users ORDER BY email");
+        let rows: Vec<AdminUserRow> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str())).fetch_all(pool).await)?;
+        rows.into_iter().map(AdminUser::try_from).collect()
+    }
+
+    /// Removes an admin with their sessions and tokens; `NotFound` when there is none.
+    pub async fn delete_admin_user(&self, email: &str) -> StoreResult<()> {
+        let user = self
+            .admin_user_by_email(email)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        self.delete_sessions_of(user.id).await?;
+        on_db!(self, pool => sqlx::query("DELETE FROM api_tokens WHERE user_id = $1")
+            .bind(user.id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        on_db!(self, pool => sqlx::query("DELETE FROM admin_users WHERE id = $1")
+            .bind(user.id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Replaces the password and ends every session, so a stolen cookie dies with the old
+    /// password; also lifts a lock-out.
+    pub async fn set_admin_password(&self, user_id: i64, password_hash: &str) -> StoreResult<()> {
+        let n = on_db!(self, pool => sqlx::query(
+            "UPDATE admin_users SET password_hash = $1, failed_logins = 0, locked_until = NULL WHERE id = $2",
+        )
+        .bind(password_hash)
+        .bind(user_id)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.delete_sessions_of(user_id).await
+    }
+
+    /// Counts a failed login and, at `max_failures`, locks the account until `locked_until`.
+    /// One statement, so concurrent guesses cannot slip past the counter.
+    pub async fn record_failed_login(
+        &self,
+        user_id: i64,
+        max_failures: i64,
+        locked_until: i64,
+    ) -> StoreResult<()> {
+        on_db!(self, pool => sqlx::query(
+            "UPDATE admin_users SET failed_logins = failed_logins + 1, \
+             locked_until = CASE WHEN failed_logins + 1 >= $1 THEN $2 ELSE locked_until END \
+             WHERE id = $3",
+        )
+        .bind(max_failures)
+        .bind(locked_until)
+        .bind(user_id)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    pub async fn record_successful_login(&self, user_id: i64, now: i64) -> StoreResult<()> {
+        on_db!(self, pool => sqlx::query(
+            "UPDATE admin_users SET failed_logins = 0, locked_until = NULL, last_login_at = $1 WHERE id = $2",
+        )
+        .bind(now)
+        .bind(user_id)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    pub async fn insert_admin_session(
+        &self,
+        token_hash: &str,
+        user_id: i64,
+        csrf_token: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> StoreResult<()> {
+        on_db!(self, pool => sqlx::query(
+            "INSERT INTO admin_sessions (token_hash, user_id, csrf_token, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(token_hash)
+        .bind(user_id)
+        .bind(csrf_token)
+        .bind(now)
+        .bind(expires_at)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// The session with this hash, whether or not it has expired (the caller decides, so
+    /// that it can say "your session expired" rather than "please sign in").
+    pub async fn admin_session(&self, token_hash: &str) -> StoreResult<Option<AdminSession>> {
+        let sql = format!(
+            "SELECT s.csrf_token, s.expires_at, {USER_COLUMNS_U} FROM admin_sessions s \
+             JOIN admin_users u ON u.id = s.user_id WHERE s.token_hash = $1"
+        );
+        let row: Option<SessionRow> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str()))
+            .bind(token_hash)
+            .fetch_optional(pool)
+            .await)?;
+        row.map(|r| {
+            Ok(AdminSession {
+                user: r.user.try_into()?,
+                csrf_token: r.csrf_token,
+                expires_at: r.expires_at,
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn delete_admin_session(&self, token_hash: &str) -> StoreResult<()> {
+        on_db!(self, pool => sqlx::query("DELETE FROM admin_sessions WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    pub async fn delete_sessions_of(&self, user_id: i64) -> StoreResult<()> {
+        on_db!(self, pool => sqlx::query("DELETE FROM admin_sessions WHERE user_id = $1")
+            .bind(user_id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Forgets sessions that ended before `now`; returns how many.
+    pub async fn delete_expired_sessions(&self, now: i64) -> StoreResult<u64> {
+        let n = on_db!(self, pool => sqlx::query("DELETE FROM admin_sessions WHERE expires_at < $1")
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(n)
+    }
+
+    pub async fn insert_api_token(
+        &self,
+        user_id: i64,
+        name: &str,
+        token_hash: &str,
+        now: i64,
+    ) -> StoreResult<ApiTokenInfo> {
+        let row: ApiTokenRow = on_db!(self, pool => sqlx::query_as(
+            "INSERT INTO api_tokens (user_id, name, token_hash, created_at) VALUES ($1, $2, $3, $4) \
+             RETURNING id, user_id, name, created_at, last_used_at",
+        )
+        .bind(user_id)
+        .bind(name)
+        .bind(token_hash)
+        .bind(now)
+        .fetch_one(pool)
+        .await)?;
+        Ok(row.into())
+    }
+
+    /// The owner of the token with this hash, stamping its use.
+    pub async fn api_token_user(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> StoreResult<Option<AdminUser>> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS_U} FROM api_tokens t JOIN admin_users u ON u.id = t.user_id \
+             WHERE t.token_hash = $1"
+        );
+        let row: Option<AdminUserRow> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str()))
+            .bind(token_hash)
+            .fetch_optional(pool)
+            .await)?;
+        let Some(row) = row else { return Ok(None) };
+        on_db!(self, pool => sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2")
+            .bind(now)
+            .bind(token_hash)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(Some(row.try_into()?))
+    }
+
+    pub async fn list_api_tokens(&self, user_id: i64) -> StoreResult<Vec<ApiTokenInfo>> {
+        let rows: Vec<ApiTokenRow> = on_db!(self, pool => sqlx::query_as(
+            "SELECT id, user_id, name, created_at, last_used_at FROM api_tokens WHERE user_id = $1 ORDER BY id",
+        )
+        .bind(user_id)
+        .fetch_all(pool)
+        .await)?;
+        Ok(rows.into_iter().map(ApiTokenInfo::from).collect())
+    }
+
+    /// Revokes one of `user_id`'s tokens; `NotFound` when it is not theirs.
+    pub async fn delete_api_token(&self, user_id: i64, token_id: i64) -> StoreResult<()> {
+        let n = on_db!(self, pool => sqlx::query("DELETE FROM api_tokens WHERE id = $1 AND user_id = $2")
+            .bind(token_id)
+            .bind(user_id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,556 @@
+//! Who is asking: admin sessions, roles, CSRF, passwords.
+//!
+//! A session is a random token in an HttpOnly cookie; the database keeps only its keyed
+//! hash, with a per-session CSRF token that every admin form echoes back in a hidden
+//! field named [`CSRF_FIELD`]. Handlers ask for [`RequireEditor`] or [`RequireOperator`]
+//! (or plain [`CurrentUser`]) and never look at cookies themselves.
+//!
+//! ```ignore
+//! async fn retry(State(app): State<App>, RequireOperator(user): RequireOperator, Form(f): Form<F>)
+//!     -> Result<Redirect, PageError> {
+//!     verify_csrf(&app, &user, f.csrf.as_deref())?;
+//!     …
+//! }
+//! ```
+
+use argon2::{
+    Argon2,
+    password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash},
+};
+use axum::{
+    extract::{FromRef, FromRequestParts, OptionalFromRequestParts},
+    http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts},
+    response::{IntoResponse, Redirect, Response},
+};
+use templates::page::{PageMeta, error_page};
+
+use crate::{
+    app::App,
+    domain::token::random_secret,
+    store::users::{AdminRole, AdminUser},
+};
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "breakfast_admin";
+/// A cookie holding the login form's CSRF token, before any session exists.
+pub const LOGIN_CSRF_COOKIE: &str = "breakfast_login";
+/// The hidden form field every admin form carries.
+pub const CSRF_FIELD: &str = "csrf";
+/// Where people are sent to sign in.
+pub const LOGIN_PATH: &str = "/admin/login";
+
+/// The signed-in admin. `csrf` is the token their forms must carry.
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    pub id: i64,
+    pub email: String,
+    pub role: AdminRole,
+    pub csrf: String,
+}
+
+impl CurrentUser {
+    pub fn is_editor(&self) -> bool {
+        self.role.can_edit()
+    }
+}
+
+/// Any signed-in admin: operators and editors (operator = queue and subscribers).
+#[derive(Debug, Clone)]
+pub struct RequireOperator(pub CurrentUser);
+
+/// An editor: everything, including editing and sending. Operators get 403.
+#[derive(Debug, Clone)]
+pub struct RequireEditor(pub CurrentUser);
+
+/// An error answered with an HTML page in the site's shell (boxed: it travels in `Err`).
+#[derive(Debug, Clone)]
+pub struct PageError(pub Box<PageErrorBody>);
+
+#[derive(Debug, Clone)]
+pub struct PageErrorBody {
+    pub status: StatusCode,
+    pub heading: String,
+    pub message: String,
+    pub publication: String,
+    /// A way on: (label, href).
+    pub link: Option<(String, String)>,
+}
+
+impl PageError {
+    pub fn new(
+        app: &App,
+        status: StatusCode,
+        heading: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self(Box::new(PageErrorBody {
+            status,
+            heading: heading.into(),
+            message: message.into(),
+            publication: app.config.newsletter.name.clone(),
+            link: Some(("Back to the admin".into(), "/admin".into())),
+        }))
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.0.status
+    }
+
+    /// Replaces the "way on" link.
+    pub fn with_link(mut self, label: &str, href: &str) -> Self {
+        self.0.link = Some((label.into(), href.into()));
+        self
+    }
+
+    pub fn forbidden(app: &App) -> Self {
+        Self::new(
+            app,
+            StatusCode::FORBIDDEN,
+            "You cannot do that",
+            "Your account is an operator account: it can see the queue and the subscribers, \
+             but only editors can change or send digests. Ask an editor if this needs doing.",
+        )
+    }
+
+    pub fn csrf(app: &App) -> Self {
+        Self::new(
+            app,
+            StatusCode::FORBIDDEN,
+            "This form has expired",
+            "The form was missing its security token or was sent from another page, so \
+             nothing was changed. Go back, reload the page and try again.",
+        )
+    }
+
+    pub fn not_found(app: &App, what: &str) -> Self {
+        Self::new(
+            app,
+            StatusCode::NOT_FOUND,
+            "Not found",
+            format!("There is no such {what}."),
+        )
+    }
+
+    /// Logs the detail; the page says only that something went wrong.
+    pub fn internal(app: &App, error: impl std::fmt::Display) -> Self {
+        tracing::error!(%error, "admin request failed");
+        Self::new(
+            app,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            "The request could not be completed; the details are in the server log. \
+             Nothing was sent.",
+        )
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let e = *self.0;
+        let meta = PageMeta {
+            title: e.heading.clone(),
+            publication: e.publication.clone(),
+            flash: None,
+            noindex: true,
+        };
+        let link = e.link.as_ref().map(|(l, h)| (l.as_str(), h.as_str()));
+        let body = error_page(&meta, e.status.as_u16(), &e.heading, &e.message, link);
+        (e.status, no_store(), body).into_response()
+    }
+}
+
+/// Admin pages show private data: never cache them.
+pub fn no_store() -> [(header::HeaderName, &'static str); 1] {
+    [(header::CACHE_CONTROL, "no-store")]
+}
+
+/// Why a request could not be tied to an admin.
+#[derive(Debug)]
+pub enum AuthRejection {
+    /// Not signed in (or the session expired): off to the login page, then back.
+    SignIn {
+        next: String,
+        expired: bool,
+    },
+    Page(PageError),
+}
+
+impl IntoResponse for AuthRejection {
+    fn into_response(self) -> Response {
+        match self {
+            AuthRejection::SignIn { next, expired } => {
+                let mut url = format!(
+                    "{LOGIN_PATH}?next={}",
+                    percent_encoding::utf8_percent_encode(
+                        &next,
+                        percent_encoding::NON_ALPHANUMERIC
+                    )
+                );
+                if expired {
+                    url.push_str("&expired=1");
+                }
+                let mut res = Redirect::to(&url).into_response();
+                if expired {
+                    res.headers_mut()
+                        .append(header::SET_COOKIE, clear_cookie(SESSION_COOKIE));
+                }
+                res
+            }
+            AuthRejection::Page(p) => p.into_response(),
+        }
+    }
+}
+
+impl<S> FromRequestParts<S> for CurrentUser
+where
+    App: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let app = App::from_ref(state);
+        let next = return_path(parts);
+        let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else {
+            return Err(AuthRejection::SignIn {
+                next,
+                expired: false,
+            });
+        };
+        let hash = app.signer.fingerprint(&token);
+        let session = app
+            .store
+            .admin_session(&hash)
+            .await
+            .map_err(|e| AuthRejection::Page(PageError::internal(&app, e)))?;
+        let Some(session) = session else {
+            return Err(AuthRejection::SignIn {
+                next,
+                expired: true,
+            });
+        };
+        if session.expires_at <= app.now_ms() {
+            let _ = app.store.delete_admin_session(&hash).await;
+            return Err(AuthRejection::SignIn {
+                next,
+                expired: true,
+            });
+        }
+        Ok(CurrentUser {
+            id: session.user.id,
+            email: session.user.email,
+            role: session.user.role,
+            csrf: session.csrf_token,
+        })
+    }
+}
+
+/// For pages that look different when someone is signed in (the login page).
+impl<S> OptionalFromRequestParts<S> for CurrentUser
+where
+    App: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        match <CurrentUser as FromRequestParts<S>>::from_request_parts(parts, state).await {
+            Ok(user) => Ok(Some(user)),
+            Err(AuthRejection::SignIn { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl<S> FromRequestParts<S> for RequireOperator
+where
+    App: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let user = <CurrentUser as FromRequestParts<S>>::from_request_parts(parts, state).await?;
+        if !user.role.can_operate() {
+            return Err(AuthRejection::Page(PageError::forbidden(&App::from_ref(
+                state,
+            ))));
+        }
+        Ok(RequireOperator(user))
+    }
+}
+
+impl<S> FromRequestParts<S> for RequireEditor
+where
+    App: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let user = <CurrentUser as FromRequestParts<S>>::from_request_parts(parts, state).await?;
+        if !user.role.can_edit() {
+            return Err(AuthRejection::Page(PageError::forbidden(&App::from_ref(
+                state,
+            ))));
+        }
+        Ok(RequireEditor(user))
+    }
+}
+
+/// Refuses a form whose CSRF token is missing or is not this session's (403 page).
+pub fn verify_csrf(
+    app: &App,
+    user: &CurrentUser,
+    submitted: Option<&str>,
+) -> Result<(), PageError> {
+    match submitted {
+        Some(s) if constant_time_eq(s.trim().as_bytes(), user.csrf.as_bytes()) => Ok(()),
+        _ => Err(PageError::csrf(app)),
+    }
+}
+
+/// Compares without returning early, so the time taken says nothing about the token.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Where to come back to after signing in: this request's path, if it is a page.
+fn return_path(parts: &Parts) -> String {
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/admin");
+    if parts.method == axum::http::Method::GET {
+        safe_next(Some(path))
+    } else {
+        "/admin".into()
+    }
+}
+
+/// Only our own admin pages are allowed as a post-login destination (no open redirect).
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n)
+            if n.starts_with("/admin")
+                && !n.starts_with(LOGIN_PATH)
+                && !n.contains("//")
+                && !n.contains('\\') =>
+        {
+            n.to_string()
+        }
+        _ => "/admin".into(),
+    }
+}
+
+/// The value of cookie `name` from the request's `Cookie` headers.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim_matches('"').to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// A `Set-Cookie` value for a cookie only our pages may read and only our site may send.
+pub fn set_cookie(app: &App, name: &str, value: &str, max_age_secs: i64) -> HeaderValue {
+    let secure = if app.config.is_https() {
+        "; Secure"
+    } else {
+        ""
+    };
+    let v =
+        format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}");
+    HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+pub fn clear_cookie(name: &str) -> HeaderValue {
+    HeaderValue::from_str(&format!(
+        "{name}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// A new session for `user`: returns the cookie to set.
+pub async fn start_session(app: &App, user: &AdminUser) -> anyhow::Result<HeaderValue> {
+    let token = random_secret();
+    let csrf = random_secret();
+    let now = app.now_ms();
+    let hours = i64::from(app.config.admin.session_hours.max(1));
+    let expires = now + hours * 3_600_000;
+    app.store
+        .insert_admin_session(
+            &app.signer.fingerprint(&token),
+            user.id,
+            &csrf,
+            now,
+            expires,
+        )
+        .await?;
+    Ok(set_cookie(app, SESSION_COOKIE, &token, hours * 3600))
+}
+
+/// Ends the session named by the request's cookie, if any.
+pub async fn end_session(app: &App, headers: &HeaderMap) -> anyhow::Result<()> {
+    if let Some(token) = cookie(headers, SESSION_COOKIE) {
+        app.store
+            .delete_admin_session(&app.signer.fingerprint(&token))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Why a login was refused, in words for the login form.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    #[error("That email address and password do not match an account.")]
+    BadCredentials,
+    #[error(
+        "Too many failed attempts: this account is locked for {minutes} more minute(s). Try again later, or ask someone to reset the password with `breakfast users passwd`."
+    )]
+    Locked { minutes: i64 },
+    #[error("{0}")]
+    Internal(#[from] anyhow::Error),
+}
+
+/// Checks a password, counting failures and locking the account after
+/// `admin.max_failed_logins` of them for `admin.lockout_minutes`. A locked account is
+/// refused without checking the password, so guessing during a lock-out learns nothing.
+pub async fn authenticate(app: &App, email: &str, password: &str) -> Result<AdminUser, LoginError> {
+    let user = app
+        .store
+        .admin_user_by_email(email)
+        .await
+        .map_err(anyhow::Error::from)?;
+    let now = app.now_ms();
+    let Some(user) = user else {
+        // Same work as for a real account, so timing does not reveal who has one.
+        let _ = verify_password(password.to_string(), DUMMY_HASH.to_string()).await;
+        return Err(LoginError::BadCredentials);
+    };
+    if let Some(until) = user.locked_until.filter(|u| *u > now) {
+        return Err(LoginError::Locked {
+            minutes: ((until - now) + 59_999) / 60_000,
+        });
+    }
+    if verify_password(password.to_string(), user.password_hash.clone()).await {
+        app.store
+            .record_successful_login(user.id, now)
+            .await
+            .map_err(anyhow::Error::from)?;
+        return Ok(user);
+    }
+    let max = i64::from(app.config.admin.max_failed_logins.max(1));
+    let lock_until = now + i64::from(app.config.admin.lockout_minutes) * 60_000;
+    app.store
+        .record_failed_login(user.id, max, lock_until)
+        .await
+        .map_err(anyhow::Error::from)?;
+    if user.failed_logins + 1 >= max {
+        return Err(LoginError::Locked {
+            minutes: i64::from(app.config.admin.lockout_minutes),
+        });
+    }
+    Err(LoginError::BadCredentials)
+}
+
+/// A valid argon2id hash of a random password, for timing-equal refusals.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$1n4DuyR7pHbJ8E2H2lsqAvUCUq5KhNJr5sDxXwS3yXc";
+
+/// An argon2id PHC string for `password`.
+pub fn hash_password(password: &str) -> anyhow::Result<String> {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| anyhow::anyhow!("cannot hash the password: {e}"))
+}
+
+/// Checks `password` against a stored hash off the async threads (argon2 is slow on
+/// purpose).
+pub async fn verify_password(password: String, hash: String) -> bool {
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&hash)
+            .map(|parsed| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
+            .unwrap_or(false)
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// Rules for new passwords, checked by the CLI and the web alike.
+pub fn check_new_password(password: &str) -> Result<(), String> {
+    if password.chars().count() < 10 {
+        return Err("the password must be at least 10 characters long".into());
+    }
+    if password.len() > 1024 {
+        return Err("the password is too long (at most 1024 bytes)".into());
+    }
+    Ok(())
+}
+
+/// A fresh personal API token (shown once) and the hash to store.
+pub fn new_api_token(app: &App) -> (String, String) {
+    let token = format!("bf_{}", random_secret());
+    let hash = app.signer.fingerprint(&token);
+    (token, hash)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_is_only_local_admin_pages() {
+        assert_eq!(safe_next(Some("/admin/schedule")), "/admin/schedule");
+        assert_eq!(safe_next(Some("https://evil.example/")), "/admin");
+        assert_eq!(safe_next(Some("/admin//evil.example")), "/admin");
+        assert_eq!(safe_next(Some("/admin/login?next=x")), "/admin");
+        assert_eq!(safe_next(None), "/admin");
+    }
+
+    #[test]
+    fn cookies_are_found_among_others() {
+        let mut h = HeaderMap::new();
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; breakfast_admin=xyz"),
+        );
+        assert_eq!(cookie(&h, SESSION_COOKIE).as_deref(), Some("xyz"));
+        assert_eq!(cookie(&h, "b"), None);
+    }
+
+    #[test]
+    fn passwords_round_trip_and_dummy_hash_parses() {
+        let h = hash_password("correct horse battery").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(PasswordHash::new(DUMMY_HASH).is_ok());
+        let ok = PasswordHash::new(&h).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(b"correct horse battery", &ok)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn constant_time_eq_works() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+}
