@@ -115,6 +115,8 @@ pub struct QueueConfig {
     pub max_delivery_attempts: u32,
     pub lease_secs: u64,
     pub shutdown_timeout_secs: u64,
+    pub retry_base_ms: u64,
+    pub retry_max_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -15,8 +15,9 @@ pub enum Role {
 
 /// Starts the periodic loops for `role`; they stop when `shutdown` fires.
 pub fn spawn_all(app: &App, role: Role, shutdown: &Shutdown) -> Vec<tokio::task::JoinHandle<()>> {
-    let handles = Vec::new();
-    let _ = (app, role, shutdown);
+    let mut handles = Vec::new();
+    let _ = role;
+    handles.push(crate::delivery::sweeper::spawn(app, shutdown));
     handles
 }
 

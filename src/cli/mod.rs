@@ -4,6 +4,9 @@ use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 
+pub mod digest;
+mod send;
+
 use crate::{
     app::App,
     config::{Config, LogFormat},
@@ -51,6 +54,9 @@ pub enum Command {
     Worker,
     /// Apply database migrations and exit.
     Migrate,
+    /// Work on a day's digest: send it, follow its delivery.
+    #[command(subcommand)]
+    Digest(digest::DigestCommand),
 }
 
 /// Parses arguments, loads configuration and runs the command; the exit code reflects
@@ -94,6 +100,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Serve => serve(config).await,
         Command::Worker => worker(config).await,
         Command::Migrate => migrate(config).await,
+        Command::Digest(command) => digest::run(command, config).await,
     }
 }
 

@@ -37,13 +37,25 @@ macro_rules! worker {
 /// Registers every job kind on `monitor`. Adding a job kind means adding a line here.
 macro_rules! register_all {
     ($monitor:expr, $app:expr, $storage_fn:ident, $pool:expr) => {{
-        $monitor.register(worker!(
-            $app,
-            $storage_fn::<jobs::SendTransactional>($pool),
-            jobs::SendTransactional,
-            4,
-            jobs::send_transactional
-        ))
+        $monitor
+            .register(worker!(
+                $app,
+                $storage_fn::<jobs::SendTransactional>($pool),
+                jobs::SendTransactional,
+                4,
+                jobs::send_transactional
+            ))
+            .register(worker!(
+                $app,
+                $storage_fn::<crate::delivery::jobs::FanOutDigest>($pool),
+                crate::delivery::jobs::FanOutDigest,
+                2,
+                crate::delivery::jobs::fan_out_digest
+            ))
+            .register(crate::delivery::jobs::delivery_worker!(
+                $app,
+                $storage_fn::<crate::delivery::jobs::DeliverBatch>($pool)
+            ))
     }};
 }
 

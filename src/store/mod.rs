@@ -17,6 +17,7 @@ use sqlx::{
 pub mod articles;
 pub mod digests;
 pub mod feeds;
+pub mod deliveries;
 pub mod settings;
 pub mod subscribers;
 pub mod users;

@@ -1,0 +1,192 @@
+//! `breakfast digest send` and `breakfast digest status`.
+
+use std::{io::IsTerminal, time::Duration};
+
+use chrono::NaiveDate;
+
+use crate::{
+    app::App,
+    config::Config,
+    delivery::{self, progress, send::Content},
+    digest::{ComposeOutcome, compose_for_date},
+    domain::EmailAddress,
+    mail::OutgoingEmail,
+    queue,
+    shutdown::Shutdown,
+    store::deliveries::DeliveryProgress,
+};
+
+pub struct SendArgs {
+    pub date: Option<NaiveDate>,
+    pub digest: Option<i64>,
+    pub to: Option<String>,
+    pub wait: bool,
+}
+
+pub async fn send(config: Config, args: SendArgs) -> anyhow::Result<()> {
+    let to = args
+        .to
+        .as_deref()
+        .map(EmailAddress::parse)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--to: {e}"))?;
+    let app = super::open(config).await?;
+    let result = send_with(&app, args, to).await;
+    app.close().await;
+    result
+}
+
+async fn send_with(app: &App, args: SendArgs, to: Option<EmailAddress>) -> anyhow::Result<()> {
+    let Some(digest_id) = resolve_digest(app, args.digest, args.date).await? else {
+        return Ok(());
+    };
+    if let Some(to) = to {
+        return send_test_copy(app, digest_id, to).await;
+    }
+    delivery::start_send(app, digest_id).await?;
+    if !args.wait {
+        println!(
+            "digest {digest_id} queued for sending; a running `breakfast serve` or `breakfast worker` sends it.\n\
+             Follow it with `breakfast digest status {digest_id}`."
+        );
+        return Ok(());
+    }
+    let done = run_until_sent(app, digest_id).await?;
+    println!("{}", progress::summary_line(&done));
+    Ok(())
+}
+
+/// The digest to send: the one asked for by id, or the one for the date, composed now if
+/// it has not been. `None` when there is nothing to send (nothing new that day).
+async fn resolve_digest(
+    app: &App,
+    id: Option<i64>,
+    date: Option<NaiveDate>,
+) -> anyhow::Result<Option<i64>> {
+    if let Some(id) = id {
+        return Ok(Some(id));
+    }
+    let date = date.unwrap_or_else(|| today(app));
+    let existing = app.store.digest_by_date(&date.to_string()).await?;
+    if let Some((id, status)) = &existing
+        && !matches!(status.as_str(), "draft" | "composed")
+    {
+        return Ok(Some(*id));
+    }
+    match compose_for_date(app, date).await {
+        Ok(ComposeOutcome::Composed(id)) | Ok(ComposeOutcome::AlreadySent(id)) => Ok(Some(id)),
+        Ok(ComposeOutcome::SkippedNothingNew) => {
+            println!("nothing new for {date}: no digest sent (digest.skip_when_empty)");
+            Ok(None)
+        }
+        Err(e) => match existing {
+            Some((id, _)) => {
+                tracing::warn!(digest = id, error = %format!("{e:#}"), "cannot recompose; sending the stored digest");
+                Ok(Some(id))
+            }
+            None => Err(e.context(format!("cannot compose the digest for {date}"))),
+        },
+    }
+}
+
+fn today(app: &App) -> NaiveDate {
+    let now = app.clock.now();
+    match app.config.schedule.time_zone.parse::<chrono_tz::Tz>() {
+        Ok(tz) => now.with_timezone(&tz).date_naive(),
+        Err(_) => now.date_naive(),
+    }
+}
+
+/// One copy to one address, personalised for nobody in particular, sent right now.
+async fn send_test_copy(app: &App, digest_id: i64, to: EmailAddress) -> anyhow::Result<()> {
+    let content = Content::load(app, digest_id).await?;
+    let (subject, html, text) = content.render_for(0, None);
+    let message = OutgoingEmail {
+        to,
+        to_name: None,
+        subject: format!("[TEST] {subject}"),
+        html,
+        text,
+        unsubscribe: None,
+    }
+    .to_message(&app.identity)?;
+    app.mailer
+        .send(message)
+        .await
+        .map_err(|e| anyhow::anyhow!("the test copy was not accepted: {e}"))?;
+    println!("test copy of digest {digest_id} sent (subscribers and the ledger are untouched)");
+    Ok(())
+}
+
+/// Runs workers and the sweeper in this process and follows the digest until every
+/// delivery is sent or failed, or Ctrl-C.
+async fn run_until_sent(app: &App, digest_id: i64) -> anyhow::Result<DeliveryProgress> {
+    let (trigger, shutdown) = Shutdown::new();
+    let signals = Shutdown::on_signals();
+    let workers = tokio::spawn(queue::workers::run(app.clone(), shutdown.clone().wait()));
+    let sweeper = delivery::sweeper::spawn(app, &shutdown);
+    let result = follow(app, digest_id, &signals).await;
+    trigger.trigger();
+    let _ = workers.await;
+    let _ = sweeper.await;
+    result
+}
+
+async fn follow(app: &App, digest_id: i64, signals: &Shutdown) -> anyhow::Result<DeliveryProgress> {
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} sent  {msg}  [{elapsed_precise}, eta {eta}]",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let mut last_line = std::time::Instant::now();
+    loop {
+        let p = progress::progress(app, digest_id).await?;
+        match &bar {
+            Some(bar) => {
+                bar.set_length(p.recipients.unwrap_or(0).max(0) as u64);
+                bar.set_position((p.sent + p.failed) as u64);
+                bar.set_message(format!(
+                    "{} failed, {} retrying, {:.0} msg/s",
+                    p.failed, p.retrying, p.rate_per_second
+                ));
+            }
+            None if last_line.elapsed() >= Duration::from_secs(2) => {
+                eprintln!("{}", progress::summary_line(&p));
+                last_line = std::time::Instant::now();
+            }
+            None => {}
+        }
+        if p.status != "sending" {
+            if let Some(bar) = &bar {
+                bar.finish();
+            }
+            return Ok(p);
+        }
+        if signals.is_triggered() {
+            if let Some(bar) = &bar {
+                bar.abandon();
+            }
+            eprintln!("interrupted: the send goes on in any running `breakfast serve` or `worker`");
+            return Ok(p);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+pub async fn status(config: Config, id: i64, json: bool) -> anyhow::Result<()> {
+    let app = super::open(config).await?;
+    let result = progress::progress(&app, id).await;
+    app.close().await;
+    let p = result?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&p)?);
+    } else {
+        print!("{}", progress::report(&p));
+    }
+    Ok(())
+}

@@ -1,0 +1,39 @@
+//! Fan-out: from one sending digest to its ledger rows and batch jobs.
+
+use super::jobs::DeliverBatch;
+use crate::app::App;
+
+/// Writes the ledger (idempotent: a second run adds nobody) and queues every batch.
+/// A digest with nobody to send to is finished at once with 0 recipients.
+pub async fn fan_out(app: &App, digest_id: i64) -> anyhow::Result<(i64, i64)> {
+    let digest = app.store.stored_digest(digest_id).await?;
+    if digest.status != "sending" {
+        tracing::info!(digest = digest_id, status = %digest.status, "fan-out skipped: digest is not sending");
+        return Ok((0, 0));
+    }
+    let started = std::time::Instant::now();
+    let batch_size = app.config.queue.batch_size.max(1) as i64;
+    let (recipients, batches) = app
+        .store
+        .fan_out(digest_id, batch_size, app.now_ms())
+        .await?;
+    tracing::info!(
+        digest = digest_id,
+        recipients,
+        batches,
+        ms = started.elapsed().as_millis() as u64,
+        "delivery ledger written"
+    );
+    for batch_no in 0..batches {
+        app.queue
+            .push(DeliverBatch {
+                digest_id,
+                batch_no,
+            })
+            .await?;
+    }
+    app.store
+        .finish_digest_if_done(digest_id, app.now_ms())
+        .await?;
+    Ok((recipients, batches))
+}

@@ -1,0 +1,77 @@
+//! Delivery: turning a composed digest into one email per confirmed subscriber.
+//!
+//! The ledger (`deliveries`) is the truth; jobs only prompt work on part of it. A send
+//! goes: [`start_send`] marks the digest `sending` and queues a [`jobs::FanOutDigest`];
+//! the fan-out writes every ledger row in one statement and queues one
+//! [`jobs::DeliverBatch`] per batch; each batch claims rows a chunk at a time (one
+//! statement), sends the chunk concurrently over the SMTP pool and records the
+//! acceptances (one statement). The [`sweeper`] re-queues whatever a lost job or a dead
+//! process left behind and marks digests sent.
+//!
+//! Crash bound: a row is `sending` only while its chunk is in flight, so after `kill -9`
+//! at most `queue.delivery_workers × min(mail.concurrency, queue.batch_size)` recipients
+//! per process can receive the digest twice.
+
+pub mod fanout;
+pub mod jobs;
+pub mod progress;
+pub mod ratelimit;
+pub mod send;
+pub mod sweeper;
+
+use rand::Rng;
+
+use crate::{app::App, store::StoreError};
+
+/// Starts sending a composed digest: refused (with the reason) when it is already
+/// sending, sent, or not composed. The fan-out and the sending happen in queue workers.
+pub async fn start_send(app: &App, digest_id: i64) -> anyhow::Result<()> {
+    match app.store.begin_send(digest_id, app.now_ms()).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(why)) => anyhow::bail!("{why}"),
+        Err(e) => return Err(e.into()),
+    }
+    tracing::info!(digest = digest_id, "digest send started");
+    app.queue.push(jobs::FanOutDigest { digest_id }).await
+}
+
+/// The largest number of rows one process can hold in `sending` at once: what a crash
+/// can at worst deliver twice.
+pub fn in_flight_bound(app: &App) -> usize {
+    app.config.queue.delivery_workers.max(1) * chunk_size(app)
+}
+
+/// Rows claimed per round trip by one batch.
+pub(crate) fn chunk_size(app: &App) -> usize {
+    app.config
+        .mail
+        .concurrency
+        .clamp(1, app.config.queue.batch_size.max(1))
+}
+
+/// Delay before retry number `attempt` (1 = the first retry): doubling from `base_ms`,
+/// capped at `max_ms`, then scaled by a random factor in [0.5, 1] so that recipients who
+/// failed together do not all come back in the same instant.
+pub fn backoff_ms(attempt: u32, base_ms: u64, max_ms: u64) -> u64 {
+    let exp = attempt.saturating_sub(1).min(32);
+    let raw = base_ms.saturating_mul(1u64 << exp).min(max_ms.max(base_ms));
+    let factor: f64 = rand::rng().random_range(0.5..=1.0);
+    ((raw as f64) * factor) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff_ms;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_cap() {
+        for _ in 0..100 {
+            let first = backoff_ms(1, 1000, 60_000);
+            assert!((500..=1000).contains(&first), "{first}");
+            let third = backoff_ms(3, 1000, 60_000);
+            assert!((2000..=4000).contains(&third), "{third}");
+            let capped = backoff_ms(30, 1000, 60_000);
+            assert!((30_000..=60_000).contains(&capped), "{capped}");
+        }
+    }
+}
