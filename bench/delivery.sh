@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# Delivery benchmark: the SMTP ceiling of this machine (postfix's smtp-source into
+# smtp-sink) against Breakfast sending one ~20 KB digest through its whole path (ledger,
+# queue, personalisation, SMTP pool) into the same smtp-sink.
+#
+#   sudo bench/delivery.sh                 # N = 10 000 and 100 000 on SQLite
+#   PG=1 sudo bench/delivery.sh            # also on PostgreSQL (BREAKFAST_BENCH_PG admin URL)
+#   NS="1000" sudo bench/delivery.sh       # other sizes
+#
+# Needs: apt-get install -y postfix (smtp-sink, smtp-source), sqlite3, /usr/bin/time,
+# psql for PostgreSQL, and root (smtp-sink drops to `nobody`). Builds the release binary.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+NS=${NS:-"10000 100000"}
+PG=${PG:-0}
+PG_ADMIN=${BREAKFAST_BENCH_PG:-postgres://postgres@127.0.0.1:5432/postgres}
+PORT=${PORT:-25250}
+CEILING_MSGS=${CEILING_MSGS:-50000}
+SESSIONS=${SESSIONS:-8}
+export SQLX_OFFLINE=true
+
+for tool in smtp-sink smtp-source sqlite3 /usr/bin/time; do
+  command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install -y postfix sqlite3 time)"; exit 1; }
+done
+
+cargo build --release --quiet
+BIN=$PWD/target/release/breakfast
+WORK=$(mktemp -d /tmp/breakfast-bench.XXXXXX)
+chmod 755 "$WORK"
+SINK_PID=
+cleanup() { [ -n "$SINK_PID" ] && kill "$SINK_PID" 2>/dev/null; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+start_sink() {
+  [ -n "$SINK_PID" ] && kill "$SINK_PID" 2>/dev/null && wait "$SINK_PID" 2>/dev/null || true
+  smtp-sink -u nobody 127.0.0.1:$PORT 1024 &
+  SINK_PID=$!
+  for _ in $(seq 50); do (echo > /dev/tcp/127.0.0.1/$PORT) 2>/dev/null && return; sleep 0.1; done
+  echo "smtp-sink did not start"; exit 1
+}
+
+now() { date +%s.%N; }
+rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", n / s }'; }
+
+# ---- the digest: ~20 KB on the wire once MIME-encoded ----------------------------
+python3 - "$WORK" <<'PY'
+import sys, os
+work = sys.argv[1]
+para = ("Comrades, the morning's news in brief: the tenants' union won its case, the bus "
+        "drivers voted to strike, and the library stays open late on Thursdays. ")
+html = "<html><body>" + "".join(
+    f"<h2>Story {i}</h2><p>{para * 2}</p><p><a href=\"https://example.org/a/{i}\">Read more</a></p>"
+    for i in range(26)) + "</body></html>"
+text = "".join(f"Story {i}\n{para * 2}\nhttps://example.org/a/{i}\n\n" for i in range(12))
+for name, body in (("html", html), ("text", text)):
+    open(os.path.join(work, name), "w").write(body)
+# A pre-made message of the same size for smtp-source.
+msg = ("From: bench@example.org\r\nTo: sink@example.org\r\nSubject: ceiling\r\n\r\n"
+       + (para + "\r\n") * 130)
+open(os.path.join(work, "message.eml"), "w").write(msg)
+PY
+MSG_BYTES=$(wc -c < "$WORK/message.eml")
+
+# ---- 1. the ceiling ---------------------------------------------------------------
+start_sink
+t0=$(now)
+smtp-source -s "$SESSIONS" -m "$CEILING_MSGS" -F "$WORK/message.eml" -f bench@example.org -t sink@example.org 127.0.0.1:$PORT
+t1=$(now)
+CEIL_S=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+CEIL=$(rate "$CEILING_MSGS" "$CEIL_S")
+echo "ceiling: smtp-source, $SESSIONS sessions, $CEILING_MSGS x $MSG_BYTES B messages: ${CEIL_S}s, $CEIL msg/s"
+
+# ---- 2. Breakfast -----------------------------------------------------------------
+import_sqlite() { # db n
+  sqlite3 "$1" <<SQL
+PRAGMA journal_mode = WAL;
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $2)
+INSERT INTO subscribers (email, email_key, name, status, source, created_at, status_changed_at, confirmed_at)
+SELECT 'reader' || i || '@example.org', 'reader' || i || '@example.org', 'Reader ' || i, 'confirmed', 'import', 0, 0, 0 FROM n;
+INSERT INTO digests (issue_date, status, subject, html, text, composed_at, created_at, updated_at)
+VALUES ('2026-11-28', 'composed', 'Breakfast in Red — bench', readfile('$WORK/html'), readfile('$WORK/text'), 0, 0, 0);
+SQL
+}
+
+import_pg() { # url n
+  psql -q "$1" <<SQL
+INSERT INTO subscribers (email, email_key, name, status, source, created_at, status_changed_at, confirmed_at)
+SELECT 'reader' || i || '@example.org', 'reader' || i || '@example.org', 'Reader ' || i, 'confirmed', 'import', 0, 0, 0
+FROM generate_series(1, $2) AS i;
+INSERT INTO digests (issue_date, status, subject, html, text, composed_at, created_at, updated_at)
+VALUES ('2026-11-28', 'composed', 'Breakfast in Red — bench', pg_read_file('$WORK/html'), pg_read_file('$WORK/text'), 0, 0, 0);
+SQL
+}
+
+run_breakfast() { # label database_url n
+  local label=$1 url=$2 n=$3
+  start_sink
+  export BREAKFAST_DATABASE_URL=$url
+  export BREAKFAST_SMTP_URL="smtp://127.0.0.1:$PORT?tls=none"
+  export BREAKFAST_LOG_FORMAT=text RUST_LOG=${RUST_LOG:-warn}
+  export BREAKFAST_MAIL__POOL_SIZE=${POOL:-8} BREAKFAST_MAIL__CONCURRENCY=${CONC:-64}
+  export BREAKFAST_QUEUE__DELIVERY_WORKERS=${BATCHES:-4} BREAKFAST_QUEUE__BATCH_SIZE=${BATCH:-500}
+  "$BIN" migrate > /dev/null
+  case $label in sqlite*) import_sqlite "${url#sqlite://}" "$n" ;; *) import_pg "$url" "$n" ;; esac
+  local id
+  id=$(case $label in sqlite*) sqlite3 "${url#sqlite://}" "SELECT id FROM digests" ;; *) psql -tA "$url" -c "SELECT id FROM digests" ;; esac)
+  local t0 t1 secs
+  t0=$(now)
+  /usr/bin/time -v -o "$WORK/time.txt" "$BIN" digest send --digest "$id" --wait > "$WORK/send.txt" 2> "$WORK/send.err" \
+    || { cat "$WORK/send.err"; exit 1; }
+  t1=$(now)
+  secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+  local rss sent r
+  rss=$(awk -F: '/Maximum resident/ { printf "%.1f", $2 / 1024 }' "$WORK/time.txt")
+  sent=$(grep -o '[0-9]* sent' "$WORK/send.txt" | head -1 | cut -d' ' -f1)
+  r=$(rate "$sent" "$secs")
+  printf '%-10s N=%-7s sent=%-7s wall=%6.1fs  %6s msg/s  ratio=%.2f  peak RSS=%s MB\n' \
+    "$label" "$n" "$sent" "$secs" "$r" "$(awk -v a="$r" -v b="$CEIL" 'BEGIN { print a / b }')" "$rss"
+}
+
+for n in $NS; do
+  db="$WORK/sqlite-$n.db"
+  run_breakfast sqlite "sqlite://$db" "$n"
+  rm -f "$db"*
+done
+
+if [ "$PG" = 1 ]; then
+  base=${PG_ADMIN%/*}
+  for n in $NS; do
+    name="breakfast_bench_$n"
+    psql -q "$PG_ADMIN" -c "DROP DATABASE IF EXISTS $name" -c "CREATE DATABASE $name"
+    run_breakfast postgres "$base/$name" "$n"
+    psql -q "$PG_ADMIN" -c "DROP DATABASE IF EXISTS $name"
+  done
+fi

@@ -1,0 +1,440 @@
+//! Delivery: fan-out into the ledger, batch sending over a real SMTP server, retries,
+//! bounces, crash safety with the real binary, and two workers on one PostgreSQL.
+
+use std::{
+    collections::HashMap,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use breakfast::{
+    App,
+    delivery::{self, jobs::DeliverBatch},
+    domain::{Clock, EmailAddress, SubscriberStatus},
+    store::{deliveries::DeliveryProgress, subscribers::NewSubscriber},
+};
+
+use crate::{
+    helpers::{Backend, Mail, SmtpBehaviour, SmtpServer, TestApp, TestDb, test_config},
+    on_both_databases,
+};
+
+const HTML: &str = "<html><body><h1>Today</h1><p>The tenants won.</p></body></html>";
+const TEXT: &str = "Today\n\nThe tenants won.\n";
+
+/// Test settings: mail to `smtp`, retries after ~100 ms, short leases.
+fn extra_toml(smtp: &SmtpServer) -> String {
+    format!(
+        "smtp_url = {:?}\n[queue]\nretry_base_ms = 100\nretry_max_ms = 400\nlease_secs = 2\nbatch_size = 3\n",
+        smtp.url()
+    )
+}
+
+async fn spawn(backend: Backend, smtp: &SmtpServer) -> Option<TestApp> {
+    TestApp::spawn_with(backend, &extra_toml(smtp), Clock::System).await
+}
+
+async fn subscriber(app: &App, address: &str, status: SubscriberStatus) -> i64 {
+    let email = EmailAddress::parse(address).unwrap();
+    let initial = if status == SubscriberStatus::Pending {
+        SubscriberStatus::Pending
+    } else {
+        SubscriberStatus::Confirmed
+    };
+    let s = app
+        .store
+        .insert_subscriber(
+            &NewSubscriber {
+                email: &email,
+                name: Some("Reader"),
+                status: initial,
+                source: "test",
+            },
+            app.now_ms(),
+        )
+        .await
+        .unwrap();
+    if status != initial {
+        app.store
+            .set_subscriber_status(s.id, status, app.now_ms())
+            .await
+            .unwrap();
+    }
+    s.id
+}
+
+async fn digest(app: &App, date: &str) -> i64 {
+    app.store
+        .insert_composed_digest(date, "Breakfast today", HTML, TEXT, app.now_ms())
+        .await
+        .unwrap()
+}
+
+async fn wait_until_sent(app: &App, digest_id: i64, timeout: Duration) -> DeliveryProgress {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let p = app
+            .store
+            .delivery_progress(digest_id, app.now_ms())
+            .await
+            .unwrap();
+        if p.status == "sent" || Instant::now() > deadline {
+            return p;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Envelope recipient → number of messages the SMTP server accepted for it.
+fn received_by_recipient(smtp: &SmtpServer) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for raw in smtp.messages() {
+        let to = raw
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("X-Envelope-To: "))
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        *counts.entry(to).or_insert(0) += 1;
+    }
+    counts
+}
+
+async fn every_confirmed_subscriber_gets_exactly_one(backend: Backend) {
+    let Some(smtp) = SmtpServer::start(SmtpBehaviour::default()).await else {
+        return;
+    };
+    let Some(t) = spawn(backend, &smtp).await else {
+        return;
+    };
+    let app = &t.app;
+    let mut confirmed = Vec::new();
+    for i in 0..7 {
+        let address = format!("reader{i}@example.org");
+        subscriber(app, &address, SubscriberStatus::Confirmed).await;
+        confirmed.push(address);
+    }
+    subscriber(app, "pending@example.org", SubscriberStatus::Pending).await;
+    subscriber(app, "left@example.org", SubscriberStatus::Unsubscribed).await;
+    subscriber(app, "bounced@example.org", SubscriberStatus::Bounced).await;
+    let id = digest(app, "2026-11-28").await;
+
+    delivery::start_send(app, id).await.unwrap();
+    let p = wait_until_sent(app, id, Duration::from_secs(30)).await;
+    assert_eq!(
+        (p.status.as_str(), p.recipients, p.sent, p.failed),
+        ("sent", Some(7), 7, 0),
+        "{p:?}"
+    );
+    assert!(p.send_started_at.is_some() && p.send_finished_at.is_some());
+
+    smtp.wait_for(7, Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let counts = received_by_recipient(&smtp);
+    let mut got: Vec<&String> = counts.keys().collect();
+    got.sort();
+    let mut want: Vec<&String> = confirmed.iter().collect();
+    want.sort();
+    assert_eq!(got, want);
+    assert!(counts.values().all(|&n| n == 1), "{counts:?}");
+
+    for raw in smtp.messages() {
+        let mail = Mail::parse(&raw);
+        assert_eq!(mail.subject, "Breakfast today");
+        assert!(mail.to.starts_with("reader"), "{}", mail.to);
+        assert!(mail.html.contains("The tenants won."));
+        assert!(mail.text.contains("The tenants won."));
+        assert!(mail.header("From").unwrap().contains("@example.org"));
+        let unsub = mail.header("List-Unsubscribe").unwrap();
+        assert!(
+            unsub.starts_with("<http") && unsub.contains("/unsubscribe?token="),
+            "{unsub}"
+        );
+        assert_eq!(
+            mail.header("List-Unsubscribe-Post").as_deref(),
+            Some("List-Unsubscribe=One-Click")
+        );
+        assert!(
+            mail.header("List-Id")
+                .unwrap()
+                .contains("<breakfast.example.org>")
+        );
+        assert!(mail.header("Message-ID").unwrap().contains('@'));
+        assert!(mail.header("Date").is_some());
+        assert!(
+            mail.header("Content-Type")
+                .unwrap()
+                .contains("multipart/alternative")
+        );
+    }
+
+    // A second send of the same digest is refused, and nobody is mailed again.
+    let again = delivery::start_send(app, id).await.unwrap_err().to_string();
+    assert!(again.contains("already sent"), "{again}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(smtp.messages().len(), 7);
+    t.stop().await;
+}
+on_both_databases!(every_confirmed_subscriber_gets_exactly_one);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_digest_with_no_confirmed_subscribers_completes_with_none() {
+    let Some(smtp) = SmtpServer::start(SmtpBehaviour::default()).await else {
+        return;
+    };
+    let Some(t) = spawn(Backend::Sqlite, &smtp).await else {
+        return;
+    };
+    subscriber(&t.app, "pending@example.org", SubscriberStatus::Pending).await;
+    let id = digest(&t.app, "2026-11-28").await;
+    delivery::start_send(&t.app, id).await.unwrap();
+    let p = wait_until_sent(&t.app, id, Duration::from_secs(20)).await;
+    assert_eq!(
+        (p.status.as_str(), p.recipients, p.sent),
+        ("sent", Some(0), 0)
+    );
+    assert!(smtp.messages().is_empty());
+    t.stop().await;
+}
+
+async fn a_temporary_failure_is_retried_then_delivered(backend: Backend) {
+    let Some(smtp) = SmtpServer::start(SmtpBehaviour {
+        tempfail: 1,
+        ..Default::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let Some(t) = spawn(backend, &smtp).await else {
+        return;
+    };
+    for i in 0..4 {
+        subscriber(
+            &t.app,
+            &format!("r{i}@example.org"),
+            SubscriberStatus::Confirmed,
+        )
+        .await;
+    }
+    let id = digest(&t.app, "2026-11-28").await;
+    delivery::start_send(&t.app, id).await.unwrap();
+    let p = wait_until_sent(&t.app, id, Duration::from_secs(40)).await;
+    assert_eq!(
+        (p.status.as_str(), p.sent, p.failed),
+        ("sent", 4, 0),
+        "{p:?}"
+    );
+    let counts = received_by_recipient(&smtp);
+    assert_eq!(counts.len(), 4, "{counts:?}");
+    assert!(counts.values().all(|&n| n == 1), "{counts:?}");
+    t.stop().await;
+}
+on_both_databases!(a_temporary_failure_is_retried_then_delivered);
+
+async fn a_permanent_refusal_fails_the_delivery_and_bounces(backend: Backend) {
+    let Some(smtp) = SmtpServer::start(SmtpBehaviour {
+        reject: Some("^nobody@".into()),
+        ..Default::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let Some(t) = spawn(backend, &smtp).await else {
+        return;
+    };
+    let gone = subscriber(&t.app, "nobody@example.org", SubscriberStatus::Confirmed).await;
+    subscriber(&t.app, "ana@example.org", SubscriberStatus::Confirmed).await;
+    let id = digest(&t.app, "2026-11-28").await;
+    delivery::start_send(&t.app, id).await.unwrap();
+    let p = wait_until_sent(&t.app, id, Duration::from_secs(30)).await;
+    assert_eq!(
+        (p.status.as_str(), p.sent, p.failed),
+        ("sent", 1, 1),
+        "{p:?}"
+    );
+    let s = t.app.store.subscriber(gone).await.unwrap();
+    assert_eq!(s.status, SubscriberStatus::Bounced);
+    assert_eq!(s.bounce_count, 1);
+    assert_eq!(
+        received_by_recipient(&smtp).keys().collect::<Vec<_>>(),
+        vec!["ana@example.org"]
+    );
+    t.stop().await;
+}
+on_both_databases!(a_permanent_refusal_fails_the_delivery_and_bounces);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsubscribe_after_fan_out_wins() {
+    let Some(smtp) = SmtpServer::start(SmtpBehaviour::default()).await else {
+        return;
+    };
+    let Some(t) = spawn(Backend::Sqlite, &smtp).await else {
+        return;
+    };
+    let app = &t.app;
+    let leaver = subscriber(app, "leaver@example.org", SubscriberStatus::Confirmed).await;
+    subscriber(app, "stayer@example.org", SubscriberStatus::Confirmed).await;
+    let id = digest(app, "2026-11-28").await;
+    // Fan out by hand (no jobs yet), then the subscriber leaves, then the batch runs.
+    app.store.begin_send(id, app.now_ms()).await.unwrap();
+    let (recipients, batches) = app.store.fan_out(id, 500, app.now_ms()).await.unwrap();
+    assert_eq!((recipients, batches), (2, 1));
+    app.store
+        .set_subscriber_status(leaver, SubscriberStatus::Unsubscribed, app.now_ms())
+        .await
+        .unwrap();
+    app.queue
+        .push(DeliverBatch {
+            digest_id: id,
+            batch_no: 0,
+        })
+        .await
+        .unwrap();
+    let p = wait_until_sent(app, id, Duration::from_secs(20)).await;
+    assert_eq!(
+        (p.status.as_str(), p.sent, p.failed),
+        ("sent", 1, 1),
+        "{p:?}"
+    );
+    assert_eq!(
+        received_by_recipient(&smtp).keys().collect::<Vec<_>>(),
+        vec!["stayer@example.org"]
+    );
+    t.stop().await;
+}
+
+/// The service's own binary as a separate process, configured by environment.
+fn spawn_worker(db: &TestDb, smtp: &SmtpServer, extra_env: &[(&str, &str)]) -> Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_breakfast"));
+    cmd.arg("worker")
+        .env_remove("BREAKFAST_CONFIG")
+        .env("BREAKFAST_DATABASE_URL", &db.url)
+        .env("BREAKFAST_SMTP_URL", smtp.url())
+        .env("BREAKFAST_SECRET", "test-secret-0123456789")
+        .env("BREAKFAST_QUEUE__POLL_INTERVAL_MS", "50")
+        .env("BREAKFAST_QUEUE__LEASE_SECS", "2")
+        .env("BREAKFAST_QUEUE__RETRY_BASE_MS", "100")
+        .env(
+            "BREAKFAST_MAIL__OUTBOX_DIR",
+            db.dir.path().join("outbox").display().to_string(),
+        )
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().expect("breakfast worker starts")
+}
+
+/// An app in the test process that only enqueues (no workers), sharing the database.
+async fn enqueue_only_app(db: &TestDb, smtp: &SmtpServer) -> App {
+    let mut config = test_config(db, "http://127.0.0.1:9", &extra_toml(smtp));
+    config.queue.batch_size = 25;
+    App::open(config, Clock::System).await.expect("app opens")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_send_is_finished_by_its_successor_without_doubles() {
+    let Some(smtp) = SmtpServer::start(SmtpBehaviour {
+        delay_ms: 20,
+        ..Default::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let Some(db) = TestDb::create(Backend::Sqlite).await else {
+        return;
+    };
+    let app = enqueue_only_app(&db, &smtp).await;
+    let n = 300;
+    for i in 0..n {
+        subscriber(
+            &app,
+            &format!("r{i}@example.org"),
+            SubscriberStatus::Confirmed,
+        )
+        .await;
+    }
+    let id = digest(&app, "2026-11-28").await;
+    // Bound on rows in flight: 2 batches at once × chunks of 4.
+    let env = [
+        ("BREAKFAST_MAIL__CONCURRENCY", "4"),
+        ("BREAKFAST_QUEUE__DELIVERY_WORKERS", "2"),
+    ];
+    let bound = 2 * 4;
+    let mut first = spawn_worker(&db, &smtp, &env);
+    delivery::start_send(&app, id).await.unwrap();
+    smtp.wait_for(60, Duration::from_secs(60)).await;
+    first.kill().unwrap(); // SIGKILL: no chance to finish anything
+    first.wait().unwrap();
+    let at_kill = smtp.messages().len();
+    assert!(at_kill < n, "the send finished before the kill");
+
+    let mut second = spawn_worker(&db, &smtp, &env);
+    let p = wait_until_sent(&app, id, Duration::from_secs(120)).await;
+    second.kill().unwrap();
+    second.wait().unwrap();
+    assert_eq!(
+        (p.status.as_str(), p.sent, p.failed),
+        ("sent", n as i64, 0),
+        "{p:?}"
+    );
+    let counts = received_by_recipient(&smtp);
+    assert_eq!(counts.len(), n, "every recipient got the digest");
+    let doubles: usize = counts.values().map(|c| c - 1).sum();
+    eprintln!("killed after {at_kill} accepted; {doubles} recipients mailed twice (bound {bound})");
+    assert!(
+        doubles <= bound,
+        "{doubles} duplicates, more than the in-flight bound {bound}"
+    );
+    app.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_on_postgres_share_a_digest_without_doubles() {
+    let Some(smtp) = SmtpServer::start(SmtpBehaviour {
+        delay_ms: 2,
+        ..Default::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let Some(db) = TestDb::create(Backend::Postgres).await else {
+        return;
+    };
+    let app = enqueue_only_app(&db, &smtp).await;
+    let n = 400;
+    for i in 0..n {
+        subscriber(
+            &app,
+            &format!("r{i}@example.org"),
+            SubscriberStatus::Confirmed,
+        )
+        .await;
+    }
+    let id = digest(&app, "2026-11-28").await;
+    let env = [("BREAKFAST_MAIL__CONCURRENCY", "8")];
+    let mut a = spawn_worker(&db, &smtp, &env);
+    let mut b = spawn_worker(&db, &smtp, &env);
+    delivery::start_send(&app, id).await.unwrap();
+    let p = wait_until_sent(&app, id, Duration::from_secs(120)).await;
+    for w in [&mut a, &mut b] {
+        w.kill().unwrap();
+        w.wait().unwrap();
+    }
+    assert_eq!(
+        (p.status.as_str(), p.sent, p.failed),
+        ("sent", n as i64, 0),
+        "{p:?}"
+    );
+    let counts = received_by_recipient(&smtp);
+    assert_eq!(counts.len(), n);
+    assert!(counts.values().all(|&c| c == 1), "someone was mailed twice");
+    app.close().await;
+}
