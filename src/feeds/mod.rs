@@ -5,6 +5,7 @@
 //! plain strings and a loopback server; the store decides what is new.
 
 pub mod fetch;
+pub mod ingest;
 pub mod parse;
 pub mod sanitize;
 
