@@ -233,3 +233,290 @@ impl Store {
         Ok(())
     }
 }
+
+/// One row of an import batch, already parsed and checked.
+#[derive(Debug, Clone)]
+pub struct ImportRow {
+    pub email: EmailAddress,
+    pub name: Option<String>,
+    pub status: SubscriberStatus,
+    pub created_at: i64,
+}
+
+/// A subscriber's history entry, shown to them on the preferences page.
+#[derive(Debug, Clone, Serialize)]
+pub struct SubscriberEvent {
+    pub kind: String,
+    pub detail: Option<String>,
+    pub at: i64,
+}
+
+/// What a subscriber may change about themselves.
+#[derive(Debug, Clone)]
+pub struct PreferencesUpdate<'a> {
+    pub name: Option<&'a str>,
+    pub frequency: Frequency,
+    pub paused_until: Option<i64>,
+}
+
+impl Store {
+    /// A page of subscribers in id order, optionally of one status; `after_id` is the
+    /// last id of the previous page (keyset paging stays fast on large lists).
+    pub async fn list_subscribers(
+        &self,
+        status: Option<SubscriberStatus>,
+        after_id: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Subscriber>> {
+        let filter = if status.is_some() {
+            "AND status = $3"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT {SUBSCRIBER_COLUMNS} FROM subscribers WHERE id > $1 {filter} ORDER BY id LIMIT $2"
+        );
+        let rows: Vec<SubscriberRow> = on_db!(self, pool => {
+            let mut q = sqlx::query_as(AssertSqlSafe(sql.as_str())).bind(after_id).bind(limit);
+            if let Some(s) = status {
+                q = q.bind(s.as_str());
+            }
+            q.fetch_all(pool).await
+        })?;
+        rows.into_iter().map(Subscriber::try_from).collect()
+    }
+
+    pub async fn count_subscribers(&self, status: Option<SubscriberStatus>) -> StoreResult<i64> {
+        let n: i64 = match status {
+            Some(s) => {
+                on_db!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM subscribers WHERE status = $1")
+                .bind(s.as_str())
+                .fetch_one(pool)
+                .await)?
+            }
+            None => on_db!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM subscribers")
+                .fetch_one(pool)
+                .await)?,
+        };
+        Ok(n)
+    }
+
+    /// Claims the right to send a confirmation now: true only if none was sent since
+    /// `not_since`. Done as one conditional update so that two racing sign-ups of one
+    /// address send one email, not two.
+    pub async fn claim_confirmation_send(
+        &self,
+        id: i64,
+        now: i64,
+        not_since: i64,
+    ) -> StoreResult<bool> {
+        let n = on_db!(self, pool => sqlx::query(
+            "UPDATE subscribers SET confirmation_sent_at = $1 \
+             WHERE id = $2 AND status = 'pending' \
+             AND (confirmation_sent_at IS NULL OR confirmation_sent_at <= $3)",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(not_since)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(n == 1)
+    }
+
+    /// Gives a claim back when the email could not be queued, so a retry is not throttled.
+    pub async fn release_confirmation_send(&self, id: i64) -> StoreResult<()> {
+        on_db!(self, pool => sqlx::query("UPDATE subscribers SET confirmation_sent_at = NULL WHERE id = $1")
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    pub async fn update_preferences(
+        &self,
+        id: i64,
+        update: &PreferencesUpdate<'_>,
+        now: i64,
+    ) -> StoreResult<Subscriber> {
+        let n = on_db!(self, pool => sqlx::query(
+            "UPDATE subscribers SET name = $1, frequency = $2, paused_until = $3 WHERE id = $4",
+        )
+        .bind(update.name)
+        .bind(update.frequency.as_str())
+        .bind(update.paused_until)
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.record_event(id, "preferences changed", None, now)
+            .await?;
+        self.subscriber(id).await
+    }
+
+    pub async fn subscriber_events(&self, id: i64) -> StoreResult<Vec<SubscriberEvent>> {
+        let rows: Vec<(String, Option<String>, i64)> = on_db!(self, pool => sqlx::query_as(
+            "SELECT kind, detail, at FROM subscriber_events WHERE subscriber_id = $1 ORDER BY at, id",
+        )
+        .bind(id)
+        .fetch_all(pool)
+        .await)?;
+        Ok(rows
+            .into_iter()
+            .map(|(kind, detail, at)| SubscriberEvent { kind, detail, at })
+            .collect())
+    }
+
+    /// Deletes everything about a subscriber (history and deliveries go by cascade) and
+    /// keeps only `email_hash`, so the address is recognised but never stored again.
+    pub async fn erase_subscriber(
+        &self,
+        id: i64,
+        email_hash: &str,
+        reason: &str,
+        now: i64,
+    ) -> StoreResult<()> {
+        let deleted: u64 = super::in_tx!(self, tx => {
+            sqlx::query(
+                "INSERT INTO suppressions (email_hash, reason, created_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (email_hash) DO NOTHING",
+            )
+            .bind(email_hash)
+            .bind(reason)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("DELETE FROM subscribers WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+        });
+        if deleted == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    pub async fn is_suppressed(&self, email_hash: &str) -> StoreResult<bool> {
+        let found: Option<String> = on_db!(self, pool => sqlx::query_scalar(
+            "SELECT email_hash FROM suppressions WHERE email_hash = $1",
+        )
+        .bind(email_hash)
+        .fetch_optional(pool)
+        .await)?;
+        Ok(found.is_some())
+    }
+
+    /// Of `hashes`, those on the suppression list.
+    pub async fn suppressed_among(&self, hashes: &[String]) -> StoreResult<Vec<String>> {
+        if hashes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT email_hash FROM suppressions WHERE email_hash IN ({})",
+            placeholders(1, hashes.len())
+        );
+        let found: Vec<String> = on_db!(self, pool => {
+            let mut q = sqlx::query_scalar(AssertSqlSafe(sql.as_str()));
+            for h in hashes {
+                q = q.bind(h);
+            }
+            q.fetch_all(pool).await
+        })?;
+        Ok(found)
+    }
+
+    pub async fn remove_suppression(&self, email_hash: &str) -> StoreResult<()> {
+        on_db!(self, pool => sqlx::query("DELETE FROM suppressions WHERE email_hash = $1")
+            .bind(email_hash)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    pub async fn suppression_count(&self) -> StoreResult<i64> {
+        let n: i64 = on_db!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM suppressions")
+            .fetch_one(pool)
+            .await)?;
+        Ok(n)
+    }
+
+    /// Inserts a batch in one transaction, skipping addresses already present. Returns
+    /// the `email_key`s actually inserted, so the caller can count the rest as duplicates.
+    pub async fn import_subscribers(
+        &self,
+        rows: &[ImportRow],
+        source: &str,
+        now: i64,
+    ) -> StoreResult<Vec<String>> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        const PER_ROW: usize = 6;
+        let values: Vec<String> = (0..rows.len())
+            .map(|i| {
+                let b = 2 + i * PER_ROW;
+                format!(
+                    "(${}, ${}, ${}, ${}, $1, ${}, ${}, ${})",
+                    b,
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 4,
+                    b + 5
+                )
+            })
+            .collect();
+        let insert = format!(
+            "INSERT INTO subscribers (email, email_key, name, status, source, created_at, status_changed_at, confirmed_at) \
+             VALUES {} ON CONFLICT (email_key) DO NOTHING RETURNING id, email_key",
+            values.join(", ")
+        );
+        let inserted: Vec<(i64, String)> = super::in_tx!(self, tx => {
+            let mut q = sqlx::query_as(AssertSqlSafe(insert.as_str())).bind(source);
+            for r in rows {
+                q = q
+                    .bind(r.email.as_str())
+                    .bind(r.email.key())
+                    .bind(r.name.as_deref())
+                    .bind(r.status.as_str())
+                    .bind(r.created_at)
+                    .bind((r.status == SubscriberStatus::Confirmed).then_some(now));
+            }
+            let inserted: Vec<(i64, String)> = q.fetch_all(&mut *tx).await?;
+            if !inserted.is_empty() {
+                let events = format!(
+                    "INSERT INTO subscriber_events (subscriber_id, kind, detail, at) VALUES {}",
+                    (0..inserted.len())
+                        .map(|i| format!("(${}, 'created', $1, $2)", i + 3))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                let mut q = sqlx::query(AssertSqlSafe(events.as_str()))
+                    .bind(format!("via {source}"))
+                    .bind(now);
+                for (id, _) in &inserted {
+                    q = q.bind(*id);
+                }
+                q.execute(&mut *tx).await?;
+            }
+            inserted
+        });
+        Ok(inserted.into_iter().map(|(_, key)| key).collect())
+    }
+}
+
+/// `$first, $first+1, …` for `n` values.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

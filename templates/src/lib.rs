@@ -7,6 +7,8 @@
 
 pub mod email;
 pub mod page;
+pub mod queue;
+pub mod public;
 
 pub use maud::{DOCTYPE, Markup, PreEscaped, html};
 

@@ -1,0 +1,473 @@
+//! The subscriber side of the service: signing up, confirming, leaving, preferences,
+//! erasure, and bulk import/export. No HTTP here: the web and CLI layers translate.
+//!
+//! Erased addresses: erasure keeps only a keyed hash in `suppressions` so that an import
+//! or an API call never brings the address back by mistake. A *new explicit sign-up* by
+//! the person is not a mistake, so it is let through as `pending` and must be confirmed
+//! from the mailbox; only then is the suppression lifted. Imports and the API skip or
+//! refuse suppressed addresses.
+
+pub mod import;
+
+use chrono::Duration;
+use templates::email::transactional::{
+    TransactionalEmail, render_transactional_html, render_transactional_text,
+};
+
+use crate::{
+    app::App,
+    domain::{EmailAddress, Frequency, Purpose, SubscriberStatus, TokenError},
+    queue::jobs::SendTransactional,
+    store::{
+        StoreError,
+        subscribers::{NewSubscriber, PreferencesUpdate, Subscriber, SubscriberEvent},
+    },
+};
+
+pub use import::{ImportOptions, ImportReport, export_csv, import_csv};
+
+/// Longest name we keep; a name is for a greeting, not an essay.
+pub const MAX_NAME_CHARS: usize = 100;
+/// Longest pause a subscriber can ask for.
+pub const MAX_PAUSE_DAYS: u32 = 365;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// Input a person can correct; the message says how.
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Link(#[from] LinkError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Queue(String),
+}
+
+/// Why a personal link did not work, sorted by what the page should offer.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("this link is incomplete or damaged")]
+    Invalid,
+    #[error("this link has expired")]
+    Expired { token: String },
+    #[error("this link is for someone who is no longer on the list")]
+    Gone,
+    /// A confirmation link for an address that has since left the list.
+    #[error("this link is no longer valid")]
+    Stale,
+}
+
+pub type ServiceResult<T> = Result<T, ServiceError>;
+
+/// Checks an optional name from a form: trimmed, empty is none, bounded in length.
+pub fn clean_name(raw: Option<&str>) -> Result<Option<String>, String> {
+    let name = raw.map(str::trim).unwrap_or_default();
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(format!("a name has at most {MAX_NAME_CHARS} characters"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err("a name cannot contain control characters".into());
+    }
+    Ok((!name.is_empty()).then(|| name.to_string()))
+}
+
+fn email_hash(app: &App, email: &EmailAddress) -> String {
+    app.signer.fingerprint(&email.key())
+}
+
+/// A sign-up from the web form or the public JSON endpoint. Whatever the address's state,
+/// the caller answers the same way; only what happens behind differs.
+pub async fn signup(app: &App, email: &EmailAddress, name: Option<&str>) -> ServiceResult<()> {
+    let now = app.now_ms();
+    let existing = match app.store.subscriber_by_email(email).await? {
+        Some(s) => s,
+        None => {
+            let new = NewSubscriber {
+                email,
+                name,
+                status: SubscriberStatus::Pending,
+                source: "web",
+            };
+            match app.store.insert_subscriber(&new, now).await {
+                Ok(s) => {
+                    tracing::info!(subscriber = s.id, "new sign-up");
+                    return send_confirmation(app, &s).await;
+                }
+                // A concurrent request inserted the same address first: carry on with it.
+                Err(StoreError::Conflict(_)) => app
+                    .store
+                    .subscriber_by_email(email)
+                    .await?
+                    .ok_or(StoreError::NotFound)?,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    };
+    rejoin(app, existing).await
+}
+
+/// Someone already known signs up again: pending gets the link again (throttled), people
+/// who left go back through double opt-in, confirmed and complained are left alone.
+async fn rejoin(app: &App, s: Subscriber) -> ServiceResult<()> {
+    match s.status {
+        SubscriberStatus::Pending => send_confirmation(app, &s).await,
+        SubscriberStatus::Unsubscribed | SubscriberStatus::Bounced => {
+            let s = app
+                .store
+                .set_subscriber_status(s.id, SubscriberStatus::Pending, app.now_ms())
+                .await?;
+            tracing::info!(subscriber = s.id, "returning subscriber must confirm again");
+            send_confirmation(app, &s).await
+        }
+        SubscriberStatus::Confirmed | SubscriberStatus::Complained => Ok(()),
+    }
+}
+
+/// Queues the confirmation email unless one went out within the configured interval.
+pub async fn send_confirmation(app: &App, s: &Subscriber) -> ServiceResult<()> {
+    let now = app.now_ms();
+    let interval = i64::from(app.config.subscribers.resend_confirmation_minutes) * 60_000;
+    if !app
+        .store
+        .claim_confirmation_send(s.id, now, now - interval)
+        .await?
+    {
+        tracing::debug!(
+            subscriber = s.id,
+            "confirmation recently sent; not resending"
+        );
+        return Ok(());
+    }
+    let job = confirmation_email(app, s, now);
+    if let Err(e) = app.queue.push(job).await {
+        app.store.release_confirmation_send(s.id).await?;
+        return Err(ServiceError::Queue(e.to_string()));
+    }
+    Ok(())
+}
+
+fn confirmation_email(app: &App, s: &Subscriber, now: i64) -> SendTransactional {
+    let days = app.config.subscribers.confirm_token_days.max(1);
+    let expires = now + Duration::days(i64::from(days)).num_milliseconds();
+    let token = app.signer.sign(s.id, Purpose::Confirm, Some(expires));
+    let link = app.url(&format!("/confirm?token={token}"));
+    let newsletter = &app.config.newsletter;
+    let m = TransactionalEmail {
+        publication: newsletter.name.clone(),
+        preheader: "One click and you are on the list.".into(),
+        heading: "Confirm your subscription".into(),
+        paragraphs: vec![
+            format!(
+                "Thanks for signing up to {}. {}",
+                newsletter.name, newsletter.pitch
+            ),
+            format!(
+                "Please confirm that this is your address. The link works for {days} {}.",
+                if days == 1 { "day" } else { "days" }
+            ),
+        ],
+        button: Some(("Confirm my subscription".into(), link)),
+        footer_note:
+            "If you did not ask for this, ignore this email and you will hear nothing more.".into(),
+        postal_address: newsletter.postal_address.clone(),
+    };
+    SendTransactional {
+        to: s.email.clone(),
+        to_name: s.name.clone(),
+        subject: format!("Confirm your subscription to {}", newsletter.name),
+        html: render_transactional_html(&m),
+        text: render_transactional_text(&m),
+        list_subscriber_id: None,
+        event: Some((s.id, "confirmation sent".into())),
+    }
+}
+
+fn welcome_email(app: &App, s: &Subscriber) -> SendTransactional {
+    let newsletter = &app.config.newsletter;
+    let prefs = preferences_url(app, s.id);
+    let greeting = match &s.name {
+        Some(n) => format!("Welcome, {n}!"),
+        None => "Welcome!".into(),
+    };
+    let m = TransactionalEmail {
+        publication: newsletter.name.clone(),
+        preheader: "You are on the list.".into(),
+        heading: greeting,
+        paragraphs: vec![
+            format!(
+                "You are now subscribed to {}. {}",
+                newsletter.name, newsletter.pitch
+            ),
+            "You can change how often you hear from us, pause for a while, or leave at any time from your preferences page.".into(),
+        ],
+        button: Some(("Manage my preferences".into(), prefs)),
+        footer_note: "Every email we send has a one-click unsubscribe link.".into(),
+        postal_address: newsletter.postal_address.clone(),
+    };
+    SendTransactional {
+        to: s.email.clone(),
+        to_name: s.name.clone(),
+        subject: format!("Welcome to {}", newsletter.name),
+        html: render_transactional_html(&m),
+        text: render_transactional_text(&m),
+        list_subscriber_id: Some(s.id),
+        event: Some((s.id, "welcome sent".into())),
+    }
+}
+
+pub fn preferences_url(app: &App, id: i64) -> String {
+    app.url(&format!(
+        "/preferences?token={}",
+        preferences_token(app, id)
+    ))
+}
+
+pub fn preferences_token(app: &App, id: i64) -> String {
+    app.signer.sign(id, Purpose::Preferences, None)
+}
+
+pub fn unsubscribe_token(app: &App, id: i64) -> String {
+    app.signer.sign(id, Purpose::Unsubscribe, None)
+}
+
+/// The subscriber a never-expiring link names, or why not.
+async fn holder(app: &App, token: &str, purpose: Purpose) -> Result<Subscriber, ServiceError> {
+    let id = match app.signer.verify(token, purpose, app.now_ms()) {
+        Ok(id) => id,
+        Err(TokenError::Expired { .. }) => {
+            return Err(LinkError::Expired {
+                token: token.to_string(),
+            }
+            .into());
+        }
+        Err(_) => return Err(LinkError::Invalid.into()),
+    };
+    load(app, id).await
+}
+
+async fn load(app: &App, id: i64) -> Result<Subscriber, ServiceError> {
+    match app.store.subscriber(id).await {
+        Ok(s) => Ok(s),
+        Err(StoreError::NotFound) => Err(LinkError::Gone.into()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// What confirming did, for the page.
+#[derive(Debug)]
+pub struct Confirmed {
+    pub subscriber: Subscriber,
+    /// False when the link had already been used: the page is just as friendly.
+    pub newly: bool,
+}
+
+/// Follows a confirmation link. Clicking it twice, or after it expired but once
+/// confirmed, still lands on the confirmed page.
+pub async fn confirm(app: &App, token: &str) -> ServiceResult<Confirmed> {
+    let s = match holder(app, token, Purpose::Confirm).await {
+        Ok(s) => s,
+        Err(ServiceError::Link(LinkError::Expired { token })) => {
+            let id = app
+                .signer
+                .verify(&token, Purpose::Confirm, 0)
+                .map_err(|_| LinkError::Invalid)?;
+            let s = load(app, id).await?;
+            if s.status == SubscriberStatus::Confirmed {
+                return Ok(Confirmed {
+                    subscriber: s,
+                    newly: false,
+                });
+            }
+            return Err(LinkError::Expired { token }.into());
+        }
+        Err(e) => return Err(e),
+    };
+    match s.status {
+        SubscriberStatus::Confirmed => Ok(Confirmed {
+            subscriber: s,
+            newly: false,
+        }),
+        SubscriberStatus::Pending => {
+            let s = app
+                .store
+                .set_subscriber_status(s.id, SubscriberStatus::Confirmed, app.now_ms())
+                .await?;
+            app.store
+                .remove_suppression(&email_hash(app, &s.email))
+                .await?;
+            tracing::info!(subscriber = s.id, "subscription confirmed");
+            if app.config.subscribers.send_welcome
+                && let Err(e) = app.queue.push(welcome_email(app, &s)).await
+            {
+                tracing::warn!(subscriber = s.id, error = %e, "could not queue the welcome email");
+            }
+            Ok(Confirmed {
+                subscriber: s,
+                newly: true,
+            })
+        }
+        _ => Err(LinkError::Stale.into()),
+    }
+}
+
+/// Sends a fresh confirmation link for the subscriber an (expired) confirmation token
+/// names. Answers the same whether or not anything was sent.
+pub async fn resend_confirmation(app: &App, token: &str) -> ServiceResult<()> {
+    let id = match app.signer.verify(token, Purpose::Confirm, app.now_ms()) {
+        Ok(id) | Err(TokenError::Expired { subscriber_id: id }) => id,
+        Err(_) => return Err(LinkError::Invalid.into()),
+    };
+    let s = load(app, id).await?;
+    if s.status == SubscriberStatus::Pending {
+        send_confirmation(app, &s).await?;
+    }
+    Ok(())
+}
+
+/// The subscriber behind an unsubscribe link, without changing anything (for the GET page).
+pub async fn unsubscribe_target(app: &App, token: &str) -> ServiceResult<Subscriber> {
+    holder(app, token, Purpose::Unsubscribe).await
+}
+
+/// Unsubscribes at once; idempotent, and a complaint stays a complaint.
+pub async fn unsubscribe(app: &App, token: &str) -> ServiceResult<Subscriber> {
+    let s = holder(app, token, Purpose::Unsubscribe).await?;
+    match s.status {
+        SubscriberStatus::Pending | SubscriberStatus::Confirmed | SubscriberStatus::Bounced => {
+            let s = app
+                .store
+                .set_subscriber_status(s.id, SubscriberStatus::Unsubscribed, app.now_ms())
+                .await?;
+            tracing::info!(subscriber = s.id, "unsubscribed");
+            Ok(s)
+        }
+        SubscriberStatus::Unsubscribed | SubscriberStatus::Complained => Ok(s),
+    }
+}
+
+/// "I changed my mind" from the unsubscribe page: back to pending, confirm by email.
+pub async fn resubscribe(app: &App, token: &str) -> ServiceResult<()> {
+    let s = holder(app, token, Purpose::Unsubscribe).await?;
+    rejoin(app, s).await
+}
+
+/// Everything the preferences page shows: the row and its history.
+#[derive(Debug)]
+pub struct Profile {
+    pub subscriber: Subscriber,
+    pub events: Vec<SubscriberEvent>,
+}
+
+pub async fn profile(app: &App, token: &str) -> ServiceResult<Profile> {
+    let subscriber = holder(app, token, Purpose::Preferences).await?;
+    let events = app.store.subscriber_events(subscriber.id).await?;
+    Ok(Profile { subscriber, events })
+}
+
+/// A preferences form as submitted, before checking.
+#[derive(Debug, Default, Clone)]
+pub struct PreferencesInput {
+    pub name: Option<String>,
+    pub frequency: Option<String>,
+    pub pause_days: Option<String>,
+}
+
+pub async fn update_preferences(
+    app: &App,
+    token: &str,
+    input: &PreferencesInput,
+) -> ServiceResult<Profile> {
+    let s = holder(app, token, Purpose::Preferences).await?;
+    let name = clean_name(input.name.as_deref()).map_err(ServiceError::Invalid)?;
+    let frequency: Frequency = match input.frequency.as_deref().map(str::trim) {
+        None | Some("") => s.frequency,
+        Some(f) => f.parse().map_err(ServiceError::Invalid)?,
+    };
+    let now = app.now_ms();
+    let paused_until = match input.pause_days.as_deref().map(str::trim) {
+        None | Some("") => s.paused_until.filter(|&t| t > now),
+        Some(d) => {
+            let days: u32 = d.parse().map_err(|_| {
+                ServiceError::Invalid(format!(
+                    "pause for a whole number of days from 0 to {MAX_PAUSE_DAYS}"
+                ))
+            })?;
+            if days > MAX_PAUSE_DAYS {
+                return Err(ServiceError::Invalid(format!(
+                    "a pause lasts at most {MAX_PAUSE_DAYS} days"
+                )));
+            }
+            (days > 0).then(|| now + Duration::days(i64::from(days)).num_milliseconds())
+        }
+    };
+    let update = PreferencesUpdate {
+        name: name.as_deref(),
+        frequency,
+        paused_until,
+    };
+    let subscriber = app.store.update_preferences(s.id, &update, now).await?;
+    let events = app.store.subscriber_events(s.id).await?;
+    Ok(Profile { subscriber, events })
+}
+
+/// "Delete everything about me": the row and history go, a hash of the address stays.
+pub async fn erase(app: &App, token: &str) -> ServiceResult<()> {
+    let s = holder(app, token, Purpose::Preferences).await?;
+    erase_subscriber(app, &s, "erased at the subscriber's request").await
+}
+
+pub async fn erase_subscriber(app: &App, s: &Subscriber, reason: &str) -> ServiceResult<()> {
+    app.store
+        .erase_subscriber(s.id, &email_hash(app, &s.email), reason, app.now_ms())
+        .await?;
+    tracing::info!(subscriber = s.id, "subscriber erased");
+    Ok(())
+}
+
+/// Adds a subscriber for an operator (API): confirmed directly, or pending with a
+/// confirmation email. Erased addresses are refused: only the person can bring them back.
+pub async fn create_by_operator(
+    app: &App,
+    email: &EmailAddress,
+    name: Option<&str>,
+    confirmed: bool,
+) -> ServiceResult<Subscriber> {
+    if app.store.is_suppressed(&email_hash(app, email)).await? {
+        return Err(StoreError::Conflict(
+            "this address asked to be erased; only a new sign-up by its owner can add it again"
+                .into(),
+        )
+        .into());
+    }
+    let status = if confirmed {
+        SubscriberStatus::Confirmed
+    } else {
+        SubscriberStatus::Pending
+    };
+    let s = app
+        .store
+        .insert_subscriber(
+            &NewSubscriber {
+                email,
+                name,
+                status,
+                source: "api",
+            },
+            app.now_ms(),
+        )
+        .await?;
+    if !confirmed {
+        send_confirmation(app, &s).await?;
+    }
+    Ok(s)
+}
+
+/// Unsubscribes for an operator (API), by id.
+pub async fn unsubscribe_by_id(app: &App, id: i64) -> ServiceResult<Subscriber> {
+    let token = unsubscribe_token(app, id);
+    match unsubscribe(app, &token).await {
+        Err(ServiceError::Link(LinkError::Gone)) => Err(StoreError::NotFound.into()),
+        other => other,
+    }
+}
