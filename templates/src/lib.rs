@@ -7,7 +7,6 @@
 
 pub mod email;
 pub mod page;
-pub mod queue;
 pub mod public;
 
 pub use maud::{DOCTYPE, Markup, PreEscaped, html};
