@@ -17,6 +17,9 @@ pub enum Role {
 pub fn spawn_all(app: &App, role: Role, shutdown: &Shutdown) -> Vec<tokio::task::JoinHandle<()>> {
     let mut handles = Vec::new();
     let _ = role;
+    if role == Role::Serve {
+        handles.extend(crate::feeds::ingest::spawn_polling(app, shutdown));
+    }
     handles.push(crate::delivery::sweeper::spawn(app, shutdown));
     handles
 }

@@ -7,6 +7,22 @@ use crate::config::Config;
 
 #[derive(Debug, Subcommand)]
 pub enum DigestCommand {
+    /// Compose a day's digest and write its HTML and text without sending anything.
+    ///
+    /// The digest is stored as composed (editors see it in the admin); composing again,
+    /// or sending, picks up articles fetched since. Without --out the text part (or, with
+    /// --html, the HTML) goes to standard output.
+    Preview {
+        /// Issue date (YYYY-MM-DD); today in the schedule's time zone by default.
+        #[arg(long, value_name = "DATE")]
+        date: Option<NaiveDate>,
+        /// Write preview.html and preview.txt into this folder (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: Option<std::path::PathBuf>,
+        /// Without --out: print the HTML instead of the text.
+        #[arg(long, conflicts_with = "out")]
+        html: bool,
+    },
     /// Compose (if not yet) and send a digest now; refused when it was already sent.
     ///
     /// Without --wait the send is queued for the workers of a running `breakfast serve`
@@ -39,6 +55,9 @@ pub enum DigestCommand {
 
 pub async fn run(command: DigestCommand, config: Config) -> anyhow::Result<()> {
     match command {
+        DigestCommand::Preview { date, out, html } => {
+            super::preview::preview(config, super::preview::PreviewArgs { date, out, html }).await
+        }
         DigestCommand::Send {
             date,
             digest,

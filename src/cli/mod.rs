@@ -5,6 +5,8 @@ use std::{path::PathBuf, process::ExitCode};
 use clap::{Parser, Subcommand};
 
 pub mod digest;
+pub mod feeds;
+mod preview;
 mod send;
 
 use crate::{
@@ -57,6 +59,9 @@ pub enum Command {
     /// Work on a day's digest: send it, follow its delivery.
     #[command(subcommand)]
     Digest(digest::DigestCommand),
+    /// The feeds articles come from: fetch now, list with their status, add, remove.
+    #[command(subcommand)]
+    Feeds(feeds::FeedsCommand),
 }
 
 /// Parses arguments, loads configuration and runs the command; the exit code reflects
@@ -101,6 +106,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Worker => worker(config).await,
         Command::Migrate => migrate(config).await,
         Command::Digest(command) => digest::run(command, config).await,
+        Command::Feeds(command) => feeds::run(command, config).await,
     }
 }
 

@@ -120,6 +120,15 @@ impl Personaliser {
     }
 }
 
+/// Today's issue date: the date in the schedule's time zone, where the readers are.
+pub fn today(app: &App) -> NaiveDate {
+    let now = app.clock.now();
+    match app.config.schedule.time_zone.parse::<chrono_tz::Tz>() {
+        Ok(tz) => now.with_timezone(&tz).date_naive(),
+        Err(_) => now.date_naive(),
+    }
+}
+
 /// "Good morning, Ana" for a subscriber who gave a name, "Good morning," otherwise.
 pub fn greeting(name: Option<&str>) -> String {
     // Line breaks or other control characters typed into a form would break the text

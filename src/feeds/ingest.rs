@@ -16,10 +16,12 @@ use super::{
 };
 use crate::{
     app::App,
+    shutdown::Shutdown,
     store::{
         articles::{NewArticle, Upserted},
         feeds::Feed,
     },
+    tasks::every,
 };
 
 /// Feeds fetched at once: enough that one slow feed does not hold up the rest, few
@@ -107,6 +109,33 @@ pub async fn fetch_all(app: &App) -> anyhow::Result<Vec<FeedReport>> {
 pub async fn fetch_one(app: &App, feed_id: i64) -> anyhow::Result<FeedReport> {
     let feed = app.store.feed(feed_id).await?;
     Ok(ingest_feed(app, &client(app)?, &feed).await)
+}
+
+/// The `serve` process's poller: adds the config's feeds, then fetches every feed each
+/// `ingest.poll_minutes` (the first round at once). `None` when polling is off (0).
+pub fn spawn_polling(app: &App, shutdown: &Shutdown) -> Option<tokio::task::JoinHandle<()>> {
+    let minutes = app.config.ingest.poll_minutes;
+    if minutes == 0 {
+        tracing::info!("feed polling is off (ingest.poll_minutes = 0)");
+        return None;
+    }
+    let app = app.clone();
+    let mut first = true;
+    Some(every(
+        "feed polling",
+        Duration::from_secs(minutes * 60),
+        shutdown.clone(),
+        move || {
+            let app = app.clone();
+            let sync = std::mem::take(&mut first);
+            async move {
+                if sync {
+                    sync_config_feeds(&app).await?;
+                }
+                fetch_all(&app).await.map(drop)
+            }
+        },
+    ))
 }
 
 fn limits(app: &App) -> FetchLimits {

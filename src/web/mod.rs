@@ -1,5 +1,6 @@
 //! HTTP: the only room that knows about requests and responses.
 
+pub mod archive;
 pub mod auth;
 pub mod error;
 pub mod ops;
@@ -19,6 +20,7 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 pub fn router(app: App) -> Router {
     Router::new()
         .merge(ops::routes())
+        .merge(archive::routes())
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(TraceLayer::new_for_http())
         .with_state(app)

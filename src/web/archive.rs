@@ -1,0 +1,169 @@
+//! The public web archive: the list of digests that went out, and each one as it was
+//! sent (the non-personal copy: no one's name, no one's unsubscribe link). The "View in
+//! browser" link of every email points here.
+
+use axum::{
+    Router,
+    extract::{Path, Query, State},
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use chrono::NaiveDate;
+use serde::Deserialize;
+use templates::{
+    archive::{ArchiveEntry, ArchiveView, archive_page},
+    page::{PageMeta, error_page},
+};
+
+use crate::{
+    app::App,
+    store::{StoreError, digests::Digest},
+};
+
+const PER_PAGE: i64 = 30;
+
+/// The stored email is our own sanitised markup, but it is served from our origin, so
+/// the browser is told to run nothing and load nothing but pictures.
+const DIGEST_CSP: &str = "default-src 'none'; img-src https: http: data:; style-src 'unsafe-inline'; \
+                          base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+pub fn routes() -> Router<App> {
+    Router::new()
+        .route("/archive", get(list))
+        .route("/archive/{key}", get(show))
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    page: Option<String>,
+}
+
+async fn list(State(app): State<App>, Query(q): Query<ListQuery>) -> Response {
+    // A page number that is not one is page 1, not an error: these links get mangled.
+    let page = q
+        .page
+        .and_then(|p| p.trim().parse::<i64>().ok())
+        .filter(|p| (1..=100_000).contains(p))
+        .unwrap_or(1);
+    let rows = match app
+        .store
+        .list_sent_digests(PER_PAGE + 1, (page - 1) * PER_PAGE)
+        .await
+    {
+        Ok(rows) => rows,
+        Err(e) => return failure(&app, e),
+    };
+    let more = rows.len() as i64 > PER_PAGE;
+    let entries = rows
+        .into_iter()
+        .take(PER_PAGE as usize)
+        .map(|d| {
+            let date = d.issue_date.parse::<NaiveDate>().ok();
+            ArchiveEntry {
+                date_label: date.map_or_else(|| d.issue_date.clone(), long_date),
+                href: format!("/archive/{}", d.issue_date),
+                iso_date: d.issue_date,
+                subject: d.subject.unwrap_or_default(),
+                preheader: d.preheader.unwrap_or_default(),
+            }
+        })
+        .collect();
+    let view = ArchiveView {
+        publication: app.config.newsletter.name.clone(),
+        pitch: app.config.newsletter.pitch.clone(),
+        entries,
+        newer_href: (page > 1).then(|| format!("/archive?page={}", page - 1)),
+        older_href: more.then(|| format!("/archive?page={}", page + 1)),
+    };
+    archive_page(&view).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct ShowQuery {
+    format: Option<String>,
+}
+
+/// `/archive/2026-03-06` or `/archive/42`; `?format=text` gives the plain-text part.
+async fn show(
+    State(app): State<App>,
+    Path(key): Path<String>,
+    Query(q): Query<ShowQuery>,
+) -> Response {
+    let digest = match find(&app, &key).await {
+        Ok(Some(d)) => d,
+        Ok(None) => return not_found(&app),
+        Err(e) => return failure(&app, e),
+    };
+    if q.format.as_deref() == Some("text") {
+        let text = digest.text.unwrap_or_default();
+        return ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response();
+    }
+    let mut response = (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        digest.html.unwrap_or_default(),
+    )
+        .into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(DIGEST_CSP),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+/// Only digests that went out are public: a draft or a skipped day is "not found".
+async fn find(app: &App, key: &str) -> Result<Option<Digest>, StoreError> {
+    let found = if let Ok(date) = key.parse::<NaiveDate>() {
+        app.store.digest_for_date(date).await?
+    } else if let Ok(id) = key.parse::<i64>() {
+        match app.store.digest(id).await {
+            Ok(d) => Some(d),
+            Err(StoreError::NotFound) => None,
+            Err(e) => return Err(e),
+        }
+    } else {
+        None
+    };
+    Ok(found.filter(|d| d.status.is_out() && d.html.is_some()))
+}
+
+fn long_date(date: NaiveDate) -> String {
+    date.format("%A %-d %B %Y").to_string()
+}
+
+fn meta(app: &App) -> PageMeta {
+    PageMeta {
+        title: "Past digests".into(),
+        publication: app.config.newsletter.name.clone(),
+        flash: None,
+        noindex: true,
+    }
+}
+
+fn not_found(app: &App) -> Response {
+    let body = error_page(
+        &meta(app),
+        404,
+        "We could not find that digest",
+        "It may not have been sent yet, or the link is mistyped. Every digest that went out is in the archive.",
+        Some(("Go to the archive", "/archive")),
+    );
+    (StatusCode::NOT_FOUND, body).into_response()
+}
+
+fn failure(app: &App, error: StoreError) -> Response {
+    tracing::error!(%error, "archive page failed");
+    let body = error_page(
+        &meta(app),
+        500,
+        "Something went wrong on our side",
+        "The archive could not be read just now. Please try again in a minute.",
+        Some(("Go to the home page", "/")),
+    );
+    (StatusCode::INTERNAL_SERVER_ERROR, body).into_response()
+}
