@@ -8,6 +8,7 @@ pub mod digest;
 pub mod feeds;
 mod preview;
 mod send;
+pub mod subscribers;
 
 use crate::{
     app::App,
@@ -59,6 +60,9 @@ pub enum Command {
     /// Work on a day's digest: send it, follow its delivery.
     #[command(subcommand)]
     Digest(digest::DigestCommand),
+    /// Import, export, list and count subscribers.
+    #[command(subcommand)]
+    Subscribers(subscribers::SubscribersCommand),
     /// The feeds articles come from: fetch now, list with their status, add, remove.
     #[command(subcommand)]
     Feeds(feeds::FeedsCommand),
@@ -106,6 +110,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Worker => worker(config).await,
         Command::Migrate => migrate(config).await,
         Command::Digest(command) => digest::run(command, config).await,
+        Command::Subscribers(command) => subscribers::run(command, config).await,
         Command::Feeds(command) => feeds::run(command, config).await,
     }
 }

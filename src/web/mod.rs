@@ -1,9 +1,13 @@
 //! HTTP: the only room that knows about requests and responses.
 
 pub mod archive;
+pub mod api;
+pub mod api_auth;
 pub mod auth;
 pub mod error;
 pub mod ops;
+pub mod public;
+pub mod rate_limit;
 
 use std::net::SocketAddr;
 
@@ -20,8 +24,14 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 pub fn router(app: App) -> Router {
     Router::new()
         .merge(ops::routes())
+        .merge(public::routes())
+        .merge(api::routes())
         .merge(archive::routes())
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            public::shape_too_large,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(app)
 }

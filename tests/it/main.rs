@@ -5,3 +5,4 @@ mod helpers;
 
 mod delivery;
 mod foundation;
+mod subscribers;
