@@ -13,6 +13,7 @@ pub mod domain;
 pub mod feeds;
 pub mod mail;
 pub mod queue;
+pub mod schedule;
 pub mod shutdown;
 pub mod store;
 pub mod subscribers;

@@ -21,6 +21,7 @@ pub fn spawn_all(app: &App, role: Role, shutdown: &Shutdown) -> Vec<tokio::task:
         handles.extend(crate::feeds::ingest::spawn_polling(app, shutdown));
     }
     handles.push(crate::delivery::sweeper::spawn(app, shutdown));
+    handles.push(crate::schedule::runner::spawn(app, shutdown));
     handles
 }
 

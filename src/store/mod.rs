@@ -14,10 +14,12 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
+pub mod admin_views;
 pub mod articles;
 pub mod digests;
 pub mod feeds;
 pub mod deliveries;
+pub mod schedules;
 pub mod settings;
 pub mod subscribers;
 pub mod users;

@@ -1,6 +1,7 @@
 //! HTTP: the only room that knows about requests and responses.
 
 pub mod archive;
+pub mod admin;
 pub mod api;
 pub mod api_auth;
 pub mod auth;
@@ -24,6 +25,7 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 pub fn router(app: App) -> Router {
     Router::new()
         .merge(ops::routes())
+        .merge(admin::routes())
         .merge(public::routes())
         .merge(api::routes())
         .merge(archive::routes())

@@ -6,6 +6,7 @@
 //! added later (`public`, `admin`) need nothing beyond this crate.
 
 pub mod archive;
+pub mod admin;
 pub mod email;
 pub mod page;
 pub mod public;

@@ -1,0 +1,178 @@
+//! The scheduler's tick: find what is due, claim it, fire it, record what happened.
+//!
+//! Every process (`serve` and each `worker`) ticks; claiming through `schedule_runs`
+//! makes sure one of them fires each send. A send missed while every process was down
+//! goes out when one comes back if it is at most `schedule.grace_minutes` late, and is
+//! recorded as missed otherwise. Sends whose time came before the schedule was last
+//! changed are not fired retroactively: editing the time to 06:00 at 09:00 does not send.
+//! A firing that fails is recorded as failed and not retried by the scheduler (an
+//! editor can send from the admin); retrying blindly could send at an unexpected hour.
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::{DailyRule, parse_days, parse_time, parse_zone, within_grace};
+use crate::{
+    app::App,
+    digest::{ComposeOutcome, compose_for_date},
+    domain::clock::from_ms,
+    store::schedules::{DailySettings, Schedule},
+};
+
+/// What one firing did, as recorded in `schedule_runs.outcome`.
+pub const OUTCOME_CLAIMED: &str = "firing";
+pub const OUTCOME_SENT: &str = "sent";
+pub const OUTCOME_SKIPPED: &str = "skipped: nothing new";
+pub const OUTCOME_ALREADY_SENT: &str = "already sent";
+pub const OUTCOME_MISSED: &str = "missed: the service was down past the grace window";
+
+/// The daily schedule, created from the configuration on first use.
+pub async fn daily_schedule(app: &App) -> anyhow::Result<Schedule> {
+    let c = &app.config.schedule;
+    let days = c.days.join(",");
+    let defaults = DailySettings {
+        send_time: &c.send_time,
+        time_zone: &c.time_zone,
+        days: &days,
+        skip_when_empty: app.config.digest.skip_when_empty,
+    };
+    Ok(app.store.daily_schedule(&defaults, app.now_ms()).await?)
+}
+
+/// The rule a stored daily schedule describes.
+pub fn rule_of(s: &Schedule) -> Result<DailyRule, String> {
+    Ok(DailyRule {
+        time: parse_time(s.send_time.as_deref().unwrap_or(""))?,
+        zone: parse_zone(&s.time_zone)?,
+        days: parse_days(s.days.split(','))?,
+    })
+}
+
+/// One round: fires every due send this process manages to claim; returns how many.
+pub async fn tick(app: &App) -> anyhow::Result<usize> {
+    let now = app.clock.now();
+    let mut fired = 0;
+    let daily = daily_schedule(app).await?;
+    if !daily.paused {
+        fired += tick_daily(app, &daily, now).await?;
+    }
+    for one_off in app.store.pending_one_offs().await? {
+        fired += tick_one_off(app, &one_off, now).await?;
+    }
+    Ok(fired)
+}
+
+async fn tick_daily(app: &App, s: &Schedule, now: DateTime<Utc>) -> anyhow::Result<usize> {
+    let rule = match rule_of(s) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(schedule = s.id, error = %e, "daily schedule is invalid; not firing");
+            return Ok(0);
+        }
+    };
+    let mut fired = 0;
+    for (date, due) in rule.recent_fires(now) {
+        if due < from_ms(s.updated_at) {
+            continue;
+        }
+        let key = date.to_string();
+        if !within_grace(due, now, app.config.schedule.grace_minutes) {
+            if app
+                .store
+                .claim_schedule_run(s.id, &key, OUTCOME_MISSED, app.now_ms())
+                .await?
+            {
+                tracing::warn!(schedule = s.id, date = %key, "scheduled send missed: past the grace window");
+            }
+            continue;
+        }
+        if !app
+            .store
+            .claim_schedule_run(s.id, &key, OUTCOME_CLAIMED, app.now_ms())
+            .await?
+        {
+            continue;
+        }
+        tracing::info!(schedule = s.id, date = %key, "firing the daily digest");
+        let (digest_id, outcome) = match send_digest_for_date(app, date, s.skip_when_empty).await {
+            Ok(r) => r,
+            Err(e) => (None, format!("failed: {e:#}")),
+        };
+        app.store
+            .finish_schedule_run(s.id, &key, digest_id, &outcome)
+            .await?;
+        fired += 1;
+    }
+    Ok(fired)
+}
+
+async fn tick_one_off(app: &App, s: &Schedule, now: DateTime<Utc>) -> anyhow::Result<usize> {
+    let (Some(run_at), Ok(zone)) = (s.run_at, parse_zone(&s.time_zone)) else {
+        return Ok(0);
+    };
+    let due = from_ms(run_at);
+    if due > now || s.paused {
+        return Ok(0);
+    }
+    let date = due.with_timezone(&zone).date_naive();
+    let key = date.to_string();
+    if !within_grace(due, now, app.config.schedule.grace_minutes) {
+        app.store
+            .claim_schedule_run(s.id, &key, OUTCOME_MISSED, app.now_ms())
+            .await?;
+        return Ok(0);
+    }
+    if !app
+        .store
+        .claim_schedule_run(s.id, &key, OUTCOME_CLAIMED, app.now_ms())
+        .await?
+    {
+        return Ok(0);
+    }
+    let result = match s.digest_id {
+        Some(id) => send_digest(app, id).await,
+        None => send_digest_for_date(app, date, false).await,
+    };
+    let (digest_id, outcome) = result.unwrap_or_else(|e| (s.digest_id, format!("failed: {e:#}")));
+    app.store
+        .finish_schedule_run(s.id, &key, digest_id, &outcome)
+        .await?;
+    Ok(1)
+}
+
+/// Composes the digest for `date` and starts sending it, unless there is nothing new
+/// and the schedule says to skip such days. Returns the digest and the outcome.
+pub async fn send_digest_for_date(
+    app: &App,
+    date: NaiveDate,
+    skip_when_empty: bool,
+) -> anyhow::Result<(Option<i64>, String)> {
+    match compose_for_date(app, date).await? {
+        ComposeOutcome::Composed(id) => {
+            let digest = app.store.digest(id).await?;
+            if digest.article_ids.is_empty() && skip_when_empty {
+                app.store.mark_digest_skipped(id, app.now_ms()).await?;
+                return Ok((Some(id), OUTCOME_SKIPPED.into()));
+            }
+            crate::delivery::start_send(app, id).await?;
+            Ok((Some(id), OUTCOME_SENT.into()))
+        }
+        ComposeOutcome::SkippedNothingNew => Ok((None, OUTCOME_SKIPPED.into())),
+        ComposeOutcome::AlreadySent(id) => Ok((Some(id), OUTCOME_ALREADY_SENT.into())),
+    }
+}
+
+/// Re-composes a specific digest (so the editor's latest changes go out) and sends it.
+pub async fn send_digest(app: &App, digest_id: i64) -> anyhow::Result<(Option<i64>, String)> {
+    let digest = app.store.digest(digest_id).await?;
+    send_digest_for_date(app, digest.issue_date, false).await
+}
+
+/// Starts the tick loop (both roles).
+pub fn spawn(app: &App, shutdown: &crate::shutdown::Shutdown) -> tokio::task::JoinHandle<()> {
+    let app = app.clone();
+    let every = std::time::Duration::from_secs(app.config.schedule.tick_secs.max(1));
+    crate::tasks::every("scheduler", every, shutdown.clone(), move || {
+        let app = app.clone();
+        async move { tick(&app).await.map(|_| ()) }
+    })
+}

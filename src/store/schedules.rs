@@ -1,0 +1,284 @@
+//! Schedules (the daily rule and one-off sends) and the record of each firing.
+//!
+//! `schedule_runs` has one row per (schedule, local date): inserting it is how a process
+//! claims a send, so two processes can never both fire the same one.
+
+use serde::Serialize;
+use sqlx::AssertSqlSafe;
+
+use super::{Store, StoreError, StoreResult, on_db};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScheduleKind {
+    Daily,
+    Oneoff,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Schedule {
+    pub id: i64,
+    pub kind: ScheduleKind,
+    /// "HH:MM" local time (daily only).
+    pub send_time: Option<String>,
+    pub time_zone: String,
+    /// "mon,tue,…" (daily only).
+    pub days: String,
+    pub skip_when_empty: bool,
+    pub paused: bool,
+    /// Epoch ms (one-offs only).
+    pub run_at: Option<i64>,
+    pub digest_id: Option<i64>,
+    pub cancelled: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct ScheduleRow {
+    id: i64,
+    kind: String,
+    send_time: Option<String>,
+    time_zone: String,
+    days: String,
+    skip_when_empty: bool,
+    paused: bool,
+    run_at: Option<i64>,
+    digest_id: Option<i64>,
+    cancelled: bool,
+    created_at: i64,
+    updated_at: i64,
+}
+
+const COLUMNS: &str = "id, kind, send_time, time_zone, days, skip_when_empty, paused, run_at, \
+    digest_id, cancelled, created_at, updated_at";
+
+impl TryFrom<ScheduleRow> for Schedule {
+    type Error = StoreError;
+    fn try_from(r: ScheduleRow) -> Result<Self, StoreError> {
+        let kind = match r.kind.as_str() {
+            "daily" => ScheduleKind::Daily,
+            "oneoff" => ScheduleKind::Oneoff,
+            other => {
+                return Err(StoreError::Corrupt(format!(
+                    "schedule {}: unknown kind {other:?}",
+                    r.id
+                )));
+            }
+        };
+        Ok(Schedule {
+            id: r.id,
+            kind,
+            send_time: r.send_time,
+            time_zone: r.time_zone,
+            days: r.days,
+            skip_when_empty: r.skip_when_empty,
+            paused: r.paused,
+            run_at: r.run_at,
+            digest_id: r.digest_id,
+            cancelled: r.cancelled,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+/// One firing (or deliberate non-firing) of a schedule.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct ScheduleRun {
+    pub schedule_id: i64,
+    pub local_date: String,
+    pub fired_at: i64,
+    pub digest_id: Option<i64>,
+    pub outcome: String,
+}
+
+/// The daily rule's settings, as the form or the config gives them.
+#[derive(Debug, Clone)]
+pub struct DailySettings<'a> {
+    pub send_time: &'a str,
+    pub time_zone: &'a str,
+    pub days: &'a str,
+    pub skip_when_empty: bool,
+}
+
+impl Store {
+    /// The daily schedule, created from `defaults` the first time it is asked for (once,
+    /// even when several processes ask at the same moment: see migration 0005).
+    pub async fn daily_schedule(
+        &self,
+        defaults: &DailySettings<'_>,
+        now: i64,
+    ) -> StoreResult<Schedule> {
+        on_db!(self, pool => sqlx::query(
+            "INSERT INTO schedules (kind, send_time, time_zone, days, skip_when_empty, created_at, updated_at) \
+             VALUES ('daily', $1, $2, $3, $4, $5, $5) ON CONFLICT DO NOTHING",
+        )
+        .bind(defaults.send_time)
+        .bind(defaults.time_zone)
+        .bind(defaults.days)
+        .bind(defaults.skip_when_empty)
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        let sql = format!("SELECT {COLUMNS} FROM schedules WHERE kind = 'daily'");
+        let row: Option<ScheduleRow> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str())).fetch_optional(pool).await)?;
+        row.ok_or(StoreError::NotFound)?.try_into()
+    }
+
+    pub async fn update_daily_schedule(
+        &self,
+        id: i64,
+        s: &DailySettings<'_>,
+        now: i64,
+    ) -> StoreResult<()> {
+        let n = on_db!(self, pool => sqlx::query(
+            "UPDATE schedules SET send_time = $1, time_zone = $2, days = $3, skip_when_empty = $4, \
+             updated_at = $5 WHERE id = $6 AND kind = 'daily'",
+        )
+        .bind(s.send_time)
+        .bind(s.time_zone)
+        .bind(s.days)
+        .bind(s.skip_when_empty)
+        .bind(now)
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    pub async fn set_schedule_paused(&self, id: i64, paused: bool, now: i64) -> StoreResult<()> {
+        let n = on_db!(self, pool => sqlx::query(
+            "UPDATE schedules SET paused = $1, updated_at = $2 WHERE id = $3",
+        )
+        .bind(paused)
+        .bind(now)
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    pub async fn insert_one_off(
+        &self,
+        run_at: i64,
+        time_zone: &str,
+        digest_id: Option<i64>,
+        now: i64,
+    ) -> StoreResult<Schedule> {
+        let sql = format!(
+            "INSERT INTO schedules (kind, time_zone, run_at, digest_id, skip_when_empty, created_at, updated_at) \
+             VALUES ('oneoff', $1, $2, $3, FALSE, $4, $4) RETURNING {COLUMNS}"
+        );
+        let row: ScheduleRow = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str()))
+            .bind(time_zone)
+            .bind(run_at)
+            .bind(digest_id)
+            .bind(now)
+            .fetch_one(pool)
+            .await)?;
+        row.try_into()
+    }
+
+    /// Cancels a one-off that has not fired yet; `Conflict` when it already has.
+    pub async fn cancel_one_off(&self, id: i64, now: i64) -> StoreResult<()> {
+        let n = on_db!(self, pool => sqlx::query(
+            "UPDATE schedules SET cancelled = TRUE, updated_at = $1 WHERE id = $2 AND kind = 'oneoff' \
+             AND NOT EXISTS (SELECT 1 FROM schedule_runs r WHERE r.schedule_id = schedules.id)",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        if n == 0 {
+            return Err(StoreError::Conflict(
+                "that one-off send has already gone out or does not exist".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// One-offs that have not fired and are not cancelled, soonest first.
+    pub async fn pending_one_offs(&self) -> StoreResult<Vec<Schedule>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM schedules WHERE kind = 'oneoff' AND NOT cancelled \
+             AND NOT EXISTS (SELECT 1 FROM schedule_runs r WHERE r.schedule_id = schedules.id) \
+             ORDER BY run_at"
+        );
+        let rows: Vec<ScheduleRow> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str())).fetch_all(pool).await)?;
+        rows.into_iter().map(Schedule::try_from).collect()
+    }
+
+    /// Claims a send: true for exactly one caller per (schedule, local date).
+    pub async fn claim_schedule_run(
+        &self,
+        schedule_id: i64,
+        local_date: &str,
+        outcome: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let n = on_db!(self, pool => sqlx::query(
+            "INSERT INTO schedule_runs (schedule_id, local_date, fired_at, outcome) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (schedule_id, local_date) DO NOTHING",
+        )
+        .bind(schedule_id)
+        .bind(local_date)
+        .bind(now)
+        .bind(outcome)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(n == 1)
+    }
+
+    pub async fn finish_schedule_run(
+        &self,
+        schedule_id: i64,
+        local_date: &str,
+        digest_id: Option<i64>,
+        outcome: &str,
+    ) -> StoreResult<()> {
+        on_db!(self, pool => sqlx::query(
+            "UPDATE schedule_runs SET digest_id = $1, outcome = $2 WHERE schedule_id = $3 AND local_date = $4",
+        )
+        .bind(digest_id)
+        .bind(outcome)
+        .bind(schedule_id)
+        .bind(local_date)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    pub async fn schedule_runs(&self, schedule_id: i64) -> StoreResult<Vec<ScheduleRun>> {
+        Ok(on_db!(self, pool => sqlx::query_as(
+            "SELECT schedule_id, local_date, fired_at, digest_id, outcome FROM schedule_runs \
+             WHERE schedule_id = $1 ORDER BY fired_at",
+        )
+        .bind(schedule_id)
+        .fetch_all(pool)
+        .await)?)
+    }
+
+    /// The latest firings of any schedule, newest first.
+    pub async fn recent_schedule_runs(&self, limit: i64) -> StoreResult<Vec<ScheduleRun>> {
+        Ok(on_db!(self, pool => sqlx::query_as(
+            "SELECT schedule_id, local_date, fired_at, digest_id, outcome FROM schedule_runs \
+             ORDER BY fired_at DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(pool)
+        .await)?)
+    }
+}

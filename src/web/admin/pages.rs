@@ -1,0 +1,438 @@
+//! Past digests, feeds, subscribers and API tokens.
+
+use axum::{
+    extract::{Path, Query, State},
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::Deserialize;
+use templates::admin::{
+    FeedForm, FeedRow, PastDigestRow, SubscriberRow, SubscribersView, TokenRow,
+};
+
+use super::{Fields, admin_zone, flash_for, html_page, meta, nav, see_other, when};
+use crate::{
+    app::App,
+    store::{StoreError, subscribers::Subscriber},
+    web::auth::{CurrentUser, PageError, RequireEditor, RequireOperator, new_api_token},
+};
+
+#[derive(Deserialize, Default)]
+pub struct Msg {
+    msg: Option<String>,
+}
+
+fn internal(app: &App) -> impl Fn(StoreError) -> PageError + '_ {
+    move |e| PageError::internal(app, e)
+}
+
+pub async fn past_digests(
+    State(app): State<App>,
+    RequireEditor(user): RequireEditor,
+) -> Result<Response, PageError> {
+    let digests = app
+        .store
+        .list_sent_digests(100, 0)
+        .await
+        .map_err(internal(&app))?;
+    let mut rows = Vec::with_capacity(digests.len());
+    for d in digests {
+        let p = app
+            .store
+            .delivery_progress(d.id, app.now_ms())
+            .await
+            .map_err(internal(&app))?;
+        rows.push(PastDigestRow {
+            archive_url: format!("/archive/{}", d.issue_date),
+            date: d.issue_date,
+            subject: d.subject.unwrap_or_default(),
+            status: p.status.clone(),
+            recipients: p.recipients.map_or("–".into(), |r| r.to_string()),
+            sent: p.sent,
+            failed: p.failed,
+        });
+    }
+    Ok(html_page(templates::admin::past_digests_page(
+        &meta(&app, "Past digests", None),
+        &nav(&user, "/admin/digests"),
+        &rows,
+    )))
+}
+
+async fn feeds_response(
+    app: &App,
+    user: &CurrentUser,
+    status: StatusCode,
+    flash: Option<templates::page::Flash>,
+    form: FeedForm,
+) -> Result<Response, PageError> {
+    let zone = admin_zone(app).await;
+    let feeds = app.store.feeds().await.map_err(internal(app))?;
+    let rows: Vec<FeedRow> = feeds
+        .into_iter()
+        .map(|f| FeedRow {
+            id: f.id,
+            last_fetched: f
+                .last_fetched_at
+                .map_or("never fetched".into(), |t| when(t, zone)),
+            status: f.last_status.unwrap_or_default(),
+            error: f.last_error,
+            section: f.section.unwrap_or_default(),
+            name: f.name,
+            url: f.url,
+        })
+        .collect();
+    let markup = templates::admin::feeds_page(
+        &meta(app, "Feeds", flash),
+        &nav(user, "/admin/feeds"),
+        &rows,
+        &form,
+    );
+    Ok((status, html_page(markup)).into_response())
+}
+
+pub async fn feeds(
+    State(app): State<App>,
+    RequireEditor(user): RequireEditor,
+    Query(q): Query<Msg>,
+) -> Result<Response, PageError> {
+    feeds_response(
+        &app,
+        &user,
+        StatusCode::OK,
+        flash_for(q.msg.as_deref()),
+        FeedForm::default(),
+    )
+    .await
+}
+
+pub async fn add_feed(
+    State(app): State<App>,
+    RequireEditor(user): RequireEditor,
+    f: Fields,
+) -> Result<Response, PageError> {
+    f.check_csrf(&app, &user)?;
+    let mut form = FeedForm {
+        name: f.text("name"),
+        url: f.text("url"),
+        section: f.text("section"),
+        error: None,
+    };
+    let url_ok = url::Url::parse(&form.url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"));
+    let problem = if url_ok.is_none() {
+        Some("Enter the feed's full address, starting with https://".to_string())
+    } else if form.name.is_empty() || form.name.chars().count() > 100 {
+        Some("Give the feed a name of at most 100 characters.".to_string())
+    } else {
+        None
+    };
+    if let Some(p) = problem {
+        form.error = Some(p);
+        return feeds_response(&app, &user, StatusCode::BAD_REQUEST, None, form).await;
+    }
+    let section = (!form.section.is_empty()).then_some(form.section.as_str());
+    match app
+        .store
+        .insert_feed(&form.url, &form.name, section, app.now_ms())
+        .await
+    {
+        Ok(_) => Ok(see_other("/admin/feeds?msg=feed-added")),
+        Err(StoreError::Conflict(m)) => {
+            form.error = Some(m);
+            feeds_response(&app, &user, StatusCode::CONFLICT, None, form).await
+        }
+        Err(e) => Err(PageError::internal(&app, e)),
+    }
+}
+
+pub async fn fetch_feed(
+    State(app): State<App>,
+    RequireEditor(user): RequireEditor,
+    Path(id): Path<i64>,
+    f: Fields,
+) -> Result<Response, PageError> {
+    f.check_csrf(&app, &user)?;
+    match crate::feeds::ingest::fetch_one(&app, id).await {
+        Ok(_) => Ok(see_other("/admin/feeds?msg=feed-fetched")),
+        Err(e) => Err(PageError::new(
+            &app,
+            StatusCode::BAD_GATEWAY,
+            "Fetch failed",
+            format!("{e:#}"),
+        )
+        .with_link("Back to the feeds", "/admin/feeds")),
+    }
+}
+
+pub async fn delete_feed(
+    State(app): State<App>,
+    RequireEditor(user): RequireEditor,
+    Path(id): Path<i64>,
+    f: Fields,
+) -> Result<Response, PageError> {
+    f.check_csrf(&app, &user)?;
+    match app.store.delete_feed(id).await {
+        Ok(()) | Err(StoreError::NotFound) => Ok(see_other("/admin/feeds?msg=feed-removed")),
+        Err(e) => Err(PageError::internal(&app, e)),
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct SubscriberQuery {
+    q: Option<String>,
+    id: Option<i64>,
+    msg: Option<String>,
+}
+
+fn subscriber_row(s: &Subscriber, zone: chrono_tz::Tz) -> SubscriberRow {
+    SubscriberRow {
+        id: s.id,
+        email: s.email.to_string(),
+        name: s.name.clone().unwrap_or_default(),
+        status: s.status.to_string(),
+        since: when(s.status_changed_at, zone),
+    }
+}
+
+pub async fn subscribers(
+    State(app): State<App>,
+    RequireOperator(user): RequireOperator,
+    Query(q): Query<SubscriberQuery>,
+) -> Result<Response, PageError> {
+    let zone = admin_zone(&app).await;
+    let query = q.q.clone().unwrap_or_default().trim().to_string();
+    let counts = app
+        .store
+        .count_subscribers_by_status()
+        .await
+        .map_err(internal(&app))?
+        .into_iter()
+        .map(|(s, n)| (s.to_string(), n))
+        .collect();
+    let results = if query.is_empty() {
+        Vec::new()
+    } else {
+        app.store
+            .search_subscribers_by_email(&query, 50)
+            .await
+            .map_err(internal(&app))?
+            .iter()
+            .map(|s| subscriber_row(s, zone))
+            .collect()
+    };
+    let selected = match q.id {
+        Some(id) => match app.store.subscriber(id).await {
+            Ok(s) => {
+                let events = app
+                    .store
+                    .subscriber_events(id)
+                    .await
+                    .map_err(internal(&app))?
+                    .into_iter()
+                    .map(|e| (when(e.at, zone), e.kind, e.detail.unwrap_or_default()))
+                    .collect();
+                Some((subscriber_row(&s, zone), events))
+            }
+            Err(StoreError::NotFound) => None,
+            Err(e) => return Err(PageError::internal(&app, e)),
+        },
+        None => None,
+    };
+    let v = SubscribersView {
+        counts,
+        query,
+        results,
+        selected,
+        can_edit: user.is_editor(),
+        csrf: user.csrf.clone(),
+    };
+    Ok(html_page(templates::admin::subscribers_page(
+        &meta(&app, "Subscribers", flash_for(q.msg.as_deref())),
+        &nav(&user, "/admin/subscribers"),
+        &v,
+    )))
+}
+
+pub async fn unsubscribe(
+    State(app): State<App>,
+    RequireEditor(user): RequireEditor,
+    Path(id): Path<i64>,
+    f: Fields,
+) -> Result<Response, PageError> {
+    f.check_csrf(&app, &user)?;
+    match crate::subscribers::unsubscribe_by_id(&app, id).await {
+        Ok(_) => {
+            tracing::info!(
+                admin = user.id,
+                subscriber = id,
+                "unsubscribed by an editor"
+            );
+            Ok(see_other(&format!(
+                "/admin/subscribers?id={id}&msg=unsubscribed"
+            )))
+        }
+        Err(e) => Err(PageError::new(
+            &app,
+            StatusCode::CONFLICT,
+            "Not unsubscribed",
+            e.to_string(),
+        )
+        .with_link("Back to subscribers", "/admin/subscribers")),
+    }
+}
+
+pub async fn export_csv(
+    State(app): State<App>,
+    RequireOperator(_user): RequireOperator,
+) -> Result<Response, PageError> {
+    let mut out = Vec::new();
+    crate::subscribers::import::export_csv(&app, None, &mut out)
+        .await
+        .map_err(|e| PageError::internal(&app, e))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"subscribers.csv\"",
+            ),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        out,
+    )
+        .into_response())
+}
+
+pub async fn import_csv(
+    State(app): State<App>,
+    RequireEditor(user): RequireEditor,
+    f: Fields,
+) -> Result<Response, PageError> {
+    f.check_csrf(&app, &user)?;
+    let csv = f.get("csv").unwrap_or("").to_string();
+    let options = crate::subscribers::import::ImportOptions { confirmed: true };
+    let report = crate::subscribers::import::import_csv(&app, csv.as_bytes(), &options, |_| {})
+        .await
+        .map_err(|e| {
+            PageError::new(
+                &app,
+                StatusCode::BAD_REQUEST,
+                "Import failed",
+                format!("{e:#}"),
+            )
+            .with_link("Back to subscribers", "/admin/subscribers")
+        })?;
+    tracing::info!(
+        admin = user.id,
+        accepted = report.accepted,
+        "subscribers imported"
+    );
+    let mut e = PageError::new(
+        &app,
+        StatusCode::OK,
+        "Import finished",
+        format!(
+            "{} line(s) read, {} added; {} already subscribed, {} repeated in the file, {} erased at their owner's request.",
+            report.rows,
+            report.accepted,
+            report.already_present.len(),
+            report.duplicate_in_file.len(),
+            report.suppressed.len()
+        ),
+    )
+    .with_link("Back to subscribers", "/admin/subscribers");
+    e.0.status = StatusCode::OK;
+    Ok(e.into_response())
+}
+
+async fn tokens_response(
+    app: &App,
+    user: &CurrentUser,
+    new_token: Option<&str>,
+    error: Option<&str>,
+    flash: Option<templates::page::Flash>,
+) -> Result<Response, PageError> {
+    let zone = admin_zone(app).await;
+    let tokens: Vec<TokenRow> = app
+        .store
+        .list_api_tokens(user.id)
+        .await
+        .map_err(internal(app))?
+        .into_iter()
+        .map(|t| TokenRow {
+            id: t.id,
+            name: t.name,
+            created: when(t.created_at, zone),
+            last_used: t.last_used_at.map_or("never".into(), |t| when(t, zone)),
+        })
+        .collect();
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let markup = templates::admin::tokens_page(
+        &meta(app, "API tokens", flash),
+        &nav(user, "/admin/tokens"),
+        &tokens,
+        new_token,
+        error,
+    );
+    Ok((status, html_page(markup)).into_response())
+}
+
+pub async fn tokens(
+    State(app): State<App>,
+    RequireOperator(user): RequireOperator,
+    Query(q): Query<Msg>,
+) -> Result<Response, PageError> {
+    tokens_response(&app, &user, None, None, flash_for(q.msg.as_deref())).await
+}
+
+pub async fn create_token(
+    State(app): State<App>,
+    RequireOperator(user): RequireOperator,
+    f: Fields,
+) -> Result<Response, PageError> {
+    f.check_csrf(&app, &user)?;
+    let name = f.text("name");
+    if name.is_empty() || name.chars().count() > 100 {
+        return tokens_response(
+            &app,
+            &user,
+            None,
+            Some("Give the token a name (at most 100 characters)."),
+            None,
+        )
+        .await;
+    }
+    let token = create_api_token(&app, user.id, &name)
+        .await
+        .map_err(|e| PageError::internal(&app, e))?;
+    tracing::info!(admin = user.id, "API token created");
+    tokens_response(&app, &user, Some(&token), None, None).await
+}
+
+/// Creates a personal token for `user_id` and returns it (the only time it is seen).
+pub async fn create_api_token(app: &App, user_id: i64, name: &str) -> anyhow::Result<String> {
+    let (token, hash) = new_api_token(app);
+    app.store
+        .insert_api_token(user_id, name, &hash, app.now_ms())
+        .await?;
+    Ok(token)
+}
+
+pub async fn revoke_token(
+    State(app): State<App>,
+    RequireOperator(user): RequireOperator,
+    Path(id): Path<i64>,
+    f: Fields,
+) -> Result<Response, PageError> {
+    f.check_csrf(&app, &user)?;
+    match app.store.delete_api_token(user.id, id).await {
+        Ok(()) | Err(StoreError::NotFound) => Ok(see_other("/admin/tokens?msg=revoked")),
+        Err(e) => Err(PageError::internal(&app, e)),
+    }
+}
