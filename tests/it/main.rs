@@ -4,5 +4,6 @@
 mod helpers;
 
 mod delivery;
+mod digest;
 mod foundation;
 mod subscribers;
