@@ -38,12 +38,18 @@ const SECRET_SETTING: &str = "signing_secret";
 impl App {
     /// Opens the database, applies migrations, sets up the queue and the mail transport.
     pub async fn open(config: Config, clock: Clock) -> anyhow::Result<App> {
+        // Before anything records a metric, or it would go nowhere.
+        crate::ops::metrics::install();
         let store = Store::connect(config.database_url.expose()).await?;
         store
             .migrate()
             .await
             .map_err(|e| anyhow::anyhow!("cannot apply database migrations: {e}"))?;
         let queue = Queue::connect(&config).await?;
+        // Our indexes on apalis's table can only exist once apalis has created it.
+        if let Err(e) = store.ensure_queue_indexes().await {
+            tracing::warn!(error = %e, "cannot create the queue dashboard's index; its page may be slow");
+        }
         let mailer = Mailer::from_config(&config)?;
         let identity = MailIdentity::from_config(&config)?;
         let secret = resolve_secret(&config, &store).await?;

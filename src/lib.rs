@@ -12,6 +12,7 @@ pub mod digest;
 pub mod domain;
 pub mod feeds;
 pub mod mail;
+pub mod ops;
 pub mod queue;
 pub mod schedule;
 pub mod shutdown;

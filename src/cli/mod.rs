@@ -8,6 +8,7 @@ pub mod digest;
 pub mod feeds;
 mod preview;
 mod send;
+pub mod queue_cmd;
 pub mod subscribers;
 
 use crate::{
@@ -60,6 +61,9 @@ pub enum Command {
     /// Work on a day's digest: send it, follow its delivery.
     #[command(subcommand)]
     Digest(digest::DigestCommand),
+    /// Look at the job queue and repair it: stats, failed, retry, purge.
+    #[command(subcommand)]
+    Queue(queue_cmd::QueueCommand),
     /// Import, export, list and count subscribers.
     #[command(subcommand)]
     Subscribers(subscribers::SubscribersCommand),
@@ -110,6 +114,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Worker => worker(config).await,
         Command::Migrate => migrate(config).await,
         Command::Digest(command) => digest::run(command, config).await,
+        Command::Queue(command) => queue_cmd::run(command, config).await,
         Command::Subscribers(command) => subscribers::run(command, config).await,
         Command::Feeds(command) => feeds::run(command, config).await,
     }

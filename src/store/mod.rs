@@ -19,6 +19,7 @@ pub mod articles;
 pub mod digests;
 pub mod feeds;
 pub mod deliveries;
+pub mod queue_stats;
 pub mod schedules;
 pub mod settings;
 pub mod subscribers;

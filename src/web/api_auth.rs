@@ -18,6 +18,12 @@ use crate::app::App;
 pub enum Principal {
     /// Holder of the configured `admin.api_token`: full access.
     ConfigToken,
+    /// A personal token created in the admin or with `breakfast users token`: acts as
+    /// that admin.
+    Personal {
+        user_id: i64,
+        role: crate::store::users::AdminRole,
+    },
 }
 
 /// Extractor for API handlers: rejects with 401 (JSON) unless a valid bearer token came.
@@ -55,5 +61,10 @@ pub async fn authenticate(app: &App, token: &str) -> Result<Option<Principal>, A
     {
         return Ok(Some(Principal::ConfigToken));
     }
-    Ok(None)
+    let hash = app.signer.fingerprint(token);
+    let user = app.store.api_token_user(&hash, app.now_ms()).await?;
+    Ok(user.map(|u| Principal::Personal {
+        user_id: u.id,
+        role: u.role,
+    }))
 }

@@ -29,6 +29,7 @@ pub fn router(app: App) -> Router {
         .merge(public::routes())
         .merge(api::routes())
         .merge(archive::routes())
+        .layer(axum::middleware::from_fn(crate::ops::metrics::track_http))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),

@@ -1,12 +1,21 @@
-//! Endpoints for operators and their tools: health.
+//! Endpoints for operators and their tools: liveness, readiness, Prometheus metrics.
 
-use axum::{Json, Router, extract::State, http::StatusCode, routing::get};
+use axum::{
+    Json, Router,
+    extract::State,
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
 use serde_json::{Value, json};
 
-use crate::app::App;
+use crate::{app::App, ops::metrics};
 
 pub fn routes() -> Router<App> {
-    Router::new().route("/healthz", get(healthz))
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
 }
 
 /// Liveness: the process answers and its database does.
@@ -24,4 +33,86 @@ async fn healthz(State(app): State<App>) -> (StatusCode, Json<Value>) {
             )
         }
     }
+}
+
+/// Readiness: able to do the job, not just alive — the database answers, this binary's
+/// migrations are all applied, and mail can leave (SMTP answers, or the outbox is
+/// writable). Each check is reported by name so the operator knows which one failed.
+async fn readyz(State(app): State<App>) -> (StatusCode, Json<Value>) {
+    let database = app.store.ping().await.map_err(|e| e.to_string());
+    let migrations = match &database {
+        Ok(()) => match app.store.migrations_applied().await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err("migrations pending: run `breakfast migrate`".to_string()),
+            Err(e) => Err(e.to_string()),
+        },
+        Err(_) => Err("database unreachable".to_string()),
+    };
+    let mail = app.mailer.check().await;
+    let ready = database.is_ok() && migrations.is_ok() && mail.is_ok();
+    if !ready {
+        tracing::warn!(?database, ?migrations, ?mail, "readiness check failed");
+    }
+    let word = |r: &Result<(), String>| match r {
+        Ok(()) => "ok".to_string(),
+        Err(e) => e.clone(),
+    };
+    let body = json!({
+        "status": if ready { "ok" } else { "unavailable" },
+        "database": word(&database),
+        "migrations": word(&migrations),
+        "mail": word(&mail),
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body))
+}
+
+/// The Prometheus text format. With `metrics.token` set, scrapers must send it as a
+/// Bearer token; without, the endpoint is open on the listen address.
+async fn metrics_text(State(app): State<App>, headers: HeaderMap) -> Response {
+    if !metrics_allowed(&app, &headers) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            "a valid metrics token is required\n",
+        )
+            .into_response();
+    }
+    match metrics::render(&app).await {
+        Some(text) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "metrics are unavailable: another recorder is installed in this process\n",
+        )
+            .into_response(),
+    }
+}
+
+fn metrics_allowed(app: &App, headers: &HeaderMap) -> bool {
+    let token = &app.config.metrics.token;
+    if token.is_empty() {
+        return true;
+    }
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|given| same_secret(given.trim().as_bytes(), token.expose().as_bytes()))
+}
+
+/// Compares without stopping at the first difference, so timing says nothing about how
+/// much of a guess was right.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -10,6 +10,7 @@ pub mod admin;
 pub mod email;
 pub mod page;
 pub mod public;
+pub mod queue;
 
 pub use maud::{DOCTYPE, Markup, PreEscaped, html};
 

@@ -36,12 +36,12 @@ fn honeypot() -> Markup {
 
 fn signup_form(v: &SignupView) -> Markup {
     html! {
-        form method="post" action="/subscribe" target=[v.embed.then_some("_top")] novalidate {
+        form method="post" action="/subscribe" target=[v.embed.then_some("_top")] novalidate style="margin:0" {
             @if v.embed { input type="hidden" name="embed" value="1"; }
             (form_field("Email address", "email", "email", &v.email, true, None, v.email_error.as_deref()))
             (form_field("Your name", "name", "text", &v.name, false, Some("So we can greet you properly."), v.name_error.as_deref()))
             (honeypot())
-            p.hint.consent {
+            p.muted.consent style="font-size:0.9375rem;margin:0 0 1.25rem" {
                 "By subscribing you agree to receive " (v.publication)
                 " by email. We will send you a link to confirm first. Every email has a one-click unsubscribe link, and we never share your address."
             }
@@ -192,7 +192,7 @@ pub fn preferences_page(meta: &PageMeta, v: &PreferencesView) -> Markup {
             @if let Some(t) = &v.resubscribe_token {
                 div.card {
                     p { "You are not receiving " (v.publication) " at the moment (" (v.status) ")." }
-                    form method="post" action="/resubscribe" {
+                    form method="post" action="/resubscribe" style="margin:0" {
                         input type="hidden" name="token" value=(t);
                         div.actions { (button("Subscribe again", ButtonKind::Primary)) }
                     }
@@ -205,11 +205,11 @@ pub fn preferences_page(meta: &PageMeta, v: &PreferencesView) -> Markup {
                 (form_field("Your name", "name", "text", &v.name, false, Some("Used to greet you; leave empty for none."), None))
                 fieldset.field style="border:0;padding:0;margin:0 0 1.25rem;min-width:0" {
                     legend.label style="font-weight:600;padding:0;margin:0 0 0.25rem" { "How often" }
-                    div.checkbox {
+                    div.checkbox style="margin:0 0 0.5rem" {
                         input id="freq-daily" type="radio" name="frequency" value="daily" checked[v.frequency == "daily"];
                         label for="freq-daily" { "Every day" }
                     }
-                    div.checkbox {
+                    div.checkbox style="margin:0" {
                         input id="freq-weekly" type="radio" name="frequency" value="weekly" checked[v.frequency == "weekly"];
                         label for="freq-weekly" { "A weekly round-up, on " (v.weekly_day) }
                     }

@@ -6,4 +6,5 @@ mod helpers;
 mod delivery;
 mod digest;
 mod foundation;
+mod ops;
 mod subscribers;

@@ -1,0 +1,55 @@
+//! Pruning on a schedule, so the database does not grow without bound.
+//!
+//! - Done jobs older than `retention.done_jobs_days` are deleted from apalis's table: they
+//!   carry nothing but their payload once the ledger has recorded the outcome. Dead jobs
+//!   stay until an operator retries or purges them.
+//! - The ledger rows of digests whose send ended more than
+//!   `retention.delivery_details_days` ago are deleted; the digest itself, its content and
+//!   its recipient count stay. 0 turns either rule off.
+
+use std::time::Duration;
+
+use crate::{app::App, shutdown::Shutdown};
+
+/// How often the pruning runs; it is cheap when there is nothing to delete.
+const EVERY: Duration = Duration::from_secs(3600);
+
+const DAY_SECS: i64 = 86_400;
+
+/// What one round deleted.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Pruned {
+    pub jobs: u64,
+    pub deliveries: u64,
+}
+
+/// One round of pruning, by the configured rules.
+pub async fn prune(app: &App) -> anyhow::Result<Pruned> {
+    let rules = &app.config.retention;
+    let mut pruned = Pruned::default();
+    if rules.done_jobs_days > 0 {
+        let before = super::metrics::now_secs() - i64::from(rules.done_jobs_days) * DAY_SECS;
+        pruned.jobs = app.store.purge_done_jobs(before).await?;
+    }
+    if rules.delivery_details_days > 0 {
+        let before = app.now_ms() - i64::from(rules.delivery_details_days) * DAY_SECS * 1000;
+        pruned.deliveries = app.store.prune_delivery_details(before).await?;
+    }
+    if pruned != Pruned::default() {
+        tracing::info!(
+            done_jobs = pruned.jobs,
+            delivery_rows = pruned.deliveries,
+            "retention: pruned old records"
+        );
+    }
+    Ok(pruned)
+}
+
+/// Runs [`prune`] hourly until shutdown.
+pub fn spawn(app: &App, shutdown: &Shutdown) -> tokio::task::JoinHandle<()> {
+    let app = app.clone();
+    crate::tasks::every("retention", EVERY, shutdown.clone(), move || {
+        let app = app.clone();
+        async move { prune(&app).await.map(|_| ()) }
+    })
+}
