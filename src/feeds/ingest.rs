@@ -73,8 +73,20 @@ impl std::fmt::Display for FeedResult {
 /// except that a removed config feed comes back at the next start.
 pub async fn sync_config_feeds(app: &App) -> anyhow::Result<usize> {
     let now = app.now_ms();
+    // Looking first keeps ids dense: a conflicting insert still uses up a sequence
+    // number in both databases, and operators type these ids.
+    let known: std::collections::HashSet<String> = app
+        .store
+        .feeds()
+        .await?
+        .into_iter()
+        .map(|f| f.url)
+        .collect();
     let mut added = 0;
     for feed in &app.config.feeds {
+        if known.contains(feed.url.trim()) {
+            continue;
+        }
         let section = feed.section.as_deref().filter(|s| !s.trim().is_empty());
         if app
             .store

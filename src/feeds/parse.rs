@@ -122,9 +122,15 @@ pub fn parse_feed(
         skipped: Vec::new(),
     };
     let mut seen = HashSet::new();
+    let json_images = json_feed_images(body);
     for entry in &feed.entries {
         match to_article(entry, &feed, base.as_ref(), opts) {
-            Ok(article) if seen.insert(article.dedup_key.clone()) => parsed.entries.push(article),
+            Ok(mut article) if seen.insert(article.dedup_key.clone()) => {
+                if article.image_url.is_none() {
+                    article.image_url = json_image(&json_images, &article, base.as_ref());
+                }
+                parsed.entries.push(article)
+            }
             Ok(article) => parsed.skipped.push(SkippedEntry {
                 kind: SkipKind::Duplicate,
                 reason: format!("duplicate entry {:?}: kept the first", article.dedup_key),
@@ -392,8 +398,74 @@ fn author(entry: &Entry, feed: &Feed) -> Option<String> {
         .iter()
         .chain(&feed.authors)
         .filter_map(|person| person.name.as_deref())
-        .map(|name| truncate_words(&plain_text(name), MAX_AUTHOR_CHARS))
+        .map(|name| truncate_words(&byline_name(&plain_text(name)), MAX_AUTHOR_CHARS))
         .find(|name| !name.is_empty())
+}
+
+/// RSS 2.0's `<author>` is "email (Name)"; feed-rs keeps "(Name)", or the bare address
+/// when there is no name. A byline wants the name, and never just an address.
+fn byline_name(raw: &str) -> String {
+    let name = raw.trim();
+    let name = name
+        .strip_prefix('(')
+        .and_then(|n| n.strip_suffix(')'))
+        .unwrap_or(name)
+        .trim();
+    if name.contains('@') && !name.contains(' ') {
+        return String::new();
+    }
+    name.to_owned()
+}
+
+/// JSON Feed's `image` and `banner_image`, which feed-rs 3 does not carry over, by item
+/// id and by URL. Empty for anything that is not a JSON Feed.
+fn json_feed_images(body: &[u8]) -> std::collections::HashMap<String, String> {
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        #[serde(default)]
+        items: Vec<Item>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Item {
+        id: Option<serde_json::Value>,
+        url: Option<String>,
+        image: Option<String>,
+        banner_image: Option<String>,
+    }
+    let mut images = std::collections::HashMap::new();
+    let starts_like_json = body
+        .iter()
+        .find(|b| !b.is_ascii_whitespace() && **b != 0xef && **b != 0xbb && **b != 0xbf)
+        == Some(&b'{');
+    if !starts_like_json {
+        return images;
+    }
+    let Ok(doc) = serde_json::from_slice::<Doc>(body) else {
+        return images;
+    };
+    for item in doc.items {
+        let Some(image) = item.image.or(item.banner_image) else {
+            continue;
+        };
+        let id = item.id.map(|id| match id {
+            serde_json::Value::String(s) => s,
+            other => other.to_string(),
+        });
+        for key in id.into_iter().chain(item.url) {
+            images.insert(key.trim().to_owned(), image.clone());
+        }
+    }
+    images
+}
+
+fn json_image(
+    images: &std::collections::HashMap<String, String>,
+    article: &ParsedArticle,
+    base: Option<&Url>,
+) -> Option<String> {
+    let by_id = article.guid.as_ref().and_then(|g| images.get(g));
+    let by_link = article.link.as_ref().and_then(|l| images.get(l));
+    absolute_http_url(by_id.or(by_link)?, base)
 }
 
 /// Atom's `label` is the human wording; `term` may be a slug or a URI.
@@ -786,6 +858,36 @@ mod tests {
             image_of(r#"<media:thumbnail url="https://x.example/t.jpg"/>"#),
             None
         );
+    }
+
+    #[test]
+    fn json_feed_item_images_are_kept() {
+        let body = r#"{"version":"https://jsonfeed.org/version/1.1","title":"t","items":[
+            {"id":"1","url":"https://x.example/1","title":"a","date_published":"2025-06-02T10:00:00Z","image":"/a.jpg"},
+            {"id":"2","url":"https://x.example/2","title":"b","date_published":"2025-06-02T10:00:00Z","banner_image":"https://x.example/b.png"},
+            {"id":"3","url":"https://x.example/3","title":"c","date_published":"2025-06-02T10:00:00Z","image":"javascript:alert(1)"}]}"#;
+        let feed = parse(body);
+        let images: Vec<Option<&str>> = feed
+            .entries
+            .iter()
+            .map(|e| e.image_url.as_deref())
+            .collect();
+        assert_eq!(
+            images,
+            vec![
+                Some("https://blog.example/a.jpg"),
+                Some("https://x.example/b.png"),
+                None
+            ]
+        );
+    }
+
+    #[test]
+    fn rss_author_addresses_become_names() {
+        assert_eq!(byline_name("(Tom Reid)"), "Tom Reid");
+        assert_eq!(byline_name("tom@x.example"), "");
+        assert_eq!(byline_name("Tom Reid"), "Tom Reid");
+        assert_eq!(byline_name("Tom (Sports desk)"), "Tom (Sports desk)");
     }
 
     #[test]
