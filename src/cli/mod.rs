@@ -10,6 +10,7 @@ mod preview;
 mod send;
 pub mod queue_cmd;
 pub mod subscribers;
+pub mod users;
 
 use crate::{
     app::App,
@@ -67,6 +68,9 @@ pub enum Command {
     /// Import, export, list and count subscribers.
     #[command(subcommand)]
     Subscribers(subscribers::SubscribersCommand),
+    /// Admin accounts (editors and operators) and their personal API tokens.
+    #[command(subcommand)]
+    Users(users::UsersCommand),
     /// The feeds articles come from: fetch now, list with their status, add, remove.
     #[command(subcommand)]
     Feeds(feeds::FeedsCommand),
@@ -117,6 +121,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Queue(command) => queue_cmd::run(command, config).await,
         Command::Subscribers(command) => subscribers::run(command, config).await,
         Command::Feeds(command) => feeds::run(command, config).await,
+        Command::Users(command) => users::run(command, config).await,
     }
 }
 

@@ -3,8 +3,10 @@
 
 mod helpers;
 
+mod admin;
 mod delivery;
 mod digest;
 mod foundation;
 mod ops;
+mod schedule;
 mod subscribers;
