@@ -802,3 +802,68 @@ async fn feeds_and_preview_commands() {
     assert!(!ok && err.contains("no feed"), "{err}");
     t.stop().await;
 }
+
+/// "On this day" brings back last year's article from the same date, when enabled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_this_day_brings_back_an_article_from_a_year_ago() {
+    let toml = "[digest]\non_this_day = true\n[ingest]\npoll_minutes = 0\n";
+    let Some(t) = TestApp::spawn_with(Backend::Sqlite, toml, Clock::System).await else {
+        return;
+    };
+    let app = &t.app;
+    let now = app.now_ms();
+    let feed = app
+        .store
+        .insert_feed("https://paper.example/all.xml", "All", Some("News"), now)
+        .await
+        .unwrap();
+    let date = today(app);
+    let Some(last_year) = chrono::Datelike::with_year(&date, chrono::Datelike::year(&date) - 1)
+    else {
+        return t.stop().await; // 29 February has no "a year ago"
+    };
+    let a_year_ago = last_year
+        .and_hms_opt(12, 0, 0)
+        .unwrap()
+        .and_utc()
+        .timestamp_millis();
+    for (key, title, published_at) in [
+        ("https://paper.example/today", "Today's story", now - 60_000),
+        (
+            "https://paper.example/last-year",
+            "Last year's story",
+            a_year_ago,
+        ),
+    ] {
+        app.store
+            .upsert_article(
+                feed.id,
+                &breakfast::store::articles::NewArticle {
+                    dedup_key: key,
+                    guid: None,
+                    link: Some(key),
+                    title,
+                    author: None,
+                    published_at,
+                    summary_html: "",
+                    summary_text: "Summary.",
+                    section: Some("News"),
+                    categories: &[],
+                    image_url: None,
+                },
+                now,
+            )
+            .await
+            .unwrap();
+    }
+    let ComposeOutcome::Composed(id) = compose_for_date(app, date).await.unwrap() else {
+        panic!("composed");
+    };
+    let text = app.store.digest(id).await.unwrap().text.unwrap();
+    assert!(
+        position(&text, "Today's story") < position(&text, "On this day\n-----------"),
+        "{text}"
+    );
+    assert!(position(&text, "On this day\n") < position(&text, "Last year's story"));
+    t.stop().await;
+}
