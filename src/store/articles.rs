@@ -71,6 +71,12 @@ impl From<ArticleRow> for Article {
 const ARTICLE_COLUMNS: &str = "id, feed_id, dedup_key, guid, link, title, author, published_at, \
     summary_html, summary_text, section, categories, image_url, first_seen_at, updated_at";
 
+/// The same columns read through the article's feed, so that the section is the feed's
+/// current one (an editor who moves a feed to another section moves its articles too).
+const ARTICLE_COLUMNS_VIA_FEED: &str = "a.id, a.feed_id, a.dedup_key, a.guid, a.link, a.title, \
+    a.author, a.published_at, a.summary_html, a.summary_text, f.section, a.categories, \
+    a.image_url, a.first_seen_at, a.updated_at";
+
 /// An article as a feed currently describes it.
 #[derive(Debug, Clone)]
 pub struct NewArticle<'a> {
@@ -158,7 +164,8 @@ impl Store {
         Ok(row.map(Article::from))
     }
 
-    /// Articles published in `[since, until)`, newest first, at most `limit`.
+    /// Articles of enabled feeds published in `[since, until)`, newest first, at most
+    /// `limit`: the digest's candidates.
     pub async fn articles_published_between(
         &self,
         since: i64,
@@ -166,8 +173,9 @@ impl Store {
         limit: i64,
     ) -> StoreResult<Vec<Article>> {
         let sql = format!(
-            "SELECT {ARTICLE_COLUMNS} FROM articles WHERE published_at >= $1 AND published_at < $2 \
-             ORDER BY published_at DESC, id DESC LIMIT $3"
+            "SELECT {ARTICLE_COLUMNS_VIA_FEED} FROM articles a JOIN feeds f ON f.id = a.feed_id \
+             WHERE f.enabled AND a.published_at >= $1 AND a.published_at < $2 \
+             ORDER BY a.published_at DESC, a.id DESC LIMIT $3"
         );
         let rows: Vec<ArticleRow> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str()))
             .bind(since)
@@ -195,7 +203,10 @@ impl Store {
         // Ids are integers we hold, so listing them in the statement is safe; both
         // dialects accept it, unlike array binds.
         let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
-        let sql = format!("SELECT {ARTICLE_COLUMNS} FROM articles WHERE id IN ({list})");
+        let sql = format!(
+            "SELECT {ARTICLE_COLUMNS_VIA_FEED} FROM articles a JOIN feeds f ON f.id = a.feed_id \
+             WHERE a.id IN ({list})"
+        );
         let rows: Vec<ArticleRow> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str())).fetch_all(pool).await)?;
         Ok(rows.into_iter().map(Article::from).collect())
     }

@@ -671,7 +671,25 @@ async fn window_follows_the_last_sent_digest_and_empty_days_skip(backend: Backen
     };
     let d = app.store.digest(second).await.unwrap();
     assert_eq!(d.article_ids.len(), 1);
-    assert!(d.text.unwrap().contains("Fresh today"));
+    assert!(d.text.unwrap().contains("Fresh today\n"));
+
+    // Moving the feed to another section moves its articles; disabling it leaves them out.
+    let culture = app.store.feed(feed_id(app, "Culture").await).await.unwrap();
+    app.store
+        .update_feed(culture.id, "Culture", Some("Arts"), true)
+        .await
+        .unwrap();
+    compose_for_date(app, day2).await.unwrap();
+    let text = app.store.digest(second).await.unwrap().text.unwrap();
+    assert!(text.contains("Arts\n----\n\nFresh today"), "{text}");
+    app.store
+        .update_feed(culture.id, "Culture", Some("Arts"), false)
+        .await
+        .unwrap();
+    assert_eq!(
+        compose_for_date(app, day2).await.unwrap(),
+        ComposeOutcome::SkippedNothingNew
+    );
     t.stop().await;
 }
 on_both_databases!(window_follows_the_last_sent_digest_and_empty_days_skip);
