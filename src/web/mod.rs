@@ -2,6 +2,7 @@
 
 pub mod archive;
 pub mod admin;
+pub mod admin_queue;
 pub mod api;
 pub mod api_auth;
 pub mod auth;
@@ -26,6 +27,7 @@ pub fn router(app: App) -> Router {
     Router::new()
         .merge(ops::routes())
         .merge(admin::routes())
+        .merge(admin_queue::routes())
         .merge(public::routes())
         .merge(api::routes())
         .merge(archive::routes())

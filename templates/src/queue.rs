@@ -5,7 +5,10 @@
 
 use maud::{Markup, html};
 
-use crate::page::{ButtonKind, PageMeta, button, page};
+use crate::{
+    admin::{AdminNav, admin_page},
+    page::{ButtonKind, PageMeta, button},
+};
 
 /// Seconds between automatic reloads.
 pub const REFRESH_SECS: u32 = 10;
@@ -93,12 +96,12 @@ const STYLE: &str = "
 .q-inline { display: inline; margin: 0; }
 ";
 
-/// The whole page.
-pub fn queue_page(meta: &PageMeta, view: &QueueView) -> Markup {
+/// The whole page, inside the admin's shell and navigation.
+pub fn queue_page(meta: &PageMeta, nav: &AdminNav, view: &QueueView) -> Markup {
     let body = html! {
         // Inside the body, browsers still honour it; the shared page shell has no slot
-        // for extra head elements.
-        meta http-equiv="refresh" content=(REFRESH_SECS);
+        // for extra head elements. Reloads land on the page itself (never on a POST).
+        meta http-equiv="refresh" content=(format!("{REFRESH_SECS}; url={}", view.base_path));
         style { (STYLE) }
         div.q-wide {
             h1 { "Queue" }
@@ -113,7 +116,7 @@ pub fn queue_page(meta: &PageMeta, view: &QueueView) -> Markup {
             (failures_table(view))
         }
     };
-    page(meta, body)
+    admin_page(meta, nav, body)
 }
 
 fn kind_counts(k: &KindRow) -> [i64; 5] {
@@ -380,7 +383,8 @@ mod tests {
             base_path: "/admin/queue".into(),
             ..QueueView::default()
         };
-        let html = queue_page(&PageMeta::default(), &view).into_string();
+        let html = queue_page(&PageMeta::default(), &AdminNav::default(), &view).into_string();
+        // Retry all, retry one, discard one (the nav's sign-out form has its own token).
         assert_eq!(html.matches(r#"name="csrf" value="tok""#).count(), 3);
         assert!(html.contains("/admin/queue/jobs/01J/discard"));
         assert!(html.contains("&lt;b&gt;451"), "errors are escaped");

@@ -482,3 +482,62 @@ async fn readyz_fails_when_smtp_is_down() {
     assert_ne!(body["mail"], "ok");
     t.stop().await;
 }
+
+async fn dashboard_shows_the_queue_and_repairs_it(backend: Backend) {
+    use crate::admin::{Browser, PASSWORD, add_user};
+    use breakfast::store::users::AdminRole;
+
+    let Some(t) = TestApp::spawn(backend).await else {
+        return;
+    };
+    fill_known_state(&t).await;
+    let mut anonymous = Browser::new(&t);
+    let page = anonymous.get("/admin/queue").await;
+    assert!(page.status.is_redirection(), "{}", page.status);
+
+    add_user(&t.app, "ops@example.org", AdminRole::Operator).await;
+    let mut b = Browser::new(&t);
+    b.login("ops@example.org", PASSWORD).await;
+    let page = b.get("/admin/queue").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let row = r#"<th scope="row">ops-test</th><td class="q-num">5</td><td class="q-num">2</td><td class="q-num">5</td><td class="q-num">2</td><td class="q-num">2</td>"#;
+    assert!(page.body.contains(row), "{}", page.body);
+    assert!(page.body.contains("451 4.3.0 try again later"));
+    assert!(page.body.contains("http-equiv=\"refresh\""));
+    assert!(page.body.contains("Messages sent per minute"));
+    assert!(page.body.contains("<svg"));
+    let csrf = page.csrf();
+
+    // A form without the token changes nothing.
+    let refused = b.post("/admin/queue/jobs/ops-14/retry", &[]).await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(kind_stats(&t, KIND).await.dead, 2);
+
+    // ops-14 is out of attempts: retry brings it back; ops-12 is retrying: discard kills it.
+    let done = b
+        .post("/admin/queue/jobs/ops-14/retry", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(done.location.as_deref(), Some("/admin/queue?msg=retried"));
+    let done = b
+        .post("/admin/queue/jobs/ops-12/discard", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(done.location.as_deref(), Some("/admin/queue?msg=discarded"));
+    let k = kind_stats(&t, KIND).await;
+    assert_eq!((k.waiting, k.retrying, k.dead), (6, 1, 2), "{k:?}");
+    let again = b
+        .post("/admin/queue/jobs/ops-14/retry", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(again.location.as_deref(), Some("/admin/queue?msg=gone"));
+    let page = b.get("/admin/queue?msg=gone").await;
+    assert!(page.body.contains("already moved on"));
+
+    let all = b.post("/admin/queue/retry-all", &[("csrf", &csrf)]).await;
+    assert_eq!(
+        all.location.as_deref(),
+        Some("/admin/queue?msg=retried-all")
+    );
+    let k = kind_stats(&t, KIND).await;
+    assert_eq!((k.waiting, k.retrying, k.dead), (9, 0, 0), "{k:?}");
+    t.stop().await;
+}
+on_both_databases!(dashboard_shows_the_queue_and_repairs_it);

@@ -1,0 +1,217 @@
+//! `/admin/queue`: the operator's view of the job queue and of digest sends, and the
+//! repairs (retry one, retry all failed, discard). Operators and editors may use it.
+
+use axum::{
+    Router,
+    extract::{Path, Query, State},
+    response::Response,
+    routing::{get, post},
+};
+use serde::Deserialize;
+use templates::{
+    page::{Flash, FlashKind},
+    queue::{DigestRow, FailureRow, KindRow, QueueView, queue_page},
+};
+
+use super::{
+    admin::{Fields, admin_zone, html_page, meta, nav, see_other, when},
+    auth::{PageError, RequireOperator},
+};
+use crate::{
+    app::App,
+    ops::metrics::{known_job_kinds, now_secs},
+    store::queue_stats::{DigestProgress, JobFailure, KindStats},
+};
+
+const PATH: &str = "/admin/queue";
+/// Failures listed under the pictures.
+const FAILURES_SHOWN: i64 = 20;
+/// Digests whose send started within this many hours stay on the page after they end.
+const RECENT_DIGEST_HOURS: i64 = 24;
+const DIGESTS_SHOWN: i64 = 5;
+const CHART_MINUTES: usize = 60;
+
+pub fn routes() -> Router<App> {
+    Router::new()
+        .route(PATH, get(dashboard))
+        .route("/admin/queue/retry-all", post(retry_all))
+        .route("/admin/queue/jobs/{id}/retry", post(retry_one))
+        .route("/admin/queue/jobs/{id}/discard", post(discard_one))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DashboardQuery {
+    msg: Option<String>,
+}
+
+async fn dashboard(
+    State(app): State<App>,
+    RequireOperator(user): RequireOperator,
+    Query(q): Query<DashboardQuery>,
+) -> Result<Response, PageError> {
+    let mut view = queue_view(&app)
+        .await
+        .map_err(|e| PageError::internal(&app, e))?;
+    view.csrf = user.csrf.clone();
+    let meta = meta(&app, "Queue", flash_for(q.msg.as_deref()));
+    Ok(html_page(queue_page(&meta, &nav(&user, PATH), &view)))
+}
+
+/// Everything the page shows, read from the queue's table and the delivery ledger.
+pub async fn queue_view(app: &App) -> anyhow::Result<QueueView> {
+    let now_ms = app.now_ms();
+    let zone = admin_zone(app).await;
+    let store = &app.store;
+    let kinds = store.queue_stats(&known_job_kinds(), now_secs()).await?;
+    let failures = store.job_failures(FAILURES_SHOWN).await?;
+    let since = now_ms - RECENT_DIGEST_HOURS * 3_600_000;
+    let digests = store.digest_progress(since, now_ms, DIGESTS_SHOWN).await?;
+    let sent_per_minute = store.sent_per_minute(now_ms, CHART_MINUTES).await?;
+    Ok(QueueView {
+        kinds: kinds.iter().map(kind_row).collect(),
+        digests: digests.iter().map(digest_row).collect(),
+        sent_per_minute,
+        failures: failures.iter().map(|f| failure_row(f, zone)).collect(),
+        csrf: String::new(),
+        base_path: PATH.into(),
+    })
+}
+
+fn kind_row(k: &KindStats) -> KindRow {
+    KindRow {
+        kind: k.kind.clone(),
+        waiting: k.waiting,
+        running: k.running,
+        done: k.done,
+        retrying: k.retrying,
+        dead: k.dead,
+        oldest_waiting: k.oldest_waiting_secs.map(duration_words),
+        done_last_minute: k.done_last_minute,
+        done_last_hour: k.done_last_hour,
+    }
+}
+
+fn digest_row(d: &DigestProgress) -> DigestRow {
+    DigestRow {
+        id: d.digest_id,
+        issue_date: d.issue_date.clone(),
+        status: d.status.clone(),
+        total: d.total,
+        sent: d.sent,
+        failed: d.failed,
+        pending: d.pending,
+        rate_per_minute: d.rate_per_minute,
+        eta: d.eta_secs.map(duration_words),
+    }
+}
+
+fn failure_row(f: &JobFailure, zone: chrono_tz::Tz) -> FailureRow {
+    FailureRow {
+        id: f.id.clone(),
+        kind: f.kind.clone(),
+        state: f.state.clone(),
+        attempts: f.attempts,
+        max_attempts: f.max_attempts,
+        error: f.error.clone(),
+        when: f
+            .failed_at
+            .map_or_else(|| "–".into(), |s| when(s * 1000, zone)),
+    }
+}
+
+/// "45 s", "12 min", "3 h 5 min", "2 d 4 h": short enough for a table cell.
+pub fn duration_words(secs: i64) -> String {
+    let secs = secs.max(0);
+    match secs {
+        0..60 => format!("{secs} s"),
+        60..3_600 => format!("{} min", secs / 60),
+        3_600..86_400 => format!("{} h {} min", secs / 3_600, secs % 3_600 / 60),
+        _ => format!("{} d {} h", secs / 86_400, secs % 86_400 / 3_600),
+    }
+}
+
+/// The fixed messages actions hand back through `?msg=`.
+fn flash_for(code: Option<&str>) -> Option<Flash> {
+    let (kind, message) = match code? {
+        "retried" => (FlashKind::Success, "The job is queued again."),
+        "retried-all" => (FlashKind::Success, "Every failed job is queued again."),
+        "discarded" => (FlashKind::Success, "The job was discarded."),
+        "gone" => (
+            FlashKind::Info,
+            "That job has already moved on (it was retried, finished or purged).",
+        ),
+        _ => return None,
+    };
+    Some(Flash {
+        kind,
+        message: message.into(),
+    })
+}
+
+fn back(code: &str) -> Response {
+    see_other(&format!("{PATH}?msg={code}"))
+}
+
+async fn retry_all(
+    State(app): State<App>,
+    RequireOperator(user): RequireOperator,
+    form: Fields,
+) -> Result<Response, PageError> {
+    form.check_csrf(&app, &user)?;
+    let n = app
+        .store
+        .retry_failed_jobs(None, now_secs())
+        .await
+        .map_err(|e| PageError::internal(&app, e))?;
+    tracing::info!(
+        admin = user.id,
+        jobs = n,
+        "operator retried all failed jobs"
+    );
+    Ok(back("retried-all"))
+}
+
+async fn retry_one(
+    State(app): State<App>,
+    RequireOperator(user): RequireOperator,
+    Path(id): Path<String>,
+    form: Fields,
+) -> Result<Response, PageError> {
+    form.check_csrf(&app, &user)?;
+    let done = app
+        .store
+        .retry_job(&id, now_secs())
+        .await
+        .map_err(|e| PageError::internal(&app, e))?;
+    tracing::info!(admin = user.id, job = %id, done, "operator retried a job");
+    Ok(back(if done { "retried" } else { "gone" }))
+}
+
+async fn discard_one(
+    State(app): State<App>,
+    RequireOperator(user): RequireOperator,
+    Path(id): Path<String>,
+    form: Fields,
+) -> Result<Response, PageError> {
+    form.check_csrf(&app, &user)?;
+    let done = app
+        .store
+        .discard_job(&id, now_secs())
+        .await
+        .map_err(|e| PageError::internal(&app, e))?;
+    tracing::info!(admin = user.id, job = %id, done, "operator discarded a job");
+    Ok(back(if done { "discarded" } else { "gone" }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::duration_words;
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(duration_words(45), "45 s");
+        assert_eq!(duration_words(720), "12 min");
+        assert_eq!(duration_words(3 * 3600 + 300), "3 h 5 min");
+        assert_eq!(duration_words(2 * 86_400 + 4 * 3600), "2 d 4 h");
+    }
+}
