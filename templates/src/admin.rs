@@ -7,7 +7,7 @@
 
 use maud::{Markup, PreEscaped, html};
 
-use crate::page::{ButtonKind, PageMeta, button, checkbox, form_field, link_button, page};
+use crate::page::{ButtonKind, PageMeta, button, checkbox, flash, form_field, link_button, page};
 
 /// Widens the page for tables and lays out the nav; the shared CSS is for reading pages.
 const ADMIN_CSS: &str = r#"
@@ -18,6 +18,7 @@ const ADMIN_CSS: &str = r#"
 .admin-nav a[aria-current=page] { font-weight: 700; border-bottom: 3px solid var(--accent); }
 .admin-nav .who { margin-left: auto; color: var(--muted); font-size: .85rem; }
 .admin-nav form { display: inline; margin: 0; }
+.actions form { margin: 0; }
 .linkish { background: none; border: 0; padding: 0; font: inherit; color: var(--accent); text-decoration: underline; cursor: pointer; }
 .articles { list-style: none; padding: 0; margin: 0 0 1rem; }
 .articles li { display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: center; justify-content: space-between;
@@ -39,6 +40,11 @@ const ADMIN_CSS: &str = r#"
 .token { font-family: ui-monospace, monospace; overflow-wrap: anywhere; padding: .5rem; background: var(--bg); border: 1px dashed var(--control); }
 td, th { padding: .4rem .5rem; text-align: left; vertical-align: top; border-bottom: 1px solid var(--rule); }
 .num { text-align: right; font-variant-numeric: tabular-nums; }
+@media (max-width: 40rem) {
+  table.stack thead { display: none; }
+  table.stack tr { display: block; padding: .5rem 0; border-bottom: 1px solid var(--rule); }
+  table.stack td { display: block; border: 0; padding: .15rem 0; }
+}
 "#;
 
 /// Who is signed in and where they are, for the navigation bar.
@@ -85,17 +91,20 @@ fn nav(n: &AdminNav) -> Markup {
     }
 }
 
-/// An admin page: the site shell, the admin navigation, then `body`.
+/// An admin page: the site shell, the admin navigation, the message from the last
+/// action (under the navigation, where the eye already is), then `body`.
 pub fn admin_page(meta: &PageMeta, n: &AdminNav, body: Markup) -> Markup {
-    let meta = PageMeta {
+    let shell = PageMeta {
         noindex: true,
+        flash: None,
         ..meta.clone()
     };
     page(
-        &meta,
+        &shell,
         html! {
             style { (PreEscaped(ADMIN_CSS)) }
             (nav(n))
+            @if let Some(f) = &meta.flash { (flash(f)) }
             (body)
         },
     )
@@ -270,16 +279,6 @@ pub fn digest_page(meta: &PageMeta, n: &AdminNav, v: &DigestView) -> Markup {
                         p { "Subject: " strong { (v.subject) } }
                         p.muted { "This digest has gone out and can no longer be changed." }
                     }
-                    h2 { "Test and send" }
-                    div.actions {
-                        form method="post" action=(format!("{base}/test")) {
-                            (csrf_field(&v.csrf))
-                            (button(&format!("Send a test to {}", n.email), ButtonKind::Secondary))
-                        }
-                        @if v.editable {
-                            (link_button(&format!("Send now to {} subscribers…", v.recipients), &format!("{base}/send"), ButtonKind::Danger))
-                        }
-                    }
                 }
                 section #preview {
                     h2 { "Preview" }
@@ -287,7 +286,19 @@ pub fn digest_page(meta: &PageMeta, n: &AdminNav, v: &DigestView) -> Markup {
                         a href=(format!("{base}/preview.html")) target="_blank" { "Open the HTML email" }
                         a href=(format!("{base}/preview.txt")) target="_blank" { "Plain-text version" }
                     }
-                    iframe.preview-frame src=(format!("{base}/preview.html")) title="Preview of the email" sandbox="" loading="lazy" {}
+                    iframe.preview-frame src=(format!("{base}/preview.html")) title="Preview of the email" sandbox="" {}
+                }
+            }
+            section #send {
+                h2 { "Test and send" }
+                div.actions {
+                    form method="post" action=(format!("{base}/test")) {
+                        (csrf_field(&v.csrf))
+                        (button(&format!("Send a test to {}", n.email), ButtonKind::Secondary))
+                    }
+                    @if v.editable {
+                        (link_button(&format!("Send now to {} subscribers…", v.recipients), &format!("{base}/send"), ButtonKind::Danger))
+                    }
                 }
             }
         },
@@ -498,7 +509,7 @@ pub fn feeds_page(meta: &PageMeta, n: &AdminNav, feeds: &[FeedRow], form: &FeedF
             h1 { "Feeds" }
             @if feeds.is_empty() { p.muted { "No feeds yet: add the publication's RSS, Atom or JSON feed below." } }
             @else {
-                div.table-scroll { table {
+                div.table-scroll { table.stack {
                     thead { tr { th { "Feed" } th { "Section" } th { "Last fetch" } th { "" } } }
                     tbody {
                         @for f in feeds {
@@ -598,7 +609,7 @@ pub fn subscribers_page(meta: &PageMeta, n: &AdminNav, v: &SubscribersView) -> M
             @if !v.query.is_empty() {
                 h2 { "Results" }
                 @if v.results.is_empty() { p.muted { "Nobody matches." } }
-                div.table-scroll { table {
+                div.table-scroll { table.stack {
                     tbody {
                         @for r in &v.results {
                             tr {

@@ -75,7 +75,7 @@ async fn feeds_response(
             last_fetched: f
                 .last_fetched_at
                 .map_or("never fetched".into(), |t| when(t, zone)),
-            status: f.last_status.unwrap_or_default(),
+            status: f.last_status.unwrap_or_default().replace('_', " "),
             error: f.last_error,
             section: f.section.unwrap_or_default(),
             name: f.name,
