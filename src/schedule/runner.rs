@@ -173,6 +173,12 @@ pub fn spawn(app: &App, shutdown: &crate::shutdown::Shutdown) -> tokio::task::Jo
     let every = std::time::Duration::from_secs(app.config.schedule.tick_secs.max(1));
     crate::tasks::every("scheduler", every, shutdown.clone(), move || {
         let app = app.clone();
-        async move { tick(&app).await.map(|_| ()) }
+        async move {
+            tick(&app).await?;
+            // Expired admin sessions are useless; forgetting them here keeps the table small
+            // without another loop.
+            app.store.delete_expired_sessions(app.now_ms()).await?;
+            Ok(())
+        }
     })
 }

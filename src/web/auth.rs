@@ -159,9 +159,13 @@ impl IntoResponse for PageError {
     }
 }
 
-/// Admin pages show private data: never cache them.
-pub fn no_store() -> [(header::HeaderName, &'static str); 1] {
-    [(header::CACHE_CONTROL, "no-store")]
+/// Admin pages show private data: never cache them, and never let another site frame
+/// them (a framed admin button can be clicked through a decoy).
+pub fn no_store() -> [(header::HeaderName, &'static str); 2] {
+    [
+        (header::CACHE_CONTROL, "no-store"),
+        (header::X_FRAME_OPTIONS, "SAMEORIGIN"),
+    ]
 }
 
 /// Why a request could not be tied to an admin.

@@ -101,6 +101,13 @@ async fn digest_view(app: &App, date: NaiveDate, csrf: &str) -> anyhow::Result<D
         }
         digest = app.store.digest(digest.id).await?;
     }
+    if digest.status.as_str() == "skipped" && problem.is_none() {
+        problem = Some(
+            "There is nothing to send for this day: no articles are left (nothing new came in, \
+             or every article was dropped). Restore an article, or wait for the feeds."
+                .into(),
+        );
+    }
     let articles = article_rows(app, &digest).await?;
     let recipients = app
         .store
