@@ -123,11 +123,18 @@ pub fn parse_feed(
     };
     let mut seen = HashSet::new();
     let json_images = json_feed_images(body);
-    for entry in &feed.entries {
+    let thumbnails = xml_item_thumbnails(body);
+    // Matched by position, so only trusted when both parsers saw the same items.
+    let thumbnails = (thumbnails.len() == feed.entries.len()).then_some(thumbnails);
+    for (i, entry) in feed.entries.iter().enumerate() {
         match to_article(entry, &feed, base.as_ref(), opts) {
             Ok(mut article) if seen.insert(article.dedup_key.clone()) => {
                 if article.image_url.is_none() {
-                    article.image_url = json_image(&json_images, &article, base.as_ref());
+                    article.image_url =
+                        json_image(&json_images, &article, base.as_ref()).or_else(|| {
+                            let thumb = thumbnails.as_ref()?.get(i)?.as_deref()?;
+                            absolute_http_url(thumb, base.as_ref())
+                        });
                 }
                 parsed.entries.push(article)
             }
@@ -456,6 +463,44 @@ fn json_feed_images(body: &[u8]) -> std::collections::HashMap<String, String> {
         }
     }
     images
+}
+
+/// The first `media:thumbnail` of each `<item>`/`<entry>`, in document order. feed-rs 3
+/// only keeps thumbnails inside `media:content`, but many feeds put a bare one on the
+/// item. Empty when the body is not XML or cannot be read to the end.
+fn xml_item_thumbnails(body: &[u8]) -> Vec<Option<String>> {
+    use quick_xml::events::Event;
+    const MAX_ITEMS: usize = 10_000;
+    let mut reader = quick_xml::Reader::from_reader(body);
+    let mut buf = Vec::new();
+    let mut items: Vec<Option<String>> = Vec::new();
+    loop {
+        let event = match reader.read_event_into(&mut buf) {
+            Ok(event) => event,
+            Err(_) => return Vec::new(),
+        };
+        match event {
+            Event::Eof => return items,
+            Event::Start(e) if matches!(e.local_name().as_ref(), "item" | "entry") => {
+                if items.len() == MAX_ITEMS {
+                    return Vec::new();
+                }
+                items.push(None);
+            }
+            Event::Start(e) | Event::Empty(e) if e.name().as_ref() == "media:thumbnail" => {
+                let url = e.try_get_attribute("url").ok().flatten().and_then(|a| {
+                    a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                        .ok()
+                        .map(|v| v.into_owned())
+                });
+                if let Some(slot) = items.last_mut().filter(|slot| slot.is_none()) {
+                    *slot = url;
+                }
+            }
+            _ => {}
+        }
+        buf.clear();
+    }
 }
 
 fn json_image(
@@ -851,11 +896,14 @@ mod tests {
             image_of(r#"<media:content url="data:image/png;base64,AAAA" type="image/png"/>"#),
             None
         );
-        // feed-rs 3 only emits media objects that have a media:content, so
-        // a bare item-level thumbnail is lost. This pins that behaviour so
-        // an upgrade that fixes it gets noticed.
+        // feed-rs 3 only emits media objects that have a media:content; a
+        // bare item-level thumbnail is read by our own pass over the XML.
         assert_eq!(
-            image_of(r#"<media:thumbnail url="https://x.example/t.jpg"/>"#),
+            image_of(r#"<media:thumbnail url="https://x.example/t.jpg?a=1&amp;b=2"/>"#).as_deref(),
+            Some("https://x.example/t.jpg?a=1&b=2")
+        );
+        assert_eq!(
+            image_of(r#"<media:thumbnail url="javascript:alert(1)"/>"#),
             None
         );
     }
