@@ -488,12 +488,19 @@ fn xml_item_thumbnails(body: &[u8]) -> Vec<Option<String>> {
                 items.push(None);
             }
             Event::Start(e) | Event::Empty(e) if e.name().as_ref() == "media:thumbnail" => {
+                let size = |name: &str| {
+                    e.try_get_attribute(name)
+                        .ok()
+                        .flatten()
+                        .and_then(|a| a.value.trim().parse().ok())
+                };
                 let url = e.try_get_attribute("url").ok().flatten().and_then(|a| {
                     a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
                         .ok()
                         .map(|v| v.into_owned())
                 });
-                if let Some(slot) = items.last_mut().filter(|slot| slot.is_none()) {
+                let pixel = is_pixel(size("width"), size("height"));
+                if let Some(slot) = items.last_mut().filter(|slot| slot.is_none() && !pixel) {
                     *slot = url;
                 }
             }
@@ -534,6 +541,7 @@ fn image_url(entry: &Entry, base: Option<&Url>) -> Option<String> {
         .media
         .iter()
         .flat_map(|m| &m.thumbnails)
+        .filter(|t| !is_pixel(t.image.width, t.image.height))
         .map(|t| t.image.uri.as_str());
     let contents = entry.media.iter().flat_map(image_contents);
     thumbnails
@@ -546,12 +554,20 @@ fn image_url(entry: &Entry, base: Option<&Url>) -> Option<String> {
 fn image_contents(media: &MediaObject) -> impl Iterator<Item = &str> {
     media.content.iter().filter_map(|c| {
         let url = c.url.as_ref()?;
+        if is_pixel(c.width, c.height) {
+            return None;
+        }
         let is_image = match &c.content_type {
             Some(mime) => mime.to_string().starts_with("image/"),
             None => has_image_extension(url.path()),
         };
         is_image.then(|| url.as_str())
     })
+}
+
+/// A declared size of a pixel or two is a tracking beacon, not a picture to show.
+fn is_pixel(width: Option<u32>, height: Option<u32>) -> bool {
+    width.is_some_and(|w| w <= 2) || height.is_some_and(|h| h <= 2)
 }
 
 fn has_image_extension(path: &str) -> bool {
@@ -904,6 +920,17 @@ mod tests {
         );
         assert_eq!(
             image_of(r#"<media:thumbnail url="javascript:alert(1)"/>"#),
+            None
+        );
+        // Tracking pixels are not pictures.
+        assert_eq!(
+            image_of(r#"<media:thumbnail url="https://t.example/p.gif" width="1" height="1"/>"#),
+            None
+        );
+        assert_eq!(
+            image_of(
+                r#"<media:content url="https://t.example/p.gif" type="image/gif" width="1" height="1"/>"#
+            ),
             None
         );
     }

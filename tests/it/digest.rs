@@ -132,11 +132,11 @@ fn rss(first_title: &str) -> String {
     let huge = "word ".repeat(1_000_000);
     format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
-<rss version="2.0"><channel><title>The Paper</title><link>https://paper.example/</link>
+<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel><title>The Paper</title><link>https://paper.example/</link>
 <item><title>{first_title}</title><link>https://paper.example/rent</link><guid>https://paper.example/rent</guid>
   <pubDate>{d1}</pubDate><description>Tenants &amp;amp; workers meet.</description></item>
 <item><title>Council votes</title><link>https://paper.example/council</link><guid>https://paper.example/council</guid>
-  <pubDate>{d2}</pubDate>
+  <pubDate>{d2}</pubDate><media:thumbnail url="https://tracker.example/open.gif" width="1" height="1"/>
   <description><![CDATA[<p onclick="steal()">Council <b>votes</b> today.<script>alert('x')</script><style>p{{}}</style>
   <img src="https://tracker.example/pixel.gif" width="1" height="1"><iframe src="https://evil.example/"></iframe>
   <a href="javascript:alert(1)">click</a> <a href="https://paper.example/minutes">minutes</a></p>]]></description></item>
