@@ -110,6 +110,11 @@ impl Store {
         defaults: &DailySettings<'_>,
         now: i64,
     ) -> StoreResult<Schedule> {
+        // Read first: this runs on every tick and admin page, and an attempted insert
+        // would take SQLite's write lock each time.
+        if let Some(s) = self.find_daily_schedule().await? {
+            return Ok(s);
+        }
         on_db!(self, pool => sqlx::query(
             "INSERT INTO schedules (kind, send_time, time_zone, days, skip_when_empty, created_at, updated_at) \
              VALUES ('daily', $1, $2, $3, $4, $5, $5) ON CONFLICT DO NOTHING",
@@ -122,9 +127,15 @@ impl Store {
         .execute(pool)
         .await
         .map(|r| r.rows_affected()))?;
+        self.find_daily_schedule()
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    async fn find_daily_schedule(&self) -> StoreResult<Option<Schedule>> {
         let sql = format!("SELECT {COLUMNS} FROM schedules WHERE kind = 'daily'");
         let row: Option<ScheduleRow> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str())).fetch_optional(pool).await)?;
-        row.ok_or(StoreError::NotFound)?.try_into()
+        row.map(Schedule::try_from).transpose()
     }
 
     pub async fn update_daily_schedule(

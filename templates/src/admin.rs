@@ -133,7 +133,10 @@ pub fn login_page(
                 (csrf_field(csrf))
                 input type="hidden" name="next" value=(next);
                 (form_field("Email address", "email", "email", email, true, None, None))
-                (form_field("Password", "password", "password", "", true, None, None))
+                div.field {
+                    label for="field-password" { "Password" }
+                    input id="field-password" name="password" type="password" required autocomplete="current-password";
+                }
                 div.actions { (button("Sign in", ButtonKind::Primary)) }
             }
             p.muted { "No account? An administrator can create one with "
