@@ -96,7 +96,7 @@ fn describe(feed: &Feed) -> String {
     if !feed.enabled {
         out.push_str("  (disabled)");
     }
-    out.push_str(&format!("\n      {}", feed.url));
+    out.push_str(&format!("\n      {}", ingest::redacted_url(&feed.url)));
     let status = match feed.last_status.as_deref() {
         None => "never fetched".to_owned(),
         Some(status) => format!(
@@ -138,7 +138,12 @@ async fn add(app: &App, url: &str, name: &str, section: Option<String>) -> anyho
         Err(StoreError::Conflict(why)) => anyhow::bail!("{why}"),
         other => other?,
     };
-    println!("added feed {}: {} ({})", feed.id, feed.name, feed.url);
+    println!(
+        "added feed {}: {} ({})",
+        feed.id,
+        feed.name,
+        ingest::redacted_url(&feed.url)
+    );
     println!("fetch it now with `breakfast feeds fetch --id {}`", feed.id);
     Ok(())
 }

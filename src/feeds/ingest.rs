@@ -93,7 +93,7 @@ pub async fn sync_config_feeds(app: &App) -> anyhow::Result<usize> {
             .ensure_feed(feed.url.trim(), feed.name.trim(), section, now)
             .await?
         {
-            tracing::info!(url = %feed.url, "feed from the configuration added");
+            tracing::info!(url = %redacted_url(&feed.url), "feed from the configuration added");
             added += 1;
         }
     }
@@ -180,7 +180,7 @@ async fn ingest_feed(app: &App, client: &reqwest::Client, feed: &Feed) -> FeedRe
         FeedResult::NotModified => app.store.record_feed_not_modified(feed.id, now).await,
         FeedResult::Fetched { .. } => Ok(()),
         FeedResult::Failed(error) => {
-            tracing::warn!(feed_id = feed.id, url = %feed.url, %error, "feed fetch failed");
+            tracing::warn!(feed_id = feed.id, url = %redacted_url(&feed.url), %error, "feed fetch failed");
             app.store.record_feed_error(feed.id, error, now).await
         }
     };
@@ -289,6 +289,18 @@ async fn store_article(
         .await
 }
 
+/// A feed URL fit for logs and listings: a password in it (private feeds use
+/// `https://user:password@…`) is replaced by `***`.
+pub fn redacted_url(raw: &str) -> String {
+    match Url::parse(raw.trim()) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        _ => raw.to_owned(),
+    }
+}
+
 /// Ids that are URIs (links, `tag:`, `urn:`) name an article wherever it appears, so
 /// the same story in two of the publication's feeds is stored once. Bare ids such as
 /// "123" only mean something inside their own feed and are scoped to it.
@@ -305,6 +317,18 @@ fn scoped_dedup_key(feed_id: i64, key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwords_in_feed_urls_are_not_shown() {
+        assert_eq!(
+            redacted_url("https://me:hunter2@x.example/feed"),
+            "https://me:***@x.example/feed"
+        );
+        assert_eq!(
+            redacted_url("https://x.example/feed"),
+            "https://x.example/feed"
+        );
+    }
 
     #[test]
     fn bare_ids_are_scoped_to_their_feed_and_uris_are_not() {
