@@ -7,6 +7,8 @@
 //! changed are not fired retroactively: editing the time to 06:00 at 09:00 does not send.
 //! A firing that fails is recorded as failed and not retried by the scheduler (an
 //! editor can send from the admin); retrying blindly could send at an unexpected hour.
+//! A process that dies between claiming and recording leaves the claim "firing"; after
+//! ten minutes (and still within the grace window) another process takes it over.
 
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -85,11 +87,7 @@ async fn tick_daily(app: &App, s: &Schedule, now: DateTime<Utc>) -> anyhow::Resu
             }
             continue;
         }
-        if !app
-            .store
-            .claim_schedule_run(s.id, &key, OUTCOME_CLAIMED, app.now_ms())
-            .await?
-        {
+        if !claim(app, s.id, &key).await? {
             continue;
         }
         tracing::info!(schedule = s.id, date = %key, "firing the daily digest");
@@ -121,11 +119,7 @@ async fn tick_one_off(app: &App, s: &Schedule, now: DateTime<Utc>) -> anyhow::Re
             .await?;
         return Ok(0);
     }
-    if !app
-        .store
-        .claim_schedule_run(s.id, &key, OUTCOME_CLAIMED, app.now_ms())
-        .await?
-    {
+    if !claim(app, s.id, &key).await? {
         return Ok(0);
     }
     let result = match s.digest_id {
@@ -137,6 +131,31 @@ async fn tick_one_off(app: &App, s: &Schedule, now: DateTime<Utc>) -> anyhow::Re
         .finish_schedule_run(s.id, &key, digest_id, &outcome)
         .await?;
     Ok(1)
+}
+
+/// A claim still marked as firing after this long belongs to a process that died
+/// mid-fire; another process may take it over. Firing twice cannot send twice: delivery
+/// refuses to start a digest that is already sending or sent.
+const STALE_CLAIM_MS: i64 = 10 * 60 * 1000;
+
+/// Claims a send: a fresh claim, or one left behind by a process that died mid-fire.
+async fn claim(app: &App, schedule_id: i64, key: &str) -> anyhow::Result<bool> {
+    let now = app.now_ms();
+    if app
+        .store
+        .claim_schedule_run(schedule_id, key, OUTCOME_CLAIMED, now)
+        .await?
+    {
+        return Ok(true);
+    }
+    let taken = app
+        .store
+        .reclaim_stale_run(schedule_id, key, OUTCOME_CLAIMED, now - STALE_CLAIM_MS, now)
+        .await?;
+    if taken {
+        tracing::warn!(schedule = schedule_id, date = %key, "taking over a send whose process stopped mid-fire");
+    }
+    Ok(taken)
 }
 
 /// Composes the digest for `date` and starts sending it, unless there is nothing new

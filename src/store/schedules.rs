@@ -252,6 +252,31 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Takes over a claim whose process died before recording an outcome: true for
+    /// exactly one caller, and only when the claim is older than `stale_before`.
+    pub async fn reclaim_stale_run(
+        &self,
+        schedule_id: i64,
+        local_date: &str,
+        claimed_outcome: &str,
+        stale_before: i64,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let n = on_db!(self, pool => sqlx::query(
+            "UPDATE schedule_runs SET fired_at = $1 WHERE schedule_id = $2 AND local_date = $3 \
+             AND outcome = $4 AND fired_at < $5",
+        )
+        .bind(now)
+        .bind(schedule_id)
+        .bind(local_date)
+        .bind(claimed_outcome)
+        .bind(stale_before)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(n == 1)
+    }
+
     pub async fn finish_schedule_run(
         &self,
         schedule_id: i64,

@@ -218,3 +218,44 @@ async fn paused_schedules_and_days_off_do_not_fire() {
     );
     t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_left_by_a_dead_process_is_taken_over_once() {
+    let clock = Clock::manual(at("2026-06-01T05:00:00Z"));
+    let Some(t) = TestApp::spawn_with(Backend::Sqlite, QUIET, clock.clone()).await else {
+        return;
+    };
+    seed_content(&t.app, &["Miners return"], &["reader@example.org"]).await;
+    let daily = runner::daily_schedule(&t.app).await.unwrap();
+    clock.set(at("2026-06-01T06:00:05Z"));
+    // Another process claimed the send and died before firing it.
+    assert!(
+        t.app
+            .store
+            .claim_schedule_run(
+                daily.id,
+                "2026-06-01",
+                runner::OUTCOME_CLAIMED,
+                t.app.now_ms()
+            )
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        tick(&t.app).await.unwrap(),
+        0,
+        "a fresh claim is someone else's"
+    );
+    clock.advance(chrono::Duration::minutes(11));
+    assert_eq!(
+        tick(&t.app).await.unwrap(),
+        1,
+        "a stale claim is taken over"
+    );
+    assert_eq!(tick(&t.app).await.unwrap(), 0);
+    let r = runs(&t.app).await;
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].outcome, OUTCOME_SENT);
+    assert_eq!(t.wait_for_outbox(1, Duration::from_secs(60)).await.len(), 1);
+    t.stop().await;
+}
