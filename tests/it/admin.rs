@@ -460,6 +460,19 @@ async fn digest_page_preview_test_send_and_send_once(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(to_reader, 1, "{} messages; {progress:?}", all.len());
+    let past = b.get("/admin/digests").await;
+    assert_eq!(past.status, StatusCode::OK);
+    assert!(past.body.contains("A special morning"), "{}", past.body);
+    let feeds = b.get("/admin/feeds").await;
+    assert!(feeds.body.contains("The Paper"));
+    let bad_feed = b
+        .post(
+            "/admin/feeds",
+            &[("csrf", &csrf), ("url", "not a url"), ("name", "X")],
+        )
+        .await;
+    assert_eq!(bad_feed.status, StatusCode::BAD_REQUEST);
+    assert!(bad_feed.body.contains("full address"));
     t.stop().await;
 }
 on_both_databases!(digest_page_preview_test_send_and_send_once);
