@@ -18,13 +18,13 @@ PG_ADMIN=${BREAKFAST_BENCH_PG:-postgres://postgres@127.0.0.1:5432/postgres}
 PORT=${PORT:-25250}
 CEILING_MSGS=${CEILING_MSGS:-50000}
 SESSIONS=${SESSIONS:-8}
-export SQLX_OFFLINE=true
+export SQLX_OFFLINE=true PGOPTIONS="-c client_min_messages=warning"
 
 for tool in smtp-sink smtp-source sqlite3 /usr/bin/time; do
   command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install -y postfix sqlite3 time)"; exit 1; }
 done
 
-cargo build --release --quiet
+cargo build --release --quiet --bin breakfast
 BIN=$PWD/target/release/breakfast
 WORK=$(mktemp -d /tmp/breakfast-bench.XXXXXX)
 chmod 755 "$WORK"
@@ -73,13 +73,13 @@ echo "ceiling: smtp-source, $SESSIONS sessions, $CEILING_MSGS x $MSG_BYTES B mes
 
 # ---- 2. Breakfast -----------------------------------------------------------------
 import_sqlite() { # db n
-  sqlite3 "$1" <<SQL
+  sqlite3 "$1" > /dev/null <<SQL
 PRAGMA journal_mode = WAL;
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $2)
 INSERT INTO subscribers (email, email_key, name, status, source, created_at, status_changed_at, confirmed_at)
 SELECT 'reader' || i || '@example.org', 'reader' || i || '@example.org', 'Reader ' || i, 'confirmed', 'import', 0, 0, 0 FROM n;
 INSERT INTO digests (issue_date, status, subject, html, text, composed_at, created_at, updated_at)
-VALUES ('2026-11-28', 'composed', 'Breakfast in Red — bench', readfile('$WORK/html'), readfile('$WORK/text'), 0, 0, 0);
+VALUES ('2026-11-28', 'composed', 'Breakfast in Red — bench', CAST(readfile('$WORK/html') AS TEXT), CAST(readfile('$WORK/text') AS TEXT), 0, 0, 0);
 SQL
 }
 
@@ -99,7 +99,7 @@ run_breakfast() { # label database_url n
   export BREAKFAST_DATABASE_URL=$url
   export BREAKFAST_SMTP_URL="smtp://127.0.0.1:$PORT?tls=none"
   export BREAKFAST_LOG_FORMAT=text RUST_LOG=${RUST_LOG:-warn}
-  export BREAKFAST_MAIL__POOL_SIZE=${POOL:-8} BREAKFAST_MAIL__CONCURRENCY=${CONC:-64}
+  export BREAKFAST_MAIL__POOL_SIZE=${POOL:-16} BREAKFAST_MAIL__CONCURRENCY=${CONC:-64}
   export BREAKFAST_QUEUE__DELIVERY_WORKERS=${BATCHES:-4} BREAKFAST_QUEUE__BATCH_SIZE=${BATCH:-500}
   "$BIN" migrate > /dev/null
   case $label in sqlite*) import_sqlite "${url#sqlite://}" "$n" ;; *) import_pg "$url" "$n" ;; esac
@@ -113,7 +113,7 @@ run_breakfast() { # label database_url n
   secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
   local rss sent r
   rss=$(awk -F: '/Maximum resident/ { printf "%.1f", $2 / 1024 }' "$WORK/time.txt")
-  sent=$(grep -o '[0-9]* sent' "$WORK/send.txt" | head -1 | cut -d' ' -f1)
+  sent=$(grep -o '[0-9][0-9]* sent' "$WORK/send.txt" | head -1 | cut -d' ' -f1)
   r=$(rate "$sent" "$secs")
   printf '%-10s N=%-7s sent=%-7s wall=%6.1fs  %6s msg/s  ratio=%.2f  peak RSS=%s MB\n' \
     "$label" "$n" "$sent" "$secs" "$r" "$(awk -v a="$r" -v b="$CEIL" 'BEGIN { print a / b }')" "$rss"

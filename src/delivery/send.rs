@@ -31,7 +31,7 @@ pub struct DeliveryRuntime {
 impl DeliveryRuntime {
     pub fn new(config: &Config) -> DeliveryRuntime {
         DeliveryRuntime {
-            in_flight: Arc::new(Semaphore::new(config.mail.concurrency.max(1))),
+            in_flight: Arc::new(Semaphore::new(in_flight_limit(config))),
             limiter: RateLimiter::new(config.mail.rate_limit_per_second),
             contents: Mutex::new(HashMap::new()),
         }
@@ -52,6 +52,18 @@ impl DeliveryRuntime {
 
     fn lock_contents(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Arc<Content>>> {
         self.contents.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Messages on the wire at once. Over SMTP this is also capped by the pool size: the
+/// pool opens a fresh connection when none is idle and closes it again when the pool is
+/// full, so more senders than pooled connections would reconnect for every message.
+pub fn in_flight_limit(config: &Config) -> usize {
+    let limit = config.mail.concurrency.max(1);
+    if config.smtp_url.is_empty() {
+        limit
+    } else {
+        limit.min(config.mail.pool_size.max(1) as usize)
     }
 }
 

@@ -6,13 +6,12 @@
 
 mod compose;
 mod outbox;
+mod pool;
 mod smtp;
 
 use std::time::{Duration, Instant};
 
-use lettre::{
-    AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor, message::dkim::DkimConfig,
-};
+use lettre::{Message, message::dkim::DkimConfig};
 
 pub use compose::{ComposeError, MailIdentity, OutgoingEmail, Unsubscribe};
 pub use outbox::Outbox;
@@ -29,7 +28,7 @@ pub struct Mailer {
 
 #[derive(Clone)]
 enum Transport {
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Smtp(std::sync::Arc<pool::SmtpPool>),
     Outbox(Outbox),
 }
 
@@ -63,7 +62,10 @@ impl Mailer {
             Transport::Outbox(Outbox::new(&config.mail.outbox_dir)?)
         } else {
             let settings = parse_smtp_url(config.smtp_url.expose())?;
-            Transport::Smtp(smtp::transport(&settings, &config.mail)?)
+            Transport::Smtp(std::sync::Arc::new(smtp::transport(
+                &settings,
+                &config.mail,
+            )?))
         };
         let dkim = compose::dkim_config(&config.mail)?.map(std::sync::Arc::new);
         Ok(Mailer { transport, dkim })
@@ -90,7 +92,14 @@ impl Mailer {
         }
         let started = Instant::now();
         let result = match &self.transport {
-            Transport::Smtp(smtp) => smtp.send(message).await.map(|_| ()).map_err(classify),
+            Transport::Smtp(smtp) => {
+                let envelope = message.envelope().clone();
+                let bytes = message.formatted();
+                smtp.send(&envelope, &bytes)
+                    .await
+                    .map(|_| ())
+                    .map_err(classify_pool)
+            }
             Transport::Outbox(outbox) => outbox
                 .write(&message)
                 .await
@@ -106,7 +115,7 @@ impl Mailer {
     pub async fn check(&self) -> Result<(), String> {
         match &self.transport {
             Transport::Smtp(smtp) => {
-                match tokio::time::timeout(Duration::from_secs(5), smtp.test_connection()).await {
+                match tokio::time::timeout(Duration::from_secs(5), smtp.check()).await {
                     Ok(Ok(true)) => Ok(()),
                     Ok(Ok(false)) => Err("SMTP server did not answer NOOP".into()),
                     Ok(Err(e)) => Err(format!("SMTP: {e}")),
@@ -114,6 +123,18 @@ impl Mailer {
                 }
             }
             Transport::Outbox(outbox) => outbox.check_writable().map_err(|e| e.to_string()),
+        }
+    }
+}
+
+fn classify_pool(e: pool::PoolError) -> SendError {
+    match e {
+        pool::PoolError::Smtp(e) => classify(e),
+        pool::PoolError::Network(e) => {
+            SendError::Transient(format!("cannot reach the SMTP server: {e}"))
+        }
+        pool::PoolError::Timeout => {
+            SendError::Transient("the SMTP server did not answer in time".into())
         }
     }
 }

@@ -2,14 +2,9 @@
 
 use std::time::Duration;
 
-use lettre::{
-    AsyncSmtpTransport, Tokio1Executor,
-    transport::smtp::{
-        PoolConfig,
-        authentication::Credentials,
-        client::{Tls, TlsParameters},
-    },
-};
+use lettre::transport::smtp::{authentication::Credentials, client::TlsParameters};
+
+use super::pool::SmtpPool;
 
 use crate::config::MailConfig;
 
@@ -104,37 +99,25 @@ fn percent_decode(s: &str) -> Result<String, std::str::Utf8Error> {
 
 /// A pooled transport: connections are reused across messages, which is most of the
 /// difference between dozens and thousands of messages a second.
-pub fn transport(
-    s: &SmtpSettings,
-    mail: &MailConfig,
-) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> {
-    let tls_params = || {
-        TlsParameters::new(s.host.clone())
-            .map_err(|e| anyhow::anyhow!("TLS set-up for {}: {e}", s.host))
-    };
+pub fn transport(s: &SmtpSettings, mail: &MailConfig) -> anyhow::Result<SmtpPool> {
     let tls = match s.tls {
-        TlsMode::None => Tls::None,
-        TlsMode::Opportunistic => Tls::Opportunistic(tls_params()?),
-        TlsMode::Required => Tls::Required(tls_params()?),
-        TlsMode::Implicit => Tls::Wrapper(tls_params()?),
+        TlsMode::None => None,
+        _ => Some(
+            TlsParameters::new(s.host.clone())
+                .map_err(|e| anyhow::anyhow!("TLS set-up for {}: {e}", s.host))?,
+        ),
     };
-    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host)
-        .port(s.port)
-        .tls(tls)
-        .timeout(Some(Duration::from_secs(mail.timeout_secs)))
-        .pool_config(
-            PoolConfig::new()
-                .min_idle(0)
-                .max_size(mail.pool_size)
-                .idle_timeout(Duration::from_secs(60)),
-        );
-    if let Some(user) = &s.username {
-        builder = builder.credentials(Credentials::new(
-            user.clone(),
-            s.password.clone().unwrap_or_default(),
-        ));
-    }
-    Ok(builder.build())
+    let credentials = s
+        .username
+        .as_ref()
+        .map(|user| Credentials::new(user.clone(), s.password.clone().unwrap_or_default()));
+    Ok(SmtpPool::new(
+        s.clone(),
+        tls,
+        credentials,
+        Duration::from_secs(mail.timeout_secs.max(1)),
+        mail.pool_size as usize,
+    ))
 }
 
 #[cfg(test)]

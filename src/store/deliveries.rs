@@ -172,7 +172,8 @@ impl Store {
             "UPDATE deliveries SET state = 'failed', last_error = 'unsubscribed before sending', \
              lease_until = NULL, updated_at = $3 \
              WHERE digest_id = $1 AND batch_no = $2 AND {CLAIMABLE} \
-             AND subscriber_id IN (SELECT id FROM subscribers WHERE status <> 'confirmed')"
+             AND EXISTS (SELECT 1 FROM subscribers s WHERE s.id = deliveries.subscriber_id \
+                         AND s.status <> 'confirmed')"
         );
         Ok(
             on_db!(self, pool => sqlx::query(AssertSqlSafe(sql.as_str()))
@@ -182,8 +183,8 @@ impl Store {
     }
 
     /// Atomically takes up to `limit` sendable rows of a batch, marking them `sending`
-    /// until `lease_until`. The state test is repeated outside the sub-select so that on
-    /// PostgreSQL a row another process took meanwhile is re-checked and skipped.
+    /// until `lease_until`. On PostgreSQL the state test is repeated outside the
+    /// sub-select, so that a row another process took meanwhile is re-checked and skipped.
     pub async fn claim_deliveries(
         &self,
         digest_id: i64,
@@ -192,12 +193,19 @@ impl Store {
         now: i64,
         lease_until: i64,
     ) -> StoreResult<Vec<ClaimedDelivery>> {
+        // SQLite runs one writer at a time, so the re-check is only needed on PostgreSQL;
+        // on SQLite it would also lead the planner to scan every queued row.
+        let recheck = if self.is_postgres() {
+            format!("AND {CLAIMABLE}")
+        } else {
+            String::new()
+        };
         let sql = format!(
             "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, lease_until = $4, updated_at = $3 \
              WHERE id IN (SELECT id FROM deliveries WHERE digest_id = $1 AND batch_no = $2 AND {CLAIMABLE} \
-                          AND subscriber_id IN (SELECT id FROM subscribers WHERE status = 'confirmed') \
-                          ORDER BY id LIMIT $5) \
-             AND {CLAIMABLE} \
+                          AND EXISTS (SELECT 1 FROM subscribers s WHERE s.id = deliveries.subscriber_id \
+                                      AND s.status = 'confirmed') \
+                          ORDER BY id LIMIT $5) {recheck} \
              RETURNING id, subscriber_id, attempts, \
                (SELECT email FROM subscribers s WHERE s.id = deliveries.subscriber_id) AS email, \
                (SELECT name FROM subscribers s WHERE s.id = deliveries.subscriber_id) AS name"
