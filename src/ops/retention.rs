@@ -1,4 +1,5 @@
-//! Pruning on a schedule, so the database does not grow without bound.
+//! Pruning on a schedule, so the database does not grow without bound, and the done-job
+//! tallies that keep the queue dashboard fast.
 //!
 //! - Done jobs older than `retention.done_jobs_days` are deleted from apalis's table: they
 //!   carry nothing but their payload once the ledger has recorded the outcome. Dead jobs
@@ -11,8 +12,12 @@ use std::time::Duration;
 
 use crate::{app::App, shutdown::Shutdown};
 
-/// How often the pruning runs; it is cheap when there is nothing to delete.
-const EVERY: Duration = Duration::from_secs(3600);
+/// How often the done-job tallies move forward (see `store::queue_stats`).
+const TICK: Duration = Duration::from_secs(60);
+/// Pruning and a full recount happen once in this many ticks (hourly), and at start.
+const PRUNE_EVERY_TICKS: u64 = 60;
+/// The tallies stop this far behind the clock, so late acknowledgements still count.
+const TALLY_LAG_SECS: i64 = 300;
 
 const DAY_SECS: i64 = 86_400;
 
@@ -45,11 +50,25 @@ pub async fn prune(app: &App) -> anyhow::Result<Pruned> {
     Ok(pruned)
 }
 
-/// Runs [`prune`] hourly until shutdown.
+/// One tick: the tallies move forward; every hour (and at start) pruning runs and the
+/// tallies are recounted in full, which also repairs any drift.
+async fn tick(app: &App, round: u64) -> anyhow::Result<()> {
+    let full = round.is_multiple_of(PRUNE_EVERY_TICKS);
+    if full {
+        prune(app).await?;
+    }
+    let until = super::metrics::now_secs() - TALLY_LAG_SECS;
+    app.store.refresh_done_counts(until, full).await?;
+    Ok(())
+}
+
+/// Runs [`tick`] every minute until shutdown.
 pub fn spawn(app: &App, shutdown: &Shutdown) -> tokio::task::JoinHandle<()> {
     let app = app.clone();
-    crate::tasks::every("retention", EVERY, shutdown.clone(), move || {
+    let round = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    crate::tasks::every("retention", TICK, shutdown.clone(), move || {
         let app = app.clone();
-        async move { prune(&app).await.map(|_| ()) }
+        let round = round.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        async move { tick(&app, round).await }
     })
 }

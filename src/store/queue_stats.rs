@@ -199,8 +199,10 @@ impl Store {
     async fn kind_stats(&self, kind: &str, now_secs: i64) -> StoreResult<KindStats> {
         let d = Dialect::of(self);
         let jobs = d.jobs;
-        let by_status =
-            format!("SELECT status, COUNT(*) FROM {jobs} WHERE job_type = $1 GROUP BY status");
+        let by_status = format!(
+            "SELECT status, COUNT(*) FROM {jobs} WHERE job_type = $1 \
+             AND status IN ('Pending', 'Queued', 'Running', 'Failed', 'Killed') GROUP BY status"
+        );
         let counts: Vec<(String, i64)> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(by_status.as_str())).bind(kind).fetch_all(pool).await)?;
         let count = |s: &str| counts.iter().find(|(n, _)| n == s).map_or(0, |(_, c)| *c);
         let exhausted = format!(
@@ -217,13 +219,104 @@ impl Store {
             kind: kind.to_string(),
             waiting: count(PENDING) + count(QUEUED),
             running: count(RUNNING),
-            done: count(DONE),
+            done: self.done_count(kind).await?,
             retrying: count(FAILED) - failed_dead,
             dead: count(KILLED) + failed_dead,
             oldest_waiting_secs: oldest_run_at.map(|t| (now_secs - t).max(0)),
             done_last_minute: self.done_since(kind, now_secs - 60).await?,
             done_last_hour: self.done_since(kind, now_secs - 3600).await?,
         })
+    }
+
+    /// Done jobs of `kind`: the tally up to its moment plus those finished since (an
+    /// index range of minutes), or a full count when no tally exists yet.
+    async fn done_count(&self, kind: &str) -> StoreResult<i64> {
+        match self.done_tally(kind).await? {
+            Some((until, counted)) => Ok(counted + self.done_since(kind, until).await?),
+            None => self.done_before(kind, None).await,
+        }
+    }
+
+    async fn done_tally(&self, kind: &str) -> StoreResult<Option<(i64, i64)>> {
+        let row: Option<(i64, i64)> = on_db!(self, pool => sqlx::query_as(
+            "SELECT counted_until, done_count FROM queue_done_counts WHERE job_type = $1",
+        )
+        .bind(kind)
+        .fetch_optional(pool)
+        .await)?;
+        Ok(row)
+    }
+
+    /// Done jobs finished before `before_secs` (all of them with `None`): the slow,
+    /// exact count that only the background refresh and a missing tally pay for.
+    async fn done_before(&self, kind: &str, before_secs: Option<i64>) -> StoreResult<i64> {
+        let d = Dialect::of(self);
+        let sql = format!(
+            "SELECT COUNT(*) FROM {} WHERE job_type = $1 AND status = 'Done' AND ($2 IS NULL OR done_at < {})",
+            d.jobs,
+            d.at("$2")
+        );
+        let n: i64 = on_db!(self, pool => sqlx::query_scalar(AssertSqlSafe(sql.as_str())).bind(kind).bind(before_secs).fetch_one(pool).await)?;
+        Ok(n)
+    }
+
+    async fn done_between(&self, kind: &str, from_secs: i64, to_secs: i64) -> StoreResult<i64> {
+        let d = Dialect::of(self);
+        let sql = format!(
+            "SELECT COUNT(*) FROM {} WHERE job_type = $1 AND status = 'Done' AND done_at >= {} AND done_at < {}",
+            d.jobs,
+            d.at("$2"),
+            d.at("$3")
+        );
+        let n: i64 = on_db!(self, pool => sqlx::query_scalar(AssertSqlSafe(sql.as_str())).bind(kind).bind(from_secs).bind(to_secs).fetch_one(pool).await)?;
+        Ok(n)
+    }
+
+    /// Moves every kind's done tally forward to `until_secs`: by counting only the jobs
+    /// finished since its last moment, or, with `full` (or for a kind with no tally), by
+    /// counting all of them. `until_secs` should trail the clock by a few minutes, so that
+    /// a job acknowledged late (or stamped by a database clock a little behind ours)
+    /// still lands after the moment.
+    pub async fn refresh_done_counts(&self, until_secs: i64, full: bool) -> StoreResult<()> {
+        for kind in self.job_kinds().await? {
+            let tally = if full {
+                None
+            } else {
+                self.done_tally(&kind).await?
+            };
+            match tally {
+                Some((from, _)) if from >= until_secs => {}
+                Some((from, _)) => {
+                    let delta = self.done_between(&kind, from, until_secs).await?;
+                    // Conditional on the moment we read: a racing refresher adds once.
+                    on_db!(self, pool => sqlx::query(
+                        "UPDATE queue_done_counts SET done_count = done_count + $1, counted_until = $2 \
+                         WHERE job_type = $3 AND counted_until = $4",
+                    )
+                    .bind(delta)
+                    .bind(until_secs)
+                    .bind(&kind)
+                    .bind(from)
+                    .execute(pool)
+                    .await
+                    .map(|r| r.rows_affected()))?;
+                }
+                None => {
+                    let n = self.done_before(&kind, Some(until_secs)).await?;
+                    on_db!(self, pool => sqlx::query(
+                        "INSERT INTO queue_done_counts (job_type, counted_until, done_count) VALUES ($1, $2, $3) \
+                         ON CONFLICT (job_type) DO UPDATE SET counted_until = $2, done_count = $3",
+                    )
+                    .bind(&kind)
+                    .bind(until_secs)
+                    .bind(n)
+                    .execute(pool)
+                    .await
+                    .map(|r| r.rows_affected()))?;
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn done_since(&self, kind: &str, since_secs: i64) -> StoreResult<i64> {
@@ -347,15 +440,37 @@ impl Store {
         );
         let mut total = 0;
         for kind in self.job_kinds().await? {
+            let mut deleted = 0;
             loop {
                 let n = on_db!(self, pool => sqlx::query(AssertSqlSafe(sql.as_str())).bind(&kind).bind(PURGE_BATCH).bind(before_secs).execute(pool).await.map(|r| r.rows_affected()))?;
-                total += n;
+                deleted += n;
                 if n < PURGE_BATCH as u64 {
                     break;
                 }
             }
+            if deleted > 0 {
+                self.recount_done(&kind).await?;
+            }
+            total += deleted;
         }
         Ok(total)
+    }
+
+    /// After rows left the table, the kind's tally is redone from scratch at its moment.
+    async fn recount_done(&self, kind: &str) -> StoreResult<()> {
+        if let Some((until, _)) = self.done_tally(kind).await? {
+            let n = self.done_before(kind, Some(until)).await?;
+            on_db!(self, pool => sqlx::query(
+                "UPDATE queue_done_counts SET done_count = $1 WHERE job_type = $2 AND counted_until = $3",
+            )
+            .bind(n)
+            .bind(kind)
+            .bind(until)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        }
+        Ok(())
     }
 
     /// Writes a job row directly (tests and the benchmark; see [`RawJob`]).
@@ -442,6 +557,37 @@ impl Store {
                 return Ok(total);
             }
         }
+    }
+
+    /// A digest half way through its send to `recipients` new subscribers, written
+    /// straight into the ledger (the dashboard benchmark; never called by the service).
+    pub async fn insert_bench_send(&self, recipients: i64, now_ms: i64) -> StoreResult<()> {
+        let series = if Dialect::of(self).postgres {
+            "SELECT generate_series(1, CAST($2 AS BIGINT)) AS i"
+        } else {
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $2) SELECT i FROM n"
+        };
+        let statements = [
+            format!(
+                "INSERT INTO subscribers (email, email_key, status, created_at, status_changed_at) \
+                 SELECT 'bench' || CAST(i AS TEXT) || '@example.org', 'bench' || CAST(i AS TEXT) || '@example.org', \
+                 'confirmed', $1, $1 FROM ({series}) AS s"
+            ),
+            "INSERT INTO digests (issue_date, status, recipients, send_started_at, created_at, updated_at) \
+             VALUES ('2026-11-28', 'sending', $2, $1 - 1800000, $1, $1)"
+                .to_string(),
+            format!(
+                "INSERT INTO deliveries (digest_id, subscriber_id, batch_no, state, sent_at, updated_at) \
+                 SELECT (SELECT MAX(id) FROM digests), \
+                 (SELECT MIN(id) FROM subscribers WHERE email_key LIKE 'bench%') + i - 1, i / 500, \
+                 CASE WHEN i % 2 = 0 THEN 'sent' WHEN i % 97 = 0 THEN 'failed' ELSE 'queued' END, \
+                 CASE WHEN i % 2 = 0 THEN $1 - i * 36 ELSE NULL END, $1 FROM ({series}) AS s"
+            ),
+        ];
+        for sql in statements {
+            on_db!(self, pool => sqlx::query(AssertSqlSafe(sql.as_str())).bind(now_ms).bind(recipients).execute(pool).await.map(|r| r.rows_affected()))?;
+        }
+        Ok(())
     }
 
     /// Digests being sent, or whose send started since `since_ms`, newest first, with
