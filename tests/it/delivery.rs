@@ -438,3 +438,79 @@ async fn two_workers_on_postgres_share_a_digest_without_doubles() {
     assert!(counts.values().all(|&c| c == 1), "someone was mailed twice");
     app.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_sends_a_test_copy_without_touching_the_ledger_and_reports_status() {
+    let Some(db) = TestDb::create(Backend::Sqlite).await else {
+        return;
+    };
+    let outbox = db.dir.path().join("outbox");
+    let mut config = test_config(&db, "http://127.0.0.1:9", "");
+    config.mail.outbox_dir = outbox.display().to_string();
+    let app = App::open(config, Clock::System).await.unwrap();
+    subscriber(&app, "reader@example.org", SubscriberStatus::Confirmed).await;
+    let id = digest(&app, "2026-11-28").await;
+    let id_text = id.to_string();
+    let env = [
+        ("BREAKFAST_DATABASE_URL", db.url.as_str()),
+        ("BREAKFAST_SECRET", "test-secret-0123456789"),
+        ("BREAKFAST_MAIL__OUTBOX_DIR", outbox.to_str().unwrap()),
+    ];
+    let out = crate::helpers::breakfast_cmd(
+        &[
+            "digest",
+            "send",
+            "--digest",
+            &id_text,
+            "--to",
+            "editor@example.org",
+        ],
+        &env,
+        db.dir.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mails = crate::helpers::read_eml(&outbox);
+    assert_eq!(mails.len(), 1);
+    let mail = Mail::parse(&mails[0]);
+    assert_eq!(mail.to, "editor@example.org");
+    assert_eq!(mail.subject, "[TEST] Breakfast today");
+
+    let status = crate::helpers::breakfast_cmd(
+        &["digest", "status", &id_text, "--json"],
+        &env,
+        db.dir.path(),
+    );
+    assert!(status.status.success());
+    let p: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(
+        p["status"], "composed",
+        "the test copy did not start a send"
+    );
+    assert_eq!(p["sent"], 0);
+
+    let sent = crate::helpers::breakfast_cmd(
+        &["digest", "send", "--digest", &id_text, "--wait"],
+        &env,
+        db.dir.path(),
+    );
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    let p = app.store.delivery_progress(id, app.now_ms()).await.unwrap();
+    assert_eq!((p.status.as_str(), p.sent), ("sent", 1));
+    assert_eq!(crate::helpers::read_eml(&outbox).len(), 2);
+    let again = crate::helpers::breakfast_cmd(
+        &["digest", "send", "--digest", &id_text],
+        &env,
+        db.dir.path(),
+    );
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already sent"));
+    app.close().await;
+}
