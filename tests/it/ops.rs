@@ -563,3 +563,33 @@ async fn dashboard_shows_the_queue_and_repairs_it(backend: Backend) {
     t.stop().await;
 }
 on_both_databases!(dashboard_shows_the_queue_and_repairs_it);
+
+async fn digest_progress_comes_from_the_ledger(backend: Backend) {
+    let Some(t) = TestApp::spawn(backend).await else {
+        return;
+    };
+    // 10 recipients: the 5 even ones sent within the last second, the rest queued.
+    let now = t.app.now_ms();
+    t.app.store.insert_bench_send(10, now).await.unwrap();
+    let progress = t
+        .app
+        .store
+        .digest_progress(now - 3_600_000, now, 5)
+        .await
+        .unwrap();
+    assert_eq!(progress.len(), 1, "{progress:?}");
+    let p = &progress[0];
+    assert_eq!(
+        (p.total, p.sent, p.failed, p.pending),
+        (10, 5, 0, 5),
+        "{p:?}"
+    );
+    assert!((p.rate_per_minute - 1.0).abs() < 1e-9, "{p:?}");
+    assert_eq!(p.eta_secs, Some(300), "{p:?}");
+    let series = t.app.store.sent_per_minute(now, 60).await.unwrap();
+    assert_eq!(series.len(), 60);
+    assert_eq!(series.iter().sum::<i64>(), 5, "{series:?}");
+    assert_eq!(series[..58].iter().sum::<i64>(), 0, "{series:?}");
+    t.stop().await;
+}
+on_both_databases!(digest_progress_comes_from_the_ledger);
