@@ -514,3 +514,64 @@ async fn the_cli_sends_a_test_copy_without_touching_the_ledger_and_reports_statu
     assert!(String::from_utf8_lossy(&again.stderr).contains("already sent"));
     app.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_claiming_and_finishes_the_messages_in_flight() {
+    let Some(smtp) = SmtpServer::start(SmtpBehaviour {
+        delay_ms: 50,
+        ..Default::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let Some(db) = TestDb::create(Backend::Sqlite).await else {
+        return;
+    };
+    let app = enqueue_only_app(&db, &smtp).await;
+    let n = 200;
+    for i in 0..n {
+        subscriber(
+            &app,
+            &format!("r{i}@example.org"),
+            SubscriberStatus::Confirmed,
+        )
+        .await;
+    }
+    let id = digest(&app, "2026-11-28").await;
+    let env = [
+        ("BREAKFAST_MAIL__CONCURRENCY", "4"),
+        ("BREAKFAST_QUEUE__SHUTDOWN_TIMEOUT_SECS", "10"),
+    ];
+    let mut worker = spawn_worker(&db, &smtp, &env);
+    delivery::start_send(&app, id).await.unwrap();
+    smtp.wait_for(20, Duration::from_secs(60)).await;
+    let term = Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let asked = Instant::now();
+    let exited = loop {
+        if let Some(status) = worker.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            asked.elapsed() < Duration::from_secs(15),
+            "the worker did not stop within its shutdown timeout"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(exited.success(), "{exited:?}");
+    let p = app.store.delivery_progress(id, app.now_ms()).await.unwrap();
+    assert!(
+        p.sent < n as i64,
+        "the send finished before the signal: {p:?}"
+    );
+    assert_eq!(
+        p.sending, 0,
+        "every message in flight was finished and recorded: {p:?}"
+    );
+    assert_eq!(p.sent as usize, smtp.messages().len(), "{p:?}");
+    app.close().await;
+}
