@@ -575,3 +575,38 @@ async fn sigterm_stops_claiming_and_finishes_the_messages_in_flight() {
     assert_eq!(p.sent as usize, smtp.messages().len(), "{p:?}");
     app.close().await;
 }
+
+async fn a_connection_dropped_mid_data_is_retried_and_delivered_once(backend: Backend) {
+    let Some(smtp) = SmtpServer::start(SmtpBehaviour {
+        disconnect: 2,
+        ..Default::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let Some(t) = spawn(backend, &smtp).await else {
+        return;
+    };
+    for i in 0..3 {
+        subscriber(
+            &t.app,
+            &format!("r{i}@example.org"),
+            SubscriberStatus::Confirmed,
+        )
+        .await;
+    }
+    let id = digest(&t.app, "2026-11-28").await;
+    delivery::start_send(&t.app, id).await.unwrap();
+    let p = wait_until_sent(&t.app, id, Duration::from_secs(40)).await;
+    assert_eq!(
+        (p.status.as_str(), p.sent, p.failed),
+        ("sent", 3, 0),
+        "{p:?}"
+    );
+    let counts = received_by_recipient(&smtp);
+    assert_eq!(counts.len(), 3, "{counts:?}");
+    assert!(counts.values().all(|&n| n == 1), "{counts:?}");
+    t.stop().await;
+}
+on_both_databases!(a_connection_dropped_mid_data_is_retried_and_delivered_once);

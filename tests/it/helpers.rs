@@ -227,6 +227,8 @@ pub struct SmtpBehaviour {
     /// Each address gets 451 this many times before being accepted.
     pub tempfail: u32,
     pub delay_ms: u64,
+    /// The first this-many messages have their connection closed during DATA.
+    pub disconnect: u32,
 }
 
 impl SmtpServer {
@@ -249,6 +251,8 @@ impl SmtpServer {
             .arg(behaviour.tempfail.to_string())
             .arg("--delay-ms")
             .arg(behaviour.delay_ms.to_string())
+            .arg("--disconnect")
+            .arg(behaviour.disconnect.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null());

@@ -5,6 +5,7 @@ to --dir as <n>.eml with an X-Envelope-To header. Behaviours for failure tests:
   --reject REGEX      answer 550 to RCPT TO addresses matching REGEX
   --tempfail N        answer 451 to the first N RCPT TO attempts of each address
   --delay-ms MS       wait before answering DATA (a slow server)
+  --disconnect N      close the connection instead of answering the first N DATA commands
 Prints "READY <port>" on stdout when listening.
 """
 import argparse, asyncio, os, re, signal, sys, threading, time
@@ -17,6 +18,7 @@ class Handler:
         self.reject = re.compile(args.reject) if args.reject else None
         self.tempfail = args.tempfail
         self.delay = args.delay_ms / 1000.0
+        self.disconnect = args.disconnect
         self.seen = {}
         self.count = 0
         self.lock = threading.Lock()
@@ -36,6 +38,14 @@ class Handler:
         if self.delay:
             await asyncio.sleep(self.delay)
         with self.lock:
+            drop = self.disconnect > 0
+            if drop:
+                self.disconnect -= 1
+        if drop:
+            # The message arrived but is not accepted: hang up before the reply.
+            server.transport.close()
+            return "421 4.4.2 closing connection"
+        with self.lock:
             self.count += 1
             n = self.count
         tmp = os.path.join(self.dir, ".%08d.tmp" % n)
@@ -53,6 +63,7 @@ def main():
     p.add_argument("--reject", default="")
     p.add_argument("--tempfail", type=int, default=0)
     p.add_argument("--delay-ms", type=int, default=0)
+    p.add_argument("--disconnect", type=int, default=0)
     args = p.parse_args()
     os.makedirs(args.dir, exist_ok=True)
     controller = Controller(Handler(args), hostname="127.0.0.1", port=args.port,
