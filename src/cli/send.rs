@@ -69,8 +69,10 @@ async fn resolve_digest(
     let date = date.unwrap_or_else(|| today(app));
     let existing = app.store.digest_by_date(&date.to_string()).await?;
     if let Some((id, status)) = &existing
-        && !matches!(status.as_str(), "draft" | "composed")
+        && status != "draft"
     {
+        // Composed (and perhaps previewed by an editor): send exactly that; anything
+        // later than composed is refused by the send itself, with the reason.
         return Ok(Some(*id));
     }
     match compose_for_date(app, date).await {
