@@ -8,6 +8,7 @@ pub mod digest;
 pub mod feeds;
 mod preview;
 mod send;
+
 pub mod queue_cmd;
 pub mod subscribers;
 pub mod users;
@@ -62,6 +63,9 @@ pub enum Command {
     /// Work on a day's digest: send it, follow its delivery.
     #[command(subcommand)]
     Digest(digest::DigestCommand),
+    /// The feeds articles come from: fetch now, list with their status, add, remove.
+    #[command(subcommand)]
+    Feeds(feeds::FeedsCommand),
     /// Look at the job queue and repair it: stats, failed, retry, purge.
     #[command(subcommand)]
     Queue(queue_cmd::QueueCommand),
@@ -71,9 +75,6 @@ pub enum Command {
     /// Admin accounts (editors and operators) and their personal API tokens.
     #[command(subcommand)]
     Users(users::UsersCommand),
-    /// The feeds articles come from: fetch now, list with their status, add, remove.
-    #[command(subcommand)]
-    Feeds(feeds::FeedsCommand),
 }
 
 /// Parses arguments, loads configuration and runs the command; the exit code reflects
@@ -118,9 +119,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Worker => worker(config).await,
         Command::Migrate => migrate(config).await,
         Command::Digest(command) => digest::run(command, config).await,
+        Command::Feeds(command) => feeds::run(command, config).await,
         Command::Queue(command) => queue_cmd::run(command, config).await,
         Command::Subscribers(command) => subscribers::run(command, config).await,
-        Command::Feeds(command) => feeds::run(command, config).await,
         Command::Users(command) => users::run(command, config).await,
     }
 }

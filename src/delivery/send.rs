@@ -258,7 +258,7 @@ async fn record(
         .collect();
     app.store.mark_sent(&sent, app.now_ms()).await?;
     report.sent += sent.len() as u64;
-    metrics::counter!("breakfast_deliveries_sent_total").increment(sent.len() as u64);
+    metrics::counter!(crate::ops::metrics::MESSAGES_SENT).increment(sent.len() as u64);
     for outcome in outcomes {
         if let Outcome::Failed {
             delivery,
@@ -291,7 +291,7 @@ async fn record_failure(
             .mark_failed(row.id, &error.to_string(), now)
             .await?;
         report.failed += 1;
-        metrics::counter!("breakfast_deliveries_failed_total").increment(1);
+        metrics::counter!(crate::ops::metrics::MESSAGES_FAILED).increment(1);
         return bounce(app, row.subscriber_id).await;
     }
     if row.attempts >= i64::from(q.max_delivery_attempts.max(1)) {
@@ -299,7 +299,7 @@ async fn record_failure(
         let why = format!("gave up after {} attempts: {error}", row.attempts);
         app.store.mark_failed(row.id, &why, now).await?;
         report.failed += 1;
-        metrics::counter!("breakfast_deliveries_failed_total").increment(1);
+        metrics::counter!(crate::ops::metrics::MESSAGES_FAILED).increment(1);
         return Ok(());
     }
     let delay = backoff_ms(row.attempts as u32, q.retry_base_ms, q.retry_max_ms);
@@ -308,7 +308,7 @@ async fn record_failure(
         .mark_retrying(row.id, &error.to_string(), now + delay as i64, now)
         .await?;
     report.retrying += 1;
-    metrics::counter!("breakfast_deliveries_retried_total").increment(1);
+    metrics::counter!(crate::ops::metrics::MESSAGES_RETRIED).increment(1);
     Ok(())
 }
 

@@ -139,12 +139,14 @@ fn classify_pool(e: pool::PoolError) -> SendError {
     }
 }
 
-/// Sorts lettre's errors into "try again" and "give up", keeping the server's words.
+/// Sorts lettre's errors into "try again" and "give up", keeping the server's words but
+/// not the recipient's address, which servers often quote and which must not reach logs.
 fn classify(e: lettre::transport::smtp::Error) -> SendError {
     let text = match e.status() {
         Some(code) => format!("{code} {e}"),
         None => e.to_string(),
     };
+    let text = crate::ops::redact_addresses(&text);
     if e.is_permanent() {
         SendError::Permanent(text)
     } else {

@@ -166,7 +166,11 @@ async fn refresh_gauges(app: &App) {
 
 /// Kinds shown even before their first job. Kinds with jobs are found in the table.
 pub fn known_job_kinds() -> Vec<&'static str> {
-    vec![SendTransactional::QUEUE]
+    vec![
+        SendTransactional::QUEUE,
+        <crate::delivery::jobs::FanOutDigest as crate::queue::Job>::QUEUE,
+        <crate::delivery::jobs::DeliverBatch as crate::queue::Job>::QUEUE,
+    ]
 }
 
 /// Wall-clock seconds: apalis stamps jobs with the database's clock, not the app's.

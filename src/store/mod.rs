@@ -16,9 +16,9 @@ use sqlx::{
 
 pub mod admin_views;
 pub mod articles;
+pub mod deliveries;
 pub mod digests;
 pub mod feeds;
-pub mod deliveries;
 pub mod queue_stats;
 pub mod schedules;
 pub mod settings;

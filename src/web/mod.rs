@@ -1,10 +1,10 @@
 //! HTTP: the only room that knows about requests and responses.
 
-pub mod archive;
 pub mod admin;
 pub mod admin_queue;
 pub mod api;
 pub mod api_auth;
+pub mod archive;
 pub mod auth;
 pub mod error;
 pub mod ops;
@@ -28,9 +28,9 @@ pub fn router(app: App) -> Router {
         .merge(ops::routes())
         .merge(admin::routes())
         .merge(admin_queue::routes())
+        .merge(archive::routes())
         .merge(public::routes())
         .merge(api::routes())
-        .merge(archive::routes())
         .layer(axum::middleware::from_fn(crate::ops::metrics::track_http))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(

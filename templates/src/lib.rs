@@ -5,8 +5,8 @@
 //! follow a schema change. Markup helpers are re-exported so that modules
 //! added later (`public`, `admin`) need nothing beyond this crate.
 
-pub mod archive;
 pub mod admin;
+pub mod archive;
 pub mod email;
 pub mod page;
 pub mod public;

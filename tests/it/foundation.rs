@@ -167,20 +167,29 @@ async fn idle_workers_pick_up_a_job_within_a_second(backend: Backend) {
     let Some(t) = TestApp::spawn(backend).await else {
         return;
     };
-    // Let the workers go idle first.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let started = Instant::now();
-    t.app
-        .queue
-        .push(transactional("bea@example.org"))
-        .await
-        .unwrap();
-    let got = t.wait_for_outbox(1, Duration::from_secs(10)).await;
-    let took = started.elapsed();
-    assert_eq!(got.len(), 1);
-    assert!(took < Duration::from_secs(1), "pickup took {took:?}");
-    let mail = Mail::parse(&got[0]);
-    assert_eq!(mail.to, "bea@example.org");
+    // Each job is pushed after the workers have gone idle. The median is asserted so that
+    // one slow round on a loaded 2-core CI machine does not fail the run.
+    let mut pickups = Vec::new();
+    for i in 1..=3 {
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let started = Instant::now();
+        t.app
+            .queue
+            .push(transactional(&format!("bea{i}@example.org")))
+            .await
+            .unwrap();
+        let got = t.wait_for_outbox(i, Duration::from_secs(30)).await;
+        assert_eq!(got.len(), i, "job {i} was never picked up");
+        pickups.push(started.elapsed());
+    }
+    pickups.sort();
+    assert!(
+        pickups[1] < Duration::from_secs(1),
+        "median pickup {:?} (all: {pickups:?})",
+        pickups[1]
+    );
+    let mail = Mail::parse(&t.wait_for_outbox(1, Duration::from_secs(1)).await[0]);
+    assert_eq!(mail.to, "bea1@example.org");
     t.stop().await;
 }
 on_both_databases!(idle_workers_pick_up_a_job_within_a_second);
