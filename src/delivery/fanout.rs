@@ -32,8 +32,6 @@ pub async fn fan_out(app: &App, digest_id: i64) -> anyhow::Result<(i64, i64)> {
             })
             .await?;
     }
-    app.store
-        .finish_digest_if_done(digest_id, app.now_ms())
-        .await?;
+    super::finish_if_done(app, digest_id).await?;
     Ok((recipients, batches))
 }

@@ -59,6 +59,31 @@ pub fn backoff_ms(attempt: u32, base_ms: u64, max_ms: u64) -> u64 {
     ((raw as f64) * factor) as u64
 }
 
+/// Marks the digest `sent` once no delivery is left to do, and logs the send's one
+/// closing line with its counts and duration. Safe to call from every process: only the
+/// call whose update lands logs.
+pub async fn finish_if_done(app: &App, digest_id: i64) -> anyhow::Result<bool> {
+    let now = app.now_ms();
+    if !app.store.finish_digest_if_done(digest_id, now).await? {
+        return Ok(false);
+    }
+    let p = app.store.delivery_progress(digest_id, now).await?;
+    let seconds = p
+        .send_started_at
+        .map(|s| (now - s) as f64 / 1000.0)
+        .unwrap_or(0.0);
+    tracing::info!(
+        digest = digest_id,
+        sent = p.sent,
+        failed = p.failed,
+        recipients = p.recipients.unwrap_or(0),
+        seconds,
+        rate_per_second = p.rate_per_second,
+        "digest send finished"
+    );
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::backoff_ms;

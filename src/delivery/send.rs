@@ -165,9 +165,7 @@ pub async fn deliver_batch(
         let delay = Duration::from_millis(due.saturating_sub(app.now_ms()).max(0) as u64);
         app.queue.push_after(job.clone(), delay).await?;
     }
-    app.store
-        .finish_digest_if_done(job.digest_id, app.now_ms())
-        .await?;
+    super::finish_if_done(app, job.digest_id).await?;
     Ok(report)
 }
 

@@ -32,7 +32,7 @@ pub async fn sweep_once(app: &App) -> anyhow::Result<SweepReport> {
         if !fanned_out && started_at.is_none_or(|s| s < now - grace_ms) {
             app.queue.push(FanOutDigest { digest_id: id }).await?;
             report.fan_outs_requeued += 1;
-        } else if fanned_out && app.store.finish_digest_if_done(id, now).await? {
+        } else if fanned_out && super::finish_if_done(app, id).await? {
             report.digests_finished += 1;
         }
     }
