@@ -54,7 +54,11 @@ impl Selection {
     }
 }
 
-pub(crate) async fn compose(app: &App, date: NaiveDate) -> anyhow::Result<ComposeOutcome> {
+pub(crate) async fn compose(
+    app: &App,
+    date: NaiveDate,
+    skip_when_empty: bool,
+) -> anyhow::Result<ComposeOutcome> {
     let now = app.now_ms();
     let digest = app.store.get_or_create_digest(date, now).await?;
     if digest.status.is_out() {
@@ -76,7 +80,7 @@ pub(crate) async fn compose(app: &App, date: NaiveDate) -> anyhow::Result<Compos
     candidates.extend(app.store.articles_by_ids(&pinned_elsewhere).await?);
     let selection = select(candidates, &picks, &app.config.digest);
     let note = EditorNote::from_markdown(&digest.editor_note, app);
-    if selection.is_empty() && note.is_none() && app.config.digest.skip_when_empty {
+    if selection.is_empty() && note.is_none() && skip_when_empty {
         app.store.mark_digest_skipped(digest.id, now).await?;
         tracing::info!(digest_id = digest.id, %date, "nothing new: digest skipped");
         return Ok(ComposeOutcome::SkippedNothingNew);

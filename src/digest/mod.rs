@@ -33,7 +33,18 @@ pub enum ComposeOutcome {
 /// composition for the same date. Calling it again before sending picks up new articles
 /// and the editor's latest picks and note.
 pub async fn compose_for_date(app: &App, date: NaiveDate) -> anyhow::Result<ComposeOutcome> {
-    compose::compose(app, date)
+    compose_for_date_skipping(app, date, app.config.digest.skip_when_empty).await
+}
+
+/// As [`compose_for_date`], with the "skip days with nothing new" choice made by the
+/// caller: the scheduler passes the schedule's own setting, which the editor may have
+/// changed in the admin since the configuration file was written.
+pub async fn compose_for_date_skipping(
+    app: &App,
+    date: NaiveDate,
+    skip_when_empty: bool,
+) -> anyhow::Result<ComposeOutcome> {
+    compose::compose(app, date, skip_when_empty)
         .await
         .with_context(|| format!("cannot compose the digest for {date}"))
 }

@@ -15,7 +15,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use super::{DailyRule, parse_days, parse_time, parse_zone, within_grace};
 use crate::{
     app::App,
-    digest::{ComposeOutcome, compose_for_date},
+    digest::{ComposeOutcome, compose_for_date_skipping},
     domain::clock::from_ms,
     store::schedules::{DailySettings, Schedule},
 };
@@ -165,7 +165,7 @@ pub async fn send_digest_for_date(
     date: NaiveDate,
     skip_when_empty: bool,
 ) -> anyhow::Result<(Option<i64>, String)> {
-    match compose_for_date(app, date).await? {
+    match compose_for_date_skipping(app, date, skip_when_empty).await? {
         ComposeOutcome::Composed(id) => {
             let digest = app.store.digest(id).await?;
             if digest.article_ids.is_empty() && skip_when_empty {
