@@ -60,7 +60,7 @@ pub enum Command {
     Worker,
     /// Apply database migrations and exit.
     Migrate,
-    /// Work on a day's digest: send it, follow its delivery.
+    /// Work on a day's digest: preview it, send it, follow its delivery.
     #[command(subcommand)]
     Digest(digest::DigestCommand),
     /// The feeds articles come from: fetch now, list with their status, add, remove.

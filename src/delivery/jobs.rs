@@ -68,7 +68,11 @@ macro_rules! delivery_worker {
             WorkerBuilder::new($crate::queue::worker_name(
                 <$crate::delivery::jobs::DeliverBatch as $crate::queue::Job>::QUEUE,
             ))
-            .backend(storage.clone().poll_with_interval(poll))
+            .backend(
+                storage
+                    .clone()
+                    .poll_with_strategy($crate::queue::workers::Tick::new(poll)),
+            )
             .data(app.clone())
             .data(runtime.clone())
             .concurrency(concurrency)

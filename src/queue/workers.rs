@@ -22,7 +22,7 @@ macro_rules! worker {
         let poll = Duration::from_millis(app.config.queue.poll_interval_ms.max(10));
         move |_restarts: usize| {
             WorkerBuilder::new(worker_name(<$job as super::Job>::QUEUE))
-                .backend(storage.clone().poll_with_interval(poll))
+                .backend(storage.clone().poll_with_strategy(Tick::new(poll)))
                 .data(app.clone())
                 .concurrency($concurrency)
                 .retry(RetryPolicy::retries(2).with_backoff(backoff()))
@@ -57,6 +57,48 @@ macro_rules! register_all {
                 $storage_fn::<crate::delivery::jobs::DeliverBatch>($pool)
             ))
     }};
+}
+
+/// Wakes an idle worker every `interval`, so that it looks for jobs pushed by other
+/// processes or handles.
+///
+/// apalis's own interval strategy replaces its timer after it fires without polling the
+/// new one, so no wake-up is registered until something else wakes the worker (its 30 s
+/// heartbeat): an idle worker then missed jobs for up to half a minute, intermittently.
+/// This strategy re-arms and polls its timer in the same call, so a wake-up is always
+/// pending.
+pub struct Tick {
+    interval: Duration,
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Tick {
+    pub fn new(interval: Duration) -> Tick {
+        Tick {
+            interval,
+            sleep: Box::pin(tokio::time::sleep(interval)),
+        }
+    }
+}
+
+impl PollStrategy for Tick {
+    fn poll_drive(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        _snapshot: &PollSnapshot,
+    ) -> std::task::Poll<Option<()>> {
+        let mut fired = false;
+        while self.sleep.as_mut().poll(cx).is_ready() {
+            let next = tokio::time::Instant::now() + self.interval;
+            self.sleep.as_mut().reset(next);
+            fired = true;
+        }
+        if fired {
+            std::task::Poll::Ready(Some(()))
+        } else {
+            std::task::Poll::Pending
+        }
+    }
 }
 
 fn backoff() -> apalis::layers::retry::backoff::ExponentialBackoff<HasherRng> {
