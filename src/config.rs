@@ -70,6 +70,7 @@ pub struct Config {
     pub admin: AdminConfig,
     pub metrics: MetricsConfig,
     pub retention: RetentionConfig,
+    pub bounces: BouncesConfig,
     #[serde(default)]
     pub feeds: Vec<FeedConfig>,
 }
@@ -183,6 +184,37 @@ pub struct RetentionConfig {
     pub delivery_details_days: u32,
 }
 
+/// Bounce and complaint processing (see the README's "Bounces and complaints").
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BouncesConfig {
+    /// Domain of the VERP envelope sender; empty keeps the From address as envelope sender.
+    pub domain: String,
+    pub local_part: String,
+    /// imap://user:pass@host:port/MAILBOX (STARTTLS; ?tls=none for loopback) or imaps://…
+    pub imap_url: Secret,
+    pub poll_secs: u64,
+    pub max_message_bytes: usize,
+    pub soft_bounce_limit: u32,
+    pub soft_bounce_days: u32,
+    /// Fractions (0.003 = 0.3 %); 0 turns the check off.
+    pub pause_complaint_rate: f64,
+    pub pause_hard_bounce_rate: f64,
+    pub pause_min_sent: u32,
+    pub webhook_max_age_secs: i64,
+    pub generic_secret: Secret,
+    pub mailgun_signing_key: Secret,
+    /// Base64 DER public key from SendGrid's signed event webhook settings.
+    pub sendgrid_public_key: String,
+    /// "user:password" that Postmark's webhook URL carries as basic auth.
+    pub postmark_basic_auth: Secret,
+    /// Topic ARNs whose notifications are accepted; empty accepts any verified topic.
+    pub sns_topic_arns: Vec<String>,
+    /// For tests only: certificate URLs starting with this are accepted besides SNS's own
+    /// hosts. Must be a loopback http(s) URL.
+    pub sns_test_cert_url_prefix: String,
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct FeedConfig {
@@ -255,6 +287,37 @@ impl Config {
             return Err(ConfigError::Invalid(format!(
                 "schedule.time_zone {:?} is not an IANA time zone (e.g. Europe/London)",
                 self.schedule.time_zone
+            )));
+        }
+        self.check_bounces()
+    }
+
+    fn check_bounces(&self) -> Result<(), ConfigError> {
+        let b = &self.bounces;
+        let prefix = b.sns_test_cert_url_prefix.trim();
+        if !prefix.is_empty() {
+            let host = url::Url::parse(prefix)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_string));
+            let loopback = host.as_deref().is_some_and(|h| {
+                h == "localhost"
+                    || h.trim_matches(['[', ']'])
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback())
+            });
+            if !loopback {
+                return Err(ConfigError::Invalid(
+                    "bounces.sns_test_cert_url_prefix must be a loopback URL (it exists for tests)"
+                        .into(),
+                ));
+            }
+        }
+        if !b.domain.trim().is_empty()
+            && lettre::Address::new(b.local_part.trim(), b.domain.trim()).is_err()
+        {
+            return Err(ConfigError::Invalid(format!(
+                "bounces.local_part {:?} @ bounces.domain {:?} is not a valid address",
+                b.local_part, b.domain
             )));
         }
         Ok(())

@@ -158,7 +158,7 @@ pub async fn deliver_batch(
         if claimed.is_empty() {
             break;
         }
-        let outcomes = send_chunk(app, rt, &content, claimed).await;
+        let outcomes = send_chunk(app, rt, &content, job.digest_id, claimed).await;
         record(app, rt, outcomes, &mut report).await?;
     }
     if let Some(due) = app.store.next_retry_at(job.digest_id, job.batch_no).await? {
@@ -175,6 +175,7 @@ async fn send_chunk(
     app: &App,
     rt: &DeliveryRuntime,
     content: &Arc<Content>,
+    digest_id: i64,
     claimed: Vec<ClaimedDelivery>,
 ) -> Vec<Outcome> {
     let mut tasks = JoinSet::new();
@@ -184,7 +185,7 @@ async fn send_chunk(
         let app = app.clone();
         let content = content.clone();
         tasks.spawn(async move {
-            let outcome = send_one(&app, &content, row).await;
+            let outcome = send_one(&app, &content, digest_id, row).await;
             drop(permit);
             outcome
         });
@@ -200,7 +201,7 @@ async fn send_chunk(
     outcomes
 }
 
-async fn send_one(app: &App, content: &Content, row: ClaimedDelivery) -> Outcome {
+async fn send_one(app: &App, content: &Content, digest_id: i64, row: ClaimedDelivery) -> Outcome {
     let to = match EmailAddress::parse(&row.email) {
         Ok(to) => to,
         Err(e) => {
@@ -220,7 +221,12 @@ async fn send_one(app: &App, content: &Content, row: ClaimedDelivery) -> Outcome
         text,
         unsubscribe: Some(unsubscribe_for(app, row.subscriber_id)),
     };
-    let message = match email.to_message(&app.identity) {
+    let bounce_ref = crate::bounces::BounceRef::Delivery {
+        digest_id,
+        subscriber_id: row.subscriber_id,
+    };
+    let return_path = crate::bounces::return_path(app, bounce_ref);
+    let message = match email.to_message_returning(&app.identity, return_path.as_ref()) {
         Ok(m) => m,
         Err(e) => {
             return Outcome::Failed {

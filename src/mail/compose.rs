@@ -5,6 +5,7 @@ use lettre::message::{
     dkim::{DkimConfig, DkimSigningAlgorithm, DkimSigningKey},
     header::{HeaderName, HeaderValue},
 };
+use lettre::{Address, address::Envelope};
 
 use crate::{
     config::{Config, MailConfig},
@@ -67,6 +68,17 @@ pub struct OutgoingEmail {
     pub unsubscribe: Option<Unsubscribe>,
 }
 
+/// Where the bounces of one message go (VERP): the envelope sender, and the same token
+/// in a header so that a complaint quoting only the original message can be matched too.
+#[derive(Clone, Debug)]
+pub struct ReturnPath {
+    pub address: Address,
+    pub token: String,
+}
+
+/// The header that repeats the VERP token inside the message.
+pub const BOUNCE_REF_HEADER: &str = "X-Breakfast-Ref";
+
 #[derive(Debug, thiserror::Error)]
 pub enum ComposeError {
     #[error("cannot build the message: {0}")]
@@ -77,14 +89,24 @@ impl OutgoingEmail {
     /// A multipart/alternative message (text first, so the HTML is preferred) with the
     /// list headers mailbox providers expect from bulk senders.
     pub fn to_message(&self, identity: &MailIdentity) -> Result<Message, ComposeError> {
-        let to_address = self
+        self.to_message_returning(identity, None)
+    }
+
+    /// As [`to_message`](Self::to_message), with the envelope sender set to
+    /// `return_path` when given (otherwise lettre uses the From address).
+    pub fn to_message_returning(
+        &self,
+        identity: &MailIdentity,
+        return_path: Option<&ReturnPath>,
+    ) -> Result<Message, ComposeError> {
+        let to_address: Address = self
             .to
             .as_str()
             .parse()
             .map_err(|e| ComposeError::Build(format!("recipient: {e}")))?;
         let to = Mailbox::new(
             self.to_name.clone().filter(|n| !n.trim().is_empty()),
-            to_address,
+            to_address.clone(),
         );
         let message_id = format!("<{}@{}>", uuid::Uuid::now_v7().simple(), identity.id_domain);
         let mut builder = Message::builder()
@@ -101,6 +123,14 @@ impl OutgoingEmail {
                     identity.list_id
                 ),
             ));
+        if let Some(rp) = return_path {
+            let envelope = Envelope::new(Some(rp.address.clone()), vec![to_address])
+                .map_err(|e| ComposeError::Build(format!("envelope: {e}")))?;
+            builder = builder.envelope(envelope).raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str(BOUNCE_REF_HEADER),
+                rp.token.clone(),
+            ));
+        }
         if let Some(reply_to) = &identity.reply_to {
             builder = builder.reply_to(reply_to.clone());
         }

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use lettre::{Message, message::dkim::DkimConfig};
 
-pub use compose::{ComposeError, MailIdentity, OutgoingEmail, Unsubscribe};
+pub use compose::{
+    BOUNCE_REF_HEADER, ComposeError, MailIdentity, OutgoingEmail, ReturnPath, Unsubscribe,
+};
 pub use outbox::Outbox;
 pub use smtp::{SmtpSettings, TlsMode, parse_smtp_url};
 

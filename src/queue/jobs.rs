@@ -43,7 +43,17 @@ pub async fn send_transactional(job: SendTransactional, app: Data<App>) -> Resul
         text: job.text.clone(),
         unsubscribe,
     };
-    let message = email.to_message(&app.identity)?;
+    // Bounces of mail to a subscriber come back to an address naming them (VERP).
+    let return_path = job
+        .list_subscriber_id
+        .or(job.event.as_ref().map(|e| e.0))
+        .and_then(|subscriber_id| {
+            crate::bounces::return_path(
+                &app,
+                crate::bounces::BounceRef::Subscriber { subscriber_id },
+            )
+        });
+    let message = email.to_message_returning(&app.identity, return_path.as_ref())?;
     match app.mailer.send(message).await {
         Ok(()) => {
             metrics::counter!("breakfast_transactional_sent_total").increment(1);

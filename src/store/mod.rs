@@ -16,6 +16,7 @@ use sqlx::{
 
 pub mod admin_views;
 pub mod articles;
+pub mod bounces;
 pub mod deliveries;
 pub mod digests;
 pub mod feeds;

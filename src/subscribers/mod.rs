@@ -72,7 +72,7 @@ pub fn clean_name(raw: Option<&str>) -> Result<Option<String>, String> {
     Ok((!name.is_empty()).then(|| name.to_string()))
 }
 
-fn email_hash(app: &App, email: &EmailAddress) -> String {
+pub(crate) fn email_hash(app: &App, email: &EmailAddress) -> String {
     app.signer.fingerprint(&email.key())
 }
 

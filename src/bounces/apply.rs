@@ -1,0 +1,362 @@
+//! From a read report to a stored outcome: match it to a delivery, apply the rules, keep
+//! what cannot be matched, and pause the schedule when an issue's rates pass the limits.
+
+use crate::{
+    app::App,
+    domain::{EmailAddress, SubscriberStatus},
+    queue::jobs::SendTransactional,
+    store::{
+        StoreError,
+        bounces::{Applied, BouncePolicy, BounceRecord},
+    },
+};
+
+use super::{
+    parse::{self, Finding, Kind, Parsed},
+    verp::{self, BounceRef},
+};
+
+/// What became of one report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handled {
+    Applied {
+        subscriber_id: i64,
+        kind: Kind,
+        became: Option<SubscriberStatus>,
+    },
+    /// Applied before, by this process or another.
+    Duplicate,
+    /// A genuine report that changes nothing (a "delayed" DSN).
+    NoAction(String),
+    /// Kept in the unmatched table with this reason.
+    Unmatched(String),
+}
+
+/// One bounce or complaint event from a provider's webhook, already authenticated.
+#[derive(Debug, Clone)]
+pub struct ProviderEvent {
+    /// The provider's id for the event: replays of it change nothing.
+    pub key: String,
+    pub kind: Kind,
+    pub recipient: String,
+    pub status: Option<String>,
+    pub detail: String,
+    /// Headers or tags the provider echoed back, searched for our VERP token.
+    pub echoed: String,
+}
+
+/// Where a report came from: `mailbox` or `webhook:PROVIDER`.
+pub struct Source<'a> {
+    pub name: &'a str,
+    pub key: String,
+    /// Set when re-processing a stored report.
+    pub resolves_unmatched: Option<i64>,
+}
+
+/// Handles one message from the bounce mailbox. Only a verified VERP token matches a
+/// mailbox report to a subscriber: anybody can send mail to the bounce address.
+pub async fn handle_message(app: &App, src: Source<'_>, raw: &[u8]) -> anyhow::Result<Handled> {
+    let max = app.config.bounces.max_message_bytes.max(1024);
+    if raw.len() > max {
+        let why = format!(
+            "message of {} bytes is larger than bounces.max_message_bytes ({max}); its headers are kept",
+            raw.len()
+        );
+        return unmatched(app, &src, &why, headers_only(raw)).await;
+    }
+    let finding = match parse::parse(raw) {
+        Ok(Parsed::Finding(f)) => f,
+        Ok(Parsed::NoAction(why)) => return no_action(app, &src, why).await,
+        Err(e) => return unmatched(app, &src, &e.to_string(), raw).await,
+    };
+    let text = String::from_utf8_lossy(raw);
+    let Some(r) = verp::find_ref(&text, &app.config.bounces.local_part, &app.signer) else {
+        let why = "no valid bounce token: not about mail we sent, or the token was altered";
+        return unmatched(app, &src, why, raw).await;
+    };
+    if let Some(digest_id) = r.digest_id()
+        && !app
+            .store
+            .delivery_exists(digest_id, r.subscriber_id())
+            .await?
+    {
+        let why = format!("digest {digest_id} was never sent to this subscriber");
+        return unmatched(app, &src, &why, raw).await;
+    }
+    apply(app, &src, r, &finding, raw).await
+}
+
+/// Handles one authenticated provider event. The provider vouches for the recipient, so
+/// an event without our token is matched by address to the subscriber's latest digest.
+pub async fn handle_event(
+    app: &App,
+    provider: &str,
+    event: &ProviderEvent,
+) -> anyhow::Result<Handled> {
+    let name = format!("webhook:{provider}");
+    let src = Source {
+        name: &name,
+        key: format!("{provider}:{}", event.key),
+        resolves_unmatched: None,
+    };
+    let raw = serde_json::to_vec(&serde_json::json!({
+        "recipient": event.recipient, "kind": event.kind.as_str(),
+        "status": event.status, "detail": event.detail, "echoed": event.echoed,
+    }))?;
+    let finding = Finding {
+        kind: event.kind,
+        recipient: Some(event.recipient.clone()),
+        status: event.status.clone(),
+        detail: crate::ops::redact_addresses(&event.detail)
+            .chars()
+            .take(300)
+            .collect(),
+    };
+    let by_token = verp::find_ref(&event.echoed, &app.config.bounces.local_part, &app.signer);
+    let r = match by_token {
+        Some(r) => Some(r),
+        None => match EmailAddress::parse(&event.recipient) {
+            Ok(email) => match app.store.subscriber_by_email(&email).await? {
+                Some(s) => Some(match app.store.latest_sent_digest_for(s.id).await? {
+                    Some(digest_id) => BounceRef::Delivery {
+                        digest_id,
+                        subscriber_id: s.id,
+                    },
+                    None => BounceRef::Subscriber {
+                        subscriber_id: s.id,
+                    },
+                }),
+                None => None,
+            },
+            Err(_) => None,
+        },
+    };
+    let Some(r) = r else {
+        return unmatched(app, &src, "the recipient is not a subscriber", &raw).await;
+    };
+    apply(app, &src, r, &finding, &raw).await
+}
+
+async fn apply(
+    app: &App,
+    src: &Source<'_>,
+    r: BounceRef,
+    finding: &Finding,
+    raw: &[u8],
+) -> anyhow::Result<Handled> {
+    let subscriber = match app.store.subscriber(r.subscriber_id()).await {
+        Ok(s) => s,
+        Err(StoreError::NotFound) => {
+            let why = "the subscriber it names no longer exists (erased)";
+            return unmatched(app, src, why, raw).await;
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let now = app.now_ms();
+    let b = &app.config.bounces;
+    let policy = BouncePolicy {
+        hard_threshold: i64::from(app.config.subscribers.bounce_threshold.max(1)),
+        soft_limit: i64::from(b.soft_bounce_limit.max(1)),
+        soft_since: now - i64::from(b.soft_bounce_days) * 86_400_000,
+    };
+    let email_hash = crate::subscribers::email_hash(app, &subscriber.email);
+    let key = match src.resolves_unmatched {
+        Some(id) => format!("reprocessed:{id}"),
+        None => src.key.clone(),
+    };
+    let record = BounceRecord {
+        source_key: &key,
+        source: src.name,
+        subscriber_id: subscriber.id,
+        digest_id: r.digest_id(),
+        kind: finding.kind.as_str(),
+        status_code: finding.status.as_deref(),
+        detail: &finding.detail,
+        email_hash: &email_hash,
+        resolves_unmatched: src.resolves_unmatched,
+        now,
+    };
+    match app.store.apply_bounce(&record, policy).await? {
+        Applied::Duplicate => {
+            tracing::debug!(source = src.name, "bounce report already applied");
+            Ok(Handled::Duplicate)
+        }
+        Applied::Recorded { became } => {
+            metrics::counter!(crate::bounces::METRIC_EVENTS, "kind" => finding.kind.as_str())
+                .increment(1);
+            tracing::info!(
+                source = src.name,
+                subscriber = subscriber.id,
+                digest = ?r.digest_id(),
+                kind = finding.kind.as_str(),
+                status = ?finding.status,
+                became = ?became.map(|s| s.as_str()),
+                "bounce report applied"
+            );
+            if let Some(digest_id) = r.digest_id() {
+                check_rates(app, digest_id).await?;
+            }
+            Ok(Handled::Applied {
+                subscriber_id: subscriber.id,
+                kind: finding.kind,
+                became,
+            })
+        }
+    }
+}
+
+async fn no_action(app: &App, src: &Source<'_>, why: String) -> anyhow::Result<Handled> {
+    match src.resolves_unmatched {
+        Some(id) => {
+            app.store
+                .note_unmatched(id, &format!("no action needed: {why}"), Some(app.now_ms()))
+                .await?
+        }
+        None => {
+            app.store
+                .mark_bounce_processed(&src.key, &format!("no action: {why}"), app.now_ms())
+                .await?;
+        }
+    }
+    tracing::info!(source = src.name, reason = %why, "report needs no action");
+    Ok(Handled::NoAction(why))
+}
+
+async fn unmatched(app: &App, src: &Source<'_>, why: &str, raw: &[u8]) -> anyhow::Result<Handled> {
+    tracing::warn!(
+        source = src.name,
+        reason = why,
+        "bounce report kept as unmatched"
+    );
+    match src.resolves_unmatched {
+        Some(id) => app.store.note_unmatched(id, why, None).await?,
+        None => {
+            if !app
+                .store
+                .store_unmatched(src.name, &src.key, why, raw, app.now_ms())
+                .await?
+            {
+                return Ok(Handled::Duplicate);
+            }
+            metrics::counter!(crate::bounces::METRIC_UNMATCHED).increment(1);
+        }
+    }
+    Ok(Handled::Unmatched(why.to_string()))
+}
+
+/// The header block of a message (up to the first blank line), at most 64 KiB.
+fn headers_only(raw: &[u8]) -> &[u8] {
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .or_else(|| raw.windows(2).position(|w| w == b"\n\n"))
+        .unwrap_or(raw.len());
+    &raw[..end.min(64 * 1024)]
+}
+
+/// Re-reads a stored unmatched report (after a fix, or once its subscriber exists).
+pub async fn reprocess(app: &App, id: i64) -> anyhow::Result<Handled> {
+    let report = app.store.unmatched_report(id).await?;
+    if report.resolved_at.is_some() {
+        return Ok(Handled::Duplicate);
+    }
+    let src = Source {
+        name: "reprocess",
+        key: report.source_key.clone(),
+        resolves_unmatched: Some(id),
+    };
+    if report.source.starts_with("webhook:") {
+        let why = "provider events are matched when they arrive; re-send them from the provider";
+        app.store.note_unmatched(id, why, None).await?;
+        return Ok(Handled::Unmatched(why.into()));
+    }
+    handle_message(app, src, &report.raw).await
+}
+
+/// Pauses the schedule and tells every operator, once per issue, when its complaint or
+/// hard-bounce rate passes the configured limit (after enough messages to mean something).
+async fn check_rates(app: &App, digest_id: i64) -> anyhow::Result<()> {
+    let b = &app.config.bounces;
+    let counts = app.store.digest_bounce_counts(digest_id).await?;
+    if counts.sent < i64::from(b.pause_min_sent.max(1)) {
+        return Ok(());
+    }
+    let reason = if b.pause_complaint_rate > 0.0 && counts.complaint_rate() > b.pause_complaint_rate
+    {
+        format!(
+            "complaint rate {:.2} % ({} of {} sent) is above the limit of {:.2} %",
+            counts.complaint_rate() * 100.0,
+            counts.complaints,
+            counts.sent,
+            b.pause_complaint_rate * 100.0
+        )
+    } else if b.pause_hard_bounce_rate > 0.0 && counts.hard_bounce_rate() > b.pause_hard_bounce_rate
+    {
+        format!(
+            "hard-bounce rate {:.2} % ({} of {} sent) is above the limit of {:.2} %",
+            counts.hard_bounce_rate() * 100.0,
+            counts.hard,
+            counts.sent,
+            b.pause_hard_bounce_rate * 100.0
+        )
+    } else {
+        return Ok(());
+    };
+    if !app
+        .store
+        .insert_bounce_alert(digest_id, &reason, app.now_ms())
+        .await?
+    {
+        return Ok(());
+    }
+    if let Some(schedule_id) = app.store.daily_schedule_id().await? {
+        app.store
+            .set_schedule_paused(schedule_id, true, app.now_ms())
+            .await?;
+    }
+    tracing::warn!(digest = digest_id, reason = %reason, "schedule paused: an issue passed a bounce or complaint limit");
+    email_operators(app, digest_id, &reason).await
+}
+
+async fn email_operators(app: &App, digest_id: i64, reason: &str) -> anyhow::Result<()> {
+    use templates::email::transactional::{
+        TransactionalEmail, render_transactional_html, render_transactional_text,
+    };
+    let newsletter = &app.config.newsletter;
+    let m = TransactionalEmail {
+        publication: newsletter.name.clone(),
+        preheader: "The daily schedule is paused.".into(),
+        heading: "Sending paused".into(),
+        paragraphs: vec![
+            format!("Issue {digest_id}: {reason}."),
+            "The daily schedule has paused itself so that no further issue goes out until \
+             someone has looked. Bulk senders should keep complaints under 0.1 % and never \
+             reach 0.3 %. See `breakfast digest status ID --failed` for who failed and why, \
+             then resume the schedule in the admin."
+                .into(),
+        ],
+        button: Some(("Open the schedule".into(), app.url("/admin/schedule"))),
+        footer_note: "You get this because you are an operator of this Breakfast.".into(),
+        postal_address: newsletter.postal_address.clone(),
+    };
+    for user in app.store.list_admin_users().await? {
+        if !user.role.can_operate() {
+            continue;
+        }
+        let Ok(to) = EmailAddress::parse(&user.email) else {
+            continue;
+        };
+        app.queue
+            .push(SendTransactional {
+                to,
+                to_name: None,
+                subject: format!("{}: sending paused", newsletter.name),
+                html: render_transactional_html(&m),
+                text: render_transactional_text(&m),
+                list_subscriber_id: None,
+                event: None,
+            })
+            .await?;
+    }
+    Ok(())
+}

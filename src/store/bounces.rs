@@ -1,0 +1,510 @@
+//! Bounces and complaints: applying one report in one transaction, the reports that could
+//! not be read or matched, and the counts operators see.
+
+use serde::Serialize;
+
+use super::{Store, StoreResult, on_db};
+use crate::domain::SubscriberStatus;
+
+/// One bounce or complaint to apply. `source_key` identifies the report (a mailbox
+/// message's content hash, a provider's event id): a key already applied is skipped.
+#[derive(Debug, Clone)]
+pub struct BounceRecord<'a> {
+    pub source_key: &'a str,
+    /// "mailbox", "webhook:ses", … — shown in history.
+    pub source: &'a str,
+    pub subscriber_id: i64,
+    pub digest_id: Option<i64>,
+    /// "hard", "soft" or "complaint".
+    pub kind: &'a str,
+    pub status_code: Option<&'a str>,
+    pub detail: &'a str,
+    /// The suppression-list fingerprint of the subscriber's address (for complaints).
+    pub email_hash: &'a str,
+    /// Set when re-processing a stored unreadable report: it is marked resolved in the
+    /// same transaction.
+    pub resolves_unmatched: Option<i64>,
+    pub now: i64,
+}
+
+/// The rules, read from configuration by the caller.
+#[derive(Debug, Clone, Copy)]
+pub struct BouncePolicy {
+    pub hard_threshold: i64,
+    pub soft_limit: i64,
+    /// Soft bounces at or after this time count towards `soft_limit`.
+    pub soft_since: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// This report was applied before (by this or another process).
+    Duplicate,
+    /// Recorded; `became` is the subscriber's new status when it changed.
+    Recorded { became: Option<SubscriberStatus> },
+}
+
+/// A stored report that could not be read or matched.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnmatchedReport {
+    pub id: i64,
+    pub source: String,
+    pub source_key: String,
+    pub reason: String,
+    #[serde(skip)]
+    pub raw: Vec<u8>,
+    pub received_at: i64,
+    pub resolved_at: Option<i64>,
+    pub resolution: Option<String>,
+}
+
+/// Per-issue numbers beside the delivery counts.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct BounceCounts {
+    pub sent: i64,
+    pub hard: i64,
+    pub soft: i64,
+    pub complaints: i64,
+}
+
+impl BounceCounts {
+    pub fn complaint_rate(&self) -> f64 {
+        rate(self.complaints, self.sent)
+    }
+    pub fn hard_bounce_rate(&self) -> f64 {
+        rate(self.hard, self.sent)
+    }
+}
+
+fn rate(n: i64, of: i64) -> f64 {
+    if of <= 0 { 0.0 } else { n as f64 / of as f64 }
+}
+
+/// A delivery that did not end well: refused at send time, or bounced or complained later.
+#[derive(Debug, Clone, Serialize)]
+pub struct FailedDelivery {
+    pub subscriber_id: i64,
+    pub email: String,
+    pub state: String,
+    pub outcome: Option<String>,
+    pub reason: String,
+    pub at: i64,
+}
+
+type UnmatchedRow = (
+    i64,
+    String,
+    String,
+    String,
+    Vec<u8>,
+    i64,
+    Option<i64>,
+    Option<String>,
+);
+
+impl Store {
+    /// Applies one report: the history row, the delivery's outcome, the subscriber's
+    /// count and status, the suppression for a complaint, and the processed key — all in
+    /// one transaction, so a crash leaves either all of it or none, and a second process
+    /// that sees the same report finds the key and does nothing.
+    pub async fn apply_bounce(
+        &self,
+        r: &BounceRecord<'_>,
+        policy: BouncePolicy,
+    ) -> StoreResult<Applied> {
+        let applied = super::in_tx!(self, tx => {
+            let fresh = sqlx::query(
+                "INSERT INTO bounce_processed (source_key, result, processed_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (source_key) DO NOTHING",
+            )
+            .bind(r.source_key)
+            .bind(r.kind)
+            .bind(r.now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if fresh == 0 {
+                Applied::Duplicate
+            } else {
+                sqlx::query(
+                    "INSERT INTO bounce_events (subscriber_id, digest_id, kind, status_code, detail, source, at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(r.subscriber_id)
+                .bind(r.digest_id)
+                .bind(r.kind)
+                .bind(r.status_code)
+                .bind(r.detail)
+                .bind(r.source)
+                .bind(r.now)
+                .execute(&mut *tx)
+                .await?;
+                if let Some(digest_id) = r.digest_id {
+                    // A complaint outranks a bounce; a hard bounce outranks a soft one.
+                    sqlx::query(
+                        "UPDATE deliveries SET outcome = $1, outcome_detail = $2, outcome_at = $3 \
+                         WHERE digest_id = $4 AND subscriber_id = $5 AND (outcome IS NULL OR outcome = 'soft' \
+                         OR (outcome = 'hard' AND $1 = 'complaint'))",
+                    )
+                    .bind(r.kind)
+                    .bind(r.detail)
+                    .bind(r.now)
+                    .bind(digest_id)
+                    .bind(r.subscriber_id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                let label = match r.kind {
+                    "complaint" => "complaint".to_string(),
+                    k => format!("{k} bounce"),
+                };
+                let event = format!("{} ({})", r.detail, r.source);
+                sqlx::query(
+                    "INSERT INTO subscriber_events (subscriber_id, kind, detail, at) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(r.subscriber_id)
+                .bind(&label)
+                .bind(&event)
+                .bind(r.now)
+                .execute(&mut *tx)
+                .await?;
+                let (status, bounce_count): (String, i64) = if r.kind == "hard" {
+                    sqlx::query_as(
+                        "UPDATE subscribers SET bounce_count = bounce_count + 1 WHERE id = $1 \
+                         RETURNING status, bounce_count",
+                    )
+                    .bind(r.subscriber_id)
+                    .fetch_one(&mut *tx)
+                    .await?
+                } else {
+                    sqlx::query_as("SELECT status, bounce_count FROM subscribers WHERE id = $1")
+                        .bind(r.subscriber_id)
+                        .fetch_one(&mut *tx)
+                        .await?
+                };
+                let soft_count: i64 = if r.kind == "soft" {
+                    sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM bounce_events WHERE subscriber_id = $1 AND kind = 'soft' AND at >= $2",
+                    )
+                    .bind(r.subscriber_id)
+                    .bind(policy.soft_since)
+                    .fetch_one(&mut *tx)
+                    .await?
+                } else {
+                    0
+                };
+                let target = match r.kind {
+                    "complaint" => Some(SubscriberStatus::Complained),
+                    "hard" if bounce_count >= policy.hard_threshold => Some(SubscriberStatus::Bounced),
+                    "soft" if soft_count >= policy.soft_limit => Some(SubscriberStatus::Bounced),
+                    _ => None,
+                };
+                let current: Option<SubscriberStatus> = status.parse().ok();
+                let became = match (current, target) {
+                    (Some(from), Some(to)) if from != to && from.can_become(to) => {
+                        let stamp = if to == SubscriberStatus::Complained { "complained_at" } else { "bounced_at" };
+                        let sql = format!(
+                            "UPDATE subscribers SET status = $1, status_changed_at = $2, {stamp} = $2 \
+                             WHERE id = $3 AND status = $4"
+                        );
+                        let n = sqlx::query(sqlx::AssertSqlSafe(sql))
+                            .bind(to.as_str())
+                            .bind(r.now)
+                            .bind(r.subscriber_id)
+                            .bind(from.as_str())
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected();
+                        if n == 1 {
+                            sqlx::query(
+                                "INSERT INTO subscriber_events (subscriber_id, kind, detail, at) VALUES ($1, $2, $3, $4)",
+                            )
+                            .bind(r.subscriber_id)
+                            .bind(to.as_str())
+                            .bind(&label)
+                            .bind(r.now)
+                            .execute(&mut *tx)
+                            .await?;
+                            Some(to)
+                        } else {
+                            None
+                        }
+                    }
+                    _ => None,
+                };
+                if r.kind == "complaint" {
+                    // Never mailed again, even if the address is imported or added later.
+                    sqlx::query(
+                        "INSERT INTO suppressions (email_hash, reason, created_at) VALUES ($1, 'complaint', $2) \
+                         ON CONFLICT (email_hash) DO NOTHING",
+                    )
+                    .bind(r.email_hash)
+                    .bind(r.now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                if let Some(id) = r.resolves_unmatched {
+                    sqlx::query(
+                        "UPDATE bounce_unmatched SET resolved_at = $1, resolution = $2 WHERE id = $3",
+                    )
+                    .bind(r.now)
+                    .bind(format!("applied: {label}"))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Applied::Recorded { became }
+            }
+        });
+        Ok(applied)
+    }
+
+    /// Marks a report handled without an outcome (a "delayed" DSN, a not-spam report).
+    /// False when it was handled before.
+    pub async fn mark_bounce_processed(
+        &self,
+        source_key: &str,
+        result: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let n = on_db!(self, pool => sqlx::query(
+            "INSERT INTO bounce_processed (source_key, result, processed_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (source_key) DO NOTHING",
+        )
+        .bind(source_key)
+        .bind(result)
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(n == 1)
+    }
+
+    pub async fn is_bounce_processed(&self, source_key: &str) -> StoreResult<bool> {
+        let found: Option<String> = on_db!(self, pool => sqlx::query_scalar(
+            "SELECT result FROM bounce_processed WHERE source_key = $1",
+        )
+        .bind(source_key)
+        .fetch_optional(pool)
+        .await)?;
+        Ok(found.is_some())
+    }
+
+    /// Keeps a report that could not be read or matched, once per `source_key`. False
+    /// when the key was handled before.
+    pub async fn store_unmatched(
+        &self,
+        source: &str,
+        source_key: &str,
+        reason: &str,
+        raw: &[u8],
+        now: i64,
+    ) -> StoreResult<bool> {
+        let stored = super::in_tx!(self, tx => {
+            let fresh = sqlx::query(
+                "INSERT INTO bounce_processed (source_key, result, processed_at) VALUES ($1, 'unmatched', $2) \
+                 ON CONFLICT (source_key) DO NOTHING",
+            )
+            .bind(source_key)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if fresh == 1 {
+                sqlx::query(
+                    "INSERT INTO bounce_unmatched (source, source_key, reason, raw, received_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(source)
+                .bind(source_key)
+                .bind(reason)
+                .bind(raw)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            fresh == 1
+        });
+        Ok(stored)
+    }
+
+    /// Stored unreadable reports, newest first; `open_only` leaves out resolved ones.
+    pub async fn unmatched_reports(
+        &self,
+        open_only: bool,
+        limit: i64,
+    ) -> StoreResult<Vec<UnmatchedReport>> {
+        let rows: Vec<UnmatchedRow> = on_db!(self, pool => sqlx::query_as(
+            "SELECT id, source, source_key, reason, raw, received_at, resolved_at, resolution \
+             FROM bounce_unmatched WHERE (resolved_at IS NULL OR NOT $1) ORDER BY id DESC LIMIT $2",
+        )
+        .bind(open_only)
+        .bind(limit)
+        .fetch_all(pool)
+        .await)?;
+        Ok(rows.into_iter().map(unmatched_from_row).collect())
+    }
+
+    pub async fn unmatched_report(&self, id: i64) -> StoreResult<UnmatchedReport> {
+        let row: Option<UnmatchedRow> = on_db!(self, pool => sqlx::query_as(
+            "SELECT id, source, source_key, reason, raw, received_at, resolved_at, resolution \
+             FROM bounce_unmatched WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(pool)
+        .await)?;
+        row.map(unmatched_from_row)
+            .ok_or(super::StoreError::NotFound)
+    }
+
+    /// Records why a re-processed report stays unresolved, or that it needed no action.
+    pub async fn note_unmatched(
+        &self,
+        id: i64,
+        reason: &str,
+        resolved_at: Option<i64>,
+    ) -> StoreResult<()> {
+        on_db!(self, pool => sqlx::query(
+            "UPDATE bounce_unmatched SET reason = $1, resolved_at = $2, \
+             resolution = CASE WHEN $2 IS NULL THEN NULL ELSE $1 END WHERE id = $3",
+        )
+        .bind(reason)
+        .bind(resolved_at)
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Whether the ledger has a row for this digest and subscriber.
+    pub async fn delivery_exists(&self, digest_id: i64, subscriber_id: i64) -> StoreResult<bool> {
+        let n: i64 = on_db!(self, pool => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM deliveries WHERE digest_id = $1 AND subscriber_id = $2",
+        )
+        .bind(digest_id)
+        .bind(subscriber_id)
+        .fetch_one(pool)
+        .await)?;
+        Ok(n > 0)
+    }
+
+    /// The digest most recently sent to a subscriber: what a provider's event without
+    /// our token is most likely about.
+    pub async fn latest_sent_digest_for(&self, subscriber_id: i64) -> StoreResult<Option<i64>> {
+        let id: Option<i64> = on_db!(self, pool => sqlx::query_scalar(
+            "SELECT digest_id FROM deliveries WHERE subscriber_id = $1 AND state = 'sent' \
+             ORDER BY sent_at DESC, id DESC LIMIT 1",
+        )
+        .bind(subscriber_id)
+        .fetch_optional(pool)
+        .await)?;
+        Ok(id)
+    }
+
+    pub async fn digest_bounce_counts(&self, digest_id: i64) -> StoreResult<BounceCounts> {
+        let (sent, hard, soft, complaints): (i64, i64, i64, i64) = on_db!(self, pool => sqlx::query_as(
+            "SELECT COUNT(*) FILTER (WHERE state = 'sent'), \
+                    COUNT(*) FILTER (WHERE outcome = 'hard'), \
+                    COUNT(*) FILTER (WHERE outcome = 'soft'), \
+                    COUNT(*) FILTER (WHERE outcome = 'complaint') \
+             FROM deliveries WHERE digest_id = $1",
+        )
+        .bind(digest_id)
+        .fetch_one(pool)
+        .await)?;
+        Ok(BounceCounts {
+            sent,
+            hard,
+            soft,
+            complaints,
+        })
+    }
+
+    /// Every failed, bounced or complained delivery of an issue, with its reason.
+    pub async fn failed_deliveries(&self, digest_id: i64) -> StoreResult<Vec<FailedDelivery>> {
+        let rows: Vec<(
+            i64,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            i64,
+        )> = on_db!(self, pool => sqlx::query_as(
+                "SELECT d.subscriber_id, s.email, d.state, d.outcome, d.outcome_detail, d.last_error, \
+                        COALESCE(d.outcome_at, d.updated_at) \
+                 FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id \
+                 WHERE d.digest_id = $1 AND (d.state = 'failed' OR d.outcome IS NOT NULL) \
+                 ORDER BY d.id",
+            )
+            .bind(digest_id)
+            .fetch_all(pool)
+            .await)?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(subscriber_id, email, state, outcome, detail, last_error, at)| FailedDelivery {
+                    subscriber_id,
+                    email,
+                    state,
+                    reason: detail.or(last_error).unwrap_or_default(),
+                    outcome,
+                    at,
+                },
+            )
+            .collect())
+    }
+
+    /// Bounces and complaints applied, by kind, since the service began (for /metrics).
+    pub async fn bounce_totals(&self) -> StoreResult<Vec<(String, i64)>> {
+        Ok(on_db!(self, pool => sqlx::query_as(
+            "SELECT kind, COUNT(*) FROM bounce_events GROUP BY kind ORDER BY kind",
+        )
+        .fetch_all(pool)
+        .await)?)
+    }
+
+    /// Records that `digest_id` passed a limit; true only the first time.
+    pub async fn insert_bounce_alert(
+        &self,
+        digest_id: i64,
+        reason: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let n = on_db!(self, pool => sqlx::query(
+            "INSERT INTO bounce_alerts (digest_id, reason, at) VALUES ($1, $2, $3) \
+             ON CONFLICT (digest_id) DO NOTHING",
+        )
+        .bind(digest_id)
+        .bind(reason)
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(n == 1)
+    }
+
+    /// The daily schedule's id, if one exists (to pause it without creating one).
+    pub async fn daily_schedule_id(&self) -> StoreResult<Option<i64>> {
+        Ok(on_db!(self, pool => sqlx::query_scalar(
+            "SELECT id FROM schedules WHERE kind = 'daily' ORDER BY id LIMIT 1",
+        )
+        .fetch_optional(pool)
+        .await)?)
+    }
+}
+
+fn unmatched_from_row(r: UnmatchedRow) -> UnmatchedReport {
+    let (id, source, source_key, reason, raw, received_at, resolved_at, resolution) = r;
+    UnmatchedReport {
+        id,
+        source,
+        source_key,
+        reason,
+        raw,
+        received_at,
+        resolved_at,
+        resolution,
+    }
+}
