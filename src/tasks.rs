@@ -23,6 +23,7 @@ pub fn spawn_all(app: &App, role: Role, shutdown: &Shutdown) -> Vec<tokio::task:
     handles.push(crate::delivery::sweeper::spawn(app, shutdown));
     handles.push(crate::schedule::runner::spawn(app, shutdown));
     handles.push(crate::ops::retention::spawn(app, shutdown));
+    handles.extend(crate::bounces::mailbox::spawn(app, shutdown));
     handles
 }
 

@@ -244,6 +244,16 @@ async fn unmatched(app: &App, src: &Source<'_>, why: &str, raw: &[u8]) -> anyhow
     Ok(Handled::Unmatched(why.to_string()))
 }
 
+/// Keeps a message that is not read at all (too large) as an unmatched report.
+pub async fn keep_unreadable(
+    app: &App,
+    src: &Source<'_>,
+    why: &str,
+    raw: &[u8],
+) -> anyhow::Result<Handled> {
+    unmatched(app, src, why, raw).await
+}
+
 /// The header block of a message (up to the first blank line), at most 64 KiB.
 fn headers_only(raw: &[u8]) -> &[u8] {
     let end = raw

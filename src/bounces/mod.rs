@@ -6,7 +6,9 @@
 //! ([`verp`]), and applied in one transaction by the store ([`apply`]).
 
 pub mod apply;
+pub mod mailbox;
 pub mod parse;
+pub mod providers;
 pub mod verp;
 
 pub use apply::{Handled, ProviderEvent, handle_event, handle_message, reprocess};

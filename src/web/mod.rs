@@ -10,6 +10,7 @@ pub mod error;
 pub mod ops;
 pub mod public;
 pub mod rate_limit;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 
@@ -31,6 +32,7 @@ pub fn router(app: App) -> Router {
         .merge(archive::routes())
         .merge(public::routes())
         .merge(api::routes())
+        .merge(webhooks::routes())
         .layer(axum::middleware::from_fn(crate::ops::metrics::track_http))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(
