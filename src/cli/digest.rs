@@ -50,6 +50,10 @@ pub enum DigestCommand {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// List every failed, bounced or complained delivery with its reason and time,
+        /// and the bounce and complaint rates.
+        #[arg(long)]
+        failed: bool,
     },
 }
 
@@ -75,6 +79,11 @@ pub async fn run(command: DigestCommand, config: Config) -> anyhow::Result<()> {
             )
             .await
         }
-        DigestCommand::Status { id, json } => super::send::status(config, id, json).await,
+        DigestCommand::Status {
+            id,
+            json,
+            failed: true,
+        } => super::bounces::failed(config, id, json).await,
+        DigestCommand::Status { id, json, .. } => super::send::status(config, id, json).await,
     }
 }

@@ -4,6 +4,7 @@ use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 
+pub mod bounces;
 pub mod digest;
 pub mod feeds;
 mod preview;
@@ -75,6 +76,9 @@ pub enum Command {
     /// Admin accounts (editors and operators) and their personal API tokens.
     #[command(subcommand)]
     Users(users::UsersCommand),
+    /// Bounce and complaint reports: unmatched ones, re-processing, a mailbox round now.
+    #[command(subcommand)]
+    Bounces(bounces::BouncesCommand),
 }
 
 /// Parses arguments, loads configuration and runs the command; the exit code reflects
@@ -123,6 +127,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Queue(command) => queue_cmd::run(command, config).await,
         Command::Subscribers(command) => subscribers::run(command, config).await,
         Command::Users(command) => users::run(command, config).await,
+        Command::Bounces(command) => bounces::run(command, config).await,
     }
 }
 

@@ -162,6 +162,7 @@ async fn refresh_gauges(app: &App) {
         }
         Err(e) => tracing::warn!(error = %e, "metrics: cannot read the queue"),
     }
+    crate::bounces::refresh_metrics(app).await;
 }
 
 /// Kinds shown even before their first job. Kinds with jobs are found in the table.

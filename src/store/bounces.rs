@@ -91,6 +91,16 @@ pub struct FailedDelivery {
     pub at: i64,
 }
 
+type FailedRow = (
+    i64,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    i64,
+);
+
 type UnmatchedRow = (
     i64,
     String,
@@ -423,15 +433,7 @@ impl Store {
 
     /// Every failed, bounced or complained delivery of an issue, with its reason.
     pub async fn failed_deliveries(&self, digest_id: i64) -> StoreResult<Vec<FailedDelivery>> {
-        let rows: Vec<(
-            i64,
-            String,
-            String,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            i64,
-        )> = on_db!(self, pool => sqlx::query_as(
+        let rows: Vec<FailedRow> = on_db!(self, pool => sqlx::query_as(
                 "SELECT d.subscriber_id, s.email, d.state, d.outcome, d.outcome_detail, d.last_error, \
                         COALESCE(d.outcome_at, d.updated_at) \
                  FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id \
@@ -462,6 +464,24 @@ impl Store {
             "SELECT kind, COUNT(*) FROM bounce_events GROUP BY kind ORDER BY kind",
         )
         .fetch_all(pool)
+        .await)?)
+    }
+
+    /// The most recent digest that went out (or is going out), for its rates in /metrics.
+    pub async fn latest_sent_digest_id(&self) -> StoreResult<Option<i64>> {
+        Ok(on_db!(self, pool => sqlx::query_scalar(
+            "SELECT id FROM digests WHERE status IN ('sending', 'sent') \
+             ORDER BY send_started_at DESC, id DESC LIMIT 1",
+        )
+        .fetch_optional(pool)
+        .await)?)
+    }
+
+    pub async fn open_unmatched_count(&self) -> StoreResult<i64> {
+        Ok(on_db!(self, pool => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM bounce_unmatched WHERE resolved_at IS NULL",
+        )
+        .fetch_one(pool)
         .await)?)
     }
 

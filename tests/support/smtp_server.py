@@ -1,7 +1,7 @@
 """A real SMTP server (aiosmtpd) for Breakfast's integration tests.
 
 The server is aiosmtpd's; this file only configures it. Every accepted message is written
-to --dir as <n>.eml with an X-Envelope-To header. Behaviours for failure tests:
+to --dir as <n>.eml with X-Envelope-To and X-Envelope-From headers. Behaviours for failure tests:
   --reject REGEX      answer 550 to RCPT TO addresses matching REGEX
   --tempfail N        answer 451 to the first N RCPT TO attempts of each address
   --delay-ms MS       wait before answering DATA (a slow server)
@@ -51,6 +51,7 @@ class Handler:
         tmp = os.path.join(self.dir, ".%08d.tmp" % n)
         with open(tmp, "wb") as f:
             f.write(("X-Envelope-To: %s\r\n" % ", ".join(envelope.rcpt_tos)).encode())
+            f.write(("X-Envelope-From: %s\r\n" % envelope.mail_from).encode())
             f.write(envelope.original_content or envelope.content)
         os.rename(tmp, os.path.join(self.dir, "%08d.eml" % n))
         return "250 2.0.0 queued"

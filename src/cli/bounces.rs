@@ -1,0 +1,134 @@
+//! `breakfast bounces …` and `digest status ID --failed`: who failed, bounced or
+//! complained and why; the reports that could not be matched; a mailbox round now.
+
+use clap::Subcommand;
+
+use crate::{config::Config, store::bounces::BounceCounts};
+
+#[derive(Debug, Subcommand)]
+pub enum BouncesCommand {
+    /// List stored reports that could not be read or matched, newest first.
+    Unmatched {
+        /// Include the ones already resolved.
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read a stored unmatched report again (after its delivery exists, or a fix).
+    Reprocess {
+        /// The report's id (from `bounces unmatched`).
+        id: i64,
+    },
+    /// Poll the bounce mailbox (bounces.imap_url) once now and print what was done.
+    Poll,
+}
+
+pub async fn run(command: BouncesCommand, config: Config) -> anyhow::Result<()> {
+    let app = super::open(config).await?;
+    let result = match command {
+        BouncesCommand::Unmatched { all, json } => unmatched(&app, all, json).await,
+        BouncesCommand::Reprocess { id } => {
+            let handled = crate::bounces::reprocess(&app, id).await?;
+            println!("report {id}: {handled:?}");
+            Ok(())
+        }
+        BouncesCommand::Poll => poll(&app).await,
+    };
+    app.close().await;
+    result
+}
+
+async fn unmatched(app: &crate::App, all: bool, json: bool) -> anyhow::Result<()> {
+    let reports = app.store.unmatched_reports(!all, 1000).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+        return Ok(());
+    }
+    if reports.is_empty() {
+        println!("no unmatched reports");
+    }
+    for r in reports {
+        let state = r.resolution.as_deref().unwrap_or("open");
+        println!(
+            "{:>6}  {}  {:<14}  {}  [{}]",
+            r.id,
+            time(r.received_at),
+            r.source,
+            r.reason,
+            state
+        );
+    }
+    Ok(())
+}
+
+async fn poll(app: &crate::App) -> anyhow::Result<()> {
+    if app.config.bounces.imap_url.is_empty() {
+        anyhow::bail!("bounces.imap_url is not set");
+    }
+    let settings = crate::bounces::mailbox::parse_imap_url(app.config.bounces.imap_url.expose())?;
+    let r = crate::bounces::mailbox::poll_once(app, &settings).await?;
+    println!(
+        "seen {}, applied {}, already done {}, no action {}, unmatched {}",
+        r.seen, r.applied, r.already_done, r.no_action, r.unmatched
+    );
+    Ok(())
+}
+
+/// `digest status ID --failed [--json]`: every failed, bounced or complained delivery of
+/// an issue with its reason and time, and the issue's bounce and complaint rates beside
+/// the bulk-sender limits.
+pub async fn failed(config: Config, id: i64, json: bool) -> anyhow::Result<()> {
+    let app = super::open(config).await?;
+    let result = async {
+        let counts = app.store.digest_bounce_counts(id).await?;
+        let failed = app.store.failed_deliveries(id).await?;
+        if json {
+            let out = serde_json::json!({
+                "digest_id": id,
+                "counts": counts,
+                "complaint_rate": counts.complaint_rate(),
+                "hard_bounce_rate": counts.hard_bounce_rate(),
+                "deliveries": failed,
+            });
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            return Ok(());
+        }
+        print!("{}", rates_report(&counts));
+        if failed.is_empty() {
+            println!("no failed, bounced or complained deliveries");
+        }
+        for f in failed {
+            println!(
+                "{}  {:<32}  {:<9}  {}",
+                time(f.at),
+                f.email,
+                f.outcome.as_deref().unwrap_or(&f.state),
+                f.reason
+            );
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    app.close().await;
+    result
+}
+
+/// Counts and rates with the thresholds bulk senders are held to.
+pub fn rates_report(c: &BounceCounts) -> String {
+    format!(
+        "sent {}; hard bounces {} ({:.2} %); soft bounces {}; complaints {} ({:.3} %; keep under 0.1 %, never 0.3 %)\n",
+        c.sent,
+        c.hard,
+        c.hard_bounce_rate() * 100.0,
+        c.soft,
+        c.complaints,
+        c.complaint_rate() * 100.0
+    )
+}
+
+fn time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%SZ").to_string())
+        .unwrap_or_else(|| ms.to_string())
+}

@@ -1,0 +1,1219 @@
+//! Bounces and complaints after the 250: VERP envelope senders over a real SMTP server,
+//! DSN/ARF/plain-text reports from fixture files, a real Dovecot as the bounce mailbox
+//! (including kill -9 of the real binary mid-mailbox), and provider webhooks signed in the
+//! test with independent tools (openssl for RSA and ECDSA, HMAC for the rest).
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use breakfast::{
+    App,
+    bounces::{self, BounceRef, Handled, apply::Source, mailbox},
+    domain::{Clock, EmailAddress, SubscriberStatus},
+    store::{schedules::DailySettings, subscribers::ImportRow, users::AdminRole},
+};
+use hmac::{KeyInit, Mac};
+
+use crate::{
+    helpers::{Backend, Mail, SmtpBehaviour, SmtpServer, TestApp, TestDb, free_port},
+    on_both_databases,
+};
+
+const BOUNCE_DOMAIN: &str = "bounce.example.org";
+const BOUNCES_TOML: &str = "[bounces]\ndomain = \"bounce.example.org\"\n";
+
+// ----- set-up ---------------------------------------------------------------------------
+
+/// `n` confirmed subscribers r0@… r{n-1}@…, returned as (id, address) in id order.
+async fn subscribers(app: &App, prefix: &str, n: usize) -> Vec<(i64, String)> {
+    let now = app.now_ms();
+    let rows: Vec<ImportRow> = (0..n)
+        .map(|i| ImportRow {
+            email: EmailAddress::parse(&format!("{prefix}{i}@example.org")).unwrap(),
+            name: None,
+            status: SubscriberStatus::Confirmed,
+            created_at: now,
+        })
+        .collect();
+    app.store
+        .import_subscribers(&rows, "test", now)
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for r in rows {
+        let s = app
+            .store
+            .subscriber_by_email(&r.email)
+            .await
+            .unwrap()
+            .unwrap();
+        out.push((s.id, s.email.as_str().to_string()));
+    }
+    out
+}
+
+/// Sends a composed digest to every confirmed subscriber (outbox or SMTP, whatever the
+/// app is configured with) and waits until the ledger says sent.
+async fn send_digest(app: &App, date: &str) -> i64 {
+    let id = app
+        .store
+        .insert_composed_digest(
+            date,
+            "Breakfast today",
+            "<p>The tenants won.</p>",
+            "The tenants won.",
+            app.now_ms(),
+        )
+        .await
+        .unwrap();
+    breakfast::delivery::start_send(app, id).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let p = app.store.delivery_progress(id, app.now_ms()).await.unwrap();
+        if p.status == "sent" {
+            return id;
+        }
+        assert!(Instant::now() < deadline, "digest not sent in time: {p:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn fixture(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/bounces")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn verp(token: &str) -> String {
+    format!("bounces+{token}@{BOUNCE_DOMAIN}")
+}
+
+/// A fixture filled in for one delivery.
+fn report(app: &App, name: &str, r: BounceRef, rcpt: &str) -> Vec<u8> {
+    let token = r.token(&app.signer);
+    fill(name, &token, rcpt)
+}
+
+fn fill(name: &str, token: &str, rcpt: &str) -> Vec<u8> {
+    fixture(name)
+        .replace("{{VERP}}", &verp(token))
+        .replace("{{TOKEN}}", token)
+        .replace("{{RCPT}}", rcpt)
+        .into_bytes()
+}
+
+fn delivery(digest_id: i64, subscriber_id: i64) -> BounceRef {
+    BounceRef::Delivery {
+        digest_id,
+        subscriber_id,
+    }
+}
+
+async fn handle(app: &App, key: &str, raw: &[u8]) -> Handled {
+    bounces::handle_message(
+        app,
+        Source {
+            name: "mailbox",
+            key: key.to_string(),
+            resolves_unmatched: None,
+        },
+        raw,
+    )
+    .await
+    .unwrap()
+}
+
+async fn status_of(app: &App, id: i64) -> SubscriberStatus {
+    app.store.subscriber(id).await.unwrap().status
+}
+
+// ----- VERP -----------------------------------------------------------------------------
+
+async fn envelope_sender_names_the_delivery(backend: Backend) {
+    let Some(smtp) = SmtpServer::start(SmtpBehaviour::default()).await else {
+        return;
+    };
+    let extra = format!("smtp_url = {:?}\n{BOUNCES_TOML}", smtp.url());
+    let Some(t) = TestApp::spawn_with(backend, &extra, Clock::System).await else {
+        return;
+    };
+    let app = &t.app;
+    let subs = subscribers(app, "v", 2).await;
+    let digest_id = send_digest(app, "2026-11-30").await;
+    let messages = smtp.wait_for(2, Duration::from_secs(20)).await;
+    assert_eq!(messages.len(), 2);
+    for raw in &messages {
+        let mail = Mail::parse(raw);
+        let (id, _) = subs
+            .iter()
+            .find(|(_, e)| *e == mail.to)
+            .expect("a subscriber");
+        let token = delivery(digest_id, *id).token(&app.signer);
+        assert_eq!(
+            mail.header("X-Envelope-From").as_deref(),
+            Some(verp(&token).as_str())
+        );
+        assert_eq!(
+            mail.header("X-Breakfast-Ref").as_deref(),
+            Some(token.as_str())
+        );
+        // The From header is untouched.
+        assert!(
+            mail.header("From")
+                .unwrap()
+                .contains("breakfast@example.org")
+        );
+    }
+
+    // A confirmation email to a new sign-up names the subscriber.
+    let email = EmailAddress::parse("new@example.org").unwrap();
+    breakfast::subscribers::signup(app, &email, None)
+        .await
+        .unwrap();
+    let messages = smtp.wait_for(3, Duration::from_secs(20)).await;
+    let confirm = messages
+        .iter()
+        .map(|m| Mail::parse(m))
+        .find(|m| m.to == "new@example.org")
+        .expect("confirmation sent");
+    let s = app
+        .store
+        .subscriber_by_email(&email)
+        .await
+        .unwrap()
+        .unwrap();
+    let token = BounceRef::Subscriber {
+        subscriber_id: s.id,
+    }
+    .token(&app.signer);
+    assert_eq!(
+        confirm.header("X-Envelope-From").as_deref(),
+        Some(verp(&token).as_str())
+    );
+    t.stop().await;
+}
+on_both_databases!(envelope_sender_names_the_delivery);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_bounce_domain_the_from_address_stays_the_envelope_sender() {
+    let Some(smtp) = SmtpServer::start(SmtpBehaviour::default()).await else {
+        return;
+    };
+    let extra = format!("smtp_url = {:?}\n", smtp.url());
+    let Some(t) = TestApp::spawn_with(Backend::Sqlite, &extra, Clock::System).await else {
+        return;
+    };
+    subscribers(&t.app, "w", 1).await;
+    send_digest(&t.app, "2026-11-30").await;
+    let messages = smtp.wait_for(1, Duration::from_secs(20)).await;
+    let mail = Mail::parse(&messages[0]);
+    assert_eq!(
+        mail.header("X-Envelope-From").as_deref(),
+        Some("breakfast@example.org")
+    );
+    assert_eq!(mail.header("X-Breakfast-Ref"), None);
+    t.stop().await;
+}
+
+// ----- reading and applying reports -----------------------------------------------------
+
+async fn reports_are_classified_and_applied_once(backend: Backend) {
+    let Some(t) = TestApp::spawn_with(backend, BOUNCES_TOML, Clock::System).await else {
+        return;
+    };
+    let app = &t.app;
+    let subs = subscribers(app, "r", 9).await;
+    let d = send_digest(app, "2026-11-30").await;
+
+    // Postfix, Exim, Exchange and a plain-text bounce: hard, bounced at the threshold (1).
+    for (i, name) in ["postfix.eml", "exim.eml", "exchange.eml", "plain.eml"]
+        .iter()
+        .enumerate()
+    {
+        let (sid, addr) = (subs[i].0, subs[i].1.as_str());
+        let got = handle(
+            app,
+            &format!("t:{name}"),
+            &report(app, name, delivery(d, sid), addr),
+        )
+        .await;
+        assert_eq!(
+            got,
+            Handled::Applied {
+                subscriber_id: sid,
+                kind: bounces::parse::Kind::Hard,
+                became: Some(SubscriberStatus::Bounced)
+            },
+            "{name}"
+        );
+        assert_eq!(
+            status_of(app, sid).await,
+            SubscriberStatus::Bounced,
+            "{name}"
+        );
+    }
+    let exchange = app.store.subscriber_events(subs[2].0).await.unwrap();
+    assert!(
+        exchange.iter().any(|e| e.kind == "hard bounce"
+            && e.detail.as_deref().unwrap_or_default().contains("5.1.10")),
+        "{exchange:?}"
+    );
+    assert!(
+        !exchange.iter().any(|e| e
+            .detail
+            .as_deref()
+            .unwrap_or_default()
+            .contains("@example.org")),
+        "addresses are redacted from stored diagnostics: {exchange:?}"
+    );
+
+    // The same message again (a second process, a restart) changes nothing.
+    let (s0, a0) = (subs[0].0, subs[0].1.as_str());
+    let again = handle(
+        app,
+        "t:postfix.eml",
+        &report(app, "postfix.eml", delivery(d, s0), a0),
+    )
+    .await;
+    assert_eq!(again, Handled::Duplicate);
+    assert_eq!(app.store.subscriber(s0).await.unwrap().bounce_count, 1);
+
+    // An ARF complaint, matched by the token inside the quoted original message.
+    let (s4, a4) = (subs[4].0, subs[4].1.as_str());
+    let before = app.store.suppression_count().await.unwrap();
+    let got = handle(app, "t:arf", &report(app, "arf.eml", delivery(d, s4), a4)).await;
+    assert!(
+        matches!(
+            got,
+            Handled::Applied {
+                became: Some(SubscriberStatus::Complained),
+                ..
+            }
+        ),
+        "{got:?}"
+    );
+    assert_eq!(app.store.suppression_count().await.unwrap(), before + 1);
+
+    // A "delayed" DSN needs no action.
+    let (s5, a5) = (subs[5].0, subs[5].1.as_str());
+    let got = handle(
+        app,
+        "t:delayed",
+        &report(app, "delayed.eml", delivery(d, s5), a5),
+    )
+    .await;
+    assert!(matches!(got, Handled::NoAction(_)), "{got:?}");
+    assert_eq!(status_of(app, s5).await, SubscriberStatus::Confirmed);
+
+    // Mailbox full (5.2.2) is soft: bounced only at the third within the window.
+    let (s6, a6) = (subs[6].0, subs[6].1.as_str());
+    for n in 1..=3 {
+        let got = handle(
+            app,
+            &format!("t:full{n}"),
+            &report(app, "full.eml", delivery(d, s6), a6),
+        )
+        .await;
+        let want = (n == 3).then_some(SubscriberStatus::Bounced);
+        assert_eq!(
+            got,
+            Handled::Applied {
+                subscriber_id: s6,
+                kind: bounces::parse::Kind::Soft,
+                became: want
+            },
+            "soft bounce {n}"
+        );
+    }
+
+    // Forged token, an auto-reply, a report about an issue never sent, garbage, 20 MB.
+    let (s7, a7) = (subs[7].0, subs[7].1.as_str());
+    let real = delivery(d, s7).token(&app.signer);
+    let forged = format!("{}0000000000000000", &real[..real.len() - 16]);
+    let got = handle(app, "t:forged", &fill("postfix.eml", &forged, a7)).await;
+    assert!(
+        matches!(&got, Handled::Unmatched(why) if why.contains("token")),
+        "{got:?}"
+    );
+    assert_eq!(status_of(app, s7).await, SubscriberStatus::Confirmed);
+    let got = handle(
+        app,
+        "t:auto",
+        &report(app, "autoreply.eml", delivery(d, s7), a7),
+    )
+    .await;
+    assert!(
+        matches!(&got, Handled::Unmatched(why) if why.contains("not a bounce")),
+        "{got:?}"
+    );
+    let got = handle(app, "t:garbage", b"\x00\x01\x02").await;
+    assert!(matches!(got, Handled::Unmatched(_)), "{got:?}");
+    let mut huge = report(app, "postfix.eml", delivery(d, s7), a7);
+    huge.extend(std::iter::repeat_n(b'x', 20 * 1024 * 1024));
+    let got = handle(app, "t:huge", &huge).await;
+    assert!(
+        matches!(&got, Handled::Unmatched(why) if why.contains("larger")),
+        "{got:?}"
+    );
+    assert_eq!(status_of(app, s7).await, SubscriberStatus::Confirmed);
+
+    // A report that arrives before its ledger row: kept, then re-processed once the
+    // issue has been sent.
+    let (s8, a8) = (subs[8].0, subs[8].1.as_str());
+    let next = d + 1;
+    let early = report(app, "postfix.eml", delivery(next, s8), a8);
+    let got = handle(app, "t:early", &early).await;
+    assert!(
+        matches!(&got, Handled::Unmatched(why) if why.contains("never sent")),
+        "{got:?}"
+    );
+    let open = app.store.unmatched_reports(true, 100).await.unwrap();
+    assert_eq!(open.len(), 5, "{open:?}");
+    let early_id = open.iter().find(|r| r.source_key == "t:early").unwrap().id;
+    assert_eq!(send_digest(app, "2026-12-01").await, next);
+    let got = bounces::reprocess(app, early_id).await.unwrap();
+    assert!(
+        matches!(
+            got,
+            Handled::Applied {
+                became: Some(SubscriberStatus::Bounced),
+                ..
+            }
+        ),
+        "{got:?}"
+    );
+    assert_eq!(
+        bounces::reprocess(app, early_id).await.unwrap(),
+        Handled::Duplicate
+    );
+    assert_eq!(
+        app.store.unmatched_reports(true, 100).await.unwrap().len(),
+        4
+    );
+
+    // What the operator sees for the first issue.
+    let counts = app.store.digest_bounce_counts(d).await.unwrap();
+    assert_eq!(
+        (counts.sent, counts.hard, counts.soft, counts.complaints),
+        (9, 4, 1, 1),
+        "{counts:?}"
+    );
+    let failed = app.store.failed_deliveries(d).await.unwrap();
+    assert_eq!(failed.len(), 6, "{failed:?}");
+    assert!(
+        failed
+            .iter()
+            .any(|f| f.outcome.as_deref() == Some("complaint") && f.subscriber_id == s4)
+    );
+
+    // The same from the command line, and in /metrics.
+    let id_text = d.to_string();
+    let env = [
+        ("BREAKFAST_DATABASE_URL", t.db.url.as_str()),
+        ("BREAKFAST_SECRET", "test-secret-0123456789"),
+    ];
+    let out = crate::helpers::breakfast_cmd(
+        &["digest", "status", &id_text, "--failed", "--json"],
+        &env,
+        t.db.dir.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["deliveries"].as_array().map(Vec::len), Some(6), "{v}");
+    assert_eq!(v["counts"]["complaints"], 1);
+    let complaint = v["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["outcome"] == "complaint")
+        .unwrap();
+    assert_eq!(complaint["email"], a4);
+    assert!(
+        complaint["reason"].as_str().unwrap().contains("abuse"),
+        "{complaint}"
+    );
+    let out = crate::helpers::breakfast_cmd(
+        &["digest", "status", &id_text, "--failed"],
+        &env,
+        t.db.dir.path(),
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("complaints 1 (11.111 %; keep under 0.1 %, never 0.3 %)"),
+        "{text}"
+    );
+    assert!(text.contains("5.1.10"), "{text}");
+    let metrics = t
+        .http
+        .get(t.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "breakfast_bounces{kind=\"hard\"} 5",
+        "breakfast_bounces{kind=\"soft\"} 3",
+        "breakfast_bounce_unmatched_open 4",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} missing from /metrics"
+        );
+    }
+    t.stop().await;
+}
+on_both_databases!(reports_are_classified_and_applied_once);
+
+// ----- a real IMAP server ---------------------------------------------------------------
+
+/// Dovecot on a loopback port with one user and a maildir in a temporary folder.
+struct Dovecot {
+    port: u16,
+    dir: tempfile::TempDir,
+    child: Child,
+}
+
+const IMAP_USER: &str = "bounces";
+const IMAP_PASSWORD: &str = "imap-test-password";
+
+fn command_output(cmd: &str, args: &[&str]) -> String {
+    Command::new(cmd)
+        .args(args)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+impl Dovecot {
+    async fn start() -> Option<Dovecot> {
+        let binary = ["/usr/sbin/dovecot", "/usr/local/sbin/dovecot"]
+            .into_iter()
+            .find(|p| Path::new(p).exists());
+        let Some(binary) = binary else {
+            if std::env::var("BREAKFAST_TEST_REQUIRE_IMAP").is_ok_and(|v| v == "1") {
+                panic!(
+                    "dovecot is required (BREAKFAST_TEST_REQUIRE_IMAP=1): apt-get install dovecot-imapd"
+                );
+            }
+            eprintln!("SKIPPED: dovecot is not installed (apt-get install dovecot-imapd)");
+            return None;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let root = command_output("id", &["-u"]) == "0";
+        let me = command_output("id", &["-un"]);
+        let (mail_user, login_user) = if root {
+            ("dovecot".to_string(), "dovenull".to_string())
+        } else {
+            (me.clone(), me)
+        };
+        for sub in ["run", "state", "home"] {
+            std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+        }
+        std::fs::write(
+            dir.path().join("passwd"),
+            format!("{IMAP_USER}:{{PLAIN}}{IMAP_PASSWORD}\n"),
+        )
+        .unwrap();
+        if root {
+            let home = dir.path().join("home").display().to_string();
+            Command::new("chown")
+                .args(["-R", &format!("{mail_user}:{mail_user}"), &home])
+                .status()
+                .unwrap();
+            // The temp folder itself must be traversable by the mail user.
+            Command::new("chmod")
+                .args(["755", &dir.path().display().to_string()])
+                .status()
+                .unwrap();
+        }
+        let port = free_port();
+        let template = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/dovecot.conf"),
+        )
+        .unwrap();
+        let conf = template
+            .replace("@DIR@", &dir.path().display().to_string())
+            .replace("@PORT@", &port.to_string())
+            .replace("@MAILUSER@", &mail_user)
+            .replace("@LOGINUSER@", &login_user);
+        let conf_path = dir.path().join("dovecot.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let child = Command::new(binary)
+            .arg("-F")
+            .arg("-c")
+            .arg(&conf_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dovecot starts");
+        let d = Dovecot { port, dir, child };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "dovecot did not listen: {}",
+                std::fs::read_to_string(d.dir.path().join("dovecot.log")).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Some(d)
+    }
+
+    fn url(&self) -> String {
+        format!(
+            "imap://{IMAP_USER}:{IMAP_PASSWORD}@127.0.0.1:{}/INBOX?tls=none",
+            self.port
+        )
+    }
+
+    async fn session(&self) -> async_imap::Session<tokio::net::TcpStream> {
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .unwrap();
+        let mut client = async_imap::Client::new(tcp);
+        client.read_response().await.unwrap();
+        let mut s = client
+            .login(IMAP_USER, IMAP_PASSWORD)
+            .await
+            .map_err(|(e, _)| e)
+            .unwrap();
+        s.select("INBOX").await.unwrap();
+        s
+    }
+
+    /// Delivers messages into the mailbox with IMAP APPEND.
+    async fn deliver(&self, messages: &[Vec<u8>]) {
+        let mut s = self.session().await;
+        for m in messages {
+            s.append("INBOX", None, None, m).await.unwrap();
+        }
+        s.logout().await.unwrap();
+    }
+
+    /// Messages not yet flagged done.
+    async fn pending(&self) -> usize {
+        let mut s = self.session().await;
+        let n = s
+            .uid_search(format!("UNKEYWORD {}", mailbox::DONE_KEYWORD))
+            .await
+            .unwrap()
+            .len();
+        let _ = s.logout().await;
+        n
+    }
+
+    async fn total(&self) -> usize {
+        let mut s = self.session().await;
+        let n = s.uid_search("ALL").await.unwrap().len();
+        let _ = s.logout().await;
+        n
+    }
+}
+
+impl Drop for Dovecot {
+    /// SIGTERM, so that the master also stops the processes it started.
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn the_mailbox_is_read_and_each_message_flagged_after_its_outcome(backend: Backend) {
+    let Some(dovecot) = Dovecot::start().await else {
+        return;
+    };
+    let Some(t) = TestApp::spawn_with(backend, BOUNCES_TOML, Clock::System).await else {
+        return;
+    };
+    let app = &t.app;
+    let subs = subscribers(app, "m", 2).await;
+    let d = send_digest(app, "2026-11-30").await;
+    dovecot
+        .deliver(&[
+            report(app, "postfix.eml", delivery(d, subs[0].0), &subs[0].1),
+            report(app, "arf.eml", delivery(d, subs[1].0), &subs[1].1),
+            fill("autoreply.eml", "none", "x@example.org"),
+        ])
+        .await;
+    let settings = mailbox::parse_imap_url(&dovecot.url()).unwrap();
+    let round = mailbox::poll_once(app, &settings).await.unwrap();
+    assert_eq!(
+        (round.seen, round.applied, round.unmatched),
+        (3, 2, 1),
+        "{round:?}"
+    );
+    assert_eq!(status_of(app, subs[0].0).await, SubscriberStatus::Bounced);
+    assert_eq!(
+        status_of(app, subs[1].0).await,
+        SubscriberStatus::Complained
+    );
+    assert_eq!(dovecot.pending().await, 0);
+    assert_eq!(
+        dovecot.total().await,
+        3,
+        "messages are flagged, not deleted"
+    );
+    let round = mailbox::poll_once(app, &settings).await.unwrap();
+    assert_eq!(round.seen, 0);
+
+    // A server that is not there: an error naming the cause, nothing changed.
+    let mut down = settings.clone();
+    down.port = free_port();
+    let err = mailbox::poll_once(app, &down)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cannot reach IMAP server"), "{err}");
+    let mut wrong = settings.clone();
+    wrong.password = breakfast::config::Secret::new("wrong");
+    let err = mailbox::poll_once(app, &wrong)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("login refused"), "{err}");
+    t.stop().await;
+}
+on_both_databases!(the_mailbox_is_read_and_each_message_flagged_after_its_outcome);
+
+/// The real binary as a worker that polls the mailbox every second.
+fn spawn_mailbox_worker(db: &TestDb, dovecot: &Dovecot) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_breakfast"))
+        .arg("worker")
+        .env_remove("BREAKFAST_CONFIG")
+        .env("BREAKFAST_DATABASE_URL", &db.url)
+        .env("BREAKFAST_SECRET", "test-secret-0123456789")
+        .env("BREAKFAST_BOUNCES__DOMAIN", BOUNCE_DOMAIN)
+        .env("BREAKFAST_BOUNCES__IMAP_URL", dovecot.url())
+        .env("BREAKFAST_BOUNCES__POLL_SECS", "1")
+        .env(
+            "BREAKFAST_MAIL__OUTBOX_DIR",
+            db.dir.path().join("outbox").display().to_string(),
+        )
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("breakfast worker starts")
+}
+
+async fn hard_bounces(app: &App) -> i64 {
+    app.store
+        .bounce_totals()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|(k, _)| k == "hard")
+        .map_or(0, |(_, n)| n)
+}
+
+async fn kill_9_mid_mailbox_applies_every_bounce_exactly_once(backend: Backend) {
+    let Some(dovecot) = Dovecot::start().await else {
+        return;
+    };
+    let Some(t) = TestApp::spawn_with(backend, BOUNCES_TOML, Clock::System).await else {
+        return;
+    };
+    let app = &t.app;
+    let n = 500;
+    let subs = subscribers(app, "k", n).await;
+    let d = send_digest(app, "2026-11-30").await;
+    let messages: Vec<Vec<u8>> = subs
+        .iter()
+        .map(|(id, addr)| report(app, "postfix.eml", delivery(d, *id), addr))
+        .collect();
+    dovecot.deliver(&messages).await;
+
+    let mut first = spawn_mailbox_worker(&t.db, &dovecot);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while hard_bounces(app).await < 50 {
+        assert!(Instant::now() < deadline, "the worker applied nothing");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.kill().unwrap(); // SIGKILL, mid-mailbox
+    first.wait().unwrap();
+    let at_kill = hard_bounces(app).await;
+    assert!(at_kill < n as i64, "the mailbox was done before the kill");
+
+    let mut second = spawn_mailbox_worker(&t.db, &dovecot);
+    let deadline = Instant::now() + Duration::from_secs(240);
+    while dovecot.pending().await > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the mailbox was not finished after the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    second.kill().unwrap();
+    second.wait().unwrap();
+    eprintln!("killed after {at_kill} of {n} bounces applied");
+    assert_eq!(
+        hard_bounces(app).await,
+        n as i64,
+        "each bounce applied exactly once"
+    );
+    let everyone = app.store.list_subscribers(None, 0, 1000).await.unwrap();
+    assert_eq!(everyone.len(), n);
+    for s in everyone {
+        assert_eq!(
+            (s.status, s.bounce_count),
+            (SubscriberStatus::Bounced, 1),
+            "subscriber {}",
+            s.id
+        );
+    }
+    let counts = app.store.digest_bounce_counts(d).await.unwrap();
+    assert_eq!(counts.hard, n as i64);
+    t.stop().await;
+}
+on_both_databases!(kill_9_mid_mailbox_applies_every_bounce_exactly_once);
+
+// ----- webhooks -------------------------------------------------------------------------
+
+fn hmac_hex(key: &str, data: &[u8]) -> String {
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
+    mac.update(data);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+fn now_secs() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Signs `data` with the PEM key in `dir/key` (SHA-256; RSA PKCS#1 v1.5 or ECDSA DER).
+fn openssl_sign(dir: &Path, key: &str, data: &[u8]) -> String {
+    use base64::Engine;
+    std::fs::write(dir.join("to-sign"), data).unwrap();
+    openssl(
+        dir,
+        &["dgst", "-sha256", "-sign", key, "-out", "sig", "to-sign"],
+    );
+    base64::engine::general_purpose::STANDARD.encode(std::fs::read(dir.join("sig")).unwrap())
+}
+
+/// A static file server not written by us (Python's http.server) on loopback, logging
+/// each request line to `dir/access.log`.
+struct FileServer {
+    port: u16,
+    child: Child,
+    log: PathBuf,
+}
+
+impl FileServer {
+    async fn start(root: &Path) -> FileServer {
+        let port = free_port();
+        let log = root.join("..").join("access.log");
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+            ])
+            .arg(root)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("python3 -m http.server");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "http.server did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        FileServer { port, child, log }
+    }
+}
+
+impl Drop for FileServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn post(
+    t: &TestApp,
+    provider: &str,
+    body: &str,
+    headers: &[(&str, String)],
+) -> (u16, serde_json::Value) {
+    let mut req = t
+        .http
+        .post(t.url(&format!("/webhooks/bounces/{provider}")))
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    for (k, v) in headers {
+        req = req.header(*k, v);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let json = resp.json().await.unwrap_or(serde_json::Value::Null);
+    (status, json)
+}
+
+async fn webhooks_verify_signatures_before_changing_anything(backend: Backend) {
+    use base64::Engine;
+    let keys = tempfile::tempdir().unwrap();
+    let k = keys.path();
+    // SendGrid: an ECDSA P-256 key; the public half in base64 DER, as SendGrid shows it.
+    openssl(
+        k,
+        &[
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            "ec.pem",
+        ],
+    );
+    openssl(
+        k,
+        &[
+            "ec",
+            "-in",
+            "ec.pem",
+            "-pubout",
+            "-outform",
+            "DER",
+            "-out",
+            "ec.pub.der",
+        ],
+    );
+    let sendgrid_key = base64::engine::general_purpose::STANDARD
+        .encode(std::fs::read(k.join("ec.pub.der")).unwrap());
+    // SNS: an RSA key and certificate, served over loopback HTTP in place of SNS's host.
+    let www = k.join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    openssl(
+        k,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "rsa.pem",
+            "-out",
+            "www/cert.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=sns.test",
+        ],
+    );
+    std::fs::write(www.join("confirm"), "<ConfirmSubscriptionResponse/>").unwrap();
+    let files = FileServer::start(&www).await;
+    let cert_base = format!("http://127.0.0.1:{}/", files.port);
+
+    let extra = format!(
+        "{BOUNCES_TOML}generic_secret = \"generic-secret-123\"\nmailgun_signing_key = \"mailgun-key-456\"\n\
+         postmark_basic_auth = \"pm:hook-pass\"\nsendgrid_public_key = \"{sendgrid_key}\"\n\
+         sns_test_cert_url_prefix = \"{cert_base}\"\n"
+    );
+    let Some(t) = TestApp::spawn_with(backend, &extra, Clock::System).await else {
+        return;
+    };
+    let app = &t.app;
+    let subs = subscribers(app, "h", 6).await;
+    let d = send_digest(app, "2026-11-30").await;
+
+    // Generic: HMAC of "timestamp.body".
+    let body = format!(
+        r#"{{"id":"g-1","type":"hard","email":"{}","status":"5.1.1","reason":"550 5.1.1 no such user"}}"#,
+        subs[0].1
+    );
+    let ts = now_secs().to_string();
+    let sign =
+        |ts: &str, body: &str| hmac_hex("generic-secret-123", format!("{ts}.{body}").as_bytes());
+    let forged = [
+        ("x-breakfast-timestamp", ts.clone()),
+        ("x-breakfast-signature", sign(&ts, "{}")),
+    ];
+    assert_eq!(post(&t, "generic", &body, &forged).await.0, 401);
+    assert_eq!(post(&t, "generic", &body, &[]).await.0, 401);
+    let old = (now_secs() - 3600).to_string();
+    let stale = [
+        ("x-breakfast-timestamp", old.clone()),
+        ("x-breakfast-signature", sign(&old, &body)),
+    ];
+    assert_eq!(post(&t, "generic", &body, &stale).await.0, 401);
+    assert_eq!(
+        status_of(app, subs[0].0).await,
+        SubscriberStatus::Confirmed,
+        "refused requests change nothing"
+    );
+    let good = [
+        ("x-breakfast-timestamp", ts.clone()),
+        ("x-breakfast-signature", sign(&ts, &body)),
+    ];
+    let (code, json) = post(&t, "generic", &body, &good).await;
+    assert_eq!((code, json["applied"].as_i64()), (200, Some(1)), "{json}");
+    assert_eq!(status_of(app, subs[0].0).await, SubscriberStatus::Bounced);
+    let (code, json) = post(&t, "generic", &body, &good).await;
+    assert_eq!(
+        (code, json["duplicates"].as_i64()),
+        (200, Some(1)),
+        "a replay within the window is a duplicate: {json}"
+    );
+    assert_eq!(
+        app.store.subscriber(subs[0].0).await.unwrap().bounce_count,
+        1
+    );
+
+    // Mailgun: HMAC of timestamp + token in the body.
+    let mg = |sig: &str, ts: &str| {
+        format!(
+            r#"{{"signature":{{"timestamp":"{ts}","token":"tok-1","signature":"{sig}"}},
+               "event-data":{{"id":"mg-1","event":"complained","recipient":"{}","message":{{"headers":{{}}}}}}}}"#,
+            subs[1].1
+        )
+    };
+    let ts = now_secs().to_string();
+    let sig = hmac_hex("mailgun-key-456", format!("{ts}tok-1").as_bytes());
+    assert_eq!(post(&t, "mailgun", &mg("00ff", &ts), &[]).await.0, 401);
+    let (code, json) = post(&t, "mailgun", &mg(&sig, &ts), &[]).await;
+    assert_eq!((code, json["applied"].as_i64()), (200, Some(1)), "{json}");
+    assert_eq!(
+        status_of(app, subs[1].0).await,
+        SubscriberStatus::Complained
+    );
+
+    // Postmark: basic auth in the URL it calls.
+    let pm = format!(
+        r#"{{"RecordType":"Bounce","ID":4323372036854775807,"Type":"HardBounce","TypeCode":1,"Name":"Hard bounce",
+            "MessageID":"883953f4-6105-42a2-a16a-77a8eac79483","Description":"The server was unable to deliver your message",
+            "Details":"smtp;550 5.1.1 The email account that you tried to reach does not exist","Email":"{}",
+            "BouncedAt":"2026-11-30T07:00:00Z","Inactive":true}}"#,
+        subs[2].1
+    );
+    let basic = |cred: &str| {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(cred)
+        )
+    };
+    assert_eq!(
+        post(&t, "postmark", &pm, &[("authorization", basic("pm:wrong"))])
+            .await
+            .0,
+        401
+    );
+    let (code, json) = post(
+        &t,
+        "postmark",
+        &pm,
+        &[("authorization", basic("pm:hook-pass"))],
+    )
+    .await;
+    assert_eq!((code, json["applied"].as_i64()), (200, Some(1)), "{json}");
+    assert_eq!(status_of(app, subs[2].0).await, SubscriberStatus::Bounced);
+
+    // SendGrid: ECDSA over timestamp + body, signed by openssl.
+    let sg = format!(
+        r#"[{{"email":"{}","timestamp":{},"event":"spamreport","sg_event_id":"sg-1","sg_message_id":"m1.filter"}},
+            {{"email":"{}","timestamp":{},"event":"delivered","sg_event_id":"sg-2"}}]"#,
+        subs[3].1,
+        now_secs(),
+        subs[4].1,
+        now_secs()
+    );
+    let ts = now_secs().to_string();
+    let sig = openssl_sign(k, "ec.pem", format!("{ts}{sg}").as_bytes());
+    let tampered = sg.replace("spamreport", "bounce");
+    let headers = [
+        ("x-twilio-email-event-webhook-signature", sig.clone()),
+        ("x-twilio-email-event-webhook-timestamp", ts.clone()),
+    ];
+    assert_eq!(post(&t, "sendgrid", &tampered, &headers).await.0, 401);
+    assert_eq!(status_of(app, subs[3].0).await, SubscriberStatus::Confirmed);
+    let (code, json) = post(&t, "sendgrid", &sg, &headers).await;
+    assert_eq!((code, json["applied"].as_i64()), (200, Some(1)), "{json}");
+    assert_eq!(
+        status_of(app, subs[3].0).await,
+        SubscriberStatus::Complained
+    );
+    assert_eq!(status_of(app, subs[4].0).await, SubscriberStatus::Confirmed);
+
+    // SES through SNS: subscription confirmation, then a bounce notification.
+    let stamp = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let topic = "arn:aws:sns:eu-west-1:123456789012:ses-bounces";
+    let cert_url = format!("{cert_base}cert.pem");
+    let confirm_url =
+        format!("{cert_base}confirm?Action=ConfirmSubscription&TopicArn={topic}&Token=abc");
+    let to_sign = format!(
+        "Message\nYou have chosen to subscribe to the topic {topic}.\nMessageId\nsns-c-1\nSubscribeURL\n{confirm_url}\n\
+         Timestamp\n{stamp}\nToken\nabc\nTopicArn\n{topic}\nType\nSubscriptionConfirmation\n"
+    );
+    let sig = openssl_sign(k, "rsa.pem", to_sign.as_bytes());
+    let confirmation = serde_json::json!({
+        "Type": "SubscriptionConfirmation", "MessageId": "sns-c-1", "Token": "abc", "TopicArn": topic,
+        "Message": format!("You have chosen to subscribe to the topic {topic}."),
+        "SubscribeURL": confirm_url, "Timestamp": stamp, "SignatureVersion": "2",
+        "Signature": sig, "SigningCertURL": cert_url,
+    });
+    let mut evil = confirmation.clone();
+    evil["SigningCertURL"] = "https://sns.eu-west-1.amazonaws.com.evil.example/cert.pem".into();
+    assert_eq!(post(&t, "ses", &evil.to_string(), &[]).await.0, 401);
+    let mut v1 = confirmation.clone();
+    v1["SignatureVersion"] = "1".into();
+    assert_eq!(post(&t, "ses", &v1.to_string(), &[]).await.0, 401);
+    let (code, json) = post(&t, "ses", &confirmation.to_string(), &[]).await;
+    assert_eq!(
+        (code, json["confirmed"].as_bool()),
+        (200, Some(true)),
+        "{json}"
+    );
+    let log = std::fs::read_to_string(&files.log).unwrap();
+    assert!(
+        log.contains("GET /confirm?Action=ConfirmSubscription"),
+        "{log}"
+    );
+
+    let ses = serde_json::json!({
+        "notificationType": "Bounce",
+        "bounce": {
+            "bounceType": "Permanent", "bounceSubType": "General", "feedbackId": "0100-ses-feedback-1",
+            "timestamp": stamp,
+            "bouncedRecipients": [{"emailAddress": subs[5].1, "action": "failed", "status": "5.1.1",
+                                    "diagnosticCode": "smtp; 550 5.1.1 user unknown"}]
+        },
+        "mail": {"timestamp": stamp, "source": "breakfast@example.org", "messageId": "0100-ses-msg-1",
+                 "destination": [subs[5].1],
+                 "headers": [{"name": "X-Breakfast-Ref", "value": delivery(d, subs[5].0).token(&app.signer)}]}
+    })
+    .to_string();
+    let to_sign = format!(
+        "Message\n{ses}\nMessageId\nsns-n-1\nTimestamp\n{stamp}\nTopicArn\n{topic}\nType\nNotification\n"
+    );
+    let sig = openssl_sign(k, "rsa.pem", to_sign.as_bytes());
+    let notification = serde_json::json!({
+        "Type": "Notification", "MessageId": "sns-n-1", "TopicArn": topic, "Message": ses,
+        "Timestamp": stamp, "SignatureVersion": "2", "Signature": sig, "SigningCertURL": cert_url,
+    });
+    let mut forged = notification.clone();
+    forged["Message"] = ses.replace("Permanent", "Transient").into();
+    assert_eq!(post(&t, "ses", &forged.to_string(), &[]).await.0, 401);
+    assert_eq!(status_of(app, subs[5].0).await, SubscriberStatus::Confirmed);
+    let (code, json) = post(&t, "ses", &notification.to_string(), &[]).await;
+    assert_eq!((code, json["applied"].as_i64()), (200, Some(1)), "{json}");
+    assert_eq!(status_of(app, subs[5].0).await, SubscriberStatus::Bounced);
+
+    assert_eq!(post(&t, "nonesuch", "{}", &[]).await.0, 404);
+    t.stop().await;
+}
+on_both_databases!(webhooks_verify_signatures_before_changing_anything);
+
+// ----- limits ---------------------------------------------------------------------------
+
+async fn a_complaint_rate_over_the_limit_pauses_the_schedule_and_tells_operators(backend: Backend) {
+    let extra = format!("{BOUNCES_TOML}pause_min_sent = 3\npause_complaint_rate = 0.003\n");
+    let Some(t) = TestApp::spawn_with(backend, &extra, Clock::System).await else {
+        return;
+    };
+    let app = &t.app;
+    app.store
+        .insert_admin_user(
+            "ops@example.org",
+            "not-a-real-hash",
+            AdminRole::Operator,
+            app.now_ms(),
+        )
+        .await
+        .unwrap();
+    let defaults = DailySettings {
+        send_time: "07:00",
+        time_zone: "Europe/London",
+        days: "mon",
+        skip_when_empty: true,
+    };
+    let schedule = app
+        .store
+        .daily_schedule(&defaults, app.now_ms())
+        .await
+        .unwrap();
+    assert!(!schedule.paused);
+    let subs = subscribers(app, "p", 4).await;
+    let d = send_digest(app, "2026-11-30").await;
+    let before = t.wait_for_outbox(4, Duration::from_secs(10)).await.len();
+    let got = handle(
+        app,
+        "t:arf",
+        &report(app, "arf.eml", delivery(d, subs[0].0), &subs[0].1),
+    )
+    .await;
+    assert!(matches!(got, Handled::Applied { .. }), "{got:?}");
+    let schedule = app
+        .store
+        .daily_schedule(&defaults, app.now_ms())
+        .await
+        .unwrap();
+    assert!(schedule.paused, "the schedule paused itself");
+    let mail = t.wait_for_outbox(before + 1, Duration::from_secs(20)).await;
+    let alert = mail
+        .iter()
+        .map(|m| Mail::parse(m))
+        .find(|m| m.to == "ops@example.org")
+        .expect("operator emailed");
+    assert!(
+        alert.subject.contains("sending paused"),
+        "{}",
+        alert.subject
+    );
+    let words = alert.text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(words.contains("complaint rate 25.00 %"), "{words}");
+    // A second complaint on the same issue does not email again.
+    handle(
+        app,
+        "t:arf2",
+        &report(app, "arf.eml", delivery(d, subs[1].0), &subs[1].1),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(t.wait_for_outbox(0, Duration::ZERO).await.len(), before + 1);
+    t.stop().await;
+}
+on_both_databases!(a_complaint_rate_over_the_limit_pauses_the_schedule_and_tells_operators);
