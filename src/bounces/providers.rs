@@ -498,14 +498,14 @@ pub fn ses_events(sns: &SnsMessage) -> Result<Vec<ProviderEvent>, PayloadError> 
     let v: Value = serde_json::from_str(&sns.message)
         .map_err(|e| PayloadError(format!("the SNS Message is not SES JSON: {e}")))?;
     let kind = non_empty(str_of(&v, "notificationType"), str_of(&v, "eventType"));
-    let echoed = v
-        .get("mail")
-        .map(|m| {
-            let mut s = m.get("headers").map(Value::to_string).unwrap_or_default();
-            s.push_str(str_of(m, "source"));
-            s
-        })
-        .unwrap_or_default();
+    // The original headers (when the identity includes them) as "Name: value" lines, where
+    // the X-Breakfast-Ref token is found.
+    let echoed: String = v["mail"]["headers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|h| format!("{}: {}\n", str_of(h, "name"), str_of(h, "value")))
+        .collect();
     let mut out = Vec::new();
     match kind.as_str() {
         "Bounce" => {
