@@ -283,7 +283,8 @@ where
                 .try_collect::<Vec<_>>()
                 .await
         })
-        .await??;
+        .await?
+        .map_err(|e| anyhow::anyhow!("IMAP flagging of message UID {uid} failed: {e}"))?;
         drop(flagged);
     }
     if report.seen > 0 {
@@ -357,7 +358,8 @@ where
             .try_collect::<Vec<_>>()
             .await
     })
-    .await??;
+    .await?
+    .map_err(|e| anyhow::anyhow!("IMAP fetch of message UID {uid} failed: {e}"))?;
     Ok(fetches.into_iter().find(|f| f.uid == Some(uid)))
 }
 

@@ -699,6 +699,74 @@ async fn the_mailbox_is_read_and_each_message_flagged_after_its_outcome(backend:
 }
 on_both_databases!(the_mailbox_is_read_and_each_message_flagged_after_its_outcome);
 
+/// A loopback TCP proxy to `upstream` that hangs up after passing `budget` bytes of the
+/// server's replies on each connection: an IMAP server dropping the line mid-fetch.
+async fn cutting_proxy(upstream: u16, budget: u64) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                else {
+                    return;
+                };
+                let (mut cr, mut cw) = client.into_split();
+                let (sr, mut sw) = server.into_split();
+                let up = tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut cr, &mut sw).await;
+                });
+                let mut limited = tokio::io::AsyncReadExt::take(sr, budget);
+                let _ = tokio::io::copy(&mut limited, &mut cw).await;
+                let _ = tokio::io::AsyncWriteExt::shutdown(&mut cw).await;
+                up.abort();
+            });
+        }
+    });
+    port
+}
+
+async fn a_connection_dropped_mid_fetch_loses_nothing_and_applies_nothing_twice(backend: Backend) {
+    let Some(dovecot) = Dovecot::start().await else {
+        return;
+    };
+    let Some(t) = TestApp::spawn_with(backend, BOUNCES_TOML, Clock::System).await else {
+        return;
+    };
+    let app = &t.app;
+    let subs = subscribers(app, "c", 4).await;
+    let d = send_digest(app, "2026-11-30").await;
+    let messages: Vec<Vec<u8>> = subs
+        .iter()
+        .map(|(id, addr)| report(app, "postfix.eml", delivery(d, *id), addr))
+        .collect();
+    dovecot.deliver(&messages).await;
+    let direct = mailbox::parse_imap_url(&dovecot.url()).unwrap();
+    let mut cut = direct.clone();
+    // Greeting, login, select and search fit; the line drops during the second message.
+    cut.port = cutting_proxy(dovecot.port, 4500).await;
+    let err = mailbox::poll_once(app, &cut).await.unwrap_err().to_string();
+    assert!(err.contains("IMAP"), "{err}");
+    let applied_before = hard_bounces(app).await;
+    assert!(
+        applied_before < 4,
+        "the connection was cut too late to test anything"
+    );
+    let round = mailbox::poll_once(app, &direct).await.unwrap();
+    assert_eq!(round.applied as i64 + applied_before, 4, "{round:?}");
+    assert_eq!(dovecot.pending().await, 0);
+    assert_eq!(
+        hard_bounces(app).await,
+        4,
+        "each bounce applied exactly once"
+    );
+    for (id, _) in &subs {
+        assert_eq!(app.store.subscriber(*id).await.unwrap().bounce_count, 1);
+    }
+    t.stop().await;
+}
+on_both_databases!(a_connection_dropped_mid_fetch_loses_nothing_and_applies_nothing_twice);
+
 /// The real binary as a worker that polls the mailbox every second.
 fn spawn_mailbox_worker(db: &TestDb, dovecot: &Dovecot) -> Child {
     Command::new(env!("CARGO_BIN_EXE_breakfast"))
