@@ -1286,3 +1286,73 @@ async fn a_complaint_rate_over_the_limit_pauses_the_schedule_and_tells_operators
     t.stop().await;
 }
 on_both_databases!(a_complaint_rate_over_the_limit_pauses_the_schedule_and_tells_operators);
+
+// ----- the admin page -------------------------------------------------------------------
+
+async fn operators_see_rates_failures_and_reprocess_unmatched_reports(backend: Backend) {
+    use crate::admin::{Browser, PASSWORD, add_user};
+    let Some(t) = TestApp::spawn_with(backend, BOUNCES_TOML, Clock::System).await else {
+        return;
+    };
+    let app = &t.app;
+    add_user(app, "ops@example.org", AdminRole::Operator).await;
+    let subs = subscribers(app, "a", 2).await;
+    let d = send_digest(app, "2026-11-30").await;
+    handle(
+        app,
+        "t:pf",
+        &report(app, "exchange.eml", delivery(d, subs[0].0), &subs[0].1),
+    )
+    .await;
+    // A report about the next issue before its ledger rows exist.
+    let early = report(app, "postfix.eml", delivery(d + 1, subs[1].0), &subs[1].1);
+    assert!(matches!(
+        handle(app, "t:early", &early).await,
+        Handled::Unmatched(_)
+    ));
+
+    let mut b = Browser::new(&t);
+    b.login("ops@example.org", PASSWORD).await;
+    let page = b.get("/admin/bounces").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("2026-11-30"), "{}", page.body);
+    assert!(
+        page.body.contains("1 (50.00 %)"),
+        "hard bounces and their rate: {}",
+        page.body
+    );
+    assert!(
+        page.body.contains("was never sent to this subscriber"),
+        "{}",
+        page.body
+    );
+    let issue = b.get(&format!("/admin/bounces?digest={d}")).await;
+    assert!(
+        issue.body.contains(&subs[0].1) && issue.body.contains("5.1.10"),
+        "{}",
+        issue.body
+    );
+
+    let id = app.store.unmatched_reports(true, 10).await.unwrap()[0].id;
+    let path = format!("/admin/bounces/{id}/reprocess");
+    let forged = b.post(&path, &[("csrf", "not-the-token")]).await;
+    assert_eq!(forged.status, 403);
+    // Still unmatched while the next issue has not been sent.
+    let csrf = page.csrf();
+    let r = b.post(&path, &[("csrf", &csrf)]).await;
+    assert_eq!(
+        r.location.as_deref(),
+        Some("/admin/bounces?msg=still-unmatched")
+    );
+    assert_eq!(send_digest(app, "2026-12-01").await, d + 1);
+    let r = b.post(&path, &[("csrf", &csrf)]).await;
+    assert_eq!(
+        r.location.as_deref(),
+        Some("/admin/bounces?msg=reprocessed")
+    );
+    assert_eq!(status_of(app, subs[1].0).await, SubscriberStatus::Bounced);
+    let page = b.get("/admin/bounces?msg=reprocessed").await;
+    assert!(page.body.contains("None waiting."), "{}", page.body);
+    t.stop().await;
+}
+on_both_databases!(operators_see_rates_failures_and_reprocess_unmatched_reports);

@@ -2,6 +2,7 @@
 //! subscribers and API tokens. Every page is server-rendered and works without
 //! JavaScript; every form posts with the session's CSRF token.
 
+mod bounces;
 mod digest;
 mod login;
 mod pages;
@@ -66,6 +67,8 @@ pub fn routes() -> Router<App> {
             get(pages::tokens).post(pages::create_token),
         )
         .route("/admin/tokens/{id}/revoke", post(pages::revoke_token))
+        .route("/admin/bounces", get(bounces::page))
+        .route("/admin/bounces/{id}/reprocess", post(bounces::reprocess))
 }
 
 /// A form body as name/value pairs. Unlike `Form<T>`, repeated names (checkbox groups)
@@ -157,6 +160,11 @@ pub fn flash_for(code: Option<&str>) -> Option<Flash> {
         "feed-fetched" => (FlashKind::Success, "Feed fetched."),
         "unsubscribed" => (FlashKind::Success, "Unsubscribed."),
         "revoked" => (FlashKind::Success, "Token revoked."),
+        "reprocessed" => (FlashKind::Success, "Report re-processed and applied."),
+        "still-unmatched" => (
+            FlashKind::Info,
+            "The report still cannot be matched; its reason is updated below.",
+        ),
         _ => return None,
     };
     Some(Flash {
