@@ -52,3 +52,26 @@ pub async fn refresh_metrics(app: &crate::App) {
         tracing::warn!(error = %e, "metrics: cannot read bounce counts");
     }
 }
+
+/// Sends again the deliveries of an issue that failed only because their retries ran out
+/// (the operator's "retry the transient ones"). Returns how many batches were queued.
+pub async fn retry_transient_failures(app: &crate::App, digest_id: i64) -> anyhow::Result<usize> {
+    let batches = app
+        .store
+        .retry_transient_failures(digest_id, app.now_ms())
+        .await?;
+    for batch_no in &batches {
+        app.queue
+            .push(crate::delivery::jobs::DeliverBatch {
+                digest_id,
+                batch_no: *batch_no,
+            })
+            .await?;
+    }
+    tracing::info!(
+        digest = digest_id,
+        batches = batches.len(),
+        "transient failures queued again"
+    );
+    Ok(batches.len())
+}

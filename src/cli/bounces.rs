@@ -22,6 +22,12 @@ pub enum BouncesCommand {
     },
     /// Poll the bounce mailbox (bounces.imap_url) once now and print what was done.
     Poll,
+    /// Send again an issue's deliveries that failed only because their retries ran out
+    /// (temporary errors); permanent refusals, bounces and complaints are left alone.
+    Retry {
+        /// The digest's id.
+        digest: i64,
+    },
 }
 
 pub async fn run(command: BouncesCommand, config: Config) -> anyhow::Result<()> {
@@ -34,6 +40,11 @@ pub async fn run(command: BouncesCommand, config: Config) -> anyhow::Result<()> 
             Ok(())
         }
         BouncesCommand::Poll => poll(&app).await,
+        BouncesCommand::Retry { digest } => {
+            let n = crate::bounces::retry_transient_failures(&app, digest).await?;
+            println!("digest {digest}: {n} batch(es) queued again for the workers");
+            Ok(())
+        }
     };
     app.close().await;
     result

@@ -467,6 +467,60 @@ impl Store {
         .await)?)
     }
 
+    /// Puts an issue's deliveries that failed only because retries ran out (transient
+    /// errors: the sender records them as "gave up after N attempts") back to `retrying`,
+    /// due now with a fresh attempt count, and the issue back to `sending`. Permanent
+    /// refusals, departed subscribers and bounced or complained deliveries stay as they are.
+    /// Returns the batches to queue again.
+    pub async fn retry_transient_failures(
+        &self,
+        digest_id: i64,
+        now: i64,
+    ) -> StoreResult<Vec<i64>> {
+        let mut batches: Vec<i64> = super::in_tx!(self, tx => {
+            let status: Option<String> = sqlx::query_scalar("SELECT status FROM digests WHERE id = $1")
+                .bind(digest_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            match status.as_deref() {
+                None => return Err(super::StoreError::NotFound),
+                Some("sending" | "sent") => {}
+                Some(other) => {
+                    return Err(super::StoreError::Conflict(format!(
+                        "digest {digest_id} is {other}; only a sending or sent digest can be retried"
+                    )));
+                }
+            }
+            let batches: Vec<i64> = sqlx::query_scalar(
+                "UPDATE deliveries SET state = 'retrying', attempts = 0, next_attempt_at = $2, \
+                 lease_until = NULL, updated_at = $2 \
+                 WHERE digest_id = $1 AND state = 'failed' AND outcome IS NULL \
+                 AND last_error LIKE 'gave up after %' \
+                 AND EXISTS (SELECT 1 FROM subscribers s WHERE s.id = deliveries.subscriber_id \
+                             AND s.status = 'confirmed') \
+                 RETURNING batch_no",
+            )
+            .bind(digest_id)
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?;
+            if !batches.is_empty() {
+                sqlx::query(
+                    "UPDATE digests SET status = 'sending', send_finished_at = NULL, updated_at = $2 \
+                     WHERE id = $1 AND status = 'sent'",
+                )
+                .bind(digest_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            batches
+        });
+        batches.sort_unstable();
+        batches.dedup();
+        Ok(batches)
+    }
+
     /// The most recent digest that went out (or is going out), for its rates in /metrics.
     pub async fn latest_sent_digest_id(&self) -> StoreResult<Option<i64>> {
         Ok(on_db!(self, pool => sqlx::query_scalar(

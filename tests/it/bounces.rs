@@ -1356,3 +1356,79 @@ async fn operators_see_rates_failures_and_reprocess_unmatched_reports(backend: B
     t.stop().await;
 }
 on_both_databases!(operators_see_rates_failures_and_reprocess_unmatched_reports);
+
+// ----- retrying the transient failures --------------------------------------------------
+
+async fn an_operator_can_retry_deliveries_whose_retries_ran_out(backend: Backend) {
+    // Each address is refused with 451 twice; two attempts are allowed, so the first send
+    // gives up on everyone, and the retry gets through.
+    let Some(smtp) = SmtpServer::start(SmtpBehaviour {
+        tempfail: 2,
+        reject: Some("^gone".into()),
+        ..Default::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let extra = format!(
+        "smtp_url = {:?}\n[queue]\nretry_base_ms = 50\nretry_max_ms = 100\nmax_delivery_attempts = 2\n",
+        smtp.url()
+    );
+    let Some(t) = TestApp::spawn_with(backend, &extra, Clock::System).await else {
+        return;
+    };
+    let app = &t.app;
+    let subs = subscribers(app, "t", 3).await;
+    let gone = app
+        .store
+        .insert_subscriber(
+            &breakfast::store::subscribers::NewSubscriber {
+                email: &EmailAddress::parse("gone@example.org").unwrap(),
+                name: None,
+                status: SubscriberStatus::Confirmed,
+                source: "test",
+            },
+            app.now_ms(),
+        )
+        .await
+        .unwrap();
+    let d = send_digest(app, "2026-11-30").await;
+    let p = app.store.delivery_progress(d, app.now_ms()).await.unwrap();
+    assert_eq!((p.sent, p.failed), (0, 4), "{p:?}");
+    assert_eq!(smtp.messages().len(), 0);
+
+    let out = crate::helpers::breakfast_cmd(
+        &["bounces", "retry", &d.to_string()],
+        &[
+            ("BREAKFAST_DATABASE_URL", t.db.url.as_str()),
+            ("BREAKFAST_SECRET", "test-secret-0123456789"),
+        ],
+        t.db.dir.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The in-process workers pick the batches up.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let p = loop {
+        let p = app.store.delivery_progress(d, app.now_ms()).await.unwrap();
+        if p.status == "sent" && p.sent == 3 {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "not retried: {p:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(p.failed, 1, "the permanent refusal stays failed: {p:?}");
+    let delivered: Vec<String> = smtp.messages().iter().map(|m| Mail::parse(m).to).collect();
+    assert_eq!(delivered.len(), 3);
+    assert!(subs.iter().all(|(_, a)| delivered.contains(a)));
+    let failed = app.store.failed_deliveries(d).await.unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].subscriber_id, gone.id);
+    assert!(failed[0].reason.contains("550"), "{:?}", failed[0]);
+    t.stop().await;
+}
+on_both_databases!(an_operator_can_retry_deliveries_whose_retries_ran_out);
