@@ -193,6 +193,8 @@ pub struct BouncesConfig {
     pub local_part: String,
     /// imap://user:pass@host:port/MAILBOX (STARTTLS; ?tls=none for loopback) or imaps://…
     pub imap_url: Secret,
+    /// Extra trusted CA certificates (PEM) for the IMAP server; empty: public roots only.
+    pub imap_ca_file: String,
     pub poll_secs: u64,
     pub max_message_bytes: usize,
     pub soft_bounce_limit: u32,

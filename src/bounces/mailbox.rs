@@ -176,7 +176,7 @@ pub async fn poll_once(app: &App, settings: &ImapSettings) -> anyhow::Result<Rou
     })?;
     match settings.tls {
         ImapTls::Implicit => {
-            let tls = tls_connect(&settings.host, tcp).await?;
+            let tls = tls_connect(app, &settings.host, tcp).await?;
             let mut client = Client::new(tls);
             read_greeting(&mut client).await?;
             work(app, settings, client).await
@@ -188,7 +188,7 @@ pub async fn poll_once(app: &App, settings: &ImapSettings) -> anyhow::Result<Rou
                 .run_command_and_check_ok("STARTTLS", None)
                 .await
                 .map_err(|e| anyhow::anyhow!("IMAP server refused STARTTLS: {e}"))?;
-            let tls = tls_connect(&settings.host, client.into_inner()).await?;
+            let tls = tls_connect(app, &settings.host, client.into_inner()).await?;
             work(app, settings, Client::new(tls)).await
         }
         ImapTls::None => {
@@ -212,12 +212,12 @@ where
 }
 
 async fn tls_connect(
+    app: &App,
     host: &str,
     tcp: TcpStream,
 ) -> anyhow::Result<tokio_rustls::client::TlsStream<TcpStream>> {
-    let roots = rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     let config = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
+        .with_root_certificates(trust_roots(&app.config.bounces.imap_ca_file)?)
         .with_no_client_auth();
     let name = rustls::pki_types::ServerName::try_from(host.to_string())
         .map_err(|e| anyhow::anyhow!("IMAP host {host:?} is not a valid TLS name: {e}"))?;
@@ -225,6 +225,29 @@ async fn tls_connect(
         .connect(name, tcp)
         .await
         .map_err(|e| anyhow::anyhow!("TLS with the IMAP server failed: {e}"))
+}
+
+/// The public web roots, plus the certificates in `ca_file` (PEM) when set: for a mail
+/// server with a private CA. Never a switch that turns verification off.
+fn trust_roots(ca_file: &str) -> anyhow::Result<rustls::RootCertStore> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    let mut roots =
+        rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if ca_file.trim().is_empty() {
+        return Ok(roots);
+    }
+    let certs = CertificateDer::pem_file_iter(ca_file.trim())
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| anyhow::anyhow!("cannot read bounces.imap_ca_file {ca_file}: {e}"))?;
+    if certs.is_empty() {
+        anyhow::bail!("bounces.imap_ca_file {ca_file} holds no certificate");
+    }
+    for cert in certs {
+        roots
+            .add(cert)
+            .map_err(|e| anyhow::anyhow!("bounces.imap_ca_file {ca_file}: {e}"))?;
+    }
+    Ok(roots)
 }
 
 async fn work<T>(

@@ -479,6 +479,8 @@ on_both_databases!(reports_are_classified_and_applied_once);
 /// Dovecot on a loopback port with one user and a maildir in a temporary folder.
 struct Dovecot {
     port: u16,
+    /// The implicit-TLS port, when started with TLS.
+    tls_port: Option<u16>,
     dir: tempfile::TempDir,
     child: Child,
 }
@@ -496,6 +498,12 @@ fn command_output(cmd: &str, args: &[&str]) -> String {
 
 impl Dovecot {
     async fn start() -> Option<Dovecot> {
+        Self::start_with(false).await
+    }
+
+    /// With TLS: a private CA and a server certificate for 127.0.0.1 made by openssl, TLS
+    /// required before login, STARTTLS on `port` and implicit TLS on `tls_port`.
+    async fn start_with(tls: bool) -> Option<Dovecot> {
         let binary = ["/usr/sbin/dovecot", "/usr/local/sbin/dovecot"]
             .into_iter()
             .find(|p| Path::new(p).exists());
@@ -541,11 +549,27 @@ impl Dovecot {
             Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/dovecot.conf"),
         )
         .unwrap();
-        let conf = template
+        let mut conf = template
             .replace("@DIR@", &dir.path().display().to_string())
             .replace("@PORT@", &port.to_string())
             .replace("@MAILUSER@", &mail_user)
             .replace("@LOGINUSER@", &login_user);
+        let tls_port = tls.then(free_port);
+        if let Some(tls_port) = tls_port {
+            make_certificates(dir.path());
+            let d = dir.path().display();
+            conf = conf
+                .replace(
+                    "ssl = no",
+                    &format!(
+                        "ssl = required\nssl_cert = <{d}/server.pem\nssl_key = <{d}/server.key"
+                    ),
+                )
+                .replace(
+                    "port = 0",
+                    &format!("address = 127.0.0.1\n    port = {tls_port}"),
+                );
+        }
         let conf_path = dir.path().join("dovecot.conf");
         std::fs::write(&conf_path, conf).unwrap();
         let child = Command::new(binary)
@@ -557,7 +581,12 @@ impl Dovecot {
             .stderr(Stdio::null())
             .spawn()
             .expect("dovecot starts");
-        let d = Dovecot { port, dir, child };
+        let d = Dovecot {
+            port,
+            tls_port,
+            dir,
+            child,
+        };
         let deadline = Instant::now() + Duration::from_secs(15);
         while tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
@@ -622,6 +651,74 @@ impl Dovecot {
         let _ = s.logout().await;
         n
     }
+}
+
+/// A CA (ca.pem) and a server certificate for IP 127.0.0.1 signed by it, in `dir`.
+fn make_certificates(dir: &Path) {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(ec);
+    ca.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Breakfast test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+    ]);
+    openssl(dir, &ca);
+    let mut csr = vec!["req"];
+    csr.extend(ec);
+    csr.extend([
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    openssl(dir, &csr);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
+    // Readable by the login processes when the test runs as root.
+    let _ = Command::new("chmod")
+        .args(["644", &dir.join("server.key").display().to_string()])
+        .status();
 }
 
 impl Drop for Dovecot {
@@ -1432,3 +1529,105 @@ async fn an_operator_can_retry_deliveries_whose_retries_ran_out(backend: Backend
     t.stop().await;
 }
 on_both_databases!(an_operator_can_retry_deliveries_whose_retries_ran_out);
+
+async fn the_mailbox_is_read_over_starttls_and_implicit_tls_with_verified_certificates(
+    backend: Backend,
+) {
+    let Some(dovecot) = Dovecot::start_with(true).await else {
+        return;
+    };
+    let Some(plain) = Dovecot::start().await else {
+        return;
+    };
+    let ca = dovecot.dir.path().join("ca.pem").display().to_string();
+    let extra = format!("{BOUNCES_TOML}imap_ca_file = {ca:?}\n");
+    let Some(t) = TestApp::spawn_with(backend, &extra, Clock::System).await else {
+        return;
+    };
+    let app = &t.app;
+    let subs = subscribers(app, "s", 2).await;
+    let d = send_digest(app, "2026-11-30").await;
+    let creds = format!("{IMAP_USER}:{IMAP_PASSWORD}");
+    let starttls =
+        mailbox::parse_imap_url(&format!("imap://{creds}@127.0.0.1:{}/INBOX", dovecot.port))
+            .unwrap();
+    let implicit = mailbox::parse_imap_url(&format!(
+        "imaps://{creds}@127.0.0.1:{}/INBOX",
+        dovecot.tls_port.unwrap()
+    ))
+    .unwrap();
+
+    let mut session_mail = Vec::new();
+    session_mail.push(report(
+        app,
+        "postfix.eml",
+        delivery(d, subs[0].0),
+        &subs[0].1,
+    ));
+    // APPEND over a verified TLS connection of the test's own.
+    append_over_tls(&dovecot, &ca, &session_mail).await;
+    let round = mailbox::poll_once(app, &starttls).await.unwrap();
+    assert_eq!((round.seen, round.applied), (1, 1), "{round:?}");
+    append_over_tls(
+        &dovecot,
+        &ca,
+        &[report(app, "arf.eml", delivery(d, subs[1].0), &subs[1].1)],
+    )
+    .await;
+    let round = mailbox::poll_once(app, &implicit).await.unwrap();
+    assert_eq!((round.seen, round.applied), (1, 1), "{round:?}");
+    assert_eq!(
+        status_of(app, subs[1].0).await,
+        SubscriberStatus::Complained
+    );
+
+    // The certificate names 127.0.0.1, not localhost: refused.
+    let mut wrong_name = implicit.clone();
+    wrong_name.host = "localhost".into();
+    let err = mailbox::poll_once(app, &wrong_name)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("TLS with the IMAP server failed"), "{err}");
+    // A server without STARTTLS is not sent the password in clear.
+    let no_tls =
+        mailbox::parse_imap_url(&format!("imap://{creds}@127.0.0.1:{}/INBOX", plain.port)).unwrap();
+    let err = mailbox::poll_once(app, &no_tls)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("refused STARTTLS"), "{err}");
+    t.stop().await;
+}
+on_both_databases!(the_mailbox_is_read_over_starttls_and_implicit_tls_with_verified_certificates);
+
+/// Delivers messages with APPEND over implicit TLS, trusting only the test CA.
+async fn append_over_tls(dovecot: &Dovecot, ca: &str, messages: &[Vec<u8>]) {
+    use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", dovecot.tls_port.unwrap()))
+        .await
+        .unwrap();
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
+        .await
+        .unwrap();
+    let mut client = async_imap::Client::new(tls);
+    client.read_response().await.unwrap();
+    let mut s = client
+        .login(IMAP_USER, IMAP_PASSWORD)
+        .await
+        .map_err(|(e, _)| e)
+        .unwrap();
+    s.select("INBOX").await.unwrap();
+    for m in messages {
+        s.append("INBOX", None, None, m).await.unwrap();
+    }
+    s.logout().await.unwrap();
+}
