@@ -1557,15 +1557,9 @@ async fn the_mailbox_is_read_over_starttls_and_implicit_tls_with_verified_certif
     ))
     .unwrap();
 
-    let mut session_mail = Vec::new();
-    session_mail.push(report(
-        app,
-        "postfix.eml",
-        delivery(d, subs[0].0),
-        &subs[0].1,
-    ));
     // APPEND over a verified TLS connection of the test's own.
-    append_over_tls(&dovecot, &ca, &session_mail).await;
+    let first = report(app, "postfix.eml", delivery(d, subs[0].0), &subs[0].1);
+    append_over_tls(&dovecot, &ca, &[first]).await;
     let round = mailbox::poll_once(app, &starttls).await.unwrap();
     assert_eq!((round.seen, round.applied), (1, 1), "{round:?}");
     append_over_tls(
