@@ -392,6 +392,7 @@ fn render(
             .collect(),
         on_this_day: on_this_day.map(|a| view(a, false, "%-d %B %Y")),
         view_in_browser_url: app.url(&format!("/archive/{}", digest.issue_date)),
+        subscribe_url: app.url("/"),
         unsubscribe_url: sentinels.for_slot(Slot::Unsubscribe),
         preferences_url: sentinels.for_slot(Slot::Preferences),
         postal_address: app.config.newsletter.postal_address.clone(),

@@ -15,6 +15,7 @@ use sqlx::{
 };
 
 pub mod admin_views;
+pub mod archive;
 pub mod articles;
 pub mod deliveries;
 pub mod digests;

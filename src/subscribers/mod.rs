@@ -346,10 +346,43 @@ pub async fn unsubscribe(app: &App, token: &str) -> ServiceResult<Subscriber> {
     }
 }
 
-/// "I changed my mind" from the unsubscribe page: back to pending, confirm by email.
-pub async fn resubscribe(app: &App, token: &str) -> ServiceResult<()> {
+/// What a resubscribe did, for the page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resubscribed {
+    /// Back on the list now.
+    Now,
+    /// Already on the list; nothing changed.
+    Already,
+    /// A complaint is final: nothing changed, and the page says how to come back.
+    Refused,
+}
+
+/// "I changed my mind" from the unsubscribe or preferences page. The link is signed and
+/// was only ever mailed to this address, so following it proves the reader owns the
+/// mailbox as well as a confirmation link would: the subscription is restored at once
+/// (through `pending`, as the lifecycle requires) rather than by another email, which
+/// the confirmation throttle would often swallow.
+pub async fn resubscribe(app: &App, token: &str) -> ServiceResult<(Subscriber, Resubscribed)> {
     let s = holder(app, token, Purpose::Unsubscribe).await?;
-    rejoin(app, s).await
+    let now = app.now_ms();
+    match s.status {
+        SubscriberStatus::Confirmed => Ok((s, Resubscribed::Already)),
+        SubscriberStatus::Complained => Ok((s, Resubscribed::Refused)),
+        SubscriberStatus::Unsubscribed | SubscriberStatus::Bounced | SubscriberStatus::Pending => {
+            app.store
+                .set_subscriber_status(s.id, SubscriberStatus::Pending, now)
+                .await?;
+            let s = app
+                .store
+                .set_subscriber_status(s.id, SubscriberStatus::Confirmed, now)
+                .await?;
+            app.store
+                .record_event(s.id, "resubscribed", Some("from a signed link"), now)
+                .await?;
+            tracing::info!(subscriber = s.id, "resubscribed from a signed link");
+            Ok((s, Resubscribed::Now))
+        }
+    }
 }
 
 /// Everything the preferences page shows: the row and its history.

@@ -16,14 +16,17 @@ use serde_json::json;
 use templates::{
     Markup,
     page::{PageMeta, error_page},
-    public::{self as views, PreferencesView, SignupView},
+    public::{
+        self as views, CheckEmailView, ConfirmedView, PreferencesView, ResubscribeOutcome,
+        SignupView,
+    },
 };
 
 use super::rate_limit::{ClientIp, RateLimiter, retry_after_secs};
 use crate::{
     app::App,
     domain::{EmailAddress, SubscriberStatus, clock::from_ms},
-    subscribers::{self, LinkError, PreferencesInput, Profile, ServiceError},
+    subscribers::{self, LinkError, PreferencesInput, Profile, Resubscribed, ServiceError},
 };
 
 pub fn routes() -> Router<App> {
@@ -323,7 +326,13 @@ async fn subscribe(
         },
         BodyKind::Other => return unsupported(&app, json),
     };
-    let accepted = || accepted(&app, kind == BodyKind::Json, input.embed);
+    let echo = CheckEmailView {
+        email: input.email.trim().to_string(),
+        name: input.name.clone().unwrap_or_default().trim().to_string(),
+        embed: input.embed,
+        resend_after: resend_interval(&app),
+    };
+    let accepted = || accepted(&app, kind == BodyKind::Json, &echo);
     if input
         .website
         .as_deref()
@@ -384,7 +393,15 @@ fn capitalise(s: &str) -> String {
     }
 }
 
-fn accepted(app: &App, json: bool, embed: bool) -> Response {
+/// "10 minutes": how long the confirmation throttle makes a visitor wait for another link.
+fn resend_interval(app: &App) -> String {
+    match app.config.subscribers.resend_confirmation_minutes {
+        1 => "minute".into(),
+        n => format!("{n} minutes"),
+    }
+}
+
+fn accepted(app: &App, json: bool, echo: &CheckEmailView) -> Response {
     if json {
         (
             StatusCode::ACCEPTED,
@@ -394,8 +411,28 @@ fn accepted(app: &App, json: bool, embed: bool) -> Response {
     } else {
         html(
             StatusCode::OK,
-            views::check_email_page(&meta(app, "Check your inbox", true), embed),
+            views::check_email_page(&meta(app, "Check your inbox", true), echo),
         )
+    }
+}
+
+/// What the confirmed page says: when the first issue comes and where the latest is.
+async fn confirmed_view(app: &App, subscriber_id: i64) -> ConfirmedView {
+    let latest = match app.store.list_sent_digests(1, 0).await {
+        Ok(rows) => rows.into_iter().next(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the latest issue");
+            None
+        }
+    };
+    ConfirmedView {
+        publication: app.config.newsletter.name.clone(),
+        preferences_url: subscribers::preferences_url(app, subscriber_id),
+        next_issue: crate::archive::next_issue_sentence(app).await,
+        latest_issue: latest.map(|d| {
+            let href = format!("/archive/{}", d.issue_date);
+            (d.subject.unwrap_or_else(|| d.issue_date.clone()), href)
+        }),
     }
 }
 
@@ -415,8 +452,7 @@ async fn confirm(State(app): State<App>, Query(q): Params) -> Response {
             StatusCode::OK,
             views::confirmed_page(
                 &meta(&app, "Subscribed", true),
-                &app.config.newsletter.name,
-                &subscribers::preferences_url(&app, c.subscriber.id),
+                &confirmed_view(&app, c.subscriber.id).await,
             ),
         ),
         Err(e) => link_error(&app, e),
@@ -438,7 +474,14 @@ async fn resend(
         Err(r) => return *r,
     };
     match subscribers::resend_confirmation(&app, &token_of(&HashMap::new(), Some(&form))).await {
-        Ok(()) => accepted(&app, false, false),
+        Ok(()) => accepted(
+            &app,
+            false,
+            &CheckEmailView {
+                resend_after: resend_interval(&app),
+                ..Default::default()
+            },
+        ),
         Err(e) => link_error(&app, e),
     }
 }
@@ -500,10 +543,24 @@ async fn resubscribe(
         Ok(f) => f,
         Err(r) => return *r,
     };
-    match subscribers::resubscribe(&app, &token_of(&HashMap::new(), Some(&form))).await {
-        Ok(()) => accepted(&app, false, false),
-        Err(e) => link_error(&app, e),
-    }
+    let token = token_of(&HashMap::new(), Some(&form));
+    let (subscriber, outcome) = match subscribers::resubscribe(&app, &token).await {
+        Ok((s, Resubscribed::Now)) => (s, ResubscribeOutcome::Now),
+        Ok((s, Resubscribed::Already)) => (s, ResubscribeOutcome::Already),
+        Ok((s, Resubscribed::Refused)) => (s, ResubscribeOutcome::Refused),
+        Err(e) => return link_error(&app, e),
+    };
+    let next = crate::archive::next_issue_sentence(&app).await;
+    html(
+        StatusCode::OK,
+        views::resubscribed_page(
+            &meta(&app, "Resubscribed", true),
+            &app.config.newsletter.name,
+            outcome,
+            next.as_deref(),
+            &subscribers::preferences_url(&app, subscriber.id),
+        ),
+    )
 }
 
 fn when(ms: i64) -> String {

@@ -34,7 +34,8 @@ fn honeypot() -> Markup {
     }
 }
 
-fn signup_form(v: &SignupView) -> Markup {
+/// The sign-up form on its own, for the sign-up page and the archive's pages.
+pub fn signup_form(v: &SignupView) -> Markup {
     html! {
         form method="post" action="/subscribe" target=[v.embed.then_some("_top")] novalidate style="margin:0" {
             @if v.embed { input type="hidden" name="embed" value="1"; }
@@ -71,31 +72,76 @@ pub fn signup_page(meta: &PageMeta, v: &SignupView) -> Markup {
     )
 }
 
+/// What the "check your inbox" page repeats back: the address as typed (so a typo can
+/// be spotted) and what the resend button posts again.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CheckEmailView {
+    /// Empty when the address is not known to the page (a resend from an expired link).
+    pub email: String,
+    pub name: String,
+    pub embed: bool,
+    /// How long before another link can be sent, e.g. "10 minutes".
+    pub resend_after: String,
+}
+
 /// The one answer to every sign-up, whatever the address's state, so the page reveals
-/// nothing about who is on the list.
-pub fn check_email_page(meta: &PageMeta, embed: bool) -> Markup {
+/// nothing about who is on the list. It only repeats what the visitor typed.
+pub fn check_email_page(meta: &PageMeta, v: &CheckEmailView) -> Markup {
     let body = html! {
         h1 { "Check your inbox" }
-        p.lede { "If that address can be subscribed, a confirmation link is on its way." }
+        @if v.email.is_empty() {
+            p.lede { "If that address can be subscribed, a confirmation link is on its way." }
+        } @else {
+            p.lede { "If " strong.address { (v.email) } " can be subscribed, a confirmation link is on its way to it." }
+        }
         p { "Open the email and follow the link to start receiving the newsletter. If nothing arrives within a few minutes, look in your spam folder." }
+        @if !v.email.is_empty() {
+            p { "Not your address, or a typo? " a href=(if v.embed { "/embed" } else { "/" }) { "Sign up again with the right one" } "." }
+            form method="post" action="/subscribe" target=[v.embed.then_some("_top")] {
+                input type="hidden" name="email" value=(v.email);
+                @if !v.name.is_empty() { input type="hidden" name="name" value=(v.name); }
+                @if v.embed { input type="hidden" name="embed" value="1"; }
+                div.actions { (button("Send the link again", ButtonKind::Secondary)) }
+                p.hint { "We send at most one link every " (v.resend_after) "." }
+            }
+        }
         p.muted { "Already subscribed? Then there is nothing more to do: you will not get a second confirmation." }
     };
-    if embed {
+    if v.embed {
         embed_page(meta, body)
     } else {
         page(meta, body)
     }
 }
 
-pub fn confirmed_page(meta: &PageMeta, publication: &str, preferences_url: &str) -> Markup {
+/// What the confirmed page says about what happens next.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConfirmedView {
+    pub publication: String,
+    pub preferences_url: String,
+    /// e.g. "The next issue goes out on Tuesday 7 March at 07:00 GMT."; `None` when no
+    /// send is scheduled.
+    pub next_issue: Option<String>,
+    /// The newest issue in the archive, if any has gone out.
+    pub latest_issue: Option<(String, String)>,
+}
+
+pub fn confirmed_page(meta: &PageMeta, v: &ConfirmedView) -> Markup {
     page(
         meta,
         html! {
             h1 { "You're subscribed" }
-            p.lede { "Thank you for confirming. The next " (publication) " will be in your inbox." }
+            p.lede { "Thank you for confirming. " (v.publication) " will come to your inbox." }
+            @if let Some(next) = &v.next_issue {
+                p { strong { (next) } " That is when your first issue arrives." }
+            }
+            @if let Some((subject, href)) = &v.latest_issue {
+                p { "Can't wait? Read the latest issue: " a href=(href) { (subject) } "." }
+            }
             p { "You can change how often you hear from us, or pause for a while, at any time." }
             div.actions {
-                (link_button("Manage my preferences", preferences_url, ButtonKind::Secondary))
+                (link_button("Manage my preferences", &v.preferences_url, ButtonKind::Secondary))
+                (link_button("Past issues", "/archive", ButtonKind::Secondary))
             }
         },
     )
@@ -146,13 +192,55 @@ pub fn unsubscribed_page(
         html! {
             h1 { "You're unsubscribed" }
             p.lede { "You will not receive " (publication) " any more. Sorry to see you go." }
-            p { "Clicked by mistake? You can come back at any time; we will ask you to confirm by email first." }
+            p { "Clicked by mistake? Resubscribe with one click: this link came to your inbox, so there is nothing to confirm." }
             form method="post" action="/resubscribe" {
                 input type="hidden" name="token" value=(token);
                 div.actions {
                     (button("Resubscribe", ButtonKind::Primary))
                     (link_button("Preferences and your data", preferences_url, ButtonKind::Secondary))
                 }
+            }
+        },
+    )
+}
+
+/// How a resubscribe went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResubscribeOutcome {
+    Now,
+    Already,
+    /// The address reported our mail as spam; we do not mail it again on a click.
+    Refused,
+}
+
+pub fn resubscribed_page(
+    meta: &PageMeta,
+    publication: &str,
+    outcome: ResubscribeOutcome,
+    next_issue: Option<&str>,
+    preferences_url: &str,
+) -> Markup {
+    page(
+        meta,
+        html! {
+            @match outcome {
+                ResubscribeOutcome::Now => {
+                    h1 { "Welcome back" }
+                    p.lede { "You are subscribed to " (publication) " again, starting with the next issue. There is nothing to confirm." }
+                    @if let Some(next) = next_issue { p { (next) } }
+                }
+                ResubscribeOutcome::Already => {
+                    h1 { "You're already subscribed" }
+                    p.lede { (publication) " is still coming to your inbox. There is nothing more to do." }
+                }
+                ResubscribeOutcome::Refused => {
+                    h1 { "We can't resubscribe this address from here" }
+                    p.lede { "Our email to it was reported as unwanted, so we do not send " (publication) " to it any more. If that was a mistake, reply to any issue and tell us." }
+                }
+            }
+            div.actions {
+                (link_button("Preferences and your data", preferences_url, ButtonKind::Secondary))
+                (link_button("Past issues", "/archive", ButtonKind::Secondary))
             }
         },
     )

@@ -30,7 +30,10 @@ pub struct DigestEmail {
     pub pinned: Vec<ArticleView>,
     pub sections: Vec<SectionView>,
     pub on_this_day: Option<ArticleView>,
+    /// The issue's archive page; also the link the email asks readers to share.
     pub view_in_browser_url: String,
+    /// The sign-up page, for readers who got the email forwarded.
+    pub subscribe_url: String,
     /// Personal.
     pub unsubscribe_url: String,
     /// Personal.
@@ -93,6 +96,11 @@ pub fn render_digest_html(d: &DigestEmail) -> String {
         tr {
             td.bf-muted align="center" style=(concat!("padding:0 12px 14px 12px;font-family:", sans!(), ";font-size:12px;line-height:18px;color:", muted!())) {
                 a.bf-muted href=(d.view_in_browser_url) target="_blank" style=(concat!("color:", muted!(), ";text-decoration:underline")) { "View in browser" }
+                @if !d.subscribe_url.is_empty() {
+                    (PreEscaped("&nbsp;&nbsp;&middot;&nbsp;&nbsp;"))
+                    "Forwarded this? "
+                    a.bf-muted href=(d.subscribe_url) target="_blank" style=(concat!("color:", muted!(), ";text-decoration:underline")) { "Subscribe" }
+                }
             }
         }
         tr {
@@ -359,6 +367,10 @@ fn footer(d: &DigestEmail) -> Markup {
     html! {
         tr {
             td.bf-muted align="center" style="padding:26px 24px 0 24px" {
+                p.bf-muted style=(P) {
+                    "Know someone who would like this? Share this issue: "
+                    a.bf-muted href=(d.view_in_browser_url) target="_blank" style=(LINK) { (display_url(&d.view_in_browser_url)) }
+                }
                 p.bf-muted style=(P) { (d.why_received) }
                 p.bf-muted style=(P) {
                     a.bf-muted href=(d.unsubscribe_url) target="_blank" style=(LINK) { "Unsubscribe" }
@@ -375,6 +387,13 @@ fn footer(d: &DigestEmail) -> Markup {
     }
 }
 
+/// A link as people read it aloud: without the scheme.
+fn display_url(url: &str) -> &str {
+    url.strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .unwrap_or(url)
+}
+
 /// The text/plain alternative: what screen readers, watches, and readers
 /// who prefer it get. Same order and same links as the HTML.
 pub fn render_digest_text(d: &DigestEmail) -> String {
@@ -384,6 +403,10 @@ pub fn render_digest_text(d: &DigestEmail) -> String {
     out.push_str(&d.date_label);
     out.push_str("\n\nView in browser: ");
     out.push_str(&d.view_in_browser_url);
+    if !d.subscribe_url.is_empty() {
+        out.push_str("\nForwarded this? Subscribe: ");
+        out.push_str(&d.subscribe_url);
+    }
     out.push_str("\n\n");
     // Personal: verbatim, never wrapped.
     out.push_str(&d.greeting);
@@ -406,6 +429,10 @@ pub fn render_digest_text(d: &DigestEmail) -> String {
         push_section(&mut out, "On this day", std::slice::from_ref(a));
     }
     out.push_str("-- \n");
+    out.push_str("Share this issue: ");
+    out.push_str(&d.view_in_browser_url);
+    out.push('\n');
+    out.push('\n');
     out.push_str(&wrap(&d.why_received, 72));
     out.push_str("\n\nUnsubscribe: ");
     out.push_str(&d.unsubscribe_url);
@@ -479,6 +506,7 @@ pub(crate) mod tests {
             ],
             on_this_day: Some(ArticleView { published_label: Some("6 March 1984".into()), image_url: None, ..article(6, "History", false) }),
             view_in_browser_url: "https://example.org/digests/2026-03-06".into(),
+            subscribe_url: "https://example.org/".into(),
             unsubscribe_url: UNSUB.into(),
             preferences_url: PREFS.into(),
             postal_address: "Breakfast in Red, 1 Example Street, London E1 0AA, United Kingdom".into(),
@@ -549,6 +577,23 @@ pub(crate) mod tests {
         assert!(long.is_empty(), "{long:#?}");
         assert!(text.contains("Britain\n-------\n"));
         assert!(text.contains("International\n-------------\n"));
+    }
+
+    #[test]
+    fn forwarded_and_share_links_in_both_parts() {
+        let d = sample();
+        let html = render_digest_html(&d);
+        let text = render_digest_text(&d);
+        assert!(html.contains("Forwarded this? <a"));
+        assert!(html.contains(&format!("href=\"{}\"", d.subscribe_url)));
+        assert!(html.contains("Share this issue: <a"));
+        assert!(
+            html.matches(&format!("href=\"{}\"", d.view_in_browser_url))
+                .count()
+                >= 2
+        );
+        assert!(text.contains(&format!("Forwarded this? Subscribe: {}\n", d.subscribe_url)));
+        assert!(text.contains(&format!("Share this issue: {}\n", d.view_in_browser_url)));
     }
 
     #[test]

@@ -1,0 +1,454 @@
+//! The archive as the front door: issue pages as web pages (no personal parts, a sign-up
+//! form, neighbours, link-preview tags), `/archive.atom` checked by two feed parsers we
+//! did not write (feed-rs and Python's feedparser), the "forwarded / share" links in the
+//! email, the sign-up pages that echo the address and say when the first issue comes,
+//! and resubscribing from a signed link.
+
+use std::{io::Write as _, process::Stdio, time::Duration};
+
+use breakfast::{
+    App,
+    digest::{ComposeOutcome, compose_for_date},
+    domain::{Clock, EmailAddress, Purpose, SubscriberStatus},
+    store::{articles::NewArticle, digests::DigestPick},
+};
+use chrono::{DateTime, NaiveDate, Utc};
+use reqwest::{StatusCode, header};
+
+use crate::{
+    helpers::{Backend, Mail, TestApp, find_link},
+    on_both_databases,
+};
+
+const TOML: &str = "[ingest]\npoll_minutes = 0\n[subscribers]\nrate_limit_per_minute = 10000\n";
+
+fn at(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+fn day(d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 3, d).unwrap()
+}
+
+async fn get(t: &TestApp, path: &str) -> (StatusCode, String) {
+    let r = t.http.get(t.url(path)).send().await.unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
+async fn post_form(t: &TestApp, path: &str, body: &str) -> (StatusCode, String) {
+    let r = t
+        .http
+        .post(t.url(path))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
+struct Story {
+    key: &'static str,
+    title: &'static str,
+    section: &'static str,
+    image: Option<&'static str>,
+}
+
+/// Publishes `stories` (each from its own feed, whose section it takes) at 05:00 UTC on 2026-03-`d`, composes that day's issue (with the
+/// first story pinned and `note` from the editor) and marks it sent at 06:00.
+async fn send_issue(app: &App, d: u32, stories: &[Story], note: &str) -> i64 {
+    app.clock.set(at(&format!("2026-03-{d:02}T05:30:00Z")));
+    let now = app.now_ms();
+    let digest = app.store.get_or_create_digest(day(d), now).await.unwrap();
+    for (i, s) in stories.iter().enumerate() {
+        let link = format!("https://paper.example/{}", s.key);
+        // Sections are the feed's: one feed per section.
+        let feed = app
+            .store
+            .insert_feed(&format!("{link}.xml"), s.key, Some(s.section), now)
+            .await
+            .unwrap()
+            .id;
+        let up = app
+            .store
+            .upsert_article(
+                feed,
+                &NewArticle {
+                    dedup_key: &link,
+                    guid: None,
+                    link: Some(&link),
+                    title: s.title,
+                    author: Some("Rosa"),
+                    published_at: at(&format!("2026-03-{d:02}T05:00:00Z")).timestamp_millis()
+                        - i as i64 * 60_000,
+                    summary_html: "",
+                    summary_text: "What happened, in a sentence.",
+                    section: Some(s.section),
+                    categories: &[],
+                    image_url: s.image,
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        let id = match up {
+            breakfast::store::articles::Upserted::New(id)
+            | breakfast::store::articles::Upserted::Updated(id) => id,
+            other => panic!("{other:?}"),
+        };
+        if i == 0 {
+            app.store
+                .set_digest_pick(
+                    digest.id,
+                    &DigestPick {
+                        article_id: id,
+                        pinned: true,
+                        dropped: false,
+                        position: Some(1),
+                    },
+                )
+                .await
+                .unwrap();
+        }
+    }
+    if !note.is_empty() {
+        app.store
+            .set_editor_note(digest.id, note, now)
+            .await
+            .unwrap();
+    }
+    let ComposeOutcome::Composed(id) = compose_for_date(app, day(d)).await.unwrap() else {
+        panic!("issue {d} composed");
+    };
+    app.clock.set(at(&format!("2026-03-{d:02}T06:00:00Z")));
+    app.store.mark_digest_sent(id, app.now_ms()).await.unwrap();
+    id
+}
+
+/// Three issues (3, 4 and 5 March 2026); the clock is left at 06:00 on the 5th, an hour
+/// before that day's 07:00 send.
+async fn three_issues(app: &App) {
+    let first = [
+        Story {
+            key: "dockers",
+            title: "Dockers win their strike",
+            section: "Labour",
+            image: Some("https://img.example/dockers.jpg"),
+        },
+        Story {
+            key: "rent",
+            title: "Rent & wages: tenants organise",
+            section: "Britain",
+            image: None,
+        },
+        Story {
+            key: "ports",
+            title: "Ports close across the coast",
+            section: "World",
+            image: Some("https://img.example/ports.jpg"),
+        },
+    ];
+    send_issue(app, 3, &first, "Good news **today**.").await;
+    let second = [Story {
+        key: "council",
+        title: "Council votes on the budget",
+        section: "Britain",
+        image: None,
+    }];
+    send_issue(app, 4, &second, "").await;
+    let third = [Story {
+        key: "miners",
+        title: "A film about the miners",
+        section: "Culture",
+        image: None,
+    }];
+    send_issue(app, 5, &third, "").await;
+}
+
+async fn spawn(backend: Backend) -> Option<TestApp> {
+    TestApp::spawn_with(backend, TOML, Clock::manual(at("2026-03-03T05:00:00Z"))).await
+}
+
+fn assert_nothing_personal(page: &str) {
+    for unwanted in [
+        "/unsubscribe",
+        ">Unsubscribe<",
+        "/preferences",
+        ">Preferences<",
+        "Good morning",
+        "receiving this",
+        "token=",
+    ] {
+        assert!(
+            !page.contains(unwanted),
+            "{unwanted:?} on the page:\n{page}"
+        );
+    }
+}
+
+async fn archive_is_a_front_door(backend: Backend) {
+    let Some(t) = spawn(backend).await else {
+        return;
+    };
+    three_issues(&t.app).await;
+
+    // The middle issue: its own stories, both neighbours, a form, nothing personal.
+    let (status, page) = get(&t, "/archive/2026-03-04").await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("<main"), "a main landmark");
+    assert!(page.contains("class=\"site-header\""));
+    assert!(page.contains("Council votes on the budget"));
+    assert!(!page.contains("Dockers win"), "another issue's story");
+    assert!(
+        page.contains(r#"rel="prev" href="/archive/2026-03-03""#)
+            || page.contains(r#"href="/archive/2026-03-03" rel="prev""#),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"href="/archive/2026-03-05" rel="next""#),
+        "{page}"
+    );
+    assert!(page.contains(r#"action="/subscribe""#));
+    assert!(page.contains(r#"name="email""#));
+    assert_nothing_personal(&page);
+    let subject = "Breakfast in Red — Wednesday 4 March";
+    assert!(page.contains(&format!(
+        r#"<meta property="og:title" content="{subject}">"#
+    )));
+    assert!(page.contains(r#"<meta name="twitter:card" content="summary">"#));
+    assert!(page.contains(&format!(
+        r#"<link rel="canonical" href="{}/archive/2026-03-04">"#,
+        t.base
+    )));
+
+    // The first issue: the editor's note, the pinned lead with its picture in the
+    // link-preview tags, and the sections in the email's order; no previous issue.
+    let (status, page) = get(&t, "/archive/2026-03-03").await;
+    assert_eq!(status, 200);
+    assert_nothing_personal(&page);
+    assert!(page.contains("From the editor"));
+    assert!(page.contains("Good news <strong>today</strong>."));
+    assert!(
+        page.contains(r#"<meta property="og:image" content="https://img.example/dockers.jpg">"#)
+    );
+    assert!(page.contains(r#"<meta name="twitter:card" content="summary_large_image">"#));
+    assert!(page.contains("og:description"));
+    assert!(page.contains("Rent &amp; wages: tenants organise"));
+    let order = [
+        "Top stories",
+        "Dockers win their strike",
+        ">Britain<",
+        "Rent &amp; wages",
+        ">World<",
+        "Ports close",
+    ];
+    let main = &page[page.find("<main").unwrap()..];
+    let found: Vec<usize> = order
+        .iter()
+        .map(|n| main.find(n).unwrap_or_else(|| panic!("{n} missing")))
+        .collect();
+    assert!(
+        found.windows(2).all(|w| w[0] < w[1]),
+        "{order:?} at {found:?}"
+    );
+    assert!(!page.contains("rel=\"prev\""));
+
+    // The index: every issue, and a form.
+    let (status, index) = get(&t, "/archive").await;
+    assert_eq!(status, 200);
+    for d in ["2026-03-03", "2026-03-04", "2026-03-05"] {
+        assert!(index.contains(&format!("href=\"/archive/{d}\"")), "{d}");
+    }
+    assert!(index.contains(r#"action="/subscribe""#));
+    assert!(
+        index.contains("The next issue goes out on Thursday 5 March at 07:00 GMT."),
+        "{index}"
+    );
+
+    // The email: a "forwarded this?" link to the sign-up page and a share link to the
+    // issue's archive page, in both parts.
+    let d = t.app.store.digest_for_date(day(4)).await.unwrap().unwrap();
+    let (html, text) = (d.html.unwrap(), d.text.unwrap());
+    let archive_url = format!("{}/archive/2026-03-04", t.base);
+    assert!(html.contains("Forwarded this? <a"));
+    assert!(html.contains(&format!("href=\"{}/\"", t.base)));
+    assert!(html.contains("Share this issue: <a"));
+    assert!(text.contains(&format!("Forwarded this? Subscribe: {}/\n", t.base)));
+    assert!(text.contains(&format!("Share this issue: {archive_url}\n")));
+
+    // The feed, read by two parsers we did not write.
+    let r = t.http.get(t.url("/archive.atom")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("application/atom+xml")
+    );
+    let xml = r.text().await.unwrap();
+    let feed = feed_rs::parser::parse(xml.as_bytes()).expect("feed-rs reads the feed");
+    assert_eq!(feed.feed_type, feed_rs::model::FeedType::Atom);
+    assert_eq!(feed.entries.len(), 3);
+    let newest = &feed.entries[0];
+    assert_eq!(
+        newest.title.as_ref().unwrap().content,
+        "Breakfast in Red — Thursday 5 March"
+    );
+    assert_eq!(
+        newest.links[0].href,
+        format!("{}/archive/2026-03-05", t.base)
+    );
+    let oldest = &feed.entries[2];
+    let body = oldest
+        .content
+        .as_ref()
+        .and_then(|c| c.body.clone())
+        .unwrap();
+    assert!(body.contains("Dockers win their strike"), "{body}");
+    assert!(body.contains("https://paper.example/rent"));
+    assert!(!body.contains("Unsubscribe") && !body.contains("Good morning"));
+    assert_feedparser_reads(&xml, &t.base);
+    t.stop().await;
+}
+on_both_databases!(archive_is_a_front_door);
+
+/// Python's feedparser, independent of our code and of feed-rs: the document is
+/// well-formed Atom 1.0 with three entries whose content is HTML.
+fn assert_feedparser_reads(xml: &str, base: &str) {
+    let script = r#"
+import sys, json
+try:
+    import feedparser
+except ImportError:
+    print("MISSING"); sys.exit(0)
+d = feedparser.parse(sys.stdin.buffer.read())
+print(json.dumps({
+    "bozo": bool(d.bozo), "error": str(d.get("bozo_exception", "")), "version": d.version,
+    "entries": [{"title": e.title, "link": e.link, "type": e.content[0].type,
+                 "content": e.content[0].value, "updated": e.get("updated", "")} for e in d.entries],
+}))
+"#;
+    let mut child = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(xml.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !stdout.starts_with("MISSING"),
+        "Python's feedparser is needed: pip install feedparser (.ci/run does)"
+    );
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect(&stdout);
+    assert_eq!(report["bozo"], false, "{report}");
+    assert_eq!(report["version"], "atom10", "{report}");
+    let entries = report["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 3, "{report}");
+    assert_eq!(entries[2]["link"], format!("{base}/archive/2026-03-03"));
+    assert_eq!(entries[2]["type"], "text/html");
+    assert!(
+        entries[2]["content"]
+            .as_str()
+            .unwrap()
+            .contains("Dockers win their strike")
+    );
+    assert!(!entries[0]["updated"].as_str().unwrap().is_empty());
+}
+
+/// Sign-up echoes the address and offers a resend; the confirmed page says when the first
+/// issue comes (the schedule's next send) and links to the latest issue; unsubscribing
+/// and then "Resubscribe" puts the reader back on the list at once.
+async fn sign_up_pages_and_resubscribe(backend: Backend) {
+    let Some(t) = spawn(backend).await else {
+        return;
+    };
+    three_issues(&t.app).await;
+    let (status, page) = post_form(&t, "/subscribe", "email=Rosa%40Example.org&name=Rosa").await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Check your inbox"));
+    assert!(
+        page.contains("Rosa@Example.org"),
+        "the address is echoed: {page}"
+    );
+    assert!(page.contains("Send the link again"));
+    assert!(page.contains(r#"<input type="hidden" name="email" value="Rosa@Example.org">"#));
+    // The resend is the same sign-up again: the same page, and the throttle holds it to
+    // one email.
+    let (status, again) = post_form(&t, "/subscribe", "email=Rosa%40Example.org&name=Rosa").await;
+    assert_eq!(status, 200);
+    assert!(again.contains("Rosa@Example.org"));
+
+    let mails = t.wait_for_outbox(1, Duration::from_secs(60)).await;
+    assert_eq!(mails.len(), 1, "one confirmation");
+    let link = find_link(&Mail::parse(&mails[0]).text, "/confirm?token=").unwrap();
+    let path = &link[link.find("/confirm").unwrap()..];
+    let (status, confirmed) = get(&t, path).await;
+    assert_eq!(status, 200, "{confirmed}");
+    assert!(confirmed.contains("You're subscribed"));
+    assert!(
+        confirmed.contains("The next issue goes out on Thursday 5 March at 07:00 GMT."),
+        "{confirmed}"
+    );
+    assert!(confirmed.contains(r#"href="/archive/2026-03-05""#));
+
+    // Leave, then change one's mind.
+    let email = EmailAddress::parse("rosa@example.org").unwrap();
+    let id = t
+        .app
+        .store
+        .subscriber_by_email(&email)
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let unsub = t.app.signer.sign(id, Purpose::Unsubscribe, None);
+    let (status, page) = post_form(
+        &t,
+        &format!("/unsubscribe?token={unsub}"),
+        "List-Unsubscribe=One-Click",
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    let status_now = |t: &TestApp| {
+        let store = t.app.store.clone();
+        let email = email.clone();
+        async move {
+            store
+                .subscriber_by_email(&email)
+                .await
+                .unwrap()
+                .unwrap()
+                .status
+        }
+    };
+    assert_eq!(status_now(&t).await, SubscriberStatus::Unsubscribed);
+    let (status, page) = post_form(&t, "/resubscribe", &format!("token={unsub}")).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Welcome back"), "{page}");
+    assert!(
+        !page.contains("Check your inbox"),
+        "no confirmation is needed"
+    );
+    assert_eq!(
+        status_now(&t).await,
+        SubscriberStatus::Confirmed,
+        "the signed link proves the mailbox: back on the list at once"
+    );
+    // Clicking again says so and changes nothing.
+    let (status, page) = post_form(&t, "/resubscribe", &format!("token={unsub}")).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("already subscribed"), "{page}");
+    // A forged token is refused with a page, not a change.
+    let (status, _) = post_form(&t, "/resubscribe", "token=not-a-token").await;
+    assert_eq!(status, 400);
+    t.stop().await;
+}
+on_both_databases!(sign_up_pages_and_resubscribe);
