@@ -22,6 +22,7 @@ pub mod digests;
 pub mod feeds;
 pub mod queue_stats;
 pub mod schedules;
+pub mod self_service;
 pub mod settings;
 pub mod subscribers;
 pub mod users;

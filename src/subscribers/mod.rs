@@ -7,7 +7,9 @@
 //! from the mailbox; only then is the suppression lifted. Imports and the API skip or
 //! refuse suppressed addresses.
 
+pub mod address;
 pub mod import;
+pub mod leaving;
 
 use chrono::Duration;
 use templates::email::transactional::{
@@ -390,12 +392,23 @@ pub async fn resubscribe(app: &App, token: &str) -> ServiceResult<(Subscriber, R
 pub struct Profile {
     pub subscriber: Subscriber,
     pub events: Vec<SubscriberEvent>,
+    /// A new address waiting for its confirmation link to be followed.
+    pub pending_address: Option<String>,
+}
+
+async fn profile_of(app: &App, subscriber: Subscriber) -> ServiceResult<Profile> {
+    let events = app.store.subscriber_events(subscriber.id).await?;
+    let pending_address = app.store.email_change(subscriber.id).await?.map(|(e, _)| e);
+    Ok(Profile {
+        subscriber,
+        events,
+        pending_address,
+    })
 }
 
 pub async fn profile(app: &App, token: &str) -> ServiceResult<Profile> {
     let subscriber = holder(app, token, Purpose::Preferences).await?;
-    let events = app.store.subscriber_events(subscriber.id).await?;
-    Ok(Profile { subscriber, events })
+    profile_of(app, subscriber).await
 }
 
 /// A preferences form as submitted, before checking.
@@ -440,8 +453,7 @@ pub async fn update_preferences(
         paused_until,
     };
     let subscriber = app.store.update_preferences(s.id, &update, now).await?;
-    let events = app.store.subscriber_events(s.id).await?;
-    Ok(Profile { subscriber, events })
+    profile_of(app, subscriber).await
 }
 
 /// "Delete everything about me": the row and history go, a hash of the address stays.

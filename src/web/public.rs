@@ -26,7 +26,9 @@ use super::rate_limit::{ClientIp, RateLimiter, retry_after_secs};
 use crate::{
     app::App,
     domain::{EmailAddress, SubscriberStatus, clock::from_ms},
-    subscribers::{self, LinkError, PreferencesInput, Profile, Resubscribed, ServiceError},
+    subscribers::{
+        self, LinkError, PreferencesInput, Profile, Resubscribed, ServiceError, address, leaving,
+    },
 };
 
 pub fn routes() -> Router<App> {
@@ -37,6 +39,12 @@ pub fn routes() -> Router<App> {
         .route("/confirm", get(confirm))
         .route("/confirm/resend", post(resend))
         .route("/unsubscribe", get(unsubscribe_page).post(unsubscribe))
+        .route("/unsubscribe/instead", post(stay_instead))
+        .route("/preferences/address/change", post(request_address_change))
+        .route(
+            "/preferences/address",
+            get(address_change_page).post(confirm_address_change),
+        )
         .route("/preferences", get(preferences).post(save_preferences))
         .route("/preferences/delete", post(delete_everything))
         .route("/resubscribe", post(resubscribe))
@@ -493,9 +501,20 @@ async fn unsubscribe_page(State(app): State<App>, Query(q): Params) -> Response 
             StatusCode::OK,
             views::unsubscribe_page(
                 &meta(&app, "Unsubscribe", true),
-                &app.config.newsletter.name,
-                s.email.as_str(),
-                &token,
+                &views::UnsubscribeView {
+                    publication: app.config.newsletter.name.clone(),
+                    email: s.email.to_string(),
+                    token: token.clone(),
+                    reasons: leaving::REASONS
+                        .iter()
+                        .map(|(k, l)| (k.to_string(), l.to_string()))
+                        .collect(),
+                    daily: s.frequency == crate::domain::Frequency::Daily,
+                    weekly_day: weekday_name(&app.config.subscribers.weekly_day)
+                        .trim_end_matches('s')
+                        .to_string(),
+                    pause_days: leaving::PAUSE_INSTEAD_DAYS,
+                },
             ),
         ),
         Err(e) => link_error(&app, e),
@@ -515,7 +534,8 @@ async fn unsubscribe(
         Err(r) => return body_error(&app, r, false),
     };
     let token = token_of(&q, Some(&form));
-    match subscribers::unsubscribe(&app, &token).await {
+    let reason = form.get("reason").map(String::as_str);
+    match leaving::unsubscribe_because(&app, &token, reason).await {
         Ok(s) => html(
             StatusCode::OK,
             views::unsubscribed_page(
@@ -561,6 +581,140 @@ async fn resubscribe(
             &subscribers::preferences_url(&app, subscriber.id),
         ),
     )
+}
+
+/// "Weekly instead" or "pause instead", from the unsubscribe page.
+async fn stay_instead(
+    State(app): State<App>,
+    Query(q): Params,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let form = match read_form(&app, &headers, body) {
+        Ok(f) => f,
+        Err(r) => return *r,
+    };
+    let token = token_of(&q, Some(&form));
+    let choice: leaving::Instead =
+        match form.get("choice").map(String::as_str).unwrap_or("").parse() {
+            Ok(c) => c,
+            Err(e) => return link_error(&app, e),
+        };
+    match leaving::stay_instead(&app, &token, choice).await {
+        Ok(s) => {
+            let what = match choice {
+                leaving::Instead::Weekly => format!(
+                    "You will get one email a week, on {}, instead of every day.",
+                    weekday_name(&app.config.subscribers.weekly_day)
+                ),
+                leaving::Instead::Pause => format!(
+                    "Nothing until {}; then the issues start again by themselves.",
+                    s.paused_until.map(when).unwrap_or_default()
+                ),
+            };
+            html(
+                StatusCode::OK,
+                views::stayed_page(
+                    &meta(&app, "Thanks for staying", true),
+                    &app.config.newsletter.name,
+                    &what,
+                    &subscribers::preferences_url(&app, s.id),
+                ),
+            )
+        }
+        Err(e) => link_error(&app, e),
+    }
+}
+
+/// The preferences page's "change your address" form: mails a link to the new address.
+async fn request_address_change(
+    State(app): State<App>,
+    Extension(limiter): Extension<RateLimiter>,
+    ClientIp(ip): ClientIp,
+    Query(q): Params,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    if let Err(wait) = limiter.check(ip, "address", app.config.subscribers.rate_limit_per_minute) {
+        return too_many(&app, wait, false);
+    }
+    let form = match read_form(&app, &headers, body) {
+        Ok(f) => f,
+        Err(r) => return *r,
+    };
+    let token = token_of(&q, Some(&form));
+    let typed = form.get("new_email").cloned().unwrap_or_default();
+    match address::request_change(&app, &token, &typed).await {
+        Ok(_) => match subscribers::profile(&app, &token).await {
+            Ok(p) => {
+                let mut m = meta(&app, "Preferences", true);
+                m.flash = Some(templates::page::Flash {
+                    kind: templates::page::FlashKind::Success,
+                    message: "Check the new address's inbox: the change happens when its link is followed.".into(),
+                });
+                html(
+                    StatusCode::OK,
+                    views::preferences_page(&m, &preferences_view(&app, &token, &p, None)),
+                )
+            }
+            Err(e) => link_error(&app, e),
+        },
+        Err(ServiceError::Invalid(message)) => match subscribers::profile(&app, &token).await {
+            Ok(p) => {
+                let mut v = preferences_view(&app, &token, &p, None);
+                v.new_address = typed;
+                v.new_address_error = Some(capitalise(&message));
+                html(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    views::preferences_page(&meta(&app, "Error: Preferences", true), &v),
+                )
+            }
+            Err(e) => link_error(&app, e),
+        },
+        Err(e) => link_error(&app, e),
+    }
+}
+
+/// The link in the change-of-address email: asks before changing (link scanners).
+async fn address_change_page(State(app): State<App>, Query(q): Params) -> Response {
+    let token = token_of(&q, None);
+    let tag = q.get("tag").cloned().unwrap_or_default();
+    match address::pending_change(&app, &token, &tag).await {
+        Ok((_, new)) => html(
+            StatusCode::OK,
+            views::confirm_address_page(
+                &meta(&app, "Change address", true),
+                new.as_str(),
+                &token,
+                &tag,
+            ),
+        ),
+        Err(e) => link_error(&app, e),
+    }
+}
+
+async fn confirm_address_change(
+    State(app): State<App>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let form = match read_form(&app, &headers, body) {
+        Ok(f) => f,
+        Err(r) => return *r,
+    };
+    let token = token_of(&HashMap::new(), Some(&form));
+    let tag = form.get("tag").cloned().unwrap_or_default();
+    match address::confirm_change(&app, &token, &tag).await {
+        Ok(s) => html(
+            StatusCode::OK,
+            views::address_changed_page(
+                &meta(&app, "Address changed", true),
+                s.email.as_str(),
+                &subscribers::preferences_url(&app, s.id),
+            ),
+        ),
+        Err(e) => link_error(&app, e),
+    }
 }
 
 fn when(ms: i64) -> String {
@@ -628,6 +782,19 @@ fn preferences_view(app: &App, token: &str, p: &Profile, error: Option<String>) 
             })
             .collect(),
         resubscribe_token: left.then(|| subscribers::unsubscribe_token(app, s.id)),
+        unsubscribe_url: matches!(
+            s.status,
+            SubscriberStatus::Pending | SubscriberStatus::Confirmed
+        )
+        .then(|| {
+            format!(
+                "/unsubscribe?token={}",
+                subscribers::unsubscribe_token(app, s.id)
+            )
+        }),
+        pending_address: p.pending_address.clone(),
+        new_address: String::new(),
+        new_address_error: None,
     }
 }
 

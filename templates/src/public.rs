@@ -165,18 +165,110 @@ pub fn link_expired_page(meta: &PageMeta, token: &str) -> Markup {
     )
 }
 
+/// What the unsubscribe page offers before the reader leaves.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UnsubscribeView {
+    pub publication: String,
+    pub email: String,
+    pub token: String,
+    /// (key, label) of the optional reasons.
+    pub reasons: Vec<(String, String)>,
+    /// Whether the reader gets every issue now (then "weekly instead" is offered).
+    pub daily: bool,
+    /// E.g. "Sunday".
+    pub weekly_day: String,
+    pub pause_days: u32,
+}
+
 /// Asks before unsubscribing: link scanners follow every link in an email, so a GET
-/// must never change anything. The button posts the RFC 8058 body itself.
-pub fn unsubscribe_page(meta: &PageMeta, publication: &str, email: &str, token: &str) -> Markup {
+/// must never change anything. The button posts the RFC 8058 body itself, plus the
+/// optional reason. Before that, the two ways to stay.
+pub fn unsubscribe_page(meta: &PageMeta, v: &UnsubscribeView) -> Markup {
+    let instead = format!("/unsubscribe/instead?token={}", v.token);
     page(
         meta,
         html! {
-            h1 { "Unsubscribe from " (publication) "?" }
-            p.lede { "We will stop sending email to " strong { (email) } " straight away." }
-            form method="post" action={ "/unsubscribe?token=" (token) } {
+            h1 { "Unsubscribe from " (v.publication) "?" }
+            p.lede { "We will stop sending email to " strong { (v.email) } " straight away." }
+            section.card aria-labelledby="stay-heading" {
+                h2 #stay-heading style="margin-top:0" { "Or hear from us less" }
+                @if v.daily {
+                    form method="post" action=(instead) style="margin:0 0 1rem" {
+                        input type="hidden" name="choice" value="weekly";
+                        p style="margin:0 0 .5rem" { "One email a week, every " (v.weekly_day) ", with the week's best." }
+                        (button("Switch to the weekly round-up", ButtonKind::Secondary))
+                    }
+                }
+                form method="post" action=(instead) style="margin:0" {
+                    input type="hidden" name="choice" value="pause";
+                    p style="margin:0 0 .5rem" { "Nothing for " (v.pause_days) " days, then it starts again by itself." }
+                    (button(&format!("Pause for {} days", v.pause_days), ButtonKind::Secondary))
+                }
+            }
+            form method="post" action={ "/unsubscribe?token=" (v.token) } {
                 input type="hidden" name="List-Unsubscribe" value="One-Click";
+                fieldset.field style="border:0;padding:0;margin:1.5rem 0 1.25rem;min-width:0" {
+                    legend.label style="font-weight:600;padding:0;margin:0 0 .25rem" {
+                        "Why are you leaving? " span.optional { "(optional)" }
+                    }
+                    span.hint style="display:block;margin:0 0 .5rem" { "We only count the answers; they are not linked to your address." }
+                    @for (key, label) in &v.reasons {
+                        div.checkbox style="margin:0 0 .4rem" {
+                            input id={ "reason-" (key) } type="radio" name="reason" value=(key);
+                            label for={ "reason-" (key) } { (label) }
+                        }
+                    }
+                }
                 div.actions { (button("Unsubscribe", ButtonKind::Primary)) }
             }
+        },
+    )
+}
+
+/// After "weekly instead" or "pause instead".
+pub fn stayed_page(
+    meta: &PageMeta,
+    publication: &str,
+    what: &str,
+    preferences_url: &str,
+) -> Markup {
+    page(
+        meta,
+        html! {
+            h1 { "Thanks for staying" }
+            p.lede { (what) }
+            p { "You can change this, or leave, at any time from your preferences page." }
+            div.actions {
+                (link_button("Preferences", preferences_url, ButtonKind::Secondary))
+                (link_button(&format!("Past issues of {publication}"), "/archive", ButtonKind::Secondary))
+            }
+        },
+    )
+}
+
+/// The page a change-of-address link opens: one button, since link scanners follow links.
+pub fn confirm_address_page(meta: &PageMeta, new_email: &str, token: &str, tag: &str) -> Markup {
+    page(
+        meta,
+        html! {
+            h1 { "Use this address?" }
+            p.lede { "Your subscription will move to " strong { (new_email) } "." }
+            form method="post" action="/preferences/address" {
+                input type="hidden" name="token" value=(token);
+                input type="hidden" name="tag" value=(tag);
+                div.actions { (button("Use this address", ButtonKind::Primary)) }
+            }
+        },
+    )
+}
+
+pub fn address_changed_page(meta: &PageMeta, new_email: &str, preferences_url: &str) -> Markup {
+    page(
+        meta,
+        html! {
+            h1 { "Your address is changed" }
+            p.lede { "From now on we write to " strong { (new_email) } "." }
+            div.actions { (link_button("Preferences", preferences_url, ButtonKind::Secondary)) }
         },
     )
 }
@@ -267,6 +359,13 @@ pub struct PreferencesView {
     pub history: Vec<(String, String)>,
     /// Where to resubscribe when not subscribed (the unsubscribe token), if applicable.
     pub resubscribe_token: Option<String>,
+    /// The unsubscribe page's link, while subscribed.
+    pub unsubscribe_url: Option<String>,
+    /// An address change waiting for its link to be followed.
+    pub pending_address: Option<String>,
+    /// The new-address field as typed, and what was wrong with it.
+    pub new_address: String,
+    pub new_address_error: Option<String>,
 }
 
 pub fn preferences_page(meta: &PageMeta, v: &PreferencesView) -> Markup {
@@ -307,6 +406,19 @@ pub fn preferences_page(meta: &PageMeta, v: &PreferencesView) -> Markup {
                 }
                 (form_field("Pause for how many days", "pause_days", "number", "", false, Some("Leave empty to keep things as they are; 0 resumes."), None))
                 div.actions { (button("Save preferences", ButtonKind::Primary)) }
+            }
+            h2 #address { "Change your address" }
+            @if let Some(p) = &v.pending_address {
+                p role="status" { "We sent a link to " strong { (p) } ". Follow it to move your subscription there." }
+            }
+            form.card method="post" action={ "/preferences/address/change?token=" (v.token) } novalidate {
+                (form_field("New email address", "new_email", "email", &v.new_address, true, Some("We send a link to the new address; nothing changes until it is followed."), v.new_address_error.as_deref()))
+                div.actions { (button("Send the link", ButtonKind::Secondary)) }
+            }
+            @if let Some(u) = &v.unsubscribe_url {
+                h2 { "Leave" }
+                p { "Stop receiving " (v.publication) ". You can come back with one click." }
+                div.actions { (link_button("Unsubscribe", u, ButtonKind::Secondary)) }
             }
             h2 { "What we store about you" }
             div.table-scroll {
@@ -386,8 +498,19 @@ mod tests {
 
     #[test]
     fn unsubscribe_button_posts_one_click_body() {
-        let html = unsubscribe_page(&meta(), "B", "a@b.org", "tok").into_string();
+        let v = UnsubscribeView {
+            publication: "B".into(),
+            email: "a@b.org".into(),
+            token: "tok".into(),
+            reasons: vec![("too-often".into(), "Too many emails".into())],
+            daily: true,
+            weekly_day: "Sunday".into(),
+            pause_days: 30,
+        };
+        let html = unsubscribe_page(&meta(), &v).into_string();
         assert!(html.contains(r#"action="/unsubscribe?token=tok""#));
         assert!(html.contains(r#"name="List-Unsubscribe" value="One-Click""#));
+        assert!(html.contains(r#"action="/unsubscribe/instead?token=tok""#));
+        assert!(html.contains(r#"name="reason" value="too-often""#));
     }
 }

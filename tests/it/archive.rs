@@ -452,3 +452,176 @@ async fn sign_up_pages_and_resubscribe(backend: Backend) {
     t.stop().await;
 }
 on_both_databases!(sign_up_pages_and_resubscribe);
+
+async fn confirmed(app: &App, address: &str) -> i64 {
+    let s = app
+        .store
+        .insert_subscriber(
+            &breakfast::store::subscribers::NewSubscriber {
+                email: &EmailAddress::parse(address).unwrap(),
+                name: None,
+                status: SubscriberStatus::Confirmed,
+                source: "test",
+            },
+            app.now_ms(),
+        )
+        .await
+        .unwrap();
+    s.id
+}
+
+/// The unsubscribe page offers the weekly round-up and a pause first; the optional reason
+/// is counted once per reader who leaves, and only if it is one of ours.
+async fn leaving_offers_staying_and_counts_reasons(backend: Backend) {
+    let Some(t) = TestApp::spawn_with(backend, TOML, Clock::System).await else {
+        return;
+    };
+    let app = &t.app;
+    let ana = confirmed(app, "ana@example.org").await;
+    let token = app.signer.sign(ana, Purpose::Unsubscribe, None);
+
+    let prefs = app.signer.sign(ana, Purpose::Preferences, None);
+    let (status, page) = get(&t, &format!("/preferences?token={prefs}")).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains(&format!("href=\"/unsubscribe?token={token}\"")),
+        "an Unsubscribe button"
+    );
+
+    let (status, page) = get(&t, &format!("/unsubscribe?token={token}")).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Switch to the weekly round-up"));
+    assert!(page.contains("Pause for 30 days"));
+    assert!(page.contains(r#"name="reason" value="too-often""#));
+
+    let path = format!("/unsubscribe/instead?token={token}");
+    let (status, page) = post_form(&t, &path, "choice=weekly").await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Thanks for staying"));
+    let s = app.store.subscriber(ana).await.unwrap();
+    assert_eq!(s.frequency, breakfast::domain::Frequency::Weekly);
+    assert_eq!(s.status, SubscriberStatus::Confirmed);
+    let (status, _) = post_form(&t, &path, "choice=pause").await;
+    assert_eq!(status, 200);
+    let s = app.store.subscriber(ana).await.unwrap();
+    assert!(s.paused_until.unwrap() > app.now_ms() + 29 * 86_400_000);
+    assert_eq!(s.frequency, breakfast::domain::Frequency::Weekly, "kept");
+    let (status, page) = post_form(&t, &path, "choice=forever").await;
+    assert_eq!(status, 422, "{page}");
+
+    // Leaving with a reason, twice: counted once.
+    let leave = format!("/unsubscribe?token={token}");
+    for _ in 0..2 {
+        let (status, page) =
+            post_form(&t, &leave, "List-Unsubscribe=One-Click&reason=too-often").await;
+        assert_eq!(status, 200, "{page}");
+        assert!(page.contains("You're unsubscribed"));
+    }
+    let bo = confirmed(app, "bo@example.org").await;
+    let bo_token = app.signer.sign(bo, Purpose::Unsubscribe, None);
+    post_form(
+        &t,
+        &format!("/unsubscribe?token={bo_token}"),
+        "List-Unsubscribe=One-Click&reason=%3Cscript%3E",
+    )
+    .await;
+    let cy = confirmed(app, "cy@example.org").await;
+    let cy_token = app.signer.sign(cy, Purpose::Unsubscribe, None);
+    post_form(
+        &t,
+        &format!("/unsubscribe?token={cy_token}"),
+        "List-Unsubscribe=One-Click&reason=not-relevant",
+    )
+    .await;
+    // The mail client's one-click body alone still works and counts nothing.
+    let di = confirmed(app, "di@example.org").await;
+    let di_token = app.signer.sign(di, Purpose::Unsubscribe, None);
+    let (status, _) = post_form(
+        &t,
+        &format!("/unsubscribe?token={di_token}"),
+        "List-Unsubscribe=One-Click",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        app.store.unsubscribe_reason_counts().await.unwrap(),
+        vec![
+            ("not-relevant".to_string(), 1),
+            ("too-often".to_string(), 1)
+        ]
+    );
+    for id in [ana, bo, cy, di] {
+        assert_eq!(
+            app.store.subscriber(id).await.unwrap().status,
+            SubscriberStatus::Unsubscribed
+        );
+    }
+    t.stop().await;
+}
+on_both_databases!(leaving_offers_staying_and_counts_reasons);
+
+/// A new address is used only after the link sent to it is followed, and only the link
+/// for the latest request works.
+async fn address_change_is_confirmed_by_the_new_address(backend: Backend) {
+    let Some(t) = TestApp::spawn_with(backend, TOML, Clock::System).await else {
+        return;
+    };
+    let app = &t.app;
+    let id = confirmed(app, "old@example.org").await;
+    confirmed(app, "taken@example.org").await;
+    let prefs = app.signer.sign(id, Purpose::Preferences, None);
+    let change = format!("/preferences/address/change?token={prefs}");
+
+    let (status, page) = post_form(&t, &change, "new_email=not-an-address").await;
+    assert_eq!(status, 422, "{page}");
+    assert!(page.contains("field-new_email-error"), "{page}");
+
+    let (status, page) = post_form(&t, &change, "new_email=New%40Example.org").await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("We sent a link to"), "{page}");
+    let mails = t.wait_for_outbox(1, Duration::from_secs(60)).await;
+    assert_eq!(mails.len(), 1);
+    let mail = Mail::parse(&mails[0]);
+    assert_eq!(mail.to, "New@example.org");
+    let link = find_link(&mail.text, "/preferences/address?token=").expect("a link");
+    assert_eq!(
+        app.store.subscriber(id).await.unwrap().email.as_str(),
+        "old@example.org",
+        "nothing changes before the link is followed"
+    );
+    let path = &link[link.find("/preferences").unwrap()..];
+    let (status, page) = get(&t, path).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Use this address?"));
+    let query = &path[path.find('?').unwrap() + 1..];
+    let (status, page) = post_form(&t, "/preferences/address", query).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Your address is changed"));
+    assert_eq!(
+        app.store.subscriber(id).await.unwrap().email.as_str(),
+        "New@example.org"
+    );
+    // Used once; a second go is refused with a page.
+    let (status, _) = post_form(&t, "/preferences/address", query).await;
+    assert_eq!(status, 422);
+
+    // A link for an earlier request does not apply a later one.
+    let (status, _) = post_form(&t, &change, "new_email=first%40example.org").await;
+    assert_eq!(status, 200);
+    let mails = t.wait_for_outbox(2, Duration::from_secs(60)).await;
+    let first = find_link(&Mail::parse(&mails[1]).text, "/preferences/address?token=").unwrap();
+    let (status, _) = post_form(&t, &change, "new_email=second%40example.org").await;
+    assert_eq!(status, 200);
+    let first_query = &first[first.find('?').unwrap() + 1..];
+    let (status, _) = post_form(&t, "/preferences/address", first_query).await;
+    assert_eq!(status, 422);
+    // An address already on the list gets no email, and the same answer.
+    let (status, page) = post_form(&t, &change, "new_email=taken%40example.org").await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(
+        app.store.subscriber(id).await.unwrap().email.as_str(),
+        "New@example.org"
+    );
+    t.stop().await;
+}
+on_both_databases!(address_change_is_confirmed_by_the_new_address);
