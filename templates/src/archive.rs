@@ -91,6 +91,7 @@ const ARCHIVE_CSS: &str = "\
 .story img{display:block;width:100%;height:auto;border-radius:3px;margin:0 0 .75rem}\
 .story .thumb{float:right;width:7.5rem;margin:.25rem 0 .5rem 1rem}\
 .story::after{content:'';display:block;clear:both}\
+@media (max-width:30rem){.story .thumb{width:5rem;margin-left:.75rem}}\
 .on-this-day{background:var(--surface);border-left:4px solid var(--accent);padding:1rem 1.25rem;margin:2.25rem 0 0}\
 .on-this-day>h2{font-family:var(--sans);font-size:.85rem;letter-spacing:.14em;text-transform:uppercase;color:var(--accent);margin:0}\
 .on-this-day .story{border:0;padding-bottom:0}\
@@ -285,7 +286,8 @@ pub fn issue_page(v: &IssueView) -> Markup {
             header.issue-head {
                 p.muted { time datetime=(v.iso_date) { (v.date_label) } }
                 h1 { (v.subject) }
-                @if !v.description.is_empty() { p.lede { (v.description) } }
+                // The preheader is the note's opening when there is a note: shown once.
+                @if !v.description.is_empty() && v.editor_note_html.is_none() { p.lede { (v.description) } }
             }
             (issue_content(v))
             @if v.previous.is_some() || v.next.is_some() {
