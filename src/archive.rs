@@ -65,6 +65,7 @@ fn article_view(app: &App, a: &Article, with_section: bool, format: &str) -> Art
         section: with_section.then(|| a.section.clone()).flatten(),
         image_url: a.image_url.clone(),
         image_alt: a.title.clone(),
+        compact: false,
     }
 }
 

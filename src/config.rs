@@ -137,6 +137,9 @@ pub struct DigestConfig {
     pub lookback_hours: u32,
     pub max_articles: usize,
     pub summary_chars: usize,
+    /// Stories after this many are shown compact (headline and one line, no picture),
+    /// so a full issue stays short on a phone and under Gmail's clipping size.
+    pub compact_after: usize,
     pub section_order: Vec<String>,
     pub skip_when_empty: bool,
     pub on_this_day: bool,

@@ -376,6 +376,7 @@ mod tests {
             section: Some("Labour".into()),
             image_url: image.then(|| format!("https://img.example/{n}.jpg")),
             image_alt: format!("Picture {n}"),
+            compact: false,
         }
     }
 

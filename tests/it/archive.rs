@@ -625,3 +625,81 @@ async fn address_change_is_confirmed_by_the_new_address(backend: Backend) {
     t.stop().await;
 }
 on_both_databases!(address_change_is_confirmed_by_the_new_address);
+
+/// The largest issue the default configuration makes (`digest.max_articles` = 30,
+/// summaries cut at `digest.summary_chars` = 600, every story with a picture and a long
+/// tracking link, a long editor's note, a 100-character name) stays well under Gmail's
+/// ~102 KB clipping point once personalised: under 90 KB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn largest_default_issue_stays_under_90_kb() {
+    let Some(t) = spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let app = &t.app;
+    assert_eq!(app.config.digest.max_articles, 30, "the default");
+    let now = app.now_ms();
+    let sections = ["Labour", "Britain", "World", "Culture", "Opinion"];
+    let mut feeds = Vec::new();
+    for s in sections {
+        let f = app
+            .store
+            .insert_feed(&format!("https://paper.example/{s}.xml"), s, Some(s), now)
+            .await
+            .unwrap();
+        feeds.push(f.id);
+    }
+    let summary = "Hundreds of tenants met on Thursday evening to plan a coordinated response to the latest round of rent increases, which the council has refused to cap. ".repeat(8);
+    for i in 0..40i64 {
+        let link = format!(
+            "https://paper.example/{}/2026/03/03/a-long-article-slug-about-the-story-number-{i}?utm_source=breakfast&utm_medium=email&utm_campaign=daily",
+            sections[i as usize % 5].to_lowercase()
+        );
+        let title = format!(
+            "Story {i}: tenants across the city organise against the rent rise, and the council answers at last"
+        );
+        let image =
+            format!("https://images.paper.example/2026/03/03/story-{i}-1600x900.jpg?w=1072&q=80");
+        app.store
+            .upsert_article(
+                feeds[i as usize % 5],
+                &NewArticle {
+                    dedup_key: &link,
+                    guid: None,
+                    link: Some(&link),
+                    title: &title,
+                    author: Some("Rosa Luxemburg and Karl Liebknecht"),
+                    published_at: at("2026-03-03T04:00:00Z").timestamp_millis() - i * 60_000,
+                    summary_html: "",
+                    summary_text: &summary,
+                    section: None,
+                    categories: &[],
+                    image_url: Some(&image),
+                },
+                now,
+            )
+            .await
+            .unwrap();
+    }
+    let digest = app.store.get_or_create_digest(day(3), now).await.unwrap();
+    let note = "Good morning. This week we look at the **housing crisis** from the ground up: the people organising in their buildings, [their meetings](https://paper.example/meetings) and what the council said back. ".repeat(6);
+    app.store
+        .set_editor_note(digest.id, &note, now)
+        .await
+        .unwrap();
+    let ComposeOutcome::Composed(id) = compose_for_date(app, day(3)).await.unwrap() else {
+        panic!("composed");
+    };
+    assert_eq!(app.store.digest(id).await.unwrap().article_ids.len(), 30);
+    let p = breakfast::digest::Personaliser::load(app, id)
+        .await
+        .unwrap();
+    let name = "N".repeat(100);
+    let (_, html, text) = p.render_for(i64::MAX / 2, Some(&name));
+    eprintln!(
+        "largest default issue: {} bytes of HTML, {} of text",
+        html.len(),
+        text.len()
+    );
+    assert!(html.len() < 90_000, "{} bytes of HTML", html.len());
+    t.stop().await;
+}

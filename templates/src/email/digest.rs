@@ -63,6 +63,8 @@ pub struct ArticleView {
     pub image_url: Option<String>,
     /// Empty means decorative.
     pub image_alt: String,
+    /// Shown as headline and one line, without picture or byline (long issues).
+    pub compact: bool,
 }
 
 /// Width of the column inside the card (600 minus 32px padding each side);
@@ -291,9 +293,34 @@ fn lead_article(a: &ArticleView, accent: &str, last: bool) -> Markup {
     }
 }
 
+/// A compact story: the headline as the link and one line under it.
+fn compact_row(a: &ArticleView, last: bool) -> Markup {
+    html! {
+        tr {
+            td.bf-pad style="padding:0 32px" {
+                table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="border-collapse:collapse" {
+                    tr {
+                        td.bf-rule style=(if last { "padding:12px 0 0 0" } else { concat!("padding:12px 0 12px 0;border-bottom:1px solid ", rule!()) }) {
+                            h3 style=(concat!("margin:0 0 4px 0;font-family:", serif!(), ";font-size:17px;line-height:23px;font-weight:700;color:", ink!())) {
+                                a.bf-ink href=(a.url) target="_blank" style=(concat!("color:", ink!(), ";text-decoration:none")) { (a.title) }
+                            }
+                            @if !a.summary_text.trim().is_empty() {
+                                p.bf-muted style=(concat!("margin:0;font-family:", sans!(), ";font-size:14px;line-height:20px;color:", muted!())) { (a.summary_text) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Section stories: headline and summary with an optional thumbnail on the
 /// right, which stays beside the text even on a phone.
 fn article_row(a: &ArticleView, accent: &str, last: bool) -> Markup {
+    if a.compact {
+        return compact_row(a, last);
+    }
     html! {
         tr {
             td.bf-pad style="padding:0 32px" {
@@ -452,6 +479,16 @@ fn push_section(out: &mut String, heading: &str, articles: &[ArticleView]) {
     for a in articles {
         out.push_str(&wrap(&a.title, 72));
         out.push('\n');
+        if a.compact {
+            if !a.summary_text.trim().is_empty() {
+                out.push_str(&wrap(&a.summary_text, 72));
+                out.push('\n');
+            }
+            out.push_str("Read: ");
+            out.push_str(&a.url);
+            out.push_str("\n\n");
+            continue;
+        }
         if let Some(b) = byline(a) {
             out.push_str(&wrap(&b, 72));
             out.push('\n');
@@ -484,6 +521,7 @@ pub(crate) mod tests {
             section: Some(section.into()),
             image_url: image.then(|| format!("file:///tmp/bf-img-{}.svg", n % 3)),
             image_alt: format!("Picture for article {n}"),
+            compact: false,
         }
     }
 
