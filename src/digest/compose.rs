@@ -378,6 +378,14 @@ fn render(
         greeting: sentinels.for_slot(Slot::Greeting),
         editor_note_html: note.map(|n| n.html.clone()),
         editor_note_text: note.map(|n| n.text.clone()),
+        headlines: if app.config.digest.headline_list {
+            selection
+                .articles()
+                .map(|a| (a.title.clone(), a.link.clone().unwrap_or_default()))
+                .collect()
+        } else {
+            Vec::new()
+        },
         pinned: selection
             .pinned
             .iter()

@@ -632,7 +632,20 @@ on_both_databases!(address_change_is_confirmed_by_the_new_address);
 /// ~102 KB clipping point once personalised: under 90 KB.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn largest_default_issue_stays_under_90_kb() {
-    let Some(t) = spawn(Backend::Sqlite).await else {
+    largest_issue("", "defaults").await;
+    // With the optional "In today's issue" list on top as well.
+    largest_issue("[digest]\nheadline_list = true\n", "with the headline list").await;
+}
+
+async fn largest_issue(extra: &str, label: &str) {
+    let toml = format!("{TOML}{extra}");
+    let Some(t) = TestApp::spawn_with(
+        Backend::Sqlite,
+        &toml,
+        Clock::manual(at("2026-03-03T05:00:00Z")),
+    )
+    .await
+    else {
         return;
     };
     let app = &t.app;
@@ -696,10 +709,13 @@ async fn largest_default_issue_stays_under_90_kb() {
     let name = "N".repeat(100);
     let (_, html, text) = p.render_for(i64::MAX / 2, Some(&name));
     eprintln!(
-        "largest default issue: {} bytes of HTML, {} of text",
+        "largest default issue ({label}): {} bytes of HTML, {} of text",
         html.len(),
         text.len()
     );
+    if !extra.is_empty() {
+        assert!(html.contains("In today's issue"));
+    }
     assert!(html.len() < 90_000, "{} bytes of HTML", html.len());
     t.stop().await;
 }

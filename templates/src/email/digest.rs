@@ -27,6 +27,8 @@ pub struct DigestEmail {
     pub editor_note_html: Option<String>,
     /// The same note for the plain-text part.
     pub editor_note_text: Option<String>,
+    /// "In today's issue": (headline, link) of every story; empty for no list.
+    pub headlines: Vec<(String, String)>,
     pub pinned: Vec<ArticleView>,
     pub sections: Vec<SectionView>,
     pub on_this_day: Option<ArticleView>,
@@ -110,6 +112,7 @@ pub fn render_digest_html(d: &DigestEmail) -> String {
                 table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="border-collapse:collapse" {
                     (masthead(d, accent))
                     (opening(d, accent))
+                    @if !d.headlines.is_empty() { (headline_list(&d.headlines, accent)) }
                     @if !d.pinned.is_empty() {
                         (section_heading("Top stories", accent))
                         @for (i, a) in d.pinned.iter().enumerate() {
@@ -166,6 +169,32 @@ fn opening(d: &DigestEmail, accent: &str) -> Markup {
                             @if let Some(note) = note {
                                 div.bf-ink.bf-note style={ "margin:0 0 10px 0;padding:2px 0 2px 16px;border-left:3px solid " (accent) ";font-family:" (sans!()) ";font-size:16px;line-height:25px;color:" (ink!()) } {
                                     (PreEscaped(note))
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// "In today's issue": every headline, linked, before the stories.
+fn headline_list(headlines: &[(String, String)], accent: &str) -> Markup {
+    html! {
+        tr {
+            td.bf-pad style="padding:18px 32px 0 32px" {
+                table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="border-collapse:collapse" {
+                    tr {
+                        td.bf-box bgcolor=(BOX_BG) style={ "background-color:" (box_bg!()) ";padding:16px 20px" } {
+                            h2.bf-accent style={ "margin:0 0 8px 0;font-family:" (sans!()) ";font-size:12px;line-height:16px;font-weight:700;letter-spacing:1.8px;text-transform:uppercase;color:" (accent) } {
+                                "In today's issue"
+                            }
+                            ul style=(concat!("margin:0;padding:0 0 0 18px;font-family:", sans!(), ";font-size:15px;line-height:22px;color:", ink!())) {
+                                @for (title, url) in headlines {
+                                    li style="margin:0 0 4px 0" {
+                                        a.bf-ink href=(url) target="_blank" style=(concat!("color:", ink!(), ";text-decoration:none")) { (title) }
+                                    }
                                 }
                             }
                         }
@@ -446,6 +475,15 @@ pub fn render_digest_text(d: &DigestEmail) -> String {
         out.push_str(&wrap(note, 72));
         out.push_str("\n\n");
     }
+    if !d.headlines.is_empty() {
+        out.push_str(&underlined("In today's issue", '-'));
+        out.push_str("\n\n");
+        for (title, _) in &d.headlines {
+            out.push_str(&wrap(&format!("- {title}"), 72));
+            out.push('\n');
+        }
+        out.push('\n');
+    }
     if !d.pinned.is_empty() {
         push_section(&mut out, "Top stories", &d.pinned);
     }
@@ -534,6 +572,7 @@ pub(crate) mod tests {
             greeting: GREETING.into(),
             editor_note_html: Some("<p>Good morning. This week we look at the <a href=\"https://example.org/housing\">housing crisis</a> from the ground up: the people organising in their buildings.</p><p>Thank you to everyone who wrote in after last week's issue.</p>".into()),
             editor_note_text: Some("Good morning. This week we look at the housing crisis from the ground up: the people organising in their buildings.\n\nThank you to everyone who wrote in after last week's issue.".into()),
+            headlines: vec![],
             pinned: vec![ArticleView {
                 title: "A <b>bold</b> & \"quoted\" headline about the strike".into(),
                 ..article(1, "Labour", true)
@@ -632,6 +671,25 @@ pub(crate) mod tests {
         );
         assert!(text.contains(&format!("Forwarded this? Subscribe: {}\n", d.subscribe_url)));
         assert!(text.contains(&format!("Share this issue: {}\n", d.view_in_browser_url)));
+    }
+
+    #[test]
+    fn headline_list_is_optional_and_escaped() {
+        let plain = render_digest_html(&sample());
+        assert!(!plain.contains("In today's issue"));
+        let d = DigestEmail {
+            headlines: vec![("Tom & Jerry".into(), "https://example.org/t?a=1&b=2".into())],
+            ..sample()
+        };
+        let html = render_digest_html(&d);
+        assert!(html.contains("In today's issue"));
+        assert!(html.contains(r#"href="https://example.org/t?a=1&amp;b=2""#));
+        assert!(html.contains(">Tom &amp; Jerry</a>"));
+        assert!(html.find("In today's issue").unwrap() < html.find("Top stories").unwrap());
+        assert!(
+            render_digest_text(&d)
+                .contains("In today's issue\n----------------\n\n- Tom & Jerry\n")
+        );
     }
 
     #[test]
