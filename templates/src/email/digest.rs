@@ -190,7 +190,7 @@ fn headline_list(headlines: &[(String, String)], accent: &str) -> Markup {
                             h2.bf-accent style={ "margin:0 0 8px 0;font-family:" (sans!()) ";font-size:12px;line-height:16px;font-weight:700;letter-spacing:1.8px;text-transform:uppercase;color:" (accent) } {
                                 "In today's issue"
                             }
-                            ul style=(concat!("margin:0;padding:0 0 0 18px;font-family:", sans!(), ";font-size:15px;line-height:22px;color:", ink!())) {
+                            ul.bf-ink style=(concat!("margin:0;padding:0 0 0 18px;font-family:", sans!(), ";font-size:15px;line-height:22px;color:", ink!())) {
                                 @for (title, url) in headlines {
                                     li style="margin:0 0 4px 0" {
                                         a.bf-ink href=(url) target="_blank" style=(concat!("color:", ink!(), ";text-decoration:none")) { (title) }
