@@ -556,6 +556,31 @@ async fn leaving_offers_staying_and_counts_reasons(backend: Backend) {
             SubscriberStatus::Unsubscribed
         );
     }
+    // Editors see the counts, with the labels readers saw; nobody else does.
+    let mut anonymous = crate::admin::Browser::new(&t);
+    let page = anonymous.get("/admin/leaving").await;
+    assert_ne!(page.status, 200);
+    crate::admin::add_user(
+        app,
+        "editor@example.org",
+        breakfast::store::users::AdminRole::Editor,
+    )
+    .await;
+    let mut editor = crate::admin::Browser::new(&t);
+    editor
+        .login("editor@example.org", crate::admin::PASSWORD)
+        .await;
+    let page = editor.get("/admin/leaving").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Why readers leave"));
+    assert!(
+        page.body
+            .contains("<td>Too many emails</td><td class=\"num\">1</td>"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("<td>Not what I expected</td>"));
+    assert!(!page.body.contains("ana@example.org"), "counts only");
     t.stop().await;
 }
 on_both_databases!(leaving_offers_staying_and_counts_reasons);
