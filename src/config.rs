@@ -138,6 +138,11 @@ pub struct DigestConfig {
     pub lookback_hours: u32,
     pub max_articles: usize,
     pub summary_chars: usize,
+    /// Stories after this many are shown compact (headline and one line, no picture),
+    /// so a full issue stays short on a phone and under Gmail's clipping size.
+    pub compact_after: usize,
+    /// An "In today's issue" list of the headlines at the top of the email.
+    pub headline_list: bool,
     pub section_order: Vec<String>,
     pub skip_when_empty: bool,
     pub on_this_day: bool,

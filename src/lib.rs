@@ -5,6 +5,7 @@
 //! the `templates` crate.
 
 pub mod app;
+pub mod archive;
 pub mod bounces;
 pub mod cli;
 pub mod config;

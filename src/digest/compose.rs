@@ -368,6 +368,7 @@ fn render(
         section: with_section.then(|| a.section.clone()).flatten(),
         image_url: a.image_url.clone(),
         image_alt: a.title.clone(),
+        compact: false,
     };
     let email = DigestEmail {
         publication: app.config.newsletter.name.clone(),
@@ -377,21 +378,36 @@ fn render(
         greeting: sentinels.for_slot(Slot::Greeting),
         editor_note_html: note.map(|n| n.html.clone()),
         editor_note_text: note.map(|n| n.text.clone()),
+        headlines: if app.config.digest.headline_list {
+            selection
+                .articles()
+                .map(|a| (a.title.clone(), a.link.clone().unwrap_or_default()))
+                .collect()
+        } else {
+            Vec::new()
+        },
         pinned: selection
             .pinned
             .iter()
             .map(|a| view(a, true, "%-d %B"))
             .collect(),
-        sections: selection
-            .sections
-            .iter()
-            .map(|(name, articles)| SectionView {
-                name: name.clone(),
-                articles: articles.iter().map(|a| view(a, false, "%-d %B")).collect(),
-            })
-            .collect(),
+        sections: compact_tail(
+            selection
+                .sections
+                .iter()
+                .map(|(name, articles)| SectionView {
+                    name: name.clone(),
+                    articles: articles.iter().map(|a| view(a, false, "%-d %B")).collect(),
+                })
+                .collect(),
+            app.config
+                .digest
+                .compact_after
+                .saturating_sub(selection.pinned.len()),
+        ),
         on_this_day: on_this_day.map(|a| view(a, false, "%-d %B %Y")),
         view_in_browser_url: app.url(&format!("/archive/{}", digest.issue_date)),
+        subscribe_url: app.url("/"),
         unsubscribe_url: sentinels.for_slot(Slot::Unsubscribe),
         preferences_url: sentinels.for_slot(Slot::Preferences),
         postal_address: app.config.newsletter.postal_address.clone(),
@@ -414,6 +430,22 @@ fn render(
         html,
         text,
     })
+}
+
+/// How long a compact story's line is.
+const COMPACT_LINE_CHARS: usize = 120;
+
+/// Makes the section stories after the first `full` compact: headline and one line.
+fn compact_tail(mut sections: Vec<SectionView>, full: usize) -> Vec<SectionView> {
+    let mut seen = 0;
+    for a in sections.iter_mut().flat_map(|s| s.articles.iter_mut()) {
+        seen += 1;
+        if seen > full {
+            a.compact = true;
+            a.summary_text = truncate_words(&a.summary_text, COMPACT_LINE_CHARS);
+        }
+    }
+    sections
 }
 
 fn date_label(tz: Tz, ms: i64, format: &str) -> String {

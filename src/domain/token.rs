@@ -21,6 +21,8 @@ pub enum Purpose {
     Confirm,
     Unsubscribe,
     Preferences,
+    /// Confirms a move to a new address; sent to that address.
+    ChangeEmail,
 }
 
 impl Purpose {
@@ -29,6 +31,7 @@ impl Purpose {
             Self::Confirm => "c",
             Self::Unsubscribe => "u",
             Self::Preferences => "p",
+            Self::ChangeEmail => "e",
         }
     }
 }

@@ -15,6 +15,7 @@ use sqlx::{
 };
 
 pub mod admin_views;
+pub mod archive;
 pub mod articles;
 pub mod bounces;
 pub mod deliveries;
@@ -22,6 +23,7 @@ pub mod digests;
 pub mod feeds;
 pub mod queue_stats;
 pub mod schedules;
+pub mod self_service;
 pub mod settings;
 pub mod subscribers;
 pub mod users;

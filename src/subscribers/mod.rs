@@ -7,7 +7,9 @@
 //! from the mailbox; only then is the suppression lifted. Imports and the API skip or
 //! refuse suppressed addresses.
 
+pub mod address;
 pub mod import;
+pub mod leaving;
 
 use chrono::Duration;
 use templates::email::transactional::{
@@ -346,10 +348,43 @@ pub async fn unsubscribe(app: &App, token: &str) -> ServiceResult<Subscriber> {
     }
 }
 
-/// "I changed my mind" from the unsubscribe page: back to pending, confirm by email.
-pub async fn resubscribe(app: &App, token: &str) -> ServiceResult<()> {
+/// What a resubscribe did, for the page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resubscribed {
+    /// Back on the list now.
+    Now,
+    /// Already on the list; nothing changed.
+    Already,
+    /// A complaint is final: nothing changed, and the page says how to come back.
+    Refused,
+}
+
+/// "I changed my mind" from the unsubscribe or preferences page. The link is signed and
+/// was only ever mailed to this address, so following it proves the reader owns the
+/// mailbox as well as a confirmation link would: the subscription is restored at once
+/// (through `pending`, as the lifecycle requires) rather than by another email, which
+/// the confirmation throttle would often swallow.
+pub async fn resubscribe(app: &App, token: &str) -> ServiceResult<(Subscriber, Resubscribed)> {
     let s = holder(app, token, Purpose::Unsubscribe).await?;
-    rejoin(app, s).await
+    let now = app.now_ms();
+    match s.status {
+        SubscriberStatus::Confirmed => Ok((s, Resubscribed::Already)),
+        SubscriberStatus::Complained => Ok((s, Resubscribed::Refused)),
+        SubscriberStatus::Unsubscribed | SubscriberStatus::Bounced | SubscriberStatus::Pending => {
+            app.store
+                .set_subscriber_status(s.id, SubscriberStatus::Pending, now)
+                .await?;
+            let s = app
+                .store
+                .set_subscriber_status(s.id, SubscriberStatus::Confirmed, now)
+                .await?;
+            app.store
+                .record_event(s.id, "resubscribed", Some("from a signed link"), now)
+                .await?;
+            tracing::info!(subscriber = s.id, "resubscribed from a signed link");
+            Ok((s, Resubscribed::Now))
+        }
+    }
 }
 
 /// Everything the preferences page shows: the row and its history.
@@ -357,12 +392,23 @@ pub async fn resubscribe(app: &App, token: &str) -> ServiceResult<()> {
 pub struct Profile {
     pub subscriber: Subscriber,
     pub events: Vec<SubscriberEvent>,
+    /// A new address waiting for its confirmation link to be followed.
+    pub pending_address: Option<String>,
+}
+
+async fn profile_of(app: &App, subscriber: Subscriber) -> ServiceResult<Profile> {
+    let events = app.store.subscriber_events(subscriber.id).await?;
+    let pending_address = app.store.email_change(subscriber.id).await?.map(|(e, _)| e);
+    Ok(Profile {
+        subscriber,
+        events,
+        pending_address,
+    })
 }
 
 pub async fn profile(app: &App, token: &str) -> ServiceResult<Profile> {
     let subscriber = holder(app, token, Purpose::Preferences).await?;
-    let events = app.store.subscriber_events(subscriber.id).await?;
-    Ok(Profile { subscriber, events })
+    profile_of(app, subscriber).await
 }
 
 /// A preferences form as submitted, before checking.
@@ -407,8 +453,7 @@ pub async fn update_preferences(
         paused_until,
     };
     let subscriber = app.store.update_preferences(s.id, &update, now).await?;
-    let events = app.store.subscriber_events(s.id).await?;
-    Ok(Profile { subscriber, events })
+    profile_of(app, subscriber).await
 }
 
 /// "Delete everything about me": the row and history go, a hash of the address stays.

@@ -1,6 +1,6 @@
-//! The public web archive: the list of digests that went out, and each one as it was
-//! sent (the non-personal copy: no one's name, no one's unsubscribe link). The "View in
-//! browser" link of every email points here.
+//! The public web archive: the list of issues that went out, each one as a web page with
+//! a sign-up form (see [`crate::archive`]), and `/archive.atom`. The "View in browser"
+//! and share links of every email point here.
 
 use axum::{
     Router,
@@ -12,25 +12,28 @@ use axum::{
 use chrono::NaiveDate;
 use serde::Deserialize;
 use templates::{
-    archive::{ArchiveEntry, ArchiveView, archive_page},
+    archive::{ArchiveEntry, ArchiveView, archive_page, issue_page},
     page::{PageMeta, error_page},
 };
 
 use crate::{
     app::App,
+    archive,
     store::{StoreError, digests::Digest},
 };
 
 const PER_PAGE: i64 = 30;
 
-/// The stored email is our own sanitised markup, but it is served from our origin, so
-/// the browser is told to run nothing and load nothing but pictures.
+/// An issue page carries feed content (sanitised, but from elsewhere) on our origin, so
+/// the browser is told to run nothing and load nothing but pictures; its only form posts
+/// back here.
 const DIGEST_CSP: &str = "default-src 'none'; img-src https: http: data:; style-src 'unsafe-inline'; \
-                          base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+                          base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 pub fn routes() -> Router<App> {
     Router::new()
         .route("/archive", get(list))
+        .route("/archive.atom", get(feed))
         .route("/archive/{key}", get(show))
 }
 
@@ -61,7 +64,7 @@ async fn list(State(app): State<App>, Query(q): Query<ListQuery>) -> Response {
         .map(|d| {
             let date = d.issue_date.parse::<NaiveDate>().ok();
             ArchiveEntry {
-                date_label: date.map_or_else(|| d.issue_date.clone(), long_date),
+                date_label: date.map_or_else(|| d.issue_date.clone(), archive::long_date),
                 href: format!("/archive/{}", d.issue_date),
                 iso_date: d.issue_date,
                 subject: d.subject.unwrap_or_default(),
@@ -75,6 +78,8 @@ async fn list(State(app): State<App>, Query(q): Query<ListQuery>) -> Response {
         entries,
         newer_href: (page > 1).then(|| format!("/archive?page={}", page - 1)),
         older_href: more.then(|| format!("/archive?page={}", page + 1)),
+        next_issue: archive::next_issue_sentence(&app).await,
+        feed_url: app.url("/archive.atom"),
     };
     archive_page(&view).into_response()
 }
@@ -99,11 +104,11 @@ async fn show(
         let text = digest.text.unwrap_or_default();
         return ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response();
     }
-    let mut response = (
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        digest.html.unwrap_or_default(),
-    )
-        .into_response();
+    let view = match archive::issue_page_view(&app, &digest).await {
+        Ok(v) => v,
+        Err(e) => return failure(&app, e),
+    };
+    let mut response = issue_page(&view).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -114,6 +119,18 @@ async fn show(
         HeaderValue::from_static("nosniff"),
     );
     response
+}
+
+/// `/archive.atom`: the latest issues with their content.
+async fn feed(State(app): State<App>) -> Response {
+    match archive::feed(&app).await {
+        Ok(xml) => (
+            [(header::CONTENT_TYPE, "application/atom+xml; charset=utf-8")],
+            xml,
+        )
+            .into_response(),
+        Err(e) => failure(&app, e),
+    }
 }
 
 /// Only digests that went out are public: a draft or a skipped day is "not found".
@@ -132,13 +149,9 @@ async fn find(app: &App, key: &str) -> Result<Option<Digest>, StoreError> {
     Ok(found.filter(|d| d.status.is_out() && d.html.is_some()))
 }
 
-fn long_date(date: NaiveDate) -> String {
-    date.format("%A %-d %B %Y").to_string()
-}
-
 fn meta(app: &App) -> PageMeta {
     PageMeta {
-        title: "Past digests".into(),
+        title: "Past issues".into(),
         publication: app.config.newsletter.name.clone(),
         flash: None,
         noindex: true,

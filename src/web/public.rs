@@ -16,14 +16,19 @@ use serde_json::json;
 use templates::{
     Markup,
     page::{PageMeta, error_page},
-    public::{self as views, PreferencesView, SignupView},
+    public::{
+        self as views, CheckEmailView, ConfirmedView, PreferencesView, ResubscribeOutcome,
+        SignupView,
+    },
 };
 
 use super::rate_limit::{ClientIp, RateLimiter, retry_after_secs};
 use crate::{
     app::App,
     domain::{EmailAddress, SubscriberStatus, clock::from_ms},
-    subscribers::{self, LinkError, PreferencesInput, Profile, ServiceError},
+    subscribers::{
+        self, LinkError, PreferencesInput, Profile, Resubscribed, ServiceError, address, leaving,
+    },
 };
 
 pub fn routes() -> Router<App> {
@@ -34,6 +39,12 @@ pub fn routes() -> Router<App> {
         .route("/confirm", get(confirm))
         .route("/confirm/resend", post(resend))
         .route("/unsubscribe", get(unsubscribe_page).post(unsubscribe))
+        .route("/unsubscribe/instead", post(stay_instead))
+        .route("/preferences/address/change", post(request_address_change))
+        .route(
+            "/preferences/address",
+            get(address_change_page).post(confirm_address_change),
+        )
         .route("/preferences", get(preferences).post(save_preferences))
         .route("/preferences/delete", post(delete_everything))
         .route("/resubscribe", post(resubscribe))
@@ -323,7 +334,13 @@ async fn subscribe(
         },
         BodyKind::Other => return unsupported(&app, json),
     };
-    let accepted = || accepted(&app, kind == BodyKind::Json, input.embed);
+    let echo = CheckEmailView {
+        email: input.email.trim().to_string(),
+        name: input.name.clone().unwrap_or_default().trim().to_string(),
+        embed: input.embed,
+        resend_after: resend_interval(&app),
+    };
+    let accepted = || accepted(&app, kind == BodyKind::Json, &echo);
     if input
         .website
         .as_deref()
@@ -384,7 +401,15 @@ fn capitalise(s: &str) -> String {
     }
 }
 
-fn accepted(app: &App, json: bool, embed: bool) -> Response {
+/// "10 minutes": how long the confirmation throttle makes a visitor wait for another link.
+fn resend_interval(app: &App) -> String {
+    match app.config.subscribers.resend_confirmation_minutes {
+        1 => "minute".into(),
+        n => format!("{n} minutes"),
+    }
+}
+
+fn accepted(app: &App, json: bool, echo: &CheckEmailView) -> Response {
     if json {
         (
             StatusCode::ACCEPTED,
@@ -394,8 +419,28 @@ fn accepted(app: &App, json: bool, embed: bool) -> Response {
     } else {
         html(
             StatusCode::OK,
-            views::check_email_page(&meta(app, "Check your inbox", true), embed),
+            views::check_email_page(&meta(app, "Check your inbox", true), echo),
         )
+    }
+}
+
+/// What the confirmed page says: when the first issue comes and where the latest is.
+async fn confirmed_view(app: &App, subscriber_id: i64) -> ConfirmedView {
+    let latest = match app.store.list_sent_digests(1, 0).await {
+        Ok(rows) => rows.into_iter().next(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the latest issue");
+            None
+        }
+    };
+    ConfirmedView {
+        publication: app.config.newsletter.name.clone(),
+        preferences_url: subscribers::preferences_url(app, subscriber_id),
+        next_issue: crate::archive::next_issue_sentence(app).await,
+        latest_issue: latest.map(|d| {
+            let href = format!("/archive/{}", d.issue_date);
+            (d.subject.unwrap_or_else(|| d.issue_date.clone()), href)
+        }),
     }
 }
 
@@ -415,8 +460,7 @@ async fn confirm(State(app): State<App>, Query(q): Params) -> Response {
             StatusCode::OK,
             views::confirmed_page(
                 &meta(&app, "Subscribed", true),
-                &app.config.newsletter.name,
-                &subscribers::preferences_url(&app, c.subscriber.id),
+                &confirmed_view(&app, c.subscriber.id).await,
             ),
         ),
         Err(e) => link_error(&app, e),
@@ -438,7 +482,14 @@ async fn resend(
         Err(r) => return *r,
     };
     match subscribers::resend_confirmation(&app, &token_of(&HashMap::new(), Some(&form))).await {
-        Ok(()) => accepted(&app, false, false),
+        Ok(()) => accepted(
+            &app,
+            false,
+            &CheckEmailView {
+                resend_after: resend_interval(&app),
+                ..Default::default()
+            },
+        ),
         Err(e) => link_error(&app, e),
     }
 }
@@ -450,9 +501,20 @@ async fn unsubscribe_page(State(app): State<App>, Query(q): Params) -> Response 
             StatusCode::OK,
             views::unsubscribe_page(
                 &meta(&app, "Unsubscribe", true),
-                &app.config.newsletter.name,
-                s.email.as_str(),
-                &token,
+                &views::UnsubscribeView {
+                    publication: app.config.newsletter.name.clone(),
+                    email: s.email.to_string(),
+                    token: token.clone(),
+                    reasons: leaving::REASONS
+                        .iter()
+                        .map(|(k, l)| (k.to_string(), l.to_string()))
+                        .collect(),
+                    daily: s.frequency == crate::domain::Frequency::Daily,
+                    weekly_day: weekday_name(&app.config.subscribers.weekly_day)
+                        .trim_end_matches('s')
+                        .to_string(),
+                    pause_days: leaving::PAUSE_INSTEAD_DAYS,
+                },
             ),
         ),
         Err(e) => link_error(&app, e),
@@ -472,7 +534,8 @@ async fn unsubscribe(
         Err(r) => return body_error(&app, r, false),
     };
     let token = token_of(&q, Some(&form));
-    match subscribers::unsubscribe(&app, &token).await {
+    let reason = form.get("reason").map(String::as_str);
+    match leaving::unsubscribe_because(&app, &token, reason).await {
         Ok(s) => html(
             StatusCode::OK,
             views::unsubscribed_page(
@@ -500,8 +563,156 @@ async fn resubscribe(
         Ok(f) => f,
         Err(r) => return *r,
     };
-    match subscribers::resubscribe(&app, &token_of(&HashMap::new(), Some(&form))).await {
-        Ok(()) => accepted(&app, false, false),
+    let token = token_of(&HashMap::new(), Some(&form));
+    let (subscriber, outcome) = match subscribers::resubscribe(&app, &token).await {
+        Ok((s, Resubscribed::Now)) => (s, ResubscribeOutcome::Now),
+        Ok((s, Resubscribed::Already)) => (s, ResubscribeOutcome::Already),
+        Ok((s, Resubscribed::Refused)) => (s, ResubscribeOutcome::Refused),
+        Err(e) => return link_error(&app, e),
+    };
+    let next = crate::archive::next_issue_sentence(&app).await;
+    html(
+        StatusCode::OK,
+        views::resubscribed_page(
+            &meta(&app, "Resubscribed", true),
+            &app.config.newsletter.name,
+            outcome,
+            next.as_deref(),
+            &subscribers::preferences_url(&app, subscriber.id),
+        ),
+    )
+}
+
+/// "Weekly instead" or "pause instead", from the unsubscribe page.
+async fn stay_instead(
+    State(app): State<App>,
+    Query(q): Params,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let form = match read_form(&app, &headers, body) {
+        Ok(f) => f,
+        Err(r) => return *r,
+    };
+    let token = token_of(&q, Some(&form));
+    let choice: leaving::Instead =
+        match form.get("choice").map(String::as_str).unwrap_or("").parse() {
+            Ok(c) => c,
+            Err(e) => return link_error(&app, e),
+        };
+    match leaving::stay_instead(&app, &token, choice).await {
+        Ok(s) => {
+            let what = match choice {
+                leaving::Instead::Weekly => format!(
+                    "You will get one email a week, on {}, instead of every day.",
+                    weekday_name(&app.config.subscribers.weekly_day)
+                ),
+                leaving::Instead::Pause => format!(
+                    "Nothing until {}; then the issues start again by themselves.",
+                    s.paused_until.map(when).unwrap_or_default()
+                ),
+            };
+            html(
+                StatusCode::OK,
+                views::stayed_page(
+                    &meta(&app, "Thanks for staying", true),
+                    &app.config.newsletter.name,
+                    &what,
+                    &subscribers::preferences_url(&app, s.id),
+                ),
+            )
+        }
+        Err(e) => link_error(&app, e),
+    }
+}
+
+/// The preferences page's "change your address" form: mails a link to the new address.
+async fn request_address_change(
+    State(app): State<App>,
+    Extension(limiter): Extension<RateLimiter>,
+    ClientIp(ip): ClientIp,
+    Query(q): Params,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    if let Err(wait) = limiter.check(ip, "address", app.config.subscribers.rate_limit_per_minute) {
+        return too_many(&app, wait, false);
+    }
+    let form = match read_form(&app, &headers, body) {
+        Ok(f) => f,
+        Err(r) => return *r,
+    };
+    let token = token_of(&q, Some(&form));
+    let typed = form.get("new_email").cloned().unwrap_or_default();
+    match address::request_change(&app, &token, &typed).await {
+        Ok(_) => match subscribers::profile(&app, &token).await {
+            Ok(p) => {
+                let mut m = meta(&app, "Preferences", true);
+                m.flash = Some(templates::page::Flash {
+                    kind: templates::page::FlashKind::Success,
+                    message: "Check the new address's inbox: the change happens when its link is followed.".into(),
+                });
+                html(
+                    StatusCode::OK,
+                    views::preferences_page(&m, &preferences_view(&app, &token, &p, None)),
+                )
+            }
+            Err(e) => link_error(&app, e),
+        },
+        Err(ServiceError::Invalid(message)) => match subscribers::profile(&app, &token).await {
+            Ok(p) => {
+                let mut v = preferences_view(&app, &token, &p, None);
+                v.new_address = typed;
+                v.new_address_error = Some(capitalise(&message));
+                html(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    views::preferences_page(&meta(&app, "Error: Preferences", true), &v),
+                )
+            }
+            Err(e) => link_error(&app, e),
+        },
+        Err(e) => link_error(&app, e),
+    }
+}
+
+/// The link in the change-of-address email: asks before changing (link scanners).
+async fn address_change_page(State(app): State<App>, Query(q): Params) -> Response {
+    let token = token_of(&q, None);
+    let tag = q.get("tag").cloned().unwrap_or_default();
+    match address::pending_change(&app, &token, &tag).await {
+        Ok((_, new)) => html(
+            StatusCode::OK,
+            views::confirm_address_page(
+                &meta(&app, "Change address", true),
+                new.as_str(),
+                &token,
+                &tag,
+            ),
+        ),
+        Err(e) => link_error(&app, e),
+    }
+}
+
+async fn confirm_address_change(
+    State(app): State<App>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let form = match read_form(&app, &headers, body) {
+        Ok(f) => f,
+        Err(r) => return *r,
+    };
+    let token = token_of(&HashMap::new(), Some(&form));
+    let tag = form.get("tag").cloned().unwrap_or_default();
+    match address::confirm_change(&app, &token, &tag).await {
+        Ok(s) => html(
+            StatusCode::OK,
+            views::address_changed_page(
+                &meta(&app, "Address changed", true),
+                s.email.as_str(),
+                &subscribers::preferences_url(&app, s.id),
+            ),
+        ),
         Err(e) => link_error(&app, e),
     }
 }
@@ -571,6 +782,19 @@ fn preferences_view(app: &App, token: &str, p: &Profile, error: Option<String>) 
             })
             .collect(),
         resubscribe_token: left.then(|| subscribers::unsubscribe_token(app, s.id)),
+        unsubscribe_url: matches!(
+            s.status,
+            SubscriberStatus::Pending | SubscriberStatus::Confirmed
+        )
+        .then(|| {
+            format!(
+                "/unsubscribe?token={}",
+                subscribers::unsubscribe_token(app, s.id)
+            )
+        }),
+        pending_address: p.pending_address.clone(),
+        new_address: String::new(),
+        new_address_error: None,
     }
 }
 

@@ -70,6 +70,7 @@ fn nav(n: &AdminNav) -> Markup {
             ("/admin/schedule", "Schedule"),
             ("/admin/digests", "Past digests"),
             ("/admin/feeds", "Feeds"),
+            ("/admin/leaving", "Leaving"),
         ]);
     }
     links.extend([

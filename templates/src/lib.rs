@@ -9,6 +9,7 @@ pub mod admin;
 pub mod archive;
 pub mod bounces;
 pub mod email;
+pub mod leaving;
 pub mod page;
 pub mod public;
 pub mod queue;

@@ -53,7 +53,7 @@ impl ButtonKind {
     }
 }
 
-fn head(meta: &PageMeta) -> Markup {
+fn head(meta: &PageMeta, extra: Markup) -> Markup {
     let title = if meta.title.is_empty() || meta.title == meta.publication {
         meta.publication.clone()
     } else {
@@ -70,16 +70,22 @@ fn head(meta: &PageMeta) -> Markup {
             meta name="referrer" content="same-origin";
             title { (title) }
             style { (PreEscaped(SITE_CSS)) }
+            (extra)
         }
     }
 }
 
 /// A full page with the masthead and footer.
 pub fn page(meta: &PageMeta, body: Markup) -> Markup {
+    page_with_head(meta, html! {}, body)
+}
+
+/// [`page`] with more in the `<head>`: link-preview tags, a feed link, page styles.
+pub fn page_with_head(meta: &PageMeta, extra_head: Markup, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            (head(meta))
+            (head(meta, extra_head))
             body {
                 a.skip-link href="#main" { "Skip to content" }
                 header.site-header {
@@ -107,7 +113,7 @@ pub fn embed_page(meta: &PageMeta, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            (head(meta))
+            (head(meta, html! {}))
             body.embed {
                 main #main .site-main tabindex="-1" {
                     @if let Some(f) = &meta.flash { (flash(f)) }

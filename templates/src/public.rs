@@ -34,7 +34,8 @@ fn honeypot() -> Markup {
     }
 }
 
-fn signup_form(v: &SignupView) -> Markup {
+/// The sign-up form on its own, for the sign-up page and the archive's pages.
+pub fn signup_form(v: &SignupView) -> Markup {
     html! {
         form method="post" action="/subscribe" target=[v.embed.then_some("_top")] novalidate style="margin:0" {
             @if v.embed { input type="hidden" name="embed" value="1"; }
@@ -71,31 +72,76 @@ pub fn signup_page(meta: &PageMeta, v: &SignupView) -> Markup {
     )
 }
 
+/// What the "check your inbox" page repeats back: the address as typed (so a typo can
+/// be spotted) and what the resend button posts again.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CheckEmailView {
+    /// Empty when the address is not known to the page (a resend from an expired link).
+    pub email: String,
+    pub name: String,
+    pub embed: bool,
+    /// How long before another link can be sent, e.g. "10 minutes".
+    pub resend_after: String,
+}
+
 /// The one answer to every sign-up, whatever the address's state, so the page reveals
-/// nothing about who is on the list.
-pub fn check_email_page(meta: &PageMeta, embed: bool) -> Markup {
+/// nothing about who is on the list. It only repeats what the visitor typed.
+pub fn check_email_page(meta: &PageMeta, v: &CheckEmailView) -> Markup {
     let body = html! {
         h1 { "Check your inbox" }
-        p.lede { "If that address can be subscribed, a confirmation link is on its way." }
+        @if v.email.is_empty() {
+            p.lede { "If that address can be subscribed, a confirmation link is on its way." }
+        } @else {
+            p.lede { "If " strong.address { (v.email) } " can be subscribed, a confirmation link is on its way to it." }
+        }
         p { "Open the email and follow the link to start receiving the newsletter. If nothing arrives within a few minutes, look in your spam folder." }
+        @if !v.email.is_empty() {
+            p { "Not your address, or a typo? " a href=(if v.embed { "/embed" } else { "/" }) { "Sign up again with the right one" } "." }
+            form method="post" action="/subscribe" target=[v.embed.then_some("_top")] {
+                input type="hidden" name="email" value=(v.email);
+                @if !v.name.is_empty() { input type="hidden" name="name" value=(v.name); }
+                @if v.embed { input type="hidden" name="embed" value="1"; }
+                div.actions { (button("Send the link again", ButtonKind::Secondary)) }
+                p.hint { "We send at most one link every " (v.resend_after) "." }
+            }
+        }
         p.muted { "Already subscribed? Then there is nothing more to do: you will not get a second confirmation." }
     };
-    if embed {
+    if v.embed {
         embed_page(meta, body)
     } else {
         page(meta, body)
     }
 }
 
-pub fn confirmed_page(meta: &PageMeta, publication: &str, preferences_url: &str) -> Markup {
+/// What the confirmed page says about what happens next.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConfirmedView {
+    pub publication: String,
+    pub preferences_url: String,
+    /// e.g. "The next issue goes out on Tuesday 7 March at 07:00 GMT."; `None` when no
+    /// send is scheduled.
+    pub next_issue: Option<String>,
+    /// The newest issue in the archive, if any has gone out.
+    pub latest_issue: Option<(String, String)>,
+}
+
+pub fn confirmed_page(meta: &PageMeta, v: &ConfirmedView) -> Markup {
     page(
         meta,
         html! {
             h1 { "You're subscribed" }
-            p.lede { "Thank you for confirming. The next " (publication) " will be in your inbox." }
+            p.lede { "Thank you for confirming. " (v.publication) " will come to your inbox." }
+            @if let Some(next) = &v.next_issue {
+                p { strong { (next) } " That is when your first issue arrives." }
+            }
+            @if let Some((subject, href)) = &v.latest_issue {
+                p { "Can't wait? Read the latest issue: " a href=(href) { (subject) } "." }
+            }
             p { "You can change how often you hear from us, or pause for a while, at any time." }
             div.actions {
-                (link_button("Manage my preferences", preferences_url, ButtonKind::Secondary))
+                (link_button("Manage my preferences", &v.preferences_url, ButtonKind::Secondary))
+                (link_button("Past issues", "/archive", ButtonKind::Secondary))
             }
         },
     )
@@ -119,18 +165,110 @@ pub fn link_expired_page(meta: &PageMeta, token: &str) -> Markup {
     )
 }
 
+/// What the unsubscribe page offers before the reader leaves.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UnsubscribeView {
+    pub publication: String,
+    pub email: String,
+    pub token: String,
+    /// (key, label) of the optional reasons.
+    pub reasons: Vec<(String, String)>,
+    /// Whether the reader gets every issue now (then "weekly instead" is offered).
+    pub daily: bool,
+    /// E.g. "Sunday".
+    pub weekly_day: String,
+    pub pause_days: u32,
+}
+
 /// Asks before unsubscribing: link scanners follow every link in an email, so a GET
-/// must never change anything. The button posts the RFC 8058 body itself.
-pub fn unsubscribe_page(meta: &PageMeta, publication: &str, email: &str, token: &str) -> Markup {
+/// must never change anything. The button posts the RFC 8058 body itself, plus the
+/// optional reason. Before that, the two ways to stay.
+pub fn unsubscribe_page(meta: &PageMeta, v: &UnsubscribeView) -> Markup {
+    let instead = format!("/unsubscribe/instead?token={}", v.token);
     page(
         meta,
         html! {
-            h1 { "Unsubscribe from " (publication) "?" }
-            p.lede { "We will stop sending email to " strong { (email) } " straight away." }
-            form method="post" action={ "/unsubscribe?token=" (token) } {
+            h1 { "Unsubscribe from " (v.publication) "?" }
+            p.lede { "We will stop sending email to " strong { (v.email) } " straight away." }
+            section.card aria-labelledby="stay-heading" {
+                h2 #stay-heading style="margin-top:0" { "Or hear from us less" }
+                @if v.daily {
+                    form method="post" action=(instead) style="margin:0 0 1rem" {
+                        input type="hidden" name="choice" value="weekly";
+                        p style="margin:0 0 .5rem" { "One email a week, every " (v.weekly_day) ", with the week's best." }
+                        (button("Switch to the weekly round-up", ButtonKind::Secondary))
+                    }
+                }
+                form method="post" action=(instead) style="margin:0" {
+                    input type="hidden" name="choice" value="pause";
+                    p style="margin:0 0 .5rem" { "Nothing for " (v.pause_days) " days, then it starts again by itself." }
+                    (button(&format!("Pause for {} days", v.pause_days), ButtonKind::Secondary))
+                }
+            }
+            form method="post" action={ "/unsubscribe?token=" (v.token) } {
                 input type="hidden" name="List-Unsubscribe" value="One-Click";
+                fieldset.field style="border:0;padding:0;margin:1.5rem 0 1.25rem;min-width:0" {
+                    legend.label style="font-weight:600;padding:0;margin:0 0 .25rem" {
+                        "Why are you leaving? " span.optional { "(optional)" }
+                    }
+                    span.hint style="display:block;margin:0 0 .5rem" { "We only count the answers; they are not linked to your address." }
+                    @for (key, label) in &v.reasons {
+                        div.checkbox style="margin:0 0 .4rem" {
+                            input id={ "reason-" (key) } type="radio" name="reason" value=(key);
+                            label for={ "reason-" (key) } { (label) }
+                        }
+                    }
+                }
                 div.actions { (button("Unsubscribe", ButtonKind::Primary)) }
             }
+        },
+    )
+}
+
+/// After "weekly instead" or "pause instead".
+pub fn stayed_page(
+    meta: &PageMeta,
+    publication: &str,
+    what: &str,
+    preferences_url: &str,
+) -> Markup {
+    page(
+        meta,
+        html! {
+            h1 { "Thanks for staying" }
+            p.lede { (what) }
+            p { "You can change this, or leave, at any time from your preferences page." }
+            div.actions {
+                (link_button("Preferences", preferences_url, ButtonKind::Secondary))
+                (link_button(&format!("Past issues of {publication}"), "/archive", ButtonKind::Secondary))
+            }
+        },
+    )
+}
+
+/// The page a change-of-address link opens: one button, since link scanners follow links.
+pub fn confirm_address_page(meta: &PageMeta, new_email: &str, token: &str, tag: &str) -> Markup {
+    page(
+        meta,
+        html! {
+            h1 { "Use this address?" }
+            p.lede { "Your subscription will move to " strong { (new_email) } "." }
+            form method="post" action="/preferences/address" {
+                input type="hidden" name="token" value=(token);
+                input type="hidden" name="tag" value=(tag);
+                div.actions { (button("Use this address", ButtonKind::Primary)) }
+            }
+        },
+    )
+}
+
+pub fn address_changed_page(meta: &PageMeta, new_email: &str, preferences_url: &str) -> Markup {
+    page(
+        meta,
+        html! {
+            h1 { "Your address is changed" }
+            p.lede { "From now on we write to " strong { (new_email) } "." }
+            div.actions { (link_button("Preferences", preferences_url, ButtonKind::Secondary)) }
         },
     )
 }
@@ -146,13 +284,55 @@ pub fn unsubscribed_page(
         html! {
             h1 { "You're unsubscribed" }
             p.lede { "You will not receive " (publication) " any more. Sorry to see you go." }
-            p { "Clicked by mistake? You can come back at any time; we will ask you to confirm by email first." }
+            p { "Clicked by mistake? Resubscribe with one click: this link came to your inbox, so there is nothing to confirm." }
             form method="post" action="/resubscribe" {
                 input type="hidden" name="token" value=(token);
                 div.actions {
                     (button("Resubscribe", ButtonKind::Primary))
                     (link_button("Preferences and your data", preferences_url, ButtonKind::Secondary))
                 }
+            }
+        },
+    )
+}
+
+/// How a resubscribe went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResubscribeOutcome {
+    Now,
+    Already,
+    /// The address reported our mail as spam; we do not mail it again on a click.
+    Refused,
+}
+
+pub fn resubscribed_page(
+    meta: &PageMeta,
+    publication: &str,
+    outcome: ResubscribeOutcome,
+    next_issue: Option<&str>,
+    preferences_url: &str,
+) -> Markup {
+    page(
+        meta,
+        html! {
+            @match outcome {
+                ResubscribeOutcome::Now => {
+                    h1 { "Welcome back" }
+                    p.lede { "You are subscribed to " (publication) " again, starting with the next issue. There is nothing to confirm." }
+                    @if let Some(next) = next_issue { p { (next) } }
+                }
+                ResubscribeOutcome::Already => {
+                    h1 { "You're already subscribed" }
+                    p.lede { (publication) " is still coming to your inbox. There is nothing more to do." }
+                }
+                ResubscribeOutcome::Refused => {
+                    h1 { "We can't resubscribe this address from here" }
+                    p.lede { "Our email to it was reported as unwanted, so we do not send " (publication) " to it any more. If that was a mistake, reply to any issue and tell us." }
+                }
+            }
+            div.actions {
+                (link_button("Preferences and your data", preferences_url, ButtonKind::Secondary))
+                (link_button("Past issues", "/archive", ButtonKind::Secondary))
             }
         },
     )
@@ -179,6 +359,13 @@ pub struct PreferencesView {
     pub history: Vec<(String, String)>,
     /// Where to resubscribe when not subscribed (the unsubscribe token), if applicable.
     pub resubscribe_token: Option<String>,
+    /// The unsubscribe page's link, while subscribed.
+    pub unsubscribe_url: Option<String>,
+    /// An address change waiting for its link to be followed.
+    pub pending_address: Option<String>,
+    /// The new-address field as typed, and what was wrong with it.
+    pub new_address: String,
+    pub new_address_error: Option<String>,
 }
 
 pub fn preferences_page(meta: &PageMeta, v: &PreferencesView) -> Markup {
@@ -219,6 +406,19 @@ pub fn preferences_page(meta: &PageMeta, v: &PreferencesView) -> Markup {
                 }
                 (form_field("Pause for how many days", "pause_days", "number", "", false, Some("Leave empty to keep things as they are; 0 resumes."), None))
                 div.actions { (button("Save preferences", ButtonKind::Primary)) }
+            }
+            h2 #address { "Change your address" }
+            @if let Some(p) = &v.pending_address {
+                p role="status" { "We sent a link to " strong { (p) } ". Follow it to move your subscription there." }
+            }
+            form.card method="post" action={ "/preferences/address/change?token=" (v.token) } novalidate {
+                (form_field("New email address", "new_email", "email", &v.new_address, true, Some("We send a link to the new address; nothing changes until it is followed."), v.new_address_error.as_deref()))
+                div.actions { (button("Send the link", ButtonKind::Secondary)) }
+            }
+            @if let Some(u) = &v.unsubscribe_url {
+                h2 { "Leave" }
+                p { "Stop receiving " (v.publication) ". You can come back with one click." }
+                div.actions { (link_button("Unsubscribe", u, ButtonKind::Secondary)) }
             }
             h2 { "What we store about you" }
             div.table-scroll {
@@ -298,8 +498,19 @@ mod tests {
 
     #[test]
     fn unsubscribe_button_posts_one_click_body() {
-        let html = unsubscribe_page(&meta(), "B", "a@b.org", "tok").into_string();
+        let v = UnsubscribeView {
+            publication: "B".into(),
+            email: "a@b.org".into(),
+            token: "tok".into(),
+            reasons: vec![("too-often".into(), "Too many emails".into())],
+            daily: true,
+            weekly_day: "Sunday".into(),
+            pause_days: 30,
+        };
+        let html = unsubscribe_page(&meta(), &v).into_string();
         assert!(html.contains(r#"action="/unsubscribe?token=tok""#));
         assert!(html.contains(r#"name="List-Unsubscribe" value="One-Click""#));
+        assert!(html.contains(r#"action="/unsubscribe/instead?token=tok""#));
+        assert!(html.contains(r#"name="reason" value="too-often""#));
     }
 }

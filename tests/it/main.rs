@@ -4,6 +4,7 @@
 mod helpers;
 
 mod admin;
+mod archive;
 mod bounces;
 mod delivery;
 mod digest;

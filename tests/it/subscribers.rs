@@ -253,6 +253,14 @@ async fn every_sign_up_answers_identically(backend: Backend) {
         )
         .await,
     );
+    // The page repeats the address as typed (so a typo can be spotted) and nothing else
+    // about it: with the echo taken out, every answer is the same.
+    let typed = cases.iter().chain(["bot@example.org"].iter());
+    let forms: Vec<(StatusCode, String)> = forms
+        .into_iter()
+        .zip(typed)
+        .map(|((status, body), address)| (status, body.replace(address, "ADDRESS")))
+        .collect();
     for (i, f) in forms.iter().enumerate() {
         assert_eq!(f, &forms[0], "form answer {i} differs");
     }
@@ -903,16 +911,15 @@ async fn an_old_confirmation_link_does_not_undo_an_unsubscribe(backend: Backend)
         status_of(&t.app, "old@example.org").await,
         Some(SubscriberStatus::Unsubscribed)
     );
-    // The page's resubscribe button goes back through double opt-in.
+    // The page's resubscribe button: the signed link proves the mailbox, so the reader
+    // is back at once (tests/it/archive.rs has the whole flow).
     let (s, body) = post_form(&t, "/resubscribe", &format!("token={unsub}")).await;
     assert_eq!(s, 200);
-    assert!(body.contains("Check your inbox"));
+    assert!(body.contains("Welcome back"), "{body}");
     assert_eq!(
         status_of(&t.app, "old@example.org").await,
-        Some(SubscriberStatus::Pending)
+        Some(SubscriberStatus::Confirmed)
     );
-    let mails = t.wait_for_outbox(1, Duration::from_secs(60)).await;
-    assert_eq!(Mail::parse(&mails[0]).to, "old@example.org");
     t.stop().await;
 }
 on_both_databases!(an_old_confirmation_link_does_not_undo_an_unsubscribe);

@@ -4,6 +4,7 @@
 
 mod bounces;
 mod digest;
+mod leaving;
 mod login;
 mod pages;
 mod schedule;
@@ -52,6 +53,7 @@ pub fn routes() -> Router<App> {
             post(schedule::cancel_one_off),
         )
         .route("/admin/digests", get(pages::past_digests))
+        .route("/admin/leaving", get(leaving::page))
         .route("/admin/feeds", get(pages::feeds).post(pages::add_feed))
         .route("/admin/feeds/{id}/fetch", post(pages::fetch_feed))
         .route("/admin/feeds/{id}/delete", post(pages::delete_feed))

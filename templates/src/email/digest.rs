@@ -27,10 +27,15 @@ pub struct DigestEmail {
     pub editor_note_html: Option<String>,
     /// The same note for the plain-text part.
     pub editor_note_text: Option<String>,
+    /// "In today's issue": (headline, link) of every story; empty for no list.
+    pub headlines: Vec<(String, String)>,
     pub pinned: Vec<ArticleView>,
     pub sections: Vec<SectionView>,
     pub on_this_day: Option<ArticleView>,
+    /// The issue's archive page; also the link the email asks readers to share.
     pub view_in_browser_url: String,
+    /// The sign-up page, for readers who got the email forwarded.
+    pub subscribe_url: String,
     /// Personal.
     pub unsubscribe_url: String,
     /// Personal.
@@ -60,6 +65,8 @@ pub struct ArticleView {
     pub image_url: Option<String>,
     /// Empty means decorative.
     pub image_alt: String,
+    /// Shown as headline and one line, without picture or byline (long issues).
+    pub compact: bool,
 }
 
 /// Width of the column inside the card (600 minus 32px padding each side);
@@ -93,6 +100,11 @@ pub fn render_digest_html(d: &DigestEmail) -> String {
         tr {
             td.bf-muted align="center" style=(concat!("padding:0 12px 14px 12px;font-family:", sans!(), ";font-size:12px;line-height:18px;color:", muted!())) {
                 a.bf-muted href=(d.view_in_browser_url) target="_blank" style=(concat!("color:", muted!(), ";text-decoration:underline")) { "View in browser" }
+                @if !d.subscribe_url.is_empty() {
+                    (PreEscaped("&nbsp;&nbsp;&middot;&nbsp;&nbsp;"))
+                    "Forwarded this? "
+                    a.bf-muted href=(d.subscribe_url) target="_blank" style=(concat!("color:", muted!(), ";text-decoration:underline")) { "Subscribe" }
+                }
             }
         }
         tr {
@@ -100,6 +112,7 @@ pub fn render_digest_html(d: &DigestEmail) -> String {
                 table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="border-collapse:collapse" {
                     (masthead(d, accent))
                     (opening(d, accent))
+                    @if !d.headlines.is_empty() { (headline_list(&d.headlines, accent)) }
                     @if !d.pinned.is_empty() {
                         (section_heading("Top stories", accent))
                         @for (i, a) in d.pinned.iter().enumerate() {
@@ -156,6 +169,32 @@ fn opening(d: &DigestEmail, accent: &str) -> Markup {
                             @if let Some(note) = note {
                                 div.bf-ink.bf-note style={ "margin:0 0 10px 0;padding:2px 0 2px 16px;border-left:3px solid " (accent) ";font-family:" (sans!()) ";font-size:16px;line-height:25px;color:" (ink!()) } {
                                     (PreEscaped(note))
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// "In today's issue": every headline, linked, before the stories.
+fn headline_list(headlines: &[(String, String)], accent: &str) -> Markup {
+    html! {
+        tr {
+            td.bf-pad style="padding:18px 32px 0 32px" {
+                table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="border-collapse:collapse" {
+                    tr {
+                        td.bf-box bgcolor=(BOX_BG) style={ "background-color:" (box_bg!()) ";padding:16px 20px" } {
+                            h2.bf-accent style={ "margin:0 0 8px 0;font-family:" (sans!()) ";font-size:12px;line-height:16px;font-weight:700;letter-spacing:1.8px;text-transform:uppercase;color:" (accent) } {
+                                "In today's issue"
+                            }
+                            ul.bf-ink style=(concat!("margin:0;padding:0 0 0 18px;font-family:", sans!(), ";font-size:15px;line-height:22px;color:", ink!())) {
+                                @for (title, url) in headlines {
+                                    li style="margin:0 0 4px 0" {
+                                        a.bf-ink href=(url) target="_blank" style=(concat!("color:", ink!(), ";text-decoration:none")) { (title) }
+                                    }
                                 }
                             }
                         }
@@ -283,9 +322,34 @@ fn lead_article(a: &ArticleView, accent: &str, last: bool) -> Markup {
     }
 }
 
+/// A compact story: the headline as the link and one line under it.
+fn compact_row(a: &ArticleView, last: bool) -> Markup {
+    html! {
+        tr {
+            td.bf-pad style="padding:0 32px" {
+                table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="border-collapse:collapse" {
+                    tr {
+                        td.bf-rule style=(if last { "padding:12px 0 0 0" } else { concat!("padding:12px 0 12px 0;border-bottom:1px solid ", rule!()) }) {
+                            h3 style=(concat!("margin:0 0 4px 0;font-family:", serif!(), ";font-size:17px;line-height:23px;font-weight:700;color:", ink!())) {
+                                a.bf-ink href=(a.url) target="_blank" style=(concat!("color:", ink!(), ";text-decoration:none")) { (a.title) }
+                            }
+                            @if !a.summary_text.trim().is_empty() {
+                                p.bf-muted style=(concat!("margin:0;font-family:", sans!(), ";font-size:14px;line-height:20px;color:", muted!())) { (a.summary_text) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Section stories: headline and summary with an optional thumbnail on the
 /// right, which stays beside the text even on a phone.
 fn article_row(a: &ArticleView, accent: &str, last: bool) -> Markup {
+    if a.compact {
+        return compact_row(a, last);
+    }
     html! {
         tr {
             td.bf-pad style="padding:0 32px" {
@@ -359,6 +423,10 @@ fn footer(d: &DigestEmail) -> Markup {
     html! {
         tr {
             td.bf-muted align="center" style="padding:26px 24px 0 24px" {
+                p.bf-muted style=(P) {
+                    "Know someone who would like this? Share this issue: "
+                    a.bf-muted href=(d.view_in_browser_url) target="_blank" style=(LINK) { (display_url(&d.view_in_browser_url)) }
+                }
                 p.bf-muted style=(P) { (d.why_received) }
                 p.bf-muted style=(P) {
                     a.bf-muted href=(d.unsubscribe_url) target="_blank" style=(LINK) { "Unsubscribe" }
@@ -375,6 +443,13 @@ fn footer(d: &DigestEmail) -> Markup {
     }
 }
 
+/// A link as people read it aloud: without the scheme.
+fn display_url(url: &str) -> &str {
+    url.strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .unwrap_or(url)
+}
+
 /// The text/plain alternative: what screen readers, watches, and readers
 /// who prefer it get. Same order and same links as the HTML.
 pub fn render_digest_text(d: &DigestEmail) -> String {
@@ -384,6 +459,10 @@ pub fn render_digest_text(d: &DigestEmail) -> String {
     out.push_str(&d.date_label);
     out.push_str("\n\nView in browser: ");
     out.push_str(&d.view_in_browser_url);
+    if !d.subscribe_url.is_empty() {
+        out.push_str("\nForwarded this? Subscribe: ");
+        out.push_str(&d.subscribe_url);
+    }
     out.push_str("\n\n");
     // Personal: verbatim, never wrapped.
     out.push_str(&d.greeting);
@@ -396,6 +475,15 @@ pub fn render_digest_text(d: &DigestEmail) -> String {
         out.push_str(&wrap(note, 72));
         out.push_str("\n\n");
     }
+    if !d.headlines.is_empty() {
+        out.push_str(&underlined("In today's issue", '-'));
+        out.push_str("\n\n");
+        for (title, _) in &d.headlines {
+            out.push_str(&wrap(&format!("- {title}"), 72));
+            out.push('\n');
+        }
+        out.push('\n');
+    }
     if !d.pinned.is_empty() {
         push_section(&mut out, "Top stories", &d.pinned);
     }
@@ -406,6 +494,10 @@ pub fn render_digest_text(d: &DigestEmail) -> String {
         push_section(&mut out, "On this day", std::slice::from_ref(a));
     }
     out.push_str("-- \n");
+    out.push_str("Share this issue: ");
+    out.push_str(&d.view_in_browser_url);
+    out.push('\n');
+    out.push('\n');
     out.push_str(&wrap(&d.why_received, 72));
     out.push_str("\n\nUnsubscribe: ");
     out.push_str(&d.unsubscribe_url);
@@ -425,6 +517,16 @@ fn push_section(out: &mut String, heading: &str, articles: &[ArticleView]) {
     for a in articles {
         out.push_str(&wrap(&a.title, 72));
         out.push('\n');
+        if a.compact {
+            if !a.summary_text.trim().is_empty() {
+                out.push_str(&wrap(&a.summary_text, 72));
+                out.push('\n');
+            }
+            out.push_str("Read: ");
+            out.push_str(&a.url);
+            out.push_str("\n\n");
+            continue;
+        }
         if let Some(b) = byline(a) {
             out.push_str(&wrap(&b, 72));
             out.push('\n');
@@ -457,6 +559,7 @@ pub(crate) mod tests {
             section: Some(section.into()),
             image_url: image.then(|| format!("file:///tmp/bf-img-{}.svg", n % 3)),
             image_alt: format!("Picture for article {n}"),
+            compact: false,
         }
     }
 
@@ -469,6 +572,7 @@ pub(crate) mod tests {
             greeting: GREETING.into(),
             editor_note_html: Some("<p>Good morning. This week we look at the <a href=\"https://example.org/housing\">housing crisis</a> from the ground up: the people organising in their buildings.</p><p>Thank you to everyone who wrote in after last week's issue.</p>".into()),
             editor_note_text: Some("Good morning. This week we look at the housing crisis from the ground up: the people organising in their buildings.\n\nThank you to everyone who wrote in after last week's issue.".into()),
+            headlines: vec![],
             pinned: vec![ArticleView {
                 title: "A <b>bold</b> & \"quoted\" headline about the strike".into(),
                 ..article(1, "Labour", true)
@@ -479,6 +583,7 @@ pub(crate) mod tests {
             ],
             on_this_day: Some(ArticleView { published_label: Some("6 March 1984".into()), image_url: None, ..article(6, "History", false) }),
             view_in_browser_url: "https://example.org/digests/2026-03-06".into(),
+            subscribe_url: "https://example.org/".into(),
             unsubscribe_url: UNSUB.into(),
             preferences_url: PREFS.into(),
             postal_address: "Breakfast in Red, 1 Example Street, London E1 0AA, United Kingdom".into(),
@@ -549,6 +654,42 @@ pub(crate) mod tests {
         assert!(long.is_empty(), "{long:#?}");
         assert!(text.contains("Britain\n-------\n"));
         assert!(text.contains("International\n-------------\n"));
+    }
+
+    #[test]
+    fn forwarded_and_share_links_in_both_parts() {
+        let d = sample();
+        let html = render_digest_html(&d);
+        let text = render_digest_text(&d);
+        assert!(html.contains("Forwarded this? <a"));
+        assert!(html.contains(&format!("href=\"{}\"", d.subscribe_url)));
+        assert!(html.contains("Share this issue: <a"));
+        assert!(
+            html.matches(&format!("href=\"{}\"", d.view_in_browser_url))
+                .count()
+                >= 2
+        );
+        assert!(text.contains(&format!("Forwarded this? Subscribe: {}\n", d.subscribe_url)));
+        assert!(text.contains(&format!("Share this issue: {}\n", d.view_in_browser_url)));
+    }
+
+    #[test]
+    fn headline_list_is_optional_and_escaped() {
+        let plain = render_digest_html(&sample());
+        assert!(!plain.contains("In today's issue"));
+        let d = DigestEmail {
+            headlines: vec![("Tom & Jerry".into(), "https://example.org/t?a=1&b=2".into())],
+            ..sample()
+        };
+        let html = render_digest_html(&d);
+        assert!(html.contains("In today's issue"));
+        assert!(html.contains(r#"href="https://example.org/t?a=1&amp;b=2""#));
+        assert!(html.contains(">Tom &amp; Jerry</a>"));
+        assert!(html.find("In today's issue").unwrap() < html.find("Top stories").unwrap());
+        assert!(
+            render_digest_text(&d)
+                .contains("In today's issue\n----------------\n\n- Tom & Jerry\n")
+        );
     }
 
     #[test]
