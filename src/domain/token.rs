@@ -18,6 +18,8 @@ pub enum Purpose {
     Confirm,
     Unsubscribe,
     Preferences,
+    /// A test copy's "View in browser": the id is a digest's, not a subscriber's.
+    Draft,
 }
 
 impl Purpose {
@@ -26,6 +28,7 @@ impl Purpose {
             Self::Confirm => "c",
             Self::Unsubscribe => "u",
             Self::Preferences => "p",
+            Self::Draft => "d",
         }
     }
 }

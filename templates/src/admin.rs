@@ -188,11 +188,23 @@ pub struct DigestView {
     pub articles: Vec<DigestArticle>,
     /// Why the digest could not be composed, if it could not.
     pub problem: Option<String>,
-    /// Confirmed subscribers right now.
+    /// Who it would go to right now, by the fan-out's own rule.
     pub recipients: i64,
+    /// "daily" or "weekly": whose edition this is.
+    pub audience: String,
     pub csrf: String,
     /// "Next scheduled send: …", or that the schedule is paused.
     pub schedule_line: String,
+    /// Whether "Send now" is offered: composed (or held, or approved) and its day has come.
+    pub sendable: bool,
+    /// Why a future issue cannot be sent yet.
+    pub not_yet: Option<String>,
+    /// Approval mode, and waiting for an editor.
+    pub can_approve: bool,
+    /// Today's issue went out: offer a special edition.
+    pub offer_special: bool,
+    /// Other issues waiting for approval or held: (link, label).
+    pub awaiting: Vec<(String, String)>,
 }
 
 fn article_tool(
@@ -262,6 +274,12 @@ pub fn digest_page(meta: &PageMeta, n: &AdminNav, v: &DigestView) -> Markup {
             @if let Some(p) = &v.problem {
                 div.flash.flash-error role="alert" { p { (p) } }
             }
+            @if !v.awaiting.is_empty() {
+                div.card {
+                    h2 { "Waiting for approval" }
+                    ul { @for (href, label) in &v.awaiting { li { a href=(href) { (label) } } } }
+                }
+            }
             div.grid-2 {
                 section {
                     h2 { "Articles" }
@@ -299,11 +317,37 @@ pub fn digest_page(meta: &PageMeta, n: &AdminNav, v: &DigestView) -> Markup {
                         (csrf_field(&v.csrf))
                         (button(&format!("Send a test to {}", n.email), ButtonKind::Secondary))
                     }
-                    @if v.editable {
+                    @if v.can_approve {
+                        form method="post" action=(format!("{base}/approve")) {
+                            (csrf_field(&v.csrf))
+                            (button("Approve for the scheduled send", ButtonKind::Primary))
+                        }
+                    }
+                    @if v.sendable {
                         (link_button(&format!("Send now to {} subscribers…", v.recipients), &format!("{base}/send"), ButtonKind::Danger))
                     }
+                    @if v.offer_special {
+                        form method="post" action="/admin/special" {
+                            (csrf_field(&v.csrf))
+                            (button("Start a special edition for today", ButtonKind::Secondary))
+                        }
+                    }
                 }
+                @if let Some(why) = &v.not_yet { p.muted { (why) } }
+                p.muted { "Goes to " (v.recipients) " " (v.audience) " subscribers (confirmed, not paused)." }
             }
+        },
+    )
+}
+
+/// Where a test copy's unsubscribe and preferences links lead: nothing happens to
+/// anyone's subscription.
+pub fn test_copy_page(meta: &PageMeta, publication: &str) -> Markup {
+    crate::page::page(
+        meta,
+        html! {
+            h1 { "This was a test copy" }
+            p { "The email you opened was a test copy of " (publication) " sent to an editor. Its unsubscribe and preferences links do nothing: no subscription was changed." }
         },
     )
 }
@@ -316,6 +360,7 @@ pub fn send_confirm_page(
     subject: &str,
     date_label: &str,
     recipients: i64,
+    audience: &str,
 ) -> Markup {
     admin_page(
         meta,
@@ -324,7 +369,7 @@ pub fn send_confirm_page(
             h1 { "Send the digest now?" }
             div.card {
                 p { "“" strong { (subject) } "”, the digest for " (date_label) ", will go to "
-                    strong { (recipients) " confirmed subscriber" @if recipients != 1 { "s" } } " now." }
+                    strong { (recipients) " confirmed subscriber" @if recipients != 1 { "s" } } " of the " (audience) " edition now." }
                 p { "This cannot be undone, and the digest cannot be sent a second time." }
                 form method="post" action=(format!("/admin/digest/{digest_id}/send")) {
                     (csrf_field(&n.csrf))

@@ -17,7 +17,10 @@ use crate::{
         resolve_one_off,
         runner::{daily_schedule, rule_of},
     },
-    store::{StoreError, schedules::DailySettings},
+    store::{
+        StoreError,
+        schedules::{DailySettings, ScheduleMode},
+    },
     web::auth::{CurrentUser, PageError, RequireEditor},
 };
 
@@ -171,7 +174,15 @@ pub async fn save_daily(
     let tz = f.text("time_zone");
     let days: Vec<String> = f.all("days").into_iter().map(str::to_string).collect();
     let skip = f.get("skip_when_empty").is_some();
+    let daily = daily_schedule(&app)
+        .await
+        .map_err(|e| PageError::internal(&app, e))?;
+    let mode_field = f.get("mode").map(str::to_owned);
     let checked = (|| {
+        let mode: ScheduleMode = match mode_field.as_deref() {
+            None => daily.mode,
+            Some(m) => m.parse()?,
+        };
         let t = parse_time(&time)?;
         let z = parse_zone(&tz)?;
         let d = parse_days(days.iter().map(String::as_str))?;
@@ -180,9 +191,9 @@ pub async fn save_daily(
                 "Choose at least one day of the week (or pause the digest instead).".to_string(),
             );
         }
-        Ok((t, z, d))
+        Ok((t, z, d, mode))
     })();
-    let (t, z, d) = match checked {
+    let (t, z, d, mode) = match checked {
         Ok(v) => v,
         Err(message) => {
             let again = Redisplay {
@@ -192,9 +203,6 @@ pub async fn save_daily(
             return render(&app, &user, StatusCode::BAD_REQUEST, None, again).await;
         }
     };
-    let daily = daily_schedule(&app)
-        .await
-        .map_err(|e| PageError::internal(&app, e))?;
     let time_text = t.format("%H:%M").to_string();
     let days_text = days_to_string(&d);
     app.store
@@ -205,12 +213,17 @@ pub async fn save_daily(
                 time_zone: z.name(),
                 days: &days_text,
                 skip_when_empty: skip,
+                mode,
             },
             app.now_ms(),
         )
         .await
         .map_err(|e| PageError::internal(&app, e))?;
-    tracing::info!(admin = user.id, "daily schedule changed");
+    tracing::info!(
+        admin = user.id,
+        mode = mode.as_str(),
+        "daily schedule changed"
+    );
     Ok(see_other("/admin/schedule?msg=saved"))
 }
 
