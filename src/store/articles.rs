@@ -187,7 +187,7 @@ impl Store {
     }
 
     /// The window of an edition: articles of enabled feeds that Breakfast first saw in
-    /// `[since, until)`, newest first, at most `limit`. An article that was already older
+    /// `(since, until]` (after the previous edition's cutoff, up to this one's), newest first, at most `limit`. An article that was already older
     /// than `backfill_ms` when first seen (a new feed's back catalogue) is not news and is
     /// left out. Keyed on first sight, not on the feed's own date, so an article the feed
     /// back-dates or that is fetched late still lands in the next issue.
@@ -200,7 +200,7 @@ impl Store {
     ) -> StoreResult<Vec<Article>> {
         let sql = format!(
             "SELECT {ARTICLE_COLUMNS_VIA_FEED} FROM articles a JOIN feeds f ON f.id = a.feed_id \
-             WHERE f.enabled AND a.first_seen_at >= $1 AND a.first_seen_at < $2 \
+             WHERE f.enabled AND a.first_seen_at > $1 AND a.first_seen_at <= $2 \
              AND a.published_at >= a.first_seen_at - $3 \
              ORDER BY a.published_at DESC, a.id DESC LIMIT $4"
         );

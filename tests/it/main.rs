@@ -6,6 +6,7 @@ mod helpers;
 mod admin;
 mod delivery;
 mod digest;
+mod edition;
 mod foundation;
 mod ops;
 mod schedule;
