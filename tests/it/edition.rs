@@ -803,3 +803,47 @@ async fn two_editors_sending_at_once_send_once(backend: Backend) {
     t.stop().await;
 }
 on_both_databases!(two_editors_sending_at_once_send_once);
+
+// Failure 5, the form: the sign-up form offers the weekly edition, and a new reader's
+// choice is kept.
+async fn the_sign_up_form_offers_the_weekly_edition(backend: Backend) {
+    let Some(t) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let form = t
+        .http
+        .get(t.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        form.contains("value=\"weekly\"") && form.contains("on Sunday"),
+        "{form}"
+    );
+    let res = t
+        .http
+        .post(t.url("/subscribe"))
+        .form(&[("email", "weekly@example.org"), ("frequency", "weekly")])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        res.status().is_success() || res.status().is_redirection(),
+        "{}",
+        res.status()
+    );
+    let s = t
+        .app
+        .store
+        .subscriber_by_email(&EmailAddress::parse("weekly@example.org").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(s.frequency, Frequency::Weekly);
+    assert_eq!(s.status, SubscriberStatus::Pending);
+    t.stop().await;
+}
+on_both_databases!(the_sign_up_form_offers_the_weekly_edition);
