@@ -403,6 +403,11 @@ pub struct ScheduleView {
     pub one_off_zone: String,
     pub one_off_error: Option<String>,
     pub grace_minutes: u32,
+    /// Hold each issue for an editor's approval (else it goes out by itself).
+    pub approval: bool,
+    pub approval_lead_minutes: u32,
+    /// Issues held or waiting for approval: (link, label).
+    pub awaiting: Vec<(String, String)>,
     pub csrf: String,
 }
 
@@ -414,6 +419,18 @@ pub fn schedule_page(meta: &PageMeta, n: &AdminNav, v: &ScheduleView) -> Markup 
             h1 { "Schedule" }
             @if v.paused {
                 div.flash.flash-info role="status" { p { "The daily digest is paused: nothing goes out until you resume it." } }
+            }
+            @if v.approval {
+                div.flash.flash-info role="status" { p {
+                    "Hold for approval: each issue is composed " (v.approval_lead_minutes)
+                    " minutes before its send time, every editor gets a review email, and it goes out only once one of you approves it. An issue not approved in time is held, and can be sent late from its page."
+                } }
+            }
+            @if !v.awaiting.is_empty() {
+                div.card {
+                    h2 { "Waiting for approval" }
+                    ul { @for (href, label) in &v.awaiting { li { a href=(href) { (label) } } } }
+                }
             }
             div.grid-2 {
                 section {
@@ -431,7 +448,18 @@ pub fn schedule_page(meta: &PageMeta, n: &AdminNav, v: &ScheduleView) -> Markup 
                                 (checkbox(label, "days", key, *checked, None))
                             }
                         }
-                        (checkbox("Skip days with nothing new", "skip_when_empty", "1", v.skip_when_empty, Some("No email on days the feeds brought no new articles.")))
+                        (checkbox("Skip days with nothing new", "skip_when_empty", "1", v.skip_when_empty, Some("No email on days with no articles and no editor's note.")))
+                        fieldset.field {
+                            legend { "When the send time comes" }
+                            div.checkbox {
+                                input id="mode-approval" type="radio" name="mode" value="approval" checked[v.approval];
+                                label for="mode-approval" { "Hold for approval: an editor approves each issue first" }
+                            }
+                            div.checkbox {
+                                input id="mode-automatic" type="radio" name="mode" value="automatic" checked[!v.approval];
+                                label for="mode-automatic" { "Send automatically" }
+                            }
+                        }
                         div.actions { (button("Save schedule", ButtonKind::Primary)) }
                     }
                     form method="post" action="/admin/schedule/pause" {

@@ -533,15 +533,29 @@ async fn a_fresh_install_holds_the_first_issue_for_review(backend: Backend) {
         1,
         "only the review email"
     );
-    // An editor sends it late with one click.
+    // Held is visible on the schedule and the dashboard; an editor sends it late.
     clock.set(at("2026-12-01T07:20:00Z"));
-    let late = edition::send(app, Which::Digest(digest.id), By::Editor(1))
-        .await
-        .unwrap();
+    let mut b = Browser::new(&t);
+    b.login("ed@example.org", PASSWORD).await;
+    let schedule = b.get("/admin/schedule").await;
     assert!(
-        matches!(late, Outcome::Started { recipients: 1, .. }),
-        "{late:?}"
+        schedule.body.contains("Waiting for approval") && schedule.body.contains("held"),
+        "{}",
+        schedule.body
     );
+    let dashboard = b.get(&format!("/admin?digest={}", digest.id)).await;
+    assert!(
+        dashboard.body.contains("held: not approved"),
+        "{}",
+        dashboard.body
+    );
+    let sent = b
+        .post(
+            &format!("/admin/digest/{}/send", digest.id),
+            &[("csrf", &dashboard.csrf())],
+        )
+        .await;
+    assert_eq!(sent.status, reqwest::StatusCode::SEE_OTHER, "{}", sent.body);
     let got = mails(&t, 2).await;
     assert!(got.iter().any(|m| m.to == "reader@example.org"));
     // Approving something already sending or sent: refused, nothing changes.

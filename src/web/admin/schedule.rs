@@ -117,6 +117,25 @@ async fn render(
         one_off_zone: daily.time_zone.clone(),
         one_off_error: None,
         grace_minutes: app.config.schedule.grace_minutes,
+        approval: daily.mode == ScheduleMode::Approval,
+        approval_lead_minutes: app.config.schedule.approval_lead_minutes,
+        awaiting: app
+            .store
+            .digests_awaiting_approval()
+            .await
+            .map_err(|e| internal(e.into()))?
+            .iter()
+            .map(|d| {
+                (
+                    format!("/admin?digest={}", d.id),
+                    format!(
+                        "{} — {}",
+                        crate::edition::review::edition_label(d),
+                        d.status.as_str()
+                    ),
+                )
+            })
+            .collect(),
         csrf: user.csrf.clone(),
     };
     if let Some((time, tz, days, skip, err)) = again.daily {
