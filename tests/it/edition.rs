@@ -42,6 +42,14 @@ fn day(s: &str) -> NaiveDate {
 /// Hand ticks only, no background polling, sending by itself unless a test says not.
 const AUTOMATIC: &str = "[schedule]\ntick_secs = 3600\nmode = \"automatic\"\nprefetch_secs = 20\n[ingest]\npoll_minutes = 0\n";
 
+/// The service with its schedule created now, before the test moves the clock: a
+/// schedule first created after a send time would (rightly) not fire it retroactively.
+async fn spawn(backend: Backend, extra: &str, clock: &Clock) -> Option<TestApp> {
+    let t = TestApp::spawn_with(backend, extra, clock.clone()).await?;
+    runner::daily_schedule(&t.app).await.unwrap();
+    Some(t)
+}
+
 /// One RSS feed on loopback whose items the test changes as it goes.
 #[derive(Clone, Default)]
 struct Paper {
@@ -146,9 +154,20 @@ async fn titles(app: &App, digest_id: i64) -> Vec<String> {
     out
 }
 
+/// Ticks at `when` and waits until no firing is in flight (the service's own scheduler
+/// also ticks once at start, and may be the one that fired); returns the firings so far.
 async fn tick_at(app: &App, clock: &Clock, when: &str) -> usize {
     clock.set(at(when));
-    tick(app).await.unwrap()
+    tick(app).await.unwrap();
+    let daily = runner::daily_schedule(app).await.unwrap();
+    for _ in 0..600 {
+        let runs = app.store.schedule_runs(daily.id).await.unwrap();
+        if runs.iter().all(|r| r.outcome != runner::OUTCOME_CLAIMED) {
+            return runs.len();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("a firing never finished");
 }
 
 async fn last_outcome(app: &App) -> String {
@@ -169,7 +188,7 @@ async fn mails(t: &TestApp, n: usize) -> Vec<Mail> {
 // Failure 1: an article published just before the send is in this issue or the next.
 async fn no_article_falls_between_two_issues(backend: Backend) {
     let clock = Clock::manual(at("2026-12-01T05:00:00Z")); // Tuesday; London is on GMT
-    let Some(t) = TestApp::spawn_with(backend, AUTOMATIC, clock.clone()).await else {
+    let Some(t) = spawn(backend, AUTOMATIC, &clock).await else {
         return;
     };
     let app = &t.app;
@@ -194,7 +213,7 @@ async fn no_article_falls_between_two_issues(backend: Backend) {
     clock.set(at("2026-12-01T07:05:00Z"));
     ingest::fetch_all(app).await.unwrap();
     paper.publish("overnight", "2026-12-02T03:00:00Z", &[]);
-    assert_eq!(tick_at(app, &clock, "2026-12-02T07:00:05Z").await, 1);
+    assert_eq!(tick_at(app, &clock, "2026-12-02T07:00:05Z").await, 2);
     let second = app
         .store
         .digest_for_date(day("2026-12-02"))
@@ -215,7 +234,7 @@ on_both_databases!(no_article_falls_between_two_issues);
 // edition goes out instead, and tomorrow's scheduled issue still goes out.
 async fn send_now_after_the_morning_issue_and_special_editions(backend: Backend) {
     let clock = Clock::manual(at("2026-12-01T05:00:00Z"));
-    let Some(t) = TestApp::spawn_with(backend, AUTOMATIC, clock.clone()).await else {
+    let Some(t) = spawn(backend, AUTOMATIC, &clock).await else {
         return;
     };
     let app = &t.app;
@@ -296,7 +315,7 @@ on_both_databases!(send_now_after_the_morning_issue_and_special_editions);
 // Failure 4: the count shown before sending is the fan-out's audience.
 async fn the_count_before_sending_is_the_fan_outs(backend: Backend) {
     let clock = Clock::manual(at("2026-12-01T08:00:00Z"));
-    let Some(t) = TestApp::spawn_with(backend, AUTOMATIC, clock.clone()).await else {
+    let Some(t) = spawn(backend, AUTOMATIC, &clock).await else {
         return;
     };
     let app = &t.app;
@@ -371,7 +390,7 @@ on_both_databases!(the_count_before_sending_is_the_fan_outs);
 async fn one_time_zone_the_schedules(backend: Backend) {
     // 03:00 UTC on 1 December: already Tuesday in London, still Monday in New York.
     let clock = Clock::manual(at("2026-12-01T03:00:00Z"));
-    let Some(t) = TestApp::spawn_with(backend, AUTOMATIC, clock.clone()).await else {
+    let Some(t) = spawn(backend, AUTOMATIC, &clock).await else {
         return;
     };
     let app = &t.app;
@@ -408,7 +427,7 @@ on_both_databases!(one_time_zone_the_schedules);
 // Failure 7: one "nothing to send" rule: a note-only day is sent; an empty day is not.
 async fn one_skip_rule_note_only_days_go_out(backend: Backend) {
     let clock = Clock::manual(at("2026-12-01T05:00:00Z"));
-    let Some(t) = TestApp::spawn_with(backend, AUTOMATIC, clock.clone()).await else {
+    let Some(t) = spawn(backend, AUTOMATIC, &clock).await else {
         return;
     };
     let app = &t.app;
@@ -463,7 +482,7 @@ on_both_databases!(one_skip_rule_note_only_days_go_out);
 // Failure 10: a changed [schedule] in the config is named in a warning, not ignored.
 async fn a_changed_config_schedule_is_warned_about(backend: Backend) {
     let clock = Clock::manual(at("2026-12-01T05:00:00Z"));
-    let Some(t) = TestApp::spawn_with(backend, AUTOMATIC, clock.clone()).await else {
+    let Some(t) = spawn(backend, AUTOMATIC, &clock).await else {
         return;
     };
     assert_eq!(edition::config_drift(&t.app).await.unwrap(), None);
@@ -491,7 +510,7 @@ on_both_databases!(a_changed_config_schedule_is_warned_about);
 async fn a_fresh_install_holds_the_first_issue_for_review(backend: Backend) {
     let quiet = "[schedule]\ntick_secs = 3600\nprefetch_secs = 20\n[ingest]\npoll_minutes = 0\n";
     let clock = Clock::manual(at("2026-12-01T05:00:00Z"));
-    let Some(t) = TestApp::spawn_with(backend, quiet, clock.clone()).await else {
+    let Some(t) = spawn(backend, quiet, &clock).await else {
         return;
     };
     let app = &t.app;
@@ -596,7 +615,7 @@ on_both_databases!(a_fresh_install_holds_the_first_issue_for_review);
 async fn weekly_readers_get_the_weekly_edition_only(backend: Backend) {
     // Friday 4 December; the weekly day is Sunday.
     let clock = Clock::manual(at("2026-12-04T05:00:00Z"));
-    let Some(t) = TestApp::spawn_with(backend, AUTOMATIC, clock.clone()).await else {
+    let Some(t) = spawn(backend, AUTOMATIC, &clock).await else {
         return;
     };
     let app = &t.app;
@@ -648,7 +667,7 @@ async fn feed_categories_become_sections(backend: Backend) {
     let extra =
         format!("{AUTOMATIC}[digest]\ncategory_sections = {{ \"uk-politics\" = \"Politics\" }}\n");
     let clock = Clock::manual(at("2026-12-01T05:00:00Z"));
-    let Some(t) = TestApp::spawn_with(backend, &extra, clock.clone()).await else {
+    let Some(t) = spawn(backend, &extra, &clock).await else {
         return;
     };
     let app = &t.app;
@@ -701,7 +720,7 @@ fn a_category_mapped_to_an_unknown_section_is_refused_by_name() {
 // Failure 9: a test copy's links work: the draft opens, the others say it was a test.
 async fn test_copy_links_work(backend: Backend) {
     let clock = Clock::manual(at("2026-12-01T05:00:00Z"));
-    let Some(t) = TestApp::spawn_with(backend, AUTOMATIC, clock.clone()).await else {
+    let Some(t) = spawn(backend, AUTOMATIC, &clock).await else {
         return;
     };
     let app = &t.app;
@@ -750,7 +769,7 @@ async fn the_greeting_is_the_editors(backend: Backend) {
         "{AUTOMATIC}[digest]\ngreeting = \"Dear {{first_name}},\"\ngreeting_without_name = \"Dear reader,\"\n"
     );
     let clock = Clock::manual(at("2026-12-01T05:00:00Z"));
-    let Some(t) = TestApp::spawn_with(backend, &extra, clock.clone()).await else {
+    let Some(t) = spawn(backend, &extra, &clock).await else {
         return;
     };
     let app = &t.app;
@@ -785,7 +804,7 @@ on_both_databases!(the_greeting_is_the_editors);
 // Bad input: two editors pressing "Send now" at once start one send.
 async fn two_editors_sending_at_once_send_once(backend: Backend) {
     let clock = Clock::manual(at("2026-12-01T08:00:00Z"));
-    let Some(t) = TestApp::spawn_with(backend, AUTOMATIC, clock.clone()).await else {
+    let Some(t) = spawn(backend, AUTOMATIC, &clock).await else {
         return;
     };
     let app = &t.app;
