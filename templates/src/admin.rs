@@ -607,6 +607,15 @@ pub fn feeds_page(meta: &PageMeta, n: &AdminNav, feeds: &[FeedRow], form: &FeedF
                                             button.btn.btn-danger.btn-small type="submit" aria-label=(format!("Remove {}", f.name)) { "Remove" }
                                         }
                                     }
+                                    details {
+                                        summary { "Rename or change section" }
+                                        form method="post" action=(format!("/admin/feeds/{}/edit", f.id)) {
+                                            (csrf_field(&n.csrf))
+                                            (form_field("Name", "name", "text", &f.name, true, None, None))
+                                            (form_field("Section", "section", "text", &f.section, false, Some("For articles without a category."), None))
+                                            div.actions { (button("Save", ButtonKind::Secondary)) }
+                                        }
+                                    }
                                 }
                             }
                         }

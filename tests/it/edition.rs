@@ -382,6 +382,37 @@ async fn the_count_before_sending_is_the_fan_outs(backend: Backend) {
         app.store.digest(digest.id).await.unwrap().recipients,
         Some(2)
     );
+    // A feed's name and section are edited in the admin; the article list shows the
+    // section the email uses.
+    let feeds = b.get("/admin/feeds").await;
+    let feed = app.store.feeds().await.unwrap()[0].id;
+    let saved = b
+        .post(
+            &format!("/admin/feeds/{feed}/edit"),
+            &[
+                ("csrf", &feeds.csrf()),
+                ("name", "The Daily Paper"),
+                ("section", "Home"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        saved.status,
+        reqwest::StatusCode::SEE_OTHER,
+        "{}",
+        saved.body
+    );
+    let f = app.store.feed(feed).await.unwrap();
+    assert_eq!(
+        (f.name.as_str(), f.section.as_deref()),
+        ("The Daily Paper", Some("Home"))
+    );
+    let page = b.get("/admin").await;
+    assert!(
+        page.body.contains("Home · The Daily Paper"),
+        "{}",
+        page.body
+    );
     t.stop().await;
 }
 on_both_databases!(the_count_before_sending_is_the_fan_outs);

@@ -3,6 +3,7 @@
 //! JavaScript; every form posts with the session's CSRF token.
 
 mod digest;
+mod feed_edit;
 mod login;
 mod pages;
 mod schedule;
@@ -57,6 +58,7 @@ pub fn routes() -> Router<App> {
         .route("/admin/digests", get(pages::past_digests))
         .route("/admin/feeds", get(pages::feeds).post(pages::add_feed))
         .route("/admin/feeds/{id}/fetch", post(pages::fetch_feed))
+        .route("/admin/feeds/{id}/edit", post(feed_edit::edit_feed))
         .route("/admin/feeds/{id}/delete", post(pages::delete_feed))
         .route("/admin/subscribers", get(pages::subscribers))
         .route(
