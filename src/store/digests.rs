@@ -699,24 +699,40 @@ impl Store {
     ) -> StoreResult<bool> {
         let ids = serde_json::to_string(c.article_ids)
             .map_err(|e| StoreError::Corrupt(format!("article ids: {e}")))?;
-        let done = on_db!(self, pool => sqlx::query(
-            "UPDATE digests SET status = CASE WHEN status IN ('held', 'approved') THEN status ELSE 'composed' END, subject = $2, preheader = $3, html = $4, \
+        let sql = "UPDATE digests SET status = CASE WHEN status IN ('held', 'approved') THEN status ELSE 'composed' END, subject = $2, preheader = $3, html = $4, \
              text = $5, html_template = $6, text_template = $7, article_ids = $8, composed_at = $9, \
-             updated_at = $9 WHERE id = $1 AND status NOT IN ('sending', 'sent')",
-        )
-        .bind(id)
-        .bind(c.subject)
-        .bind(c.preheader)
-        .bind(c.html)
-        .bind(c.text)
-        .bind(c.html_template)
-        .bind(c.text_template)
-        .bind(&ids)
-        .bind(now)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
-        Ok(done == 1)
+             updated_at = $9 WHERE id = $1 AND status NOT IN ('sending', 'sent')";
+        // The status change (draft or skipped to composed) and its history event are
+        // written together; a recomposition that changes no status adds no event.
+        Ok(in_tx!(self, tx => {
+            let before: Option<String> = sqlx::query_scalar("SELECT status FROM digests WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let done = sqlx::query(sql)
+                .bind(id)
+                .bind(c.subject)
+                .bind(c.preheader)
+                .bind(c.html)
+                .bind(c.text)
+                .bind(c.html_template)
+                .bind(c.text_template)
+                .bind(&ids)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if done == 1 && matches!(before.as_deref(), Some("draft" | "skipped")) {
+                let detail = format!("{} articles", c.article_ids.len());
+                sqlx::query("INSERT INTO digest_events (digest_id, kind, detail, at) VALUES ($1, 'composed', $2, $3)")
+                    .bind(id)
+                    .bind(detail)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            done == 1
+        }))
     }
 
     /// Records that there was nothing to send (unless it already went out), with why.

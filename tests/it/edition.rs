@@ -382,6 +382,11 @@ async fn the_count_before_sending_is_the_fan_outs(backend: Backend) {
         app.store.digest(digest.id).await.unwrap().recipients,
         Some(2)
     );
+    // The fan-out was written with its history event, in one transaction.
+    let events = app.store.digest_events(digest.id).await.unwrap();
+    let fanned = events.iter().find(|e| e.kind == "fanned out").unwrap();
+    assert_eq!(fanned.detail.as_deref(), Some("2 recipients in 1 batches"));
+    assert!(events.iter().any(|e| e.kind == "sending"));
     // A feed's name and section are edited in the admin; the article list shows the
     // section the email uses.
     let feeds = b.get("/admin/feeds").await;
@@ -634,8 +639,8 @@ async fn a_fresh_install_holds_the_first_issue_for_review(backend: Backend) {
         .map(|e| e.kind)
         .collect();
     assert_eq!(
-        events[..3],
-        ["review requested", "approved", "sending"],
+        events[..4],
+        ["composed", "review requested", "approved", "sending"],
         "{events:?}"
     );
     t.stop().await;
