@@ -104,8 +104,10 @@ pub async fn compose(app: &App, digest: &Digest, zone: Tz) -> anyhow::Result<Com
     } else {
         None
     };
+    let greetings = super::greeting_config(app).await?;
     let rendered = render(
         app,
+        &greetings,
         zone,
         digest,
         &selection,
@@ -381,6 +383,7 @@ pub(crate) struct Rendered {
 
 fn render(
     app: &App,
+    greetings: &DigestConfig,
     tz: Tz,
     digest: &Digest,
     selection: &Selection,
@@ -440,7 +443,7 @@ fn render(
     let text = Template::split(&render_digest_text(&email), &sentinels, Escape::Text)?;
     let home = app.url("/");
     let archive = Fill {
-        greeting: &super::greeting(&app.config.digest, None),
+        greeting: &super::greeting(greetings, None),
         unsubscribe_url: &home,
         preferences_url: &home,
     };

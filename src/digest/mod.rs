@@ -85,7 +85,7 @@ impl Personaliser {
             signer: app.signer.clone(),
             unsubscribe_base: app.url("/unsubscribe?token="),
             preferences_base: app.url("/preferences?token="),
-            greetings: Box::new(app.config.digest.clone()),
+            greetings: Box::new(greeting_config(app).await?),
         })
     }
 
@@ -144,6 +144,23 @@ impl Personaliser {
         let token = self.signer.sign(subscriber_id, Purpose::Preferences, None);
         format!("{}{token}", self.preferences_base)
     }
+}
+
+/// Settings keys of the greeting an editor set in /admin/schedule.
+pub const GREETING_SETTING: &str = "digest.greeting";
+pub const GREETING_WITHOUT_NAME_SETTING: &str = "digest.greeting_without_name";
+
+/// The digest settings with the greeting an editor chose in the admin, which wins over
+/// the configuration's `digest.greeting` / `digest.greeting_without_name`.
+pub async fn greeting_config(app: &App) -> anyhow::Result<DigestConfig> {
+    let mut c = app.config.digest.clone();
+    if let Some(g) = app.store.setting(GREETING_SETTING).await? {
+        c.greeting = g;
+    }
+    if let Some(g) = app.store.setting(GREETING_WITHOUT_NAME_SETTING).await? {
+        c.greeting_without_name = g;
+    }
+    Ok(c)
 }
 
 /// The greeting above the editor's note: the configured pattern with the reader's

@@ -408,6 +408,9 @@ pub struct ScheduleView {
     pub approval_lead_minutes: u32,
     /// Issues held or waiting for approval: (link, label).
     pub awaiting: Vec<(String, String)>,
+    /// The greeting pattern (with `{first_name}`) and the one for readers without a name.
+    pub greeting: String,
+    pub greeting_without_name: String,
     pub csrf: String,
 }
 
@@ -461,6 +464,13 @@ pub fn schedule_page(meta: &PageMeta, n: &AdminNav, v: &ScheduleView) -> Markup 
                             }
                         }
                         div.actions { (button("Save schedule", ButtonKind::Primary)) }
+                    }
+                    h2 { "Greeting" }
+                    form method="post" action="/admin/schedule/greeting" {
+                        (csrf_field(&v.csrf))
+                        (form_field("Greeting", "greeting", "text", &v.greeting, false, Some("Above the editor's note. {first_name} is the reader's first name. Empty: no greeting."), None))
+                        (form_field("Greeting without a name", "greeting_without_name", "text", &v.greeting_without_name, false, Some("For readers who gave no name, and the archive."), None))
+                        div.actions { (button("Save greeting", ButtonKind::Secondary)) }
                     }
                     form method="post" action="/admin/schedule/pause" {
                         (csrf_field(&v.csrf))

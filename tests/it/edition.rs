@@ -176,13 +176,20 @@ async fn last_outcome(app: &App) -> String {
     runs.last().map(|r| r.outcome.clone()).unwrap_or_default()
 }
 
-/// Messages in the outbox once at least `n` arrived, parsed.
+/// Messages in the outbox once at least `n` arrived, parsed. Says where every send
+/// stands when they do not arrive.
 async fn mails(t: &TestApp, n: usize) -> Vec<Mail> {
-    t.wait_for_outbox(n, Duration::from_secs(60))
-        .await
-        .iter()
-        .map(|m| Mail::parse(m))
-        .collect()
+    let raw = t.wait_for_outbox(n, Duration::from_secs(60)).await;
+    if raw.len() < n {
+        let mut report = String::new();
+        for id in 1..10 {
+            if let Ok(p) = t.app.store.delivery_progress(id, t.app.now_ms()).await {
+                report.push_str(&format!("{p:?}\n"));
+            }
+        }
+        panic!("{} of {n} messages arrived; sends:\n{report}", raw.len());
+    }
+    raw.iter().map(|m| Mail::parse(m)).collect()
 }
 
 // Failure 1: an article published just before the send is in this issue or the next.
@@ -220,7 +227,12 @@ async fn no_article_falls_between_two_issues(backend: Backend) {
         .await
         .unwrap()
         .unwrap();
-    assert!(second.status.is_out());
+    assert!(
+        second.status.is_out(),
+        "{:?}: {}",
+        second.status,
+        last_outcome(app).await
+    );
     assert_eq!(
         titles(app, second.id).await,
         ["late-but-backdated", "overnight"],
@@ -833,6 +845,43 @@ async fn the_greeting_is_the_editors(backend: Backend) {
         .unwrap()
         .unwrap();
     assert!(archive.text.unwrap().contains("Dear reader,\n"));
+    // The editor writes their own greeting in the admin (or none).
+    add_user(app, "ed@example.org", AdminRole::Editor).await;
+    let mut b = Browser::new(&t);
+    b.login("ed@example.org", PASSWORD).await;
+    let page = b.get("/admin/schedule").await;
+    assert!(page.body.contains("Dear {first_name},"), "{}", page.body);
+    let saved = b
+        .post(
+            "/admin/schedule/greeting",
+            &[
+                ("csrf", &page.csrf()),
+                ("greeting", "Morning {first_name}!"),
+                ("greeting_without_name", ""),
+            ],
+        )
+        .await;
+    assert_eq!(
+        saved.status,
+        reqwest::StatusCode::SEE_OTHER,
+        "{}",
+        saved.body
+    );
+    paper.publish("next", "2026-12-02T06:00:00Z", &[]);
+    tick_at(app, &clock, "2026-12-02T07:00:05Z").await;
+    let got = mails(&t, 4).await;
+    let day_two = |to: &str| {
+        got.iter()
+            .find(|m| m.to == to && m.subject.contains("Wednesday"))
+            .unwrap()
+    };
+    let (ana, anon) = (day_two("ana@example.org"), day_two("anon@example.org"));
+    assert!(ana.text.contains("Morning Ana!"), "{}", ana.text);
+    assert!(
+        !anon.text.contains("Dear") && !anon.text.contains("Morning"),
+        "{}",
+        anon.text
+    );
     t.stop().await;
 }
 on_both_databases!(the_greeting_is_the_editors);

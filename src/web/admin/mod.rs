@@ -50,6 +50,7 @@ pub fn routes() -> Router<App> {
             get(schedule::page).post(schedule::save_daily),
         )
         .route("/admin/schedule/pause", post(schedule::pause))
+        .route("/admin/schedule/greeting", post(schedule::save_greeting))
         .route("/admin/schedule/oneoff", post(schedule::add_one_off))
         .route(
             "/admin/schedule/oneoff/{id}/cancel",

@@ -88,6 +88,9 @@ async fn render(
         .into_iter()
         .map(|r| (r.local_date, r.outcome, when(r.fired_at, zone)))
         .collect();
+    let greetings = crate::digest::greeting_config(app)
+        .await
+        .map_err(internal)?;
     let days_on: Vec<String> = daily
         .days
         .split(',')
@@ -136,6 +139,8 @@ async fn render(
                 )
             })
             .collect(),
+        greeting: greetings.greeting,
+        greeting_without_name: greetings.greeting_without_name,
         csrf: user.csrf.clone(),
     };
     if let Some((time, tz, days, skip, err)) = again.daily {
@@ -243,6 +248,50 @@ pub async fn save_daily(
         mode = mode.as_str(),
         "daily schedule changed"
     );
+    Ok(see_other("/admin/schedule?msg=saved"))
+}
+
+const MAX_GREETING_CHARS: usize = 200;
+
+/// The greeting an editor writes (stored as settings; it wins over the configuration).
+pub async fn save_greeting(
+    State(app): State<App>,
+    RequireEditor(user): RequireEditor,
+    f: Fields,
+) -> Result<Response, PageError> {
+    f.check_csrf(&app, &user)?;
+    let clean = |name: &str| -> String {
+        f.get(name)
+            .unwrap_or("")
+            .chars()
+            .filter(|c| !c.is_control())
+            .collect::<String>()
+            .trim()
+            .to_owned()
+    };
+    let (with_name, without) = (clean("greeting"), clean("greeting_without_name"));
+    if with_name.chars().count() > MAX_GREETING_CHARS
+        || without.chars().count() > MAX_GREETING_CHARS
+    {
+        return Err(PageError::new(
+            &app,
+            StatusCode::BAD_REQUEST,
+            "Too long",
+            format!(
+                "A greeting can be at most {MAX_GREETING_CHARS} characters. Nothing was saved."
+            ),
+        ));
+    }
+    for (key, value) in [
+        (crate::digest::GREETING_SETTING, &with_name),
+        (crate::digest::GREETING_WITHOUT_NAME_SETTING, &without),
+    ] {
+        app.store
+            .set_setting(key, value)
+            .await
+            .map_err(|e| PageError::internal(&app, e))?;
+    }
+    tracing::info!(admin = user.id, "greeting changed");
     Ok(see_other("/admin/schedule?msg=saved"))
 }
 
