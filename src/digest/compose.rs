@@ -432,7 +432,7 @@ fn render(
             })
             .collect(),
         on_this_day: on_this_day.map(|a| view(a, false, "%-d %B %Y")),
-        view_in_browser_url: app.url(&format!("/archive/{}", digest.issue_date)),
+        view_in_browser_url: app.url(&archive_path(digest)),
         unsubscribe_url: sentinels.for_slot(Slot::Unsubscribe),
         preferences_url: sentinels.for_slot(Slot::Preferences),
         postal_address: app.config.newsletter.postal_address.clone(),
@@ -463,6 +463,15 @@ fn date_label(tz: Tz, ms: i64, format: &str) -> String {
         .with_timezone(&tz)
         .format(format)
         .to_string()
+}
+
+/// Where the archive shows an edition: the daily issue under its date, the others (special
+/// and weekly editions share the date) under their id.
+pub fn archive_path(d: &Digest) -> String {
+    match d.kind {
+        EditionKind::Daily => format!("/archive/{}", d.issue_date),
+        _ => format!("/archive/{}", d.id),
+    }
 }
 
 /// The subject an edition gets from its pattern: the daily pattern, the weekly pattern,

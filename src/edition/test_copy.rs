@@ -36,7 +36,7 @@ pub async fn test_copy(app: &App, digest_id: i64) -> anyhow::Result<(String, Str
     };
     // The composed "View in browser" points at the archive, which shows an issue only
     // once it has gone out; the test copy points at the draft instead.
-    let archive = app.url(&format!("/archive/{}", digest.issue_date));
+    let archive = app.url(&crate::digest::compose::archive_path(&digest));
     let draft = draft_url(app, digest_id);
     let html = html.replace(&archive, &draft.replace('&', "&amp;"));
     let text = text.replace(&archive, &draft);

@@ -298,6 +298,11 @@ async fn send_now_after_the_morning_issue_and_special_editions(backend: Backend)
             .contains("special edition")
     );
     assert_eq!(titles(app, special.id).await, ["breaking"]);
+    let special_text = special.text.clone().unwrap();
+    assert!(
+        special_text.contains(&format!("/archive/{}", special.id)),
+        "the special edition's own archive entry"
+    );
     let got = mails(&t, 2).await;
     assert!(got[1].subject.contains("Tuesday 1 December") && got[1].subject.contains("special"));
 
@@ -866,6 +871,35 @@ async fn the_greeting_is_the_editors(backend: Backend) {
         reqwest::StatusCode::SEE_OTHER,
         "{}",
         saved.body
+    );
+    // A schedule saved with a zone that does not exist: a clear message, nothing changed.
+    let page = b.get("/admin/schedule").await;
+    let bad = b
+        .post(
+            "/admin/schedule",
+            &[
+                ("csrf", &page.csrf()),
+                ("send_time", "06:00"),
+                ("time_zone", "Mars/Olympus"),
+                ("days", "mon"),
+                ("mode", "approval"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, reqwest::StatusCode::BAD_REQUEST);
+    assert!(
+        bad.body.contains("Mars/Olympus") && bad.body.contains("IANA"),
+        "{}",
+        bad.body
+    );
+    let kept = runner::daily_schedule(app).await.unwrap();
+    assert_eq!(
+        (
+            kept.send_time.as_deref(),
+            kept.time_zone.as_str(),
+            kept.mode
+        ),
+        (Some("07:00"), "Europe/London", ScheduleMode::Automatic)
     );
     paper.publish("next", "2026-12-02T06:00:00Z", &[]);
     tick_at(app, &clock, "2026-12-02T07:00:05Z").await;
