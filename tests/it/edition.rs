@@ -999,3 +999,69 @@ async fn the_sign_up_form_offers_the_weekly_edition(backend: Backend) {
     t.stop().await;
 }
 on_both_databases!(the_sign_up_form_offers_the_weekly_edition);
+
+/// Migration 0007 on a database that already has digests, deliveries and a schedule: SQLite
+/// rebuilds the digests table, and nothing that refers to a digest may be lost.
+async fn upgrading_keeps_every_digest_and_delivery(backend: Backend) {
+    let Some(db) = crate::helpers::TestDb::create(backend).await else {
+        return;
+    };
+    let store = breakfast::store::Store::connect(&db.url).await.unwrap();
+    let now = 1_764_000_000_000_i64;
+    let statements = [
+        "INSERT INTO subscribers (email, email_key, status, created_at, status_changed_at) VALUES ('a@example.org', 'a@example.org', 'confirmed', 1, 1)",
+        "INSERT INTO feeds (url, name, enabled, created_at) VALUES ('https://p.example/f.xml', 'P', TRUE, 1)",
+        "INSERT INTO articles (feed_id, dedup_key, title, published_at, summary_html, summary_text, first_seen_at, updated_at) VALUES (1, 'k', 'T', 1, '', '', 1, 1)",
+        "INSERT INTO digests (issue_date, status, html, text, subject, send_started_at, created_at, updated_at) VALUES ('2026-11-30', 'sent', '<p>x</p>', 'x', 'Old', 1, 1, 1)",
+        "INSERT INTO digest_picks (digest_id, article_id, pinned) VALUES (1, 1, TRUE)",
+        "INSERT INTO deliveries (digest_id, subscriber_id, batch_no, state, updated_at) VALUES (1, 1, 0, 'sent', 1)",
+        "INSERT INTO schedules (kind, send_time, time_zone, created_at, updated_at) VALUES ('daily', '07:00', 'Europe/London', 1, 1)",
+        "INSERT INTO schedules (kind, time_zone, run_at, digest_id, created_at, updated_at) VALUES ('oneoff', 'Europe/London', 5, 1, 1, 1)",
+    ];
+    macro_rules! old_schema {
+        ($pool:expr, $dir:literal) => {{
+            let mut m = sqlx::migrate!($dir);
+            m.dangerous_set_table_name("app_migrations");
+            m.run_to(6, $pool).await.unwrap();
+            for sql in statements {
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute($pool)
+                    .await
+                    .unwrap();
+            }
+        }};
+    }
+    match store.db() {
+        breakfast::store::Db::Sqlite(pool) => old_schema!(pool, "./migrations/sqlite"),
+        breakfast::store::Db::Postgres(pool) => old_schema!(pool, "./migrations/postgres"),
+    }
+    store.close().await;
+    let config = crate::helpers::test_config(&db, "http://127.0.0.1:9", "");
+    let app = App::open(
+        config,
+        Clock::manual(DateTime::from_timestamp_millis(now).unwrap()),
+    )
+    .await
+    .unwrap();
+    let d = app.store.digest(1).await.unwrap();
+    assert_eq!(
+        (d.kind, d.status, d.edition_no),
+        (EditionKind::Daily, DigestStatus::Sent, 0)
+    );
+    assert_eq!(app.store.digest_picks(1).await.unwrap().len(), 1);
+    assert_eq!(app.store.delivery_progress(1, now).await.unwrap().sent, 1);
+    assert_eq!(app.store.schedule_runs(2).await.unwrap().len(), 0);
+    let daily = runner::daily_schedule(&app).await.unwrap();
+    assert_eq!(
+        daily.mode,
+        ScheduleMode::Automatic,
+        "an existing install keeps sending"
+    );
+    assert_eq!(
+        app.store.pending_one_offs().await.unwrap()[0].digest_id,
+        Some(1)
+    );
+    assert_eq!(app.store.list_sent_digests(10, 0).await.unwrap().len(), 1);
+    app.close().await;
+}
+on_both_databases!(upgrading_keeps_every_digest_and_delivery);
