@@ -192,6 +192,8 @@ pub struct DigestView {
     pub recipients: i64,
     /// "daily" or "weekly": whose edition this is.
     pub audience: String,
+    /// Both audiences, e.g. "120 daily and 30 weekly subscribers (…)".
+    pub readers_line: String,
     pub csrf: String,
     /// "Next scheduled send: …", or that the schedule is paused.
     pub schedule_line: String,
@@ -270,6 +272,11 @@ pub fn digest_page(meta: &PageMeta, n: &AdminNav, v: &DigestView) -> Markup {
             p.lede {
                 "Status: " strong { (v.status) } ". " (v.schedule_line) " "
                 a href="/admin/schedule" { "Change the schedule" }
+            }
+            p.muted {
+                (v.readers_line) " "
+                a href="/admin" { "Today's issue" } " · "
+                a href="/admin?weekly=1" { "The next weekly edition" }
             }
             @if let Some(p) = &v.problem {
                 div.flash.flash-error role="alert" { p { (p) } }

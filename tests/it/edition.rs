@@ -685,6 +685,21 @@ async fn weekly_readers_get_the_weekly_edition_only(backend: Backend) {
         tick_at(app, &clock, tick).await;
         tick_at(app, &clock, tick).await; // a second tick fires nothing more
     }
+    // Previewed and reviewable in the admin like a daily issue.
+    add_user(app, "ed@example.org", AdminRole::Editor).await;
+    let mut b = Browser::new(&t);
+    b.login("ed@example.org", PASSWORD).await;
+    let page = b.get("/admin?weekly=1").await;
+    assert!(
+        page.body.contains("the week to Sunday 13 December"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("1 daily and 1 weekly subscribers"),
+        "{}",
+        page.body
+    );
     let got = mails(&t, 5).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(crate::helpers::read_eml(&t.outbox_dir()).len(), 5);

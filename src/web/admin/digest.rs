@@ -35,6 +35,8 @@ pub struct DayQuery {
     date: Option<String>,
     /// A particular edition (a special or weekly one, or the link in a review email).
     digest: Option<i64>,
+    /// The next weekly edition, to preview and review ahead of its day.
+    weekly: Option<String>,
     msg: Option<String>,
 }
 
@@ -52,7 +54,9 @@ pub async fn today(
         )));
     }
     let internal = |e: anyhow::Error| PageError::internal(&app, e);
-    let digest = if let Some(id) = q.digest {
+    let digest = if q.weekly.is_some() {
+        next_weekly(&app).await.map_err(internal)?
+    } else if let Some(id) = q.digest {
         match app.store.digest(id).await {
             Ok(d) => d,
             Err(StoreError::NotFound) => return Err(PageError::not_found(&app, "digest")),
@@ -84,6 +88,36 @@ pub async fn today(
         &nav(&user, "/admin"),
         &view,
     )))
+}
+
+/// The weekly edition of the next weekly day (created as a draft to preview).
+async fn next_weekly(app: &App) -> anyhow::Result<Digest> {
+    let daily = runner::daily_schedule(app).await?;
+    let rule = runner::weekly_rule_of(app, &daily).map_err(|e| anyhow::anyhow!(e))?;
+    let now = app.clock.now();
+    // Today's weekly edition, until it has gone out; then next week's.
+    let today = edition::today(app).await;
+    let date = match app
+        .store
+        .edition_for_date(today, crate::store::digests::EditionKind::Weekly)
+        .await?
+    {
+        Some(d) if !d.status.is_out() => today,
+        _ if rule.fire_on(today).is_some_and(|at| at.instant() > now) => today,
+        _ => rule
+            .next_fires(now, 1)
+            .first()
+            .map(|(d, _)| *d)
+            .unwrap_or(today),
+    };
+    Ok(app
+        .store
+        .get_or_create_edition(
+            date,
+            crate::store::digests::EditionKind::Weekly,
+            app.now_ms(),
+        )
+        .await?)
 }
 
 /// Composes (unless it has gone out or was approved) and gathers what the page shows.
@@ -149,6 +183,11 @@ async fn digest_view(app: &App, digest: Digest, csrf: &str) -> anyhow::Result<Di
             && matches!(digest.status, DigestStatus::Composed | DigestStatus::Held),
         offer_special: todays_out && date == today,
         audience: audience_label(digest.kind).into(),
+        readers_line: format!(
+            "{} daily and {} weekly subscribers (confirmed, not paused).",
+            edition::audience(app, crate::store::digests::EditionKind::Daily).await?,
+            edition::audience(app, crate::store::digests::EditionKind::Weekly).await?
+        ),
         awaiting,
         subject,
         subject_override: digest.subject_override.clone().unwrap_or_default(),
