@@ -169,11 +169,19 @@ async fn follow(app: &App, digest_id: i64, signals: &Shutdown) -> anyhow::Result
 pub async fn status(config: Config, id: i64, json: bool) -> anyhow::Result<()> {
     let app = super::open(config).await?;
     let result = progress::progress(&app, id).await;
+    let edition = app.store.digest(id).await.ok();
     app.close().await;
     let p = result?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&p)?);
+        let mut value = serde_json::to_value(&p)?;
+        if let (Some(d), Some(map)) = (&edition, value.as_object_mut()) {
+            map.insert("edition".into(), serde_json::json!(d.kind.as_str()));
+        }
+        println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
+        if let Some(d) = &edition {
+            println!("edition    {}", edition::review::edition_label(d));
+        }
         print!("{}", progress::report(&p));
     }
     Ok(())
