@@ -16,6 +16,9 @@ use crate::{
     },
 };
 
+/// How long after finding nothing to review the lead-time compose tries again.
+const RETRY_MS: i64 = 5 * 60 * 1000;
+
 /// At the lead time before a scheduled send: fetches the feeds, composes the issue and
 /// asks the editors to review it (once per issue). Returns whether a request went out.
 pub async fn compose_for_review(
@@ -26,6 +29,11 @@ pub async fn compose_for_review(
 ) -> anyhow::Result<bool> {
     let digest = resolve(app, Which::Scheduled { date, kind }).await?;
     if digest.status.is_out() || digest.review_sent_at.is_some() {
+        return Ok(false);
+    }
+    // Nothing to review yet: try again a few minutes later, not on every tick (each try
+    // fetches every feed).
+    if digest.status == DigestStatus::Skipped && app.now_ms() - digest.updated_at < RETRY_MS {
         return Ok(false);
     }
     prefetch(app).await;
