@@ -146,6 +146,19 @@ pub struct DigestConfig {
     pub section_order: Vec<String>,
     pub skip_when_empty: bool,
     pub on_this_day: bool,
+    /// Subject of the weekly edition (same placeholders as `subject_pattern`).
+    pub weekly_subject_pattern: String,
+    /// The weekly edition's articles per section.
+    pub weekly_per_section: usize,
+    /// Feed category (any case) → section name; unmapped articles take their first
+    /// category, then their feed's section.
+    #[serde(default)]
+    pub category_sections: std::collections::BTreeMap<String, String>,
+    /// The line above the editor's note; `{first_name}` is the reader's first name.
+    /// Empty: no greeting.
+    pub greeting: String,
+    /// The greeting for readers without a name (and the archive). Empty: none.
+    pub greeting_without_name: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -165,6 +178,14 @@ pub struct ScheduleConfig {
     pub days: Vec<String>,
     pub grace_minutes: u32,
     pub tick_secs: u64,
+    /// "approval" (an editor approves each issue before it goes out) or "automatic".
+    /// Seeds the schedule on first start, like the keys above.
+    pub mode: String,
+    /// In approval mode, the issue is composed and sent to the editors for review this
+    /// many minutes before the send time.
+    pub approval_lead_minutes: u32,
+    /// Before a scheduled compose every feed is fetched; the send waits at most this long.
+    pub prefetch_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -296,6 +317,13 @@ impl Config {
                 self.schedule.time_zone
             )));
         }
+        if !matches!(self.schedule.mode.as_str(), "approval" | "automatic") {
+            return Err(ConfigError::Invalid(format!(
+                "schedule.mode {:?} must be \"approval\" or \"automatic\"",
+                self.schedule.mode
+            )));
+        }
+        self.check_category_sections()?;
         self.check_bounces()
     }
 
@@ -326,6 +354,32 @@ impl Config {
                 "bounces.local_part {:?} @ bounces.domain {:?} is not a valid address",
                 b.local_part, b.domain
             )));
+        }
+        Ok(())
+    }
+
+    /// A category mapped to a section nobody defined is a typo: the articles would land
+    /// in a section of their own. Known sections are `digest.section_order` and the
+    /// configured feeds' sections; with neither configured, any name is accepted.
+    fn check_category_sections(&self) -> Result<(), ConfigError> {
+        let known: Vec<String> = self
+            .digest
+            .section_order
+            .iter()
+            .chain(self.feeds.iter().filter_map(|f| f.section.as_ref()))
+            .map(|s| s.trim().to_lowercase())
+            .collect();
+        if known.is_empty() {
+            return Ok(());
+        }
+        for (category, section) in &self.digest.category_sections {
+            if !known.contains(&section.trim().to_lowercase()) {
+                return Err(ConfigError::Invalid(format!(
+                    "digest.category_sections maps {category:?} to {section:?}, which is not a known section \
+                     (digest.section_order or a feed's section): {}",
+                    known.join(", ")
+                )));
+            }
         }
         Ok(())
     }

@@ -12,6 +12,7 @@ pub mod config;
 pub mod delivery;
 pub mod digest;
 pub mod domain;
+pub mod edition;
 pub mod feeds;
 pub mod mail;
 pub mod ops;

@@ -42,7 +42,7 @@ async fn run(dir: &std::path::Path, recipients: i64) -> anyhow::Result<()> {
     config.mail.outbox_dir = dir.join("outbox").display().to_string();
     let app = App::open(config, Clock::System).await?;
     seed(&app).await?;
-    let date = breakfast::digest::today(&app);
+    let date = breakfast::edition::today(&app).await;
 
     let started = Instant::now();
     let ComposeOutcome::Composed(id) = compose_for_date(&app, date).await? else {

@@ -27,7 +27,10 @@ pub async fn preview(config: Config, args: PreviewArgs) -> anyhow::Result<()> {
 /// Composes (or, once sent, reuses) the date's digest and writes its archive copy: the
 /// email as every recipient gets it, with a neutral greeting and no personal links.
 async fn preview_with(app: &App, args: PreviewArgs) -> anyhow::Result<()> {
-    let date = args.date.unwrap_or_else(|| digest::today(app));
+    let date = match args.date {
+        Some(d) => d,
+        None => crate::edition::today(app).await,
+    };
     let id = match digest::compose_for_date(app, date).await? {
         ComposeOutcome::Composed(id) => id,
         ComposeOutcome::AlreadySent(id) => {
@@ -36,7 +39,7 @@ async fn preview_with(app: &App, args: PreviewArgs) -> anyhow::Result<()> {
         }
         ComposeOutcome::SkippedNothingNew => {
             eprintln!(
-                "nothing new for {date}: no digest would be sent (digest.skip_when_empty); \
+                "nothing to send for {date}: no articles and no editor's note; \
                  fetch the feeds with `breakfast feeds fetch` or write an editor's note"
             );
             return Ok(());

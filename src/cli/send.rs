@@ -7,9 +7,9 @@ use chrono::NaiveDate;
 use crate::{
     app::App,
     config::Config,
-    delivery::{self, progress, send::Content},
-    digest::{ComposeOutcome, compose_for_date},
+    delivery::{self, progress},
     domain::EmailAddress,
+    edition::{self, By, Outcome, Which, test_copy::test_copy},
     mail::OutgoingEmail,
     queue,
     shutdown::Shutdown,
@@ -37,13 +37,42 @@ pub async fn send(config: Config, args: SendArgs) -> anyhow::Result<()> {
 }
 
 async fn send_with(app: &App, args: SendArgs, to: Option<EmailAddress>) -> anyhow::Result<()> {
-    let Some(digest_id) = resolve_digest(app, args.digest, args.date).await? else {
-        return Ok(());
+    let which = match (args.digest, args.date) {
+        (Some(id), _) => Which::Digest(id),
+        (None, Some(date)) => Which::Date(date),
+        (None, None) => Which::Today,
     };
     if let Some(to) = to {
-        return send_test_copy(app, digest_id, to).await;
+        let digest = edition::resolve(app, which).await?;
+        if !digest.status.is_out() {
+            edition::prepare(app, &digest).await?;
+        }
+        return send_test_copy(app, digest.id, to).await;
     }
-    delivery::start_send(app, digest_id).await?;
+    let digest_id = match edition::send(app, which, By::Cli).await? {
+        Outcome::Started {
+            digest_id,
+            recipients,
+        } => {
+            println!("digest {digest_id} started for {recipients} subscribers");
+            digest_id
+        }
+        Outcome::NothingToSend { digest_id } => {
+            println!(
+                "digest {digest_id}: nothing to send (no articles and no editor's note); nothing was sent"
+            );
+            return Ok(());
+        }
+        Outcome::AlreadyOut { digest_id } => {
+            anyhow::bail!(
+                "digest {digest_id} was already sent (or is sending); it is never sent twice. \
+                 Follow it with `breakfast digest status {digest_id}`"
+            )
+        }
+        Outcome::Held { digest_id } => {
+            anyhow::bail!("digest {digest_id} is held for approval; approve it in /admin")
+        }
+    };
     if !args.wait {
         println!(
             "digest {digest_id} queued for sending; a running `breakfast serve` or `breakfast worker` sends it.\n\
@@ -56,57 +85,14 @@ async fn send_with(app: &App, args: SendArgs, to: Option<EmailAddress>) -> anyho
     Ok(())
 }
 
-/// The digest to send: the one asked for by id, or the one for the date, composed now if
-/// it has not been. `None` when there is nothing to send (nothing new that day).
-async fn resolve_digest(
-    app: &App,
-    id: Option<i64>,
-    date: Option<NaiveDate>,
-) -> anyhow::Result<Option<i64>> {
-    if let Some(id) = id {
-        return Ok(Some(id));
-    }
-    let date = date.unwrap_or_else(|| today(app));
-    let existing = app.store.digest_by_date(&date.to_string()).await?;
-    if let Some((id, status)) = &existing
-        && status != "draft"
-    {
-        // Composed (and perhaps previewed by an editor): send exactly that; anything
-        // later than composed is refused by the send itself, with the reason.
-        return Ok(Some(*id));
-    }
-    match compose_for_date(app, date).await {
-        Ok(ComposeOutcome::Composed(id)) | Ok(ComposeOutcome::AlreadySent(id)) => Ok(Some(id)),
-        Ok(ComposeOutcome::SkippedNothingNew) => {
-            println!("nothing new for {date}: no digest sent (digest.skip_when_empty)");
-            Ok(None)
-        }
-        Err(e) => match existing {
-            Some((id, _)) => {
-                tracing::warn!(digest = id, error = %format!("{e:#}"), "cannot recompose; sending the stored digest");
-                Ok(Some(id))
-            }
-            None => Err(e.context(format!("cannot compose the digest for {date}"))),
-        },
-    }
-}
-
-fn today(app: &App) -> NaiveDate {
-    let now = app.clock.now();
-    match app.config.schedule.time_zone.parse::<chrono_tz::Tz>() {
-        Ok(tz) => now.with_timezone(&tz).date_naive(),
-        Err(_) => now.date_naive(),
-    }
-}
-
-/// One copy to one address, personalised for nobody in particular, sent right now.
+/// One copy to one address, sent right now: the greeting for readers without a name,
+/// and links that cannot touch anyone's subscription (see [`test_copy`]).
 async fn send_test_copy(app: &App, digest_id: i64, to: EmailAddress) -> anyhow::Result<()> {
-    let content = Content::load(app, digest_id).await?;
-    let (subject, html, text) = content.render_for(0, None);
+    let (subject, html, text) = test_copy(app, digest_id).await?;
     let message = OutgoingEmail {
         to,
         to_name: None,
-        subject: format!("[TEST] {subject}"),
+        subject,
         html,
         text,
         unsubscribe: None,
@@ -163,7 +149,7 @@ async fn follow(app: &App, digest_id: i64, signals: &Shutdown) -> anyhow::Result
             }
             None => {}
         }
-        if p.status != "sending" {
+        if !progress::is_sending(&p) {
             if let Some(bar) = &bar {
                 bar.finish();
             }
@@ -183,11 +169,19 @@ async fn follow(app: &App, digest_id: i64, signals: &Shutdown) -> anyhow::Result
 pub async fn status(config: Config, id: i64, json: bool) -> anyhow::Result<()> {
     let app = super::open(config).await?;
     let result = progress::progress(&app, id).await;
+    let edition = app.store.digest(id).await.ok();
     app.close().await;
     let p = result?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&p)?);
+        let mut value = serde_json::to_value(&p)?;
+        if let (Some(d), Some(map)) = (&edition, value.as_object_mut()) {
+            map.insert("edition".into(), serde_json::json!(d.kind.as_str()));
+        }
+        println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
+        if let Some(d) = &edition {
+            println!("edition    {}", edition::review::edition_label(d));
+        }
         print!("{}", progress::report(&p));
     }
     Ok(())

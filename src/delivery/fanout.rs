@@ -1,14 +1,19 @@
 //! Fan-out: from one sending digest to its ledger rows and batch jobs.
 
 use super::jobs::DeliverBatch;
-use crate::app::App;
+use crate::{app::App, store::digests::DigestStatus};
 
-/// Writes the ledger (idempotent: a second run adds nobody) and queues every batch.
+/// Writes the ledger for the edition's audience (one transaction with its history event;
+/// idempotent: a second run adds nobody) and queues every batch.
 /// A digest with nobody to send to is finished at once with 0 recipients.
 pub async fn fan_out(app: &App, digest_id: i64) -> anyhow::Result<(i64, i64)> {
-    let digest = app.store.stored_digest(digest_id).await?;
-    if digest.status != "sending" {
-        tracing::info!(digest = digest_id, status = %digest.status, "fan-out skipped: digest is not sending");
+    let digest = app.store.digest(digest_id).await?;
+    if digest.status != DigestStatus::Sending {
+        tracing::info!(
+            digest = digest_id,
+            status = digest.status.as_str(),
+            "fan-out skipped: digest is not sending"
+        );
         return Ok((0, 0));
     }
     let started = std::time::Instant::now();

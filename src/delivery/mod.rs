@@ -25,6 +25,8 @@ use crate::{app::App, store::StoreError};
 
 /// Starts sending a composed digest: refused (with the reason) when it is already
 /// sending, sent, or not composed. The fan-out and the sending happen in queue workers.
+/// Callers outside delivery go through [`crate::edition::send`], which decides whether
+/// and what to send.
 pub async fn start_send(app: &App, digest_id: i64) -> anyhow::Result<()> {
     match app.store.begin_send(digest_id, app.now_ms()).await {
         Ok(()) => {}

@@ -2,7 +2,16 @@
 
 use std::time::Duration;
 
-use crate::{app::App, domain::clock::from_ms, store::deliveries::DeliveryProgress};
+use crate::{
+    app::App,
+    domain::clock::from_ms,
+    store::{deliveries::DeliveryProgress, digests::DigestStatus},
+};
+
+/// Whether the send is still going: the digest's status, decoded.
+pub fn is_sending(p: &DeliveryProgress) -> bool {
+    p.status.parse::<DigestStatus>() == Ok(DigestStatus::Sending)
+}
 
 pub async fn progress(app: &App, digest_id: i64) -> anyhow::Result<DeliveryProgress> {
     app.store
@@ -62,7 +71,7 @@ pub async fn wait_until_finished(
     loop {
         let p = progress(app, digest_id).await?;
         on_tick(&p);
-        if p.status != "sending" {
+        if !is_sending(&p) {
             return Ok(p);
         }
         tokio::time::sleep(every).await;

@@ -11,7 +11,6 @@ use templates::email::digest::{
 };
 use url::Url;
 
-use super::ComposeOutcome;
 use super::personalise::{Escape, Fill, Sentinels, Slot, Template};
 use crate::{
     app::App,
@@ -19,14 +18,12 @@ use crate::{
     feeds::sanitize::{clean_html, truncate_words},
     store::{
         articles::Article,
-        digests::{ComposedDigest, Digest, DigestPick},
+        digests::{ComposedDigest, Digest, DigestPick, EditionKind},
     },
 };
 
 /// Heading for articles whose feed has no section.
 pub const UNSECTIONED: &str = "Latest";
-/// What the archive copy says instead of a recipient's name.
-pub const PLAIN_GREETING: &str = "Good morning,";
 /// Upper bound on the window's articles read before capping; far above any digest.
 const MAX_CANDIDATES: i64 = 2_000;
 /// How many years back "on this day" looks.
@@ -54,21 +51,37 @@ impl Selection {
     }
 }
 
-pub(crate) async fn compose(
-    app: &App,
-    date: NaiveDate,
-    skip_when_empty: bool,
-) -> anyhow::Result<ComposeOutcome> {
+/// What one composition produced: what the edition's "nothing to send" rule looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Composed {
+    pub digest_id: i64,
+    /// Articles chosen (pinned and in sections; "on this day" is not counted).
+    pub articles: usize,
+    pub has_note: bool,
+}
+
+/// What [`compose`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Composition {
+    Composed(Composed),
+    /// The digest is already sending or sent; it is never recomposed.
+    AlreadyOut(i64),
+}
+
+/// Composes `digest` from its window's articles and the editor's picks and note, and
+/// stores the rendering (even when it has nothing in it: whether to send is the
+/// edition's decision, not the composer's). `zone` is the publication's time zone.
+pub async fn compose(app: &App, digest: &Digest, zone: Tz) -> anyhow::Result<Composition> {
     let now = app.now_ms();
-    let digest = app.store.get_or_create_digest(date, now).await?;
     if digest.status.is_out() {
-        return Ok(ComposeOutcome::AlreadySent(digest.id));
+        return Ok(Composition::AlreadyOut(digest.id));
     }
     let picks = app.store.digest_picks(digest.id).await?;
-    let since = window_start(app, date, now).await?;
+    let since = window_start(app, digest, now).await?;
+    let backfill_ms = i64::from(app.config.digest.lookback_hours) * 3_600_000;
     let mut candidates = app
         .store
-        .articles_published_between(since, now + 1, MAX_CANDIDATES)
+        .articles_first_seen_between(since, now, backfill_ms, MAX_CANDIDATES)
         .await?;
     // The editor's pinned articles are in whatever their date.
     let have: HashSet<i64> = candidates.iter().map(|a| a.id).collect();
@@ -78,21 +91,25 @@ pub(crate) async fn compose(
         .map(|p| p.article_id)
         .collect();
     candidates.extend(app.store.articles_by_ids(&pinned_elsewhere).await?);
-    let selection = select(candidates, &picks, &app.config.digest);
-    let note = EditorNote::from_markdown(&digest.editor_note, app);
-    if selection.is_empty() && note.is_none() && skip_when_empty {
-        app.store.mark_digest_skipped(digest.id, now).await?;
-        tracing::info!(digest_id = digest.id, %date, "nothing new: digest skipped");
-        return Ok(ComposeOutcome::SkippedNothingNew);
+    let mut selection = select(candidates, &picks, &app.config.digest);
+    if digest.kind == EditionKind::Weekly {
+        let best = app.config.digest.weekly_per_section.max(1);
+        for (_, articles) in &mut selection.sections {
+            articles.truncate(best);
+        }
     }
-    let on_this_day = if app.config.digest.on_this_day {
-        on_this_day(app, date, &selection).await?
+    let note = EditorNote::from_markdown(&digest.editor_note, app);
+    let on_this_day = if app.config.digest.on_this_day && digest.kind == EditionKind::Daily {
+        on_this_day(app, zone, digest.issue_date, &selection).await?
     } else {
         None
     };
+    let greetings = super::greeting_config(app).await?;
     let rendered = render(
         app,
-        &digest,
+        &greetings,
+        zone,
+        digest,
         &selection,
         note.as_ref(),
         on_this_day.as_ref(),
@@ -120,20 +137,57 @@ pub(crate) async fn compose(
         .await?;
     if !stored {
         // Sending started while we were composing; what is stored is what went out.
-        return Ok(ComposeOutcome::AlreadySent(digest.id));
+        return Ok(Composition::AlreadyOut(digest.id));
     }
-    tracing::info!(digest_id = digest.id, %date, articles = ids.len(), "digest composed");
-    Ok(ComposeOutcome::Composed(digest.id))
+    tracing::info!(digest_id = digest.id, date = %digest.issue_date, kind = digest.kind.as_str(), articles = ids.len(), "digest composed");
+    Ok(Composition::Composed(Composed {
+        digest_id: digest.id,
+        articles: selection.articles().count(),
+        has_note: note.is_some(),
+    }))
 }
 
-/// Articles count from when the previous digest started sending (so nothing falls
-/// between two issues), or from `lookback_hours` ago when none has been sent.
-async fn window_start(app: &App, date: NaiveDate, now: i64) -> anyhow::Result<i64> {
-    let previous = app.store.last_sent_digest_before(date).await?;
-    Ok(match previous.and_then(|d| d.send_started_at) {
-        Some(started) => started,
-        None => now - i64::from(app.config.digest.lookback_hours) * 3_600_000,
-    })
+/// Where an edition's window starts. The window is keyed on when Breakfast first saw
+/// an article: it starts where the previous edition of the same audience stopped (the
+/// moment its sent composition was made), so an article is in that edition or in this
+/// one, never in neither. Daily and special editions share one chain; the weekly
+/// edition has its own. Before the first edition: `lookback_hours` (a week for the
+/// weekly edition).
+async fn window_start(app: &App, digest: &Digest, now: i64) -> anyhow::Result<i64> {
+    let (kinds, fallback_hours): (&[EditionKind], i64) = match digest.kind {
+        EditionKind::Daily | EditionKind::Special => (
+            &[EditionKind::Daily, EditionKind::Special],
+            i64::from(app.config.digest.lookback_hours),
+        ),
+        EditionKind::Weekly => (&[EditionKind::Weekly], 7 * 24),
+    };
+    let previous = app.store.previous_cutoff(kinds, digest.id).await?;
+    Ok(previous.unwrap_or(now - fallback_hours * 3_600_000))
+}
+
+/// The section an article is shown under, in the email and in the admin alike: the
+/// first of its feed categories that the `category_sections` mapping names (matched
+/// without regard to case), else its first category, else its feed's section, else
+/// [`UNSECTIONED`].
+pub fn section_of(a: &Article, config: &DigestConfig) -> String {
+    let mapped = a.categories.iter().find_map(|c| {
+        let key = c.trim().to_lowercase();
+        config
+            .category_sections
+            .iter()
+            .find(|(k, _)| k.trim().to_lowercase() == key)
+            .map(|(_, section)| section.clone())
+    });
+    mapped
+        .or_else(|| {
+            a.categories
+                .iter()
+                .map(|c| c.trim())
+                .find(|c| !c.is_empty())
+                .map(str::to_owned)
+        })
+        .or_else(|| a.section.clone().filter(|s| !s.trim().is_empty()))
+        .unwrap_or_else(|| UNSECTIONED.to_owned())
 }
 
 /// Pinned first (by position), then the newest of the rest up to the cap, grouped by
@@ -163,11 +217,7 @@ pub fn select(candidates: Vec<Article>, picks: &[DigestPick], config: &DigestCon
     rest.truncate(config.max_articles - pinned.len());
     let mut groups: HashMap<String, Vec<Article>> = HashMap::new();
     for a in rest {
-        let name = a
-            .section
-            .clone()
-            .filter(|s| !s.trim().is_empty())
-            .unwrap_or_else(|| UNSECTIONED.to_owned());
+        let name = section_of(&a, config);
         groups.entry(name).or_default().push(a);
     }
     let mut sections: Vec<(String, Vec<Article>)> = groups.into_iter().collect();
@@ -205,10 +255,10 @@ fn section_rank(name: &str, order: &[String]) -> (usize, usize, String) {
 /// already in the digest.
 async fn on_this_day(
     app: &App,
+    tz: Tz,
     date: NaiveDate,
     selection: &Selection,
 ) -> anyhow::Result<Option<Article>> {
-    let tz = zone(app);
     let taken: HashSet<i64> = selection.articles().map(|a| a.id).collect();
     for years in 1..=ON_THIS_DAY_YEARS {
         let Some(day) = date.with_year(date.year() - years) else {
@@ -227,10 +277,6 @@ async fn on_this_day(
         }
     }
     Ok(None)
-}
-
-fn zone(app: &App) -> Tz {
-    app.config.schedule.time_zone.parse().unwrap_or(Tz::UTC)
 }
 
 fn local_midnight(tz: Tz, day: NaiveDate) -> i64 {
@@ -337,25 +383,20 @@ pub(crate) struct Rendered {
 
 fn render(
     app: &App,
+    greetings: &DigestConfig,
+    tz: Tz,
     digest: &Digest,
     selection: &Selection,
     note: Option<&EditorNote>,
     on_this_day: Option<&Article>,
 ) -> anyhow::Result<Rendered> {
-    let tz = zone(app);
     let subject = digest
         .subject_override
         .as_deref()
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
-        .unwrap_or_else(|| {
-            subject_from_pattern(
-                &app.config.digest.subject_pattern,
-                &app.config.newsletter.name,
-                digest.issue_date,
-            )
-        });
+        .unwrap_or_else(|| subject_for(app, digest.kind, digest.edition_no, digest.issue_date));
     let preheader = preheader(note, selection);
     let sentinels = Sentinels::new();
     let summary_chars = app.config.digest.summary_chars.max(1);
@@ -406,7 +447,7 @@ fn render(
                 .saturating_sub(selection.pinned.len()),
         ),
         on_this_day: on_this_day.map(|a| view(a, false, "%-d %B %Y")),
-        view_in_browser_url: app.url(&format!("/archive/{}", digest.issue_date)),
+        view_in_browser_url: app.url(&archive_path(digest)),
         subscribe_url: app.url("/"),
         unsubscribe_url: sentinels.for_slot(Slot::Unsubscribe),
         preferences_url: sentinels.for_slot(Slot::Preferences),
@@ -418,7 +459,7 @@ fn render(
     let text = Template::split(&render_digest_text(&email), &sentinels, Escape::Text)?;
     let home = app.url("/");
     let archive = Fill {
-        greeting: PLAIN_GREETING,
+        greeting: &super::greeting(greetings, None),
         unsubscribe_url: &home,
         preferences_url: &home,
     };
@@ -454,6 +495,33 @@ fn date_label(tz: Tz, ms: i64, format: &str) -> String {
         .with_timezone(&tz)
         .format(format)
         .to_string()
+}
+
+/// Where the archive shows an edition: the daily issue under its date, the others (special
+/// and weekly editions share the date) under their id.
+pub fn archive_path(d: &Digest) -> String {
+    match d.kind {
+        EditionKind::Daily => format!("/archive/{}", d.issue_date),
+        _ => format!("/archive/{}", d.id),
+    }
+}
+
+/// The subject an edition gets from its pattern: the daily pattern, the weekly pattern,
+/// or the daily one marked as the day's special edition (numbered from the second).
+pub fn subject_for(app: &App, kind: EditionKind, edition_no: i64, date: NaiveDate) -> String {
+    let c = &app.config.digest;
+    let name = &app.config.newsletter.name;
+    match kind {
+        EditionKind::Daily => subject_from_pattern(&c.subject_pattern, name, date),
+        EditionKind::Weekly => subject_from_pattern(&c.weekly_subject_pattern, name, date),
+        EditionKind::Special => {
+            let base = subject_from_pattern(&c.subject_pattern, name, date);
+            match edition_no {
+                n if n <= 1 => format!("{base} — special edition"),
+                n => format!("{base} — special edition {n}"),
+            }
+        }
+    }
 }
 
 /// Fills `{name}`, `{weekday}`, `{day}`, `{month}` and `{year}` in the configured pattern,

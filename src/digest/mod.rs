@@ -11,42 +11,38 @@ pub mod personalise;
 use anyhow::Context;
 use chrono::NaiveDate;
 
-use crate::{app::App, domain::Purpose, domain::TokenSigner};
+use crate::{app::App, config::DigestConfig, domain::Purpose, domain::TokenSigner};
 use personalise::{Fill, Template};
 
-pub use compose::{PLAIN_GREETING, Selection, select, subject_from_pattern};
+pub use compose::{Selection, section_of, select, subject_for, subject_from_pattern};
 
 /// What [`compose_for_date`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ComposeOutcome {
     /// The digest is stored (or refreshed) and ready to preview or send.
     Composed(i64),
-    /// Nothing new since the last sent digest and `digest.skip_when_empty` is on; the
-    /// date's digest is marked skipped.
+    /// Nothing to send by the edition's one rule ([`crate::edition::nothing_to_send`]);
+    /// the date's digest is marked skipped.
     SkippedNothingNew,
     /// The digest for that date is already sending or sent; it is never recomposed.
     AlreadySent(i64),
 }
 
-/// Composes the digest for `date` from the articles since the previous sent digest and
-/// stores it (subject, preheader, HTML, text, article ids), replacing an earlier unsent
-/// composition for the same date. Calling it again before sending picks up new articles
-/// and the editor's latest picks and note.
+/// Composes the daily issue for `date` and applies the edition's "nothing to send" rule
+/// (for previews, tools and tests; sending goes through [`crate::edition::send`]).
 pub async fn compose_for_date(app: &App, date: NaiveDate) -> anyhow::Result<ComposeOutcome> {
-    compose_for_date_skipping(app, date, app.config.digest.skip_when_empty).await
-}
-
-/// As [`compose_for_date`], with the "skip days with nothing new" choice made by the
-/// caller: the scheduler passes the schedule's own setting, which the editor may have
-/// changed in the admin since the configuration file was written.
-pub async fn compose_for_date_skipping(
-    app: &App,
-    date: NaiveDate,
-    skip_when_empty: bool,
-) -> anyhow::Result<ComposeOutcome> {
-    compose::compose(app, date, skip_when_empty)
-        .await
-        .with_context(|| format!("cannot compose the digest for {date}"))
+    use crate::edition::Prepared;
+    let digest = app.store.get_or_create_digest(date, app.now_ms()).await?;
+    Ok(
+        match crate::edition::prepare(app, &digest)
+            .await
+            .with_context(|| format!("cannot compose the digest for {date}"))?
+        {
+            Prepared::Ready(id) => ComposeOutcome::Composed(id),
+            Prepared::NothingToSend(_) => ComposeOutcome::SkippedNothingNew,
+            Prepared::AlreadyOut(id) => ComposeOutcome::AlreadySent(id),
+        },
+    )
 }
 
 /// A stored digest ready to be personalised per recipient. Load it once per digest (per
@@ -59,6 +55,7 @@ pub struct Personaliser {
     signer: TokenSigner,
     unsubscribe_base: String,
     preferences_base: String,
+    greetings: Box<DigestConfig>,
 }
 
 impl std::fmt::Debug for Personaliser {
@@ -88,6 +85,7 @@ impl Personaliser {
             signer: app.signer.clone(),
             unsubscribe_base: app.url("/unsubscribe?token="),
             preferences_base: app.url("/preferences?token="),
+            greetings: Box::new(greeting_config(app).await?),
         })
     }
 
@@ -100,17 +98,34 @@ impl Personaliser {
         &self.subject
     }
 
-    /// Subject, HTML and plain text of the digest for one recipient: greeting by name
-    /// ("Good morning, Ana", or "Good morning," without one) and their own unsubscribe
+    /// Subject, HTML and plain text of the digest for one recipient: the greeting by the
+    /// editor's pattern ([`greeting`]) and their own unsubscribe
     /// and preferences links.
     pub fn render_for(&self, subscriber_id: i64, name: Option<&str>) -> (String, String, String) {
-        let greeting = greeting(name);
+        let greeting = greeting(&self.greetings, name);
         let unsubscribe = self.unsubscribe_url(subscriber_id);
         let preferences = self.preferences_url(subscriber_id);
         let fill = Fill {
             greeting: &greeting,
             unsubscribe_url: &unsubscribe,
             preferences_url: &preferences,
+        };
+        (
+            self.subject.clone(),
+            self.html.fill(&fill),
+            self.text.fill(&fill),
+        )
+    }
+
+    /// A test copy for an editor: the greeting for readers without a name, and links
+    /// that cannot act on anyone's subscription: unsubscribe and preferences lead to
+    /// `test_page_url` (a page saying this was a test copy).
+    pub fn render_test_copy(&self, test_page_url: &str) -> (String, String, String) {
+        let greeting = greeting(&self.greetings, None);
+        let fill = Fill {
+            greeting: &greeting,
+            unsubscribe_url: test_page_url,
+            preferences_url: test_page_url,
         };
         (
             self.subject.clone(),
@@ -131,17 +146,27 @@ impl Personaliser {
     }
 }
 
-/// Today's issue date: the date in the schedule's time zone, where the readers are.
-pub fn today(app: &App) -> NaiveDate {
-    let now = app.clock.now();
-    match app.config.schedule.time_zone.parse::<chrono_tz::Tz>() {
-        Ok(tz) => now.with_timezone(&tz).date_naive(),
-        Err(_) => now.date_naive(),
+/// Settings keys of the greeting an editor set in /admin/schedule.
+pub const GREETING_SETTING: &str = "digest.greeting";
+pub const GREETING_WITHOUT_NAME_SETTING: &str = "digest.greeting_without_name";
+
+/// The digest settings with the greeting an editor chose in the admin, which wins over
+/// the configuration's `digest.greeting` / `digest.greeting_without_name`.
+pub async fn greeting_config(app: &App) -> anyhow::Result<DigestConfig> {
+    let mut c = app.config.digest.clone();
+    if let Some(g) = app.store.setting(GREETING_SETTING).await? {
+        c.greeting = g;
     }
+    if let Some(g) = app.store.setting(GREETING_WITHOUT_NAME_SETTING).await? {
+        c.greeting_without_name = g;
+    }
+    Ok(c)
 }
 
-/// "Good morning, Ana" for a subscriber who gave a name, "Good morning," otherwise.
-pub fn greeting(name: Option<&str>) -> String {
+/// The greeting above the editor's note: the configured pattern with the reader's
+/// first name, or the pattern for readers without one (also the archive's), or nothing.
+/// Only what the editor wrote: no time-of-day word is added.
+pub fn greeting(config: &DigestConfig, name: Option<&str>) -> String {
     // Line breaks or other control characters typed into a form would break the text
     // part's layout; a very long name would break the greeting's.
     let name: String = name
@@ -150,21 +175,42 @@ pub fn greeting(name: Option<&str>) -> String {
         .filter(|c| !c.is_control())
         .take(100)
         .collect();
-    match name.trim() {
-        "" => PLAIN_GREETING.to_owned(),
-        name => format!("Good morning, {name}"),
+    let first = name.split_whitespace().next().unwrap_or("");
+    if first.is_empty() || !config.greeting.contains("{first_name}") {
+        if first.is_empty() {
+            return config.greeting_without_name.trim().to_owned();
+        }
+        return config.greeting.trim().to_owned();
     }
+    config
+        .greeting
+        .replace("{first_name}", first)
+        .trim()
+        .to_owned()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn config(with: &str, without: &str) -> DigestConfig {
+        let mut c = crate::config::Config::from_toml_str("").unwrap().digest;
+        c.greeting = with.into();
+        c.greeting_without_name = without.into();
+        c
+    }
+
     #[test]
-    fn greetings() {
-        assert_eq!(greeting(Some("Ana")), "Good morning, Ana");
-        assert_eq!(greeting(Some("  ")), "Good morning,");
-        assert_eq!(greeting(None), "Good morning,");
-        assert_eq!(greeting(Some("A\r\nna")), "Good morning, Ana");
+    fn greetings_follow_the_editors_pattern() {
+        let c = config("Hello, {first_name}.", "Hello.");
+        assert_eq!(greeting(&c, Some("Ana Lima")), "Hello, Ana.");
+        assert_eq!(greeting(&c, Some("  ")), "Hello.");
+        assert_eq!(greeting(&c, None), "Hello.");
+        assert_eq!(greeting(&c, Some("A\r\nna")), "Hello, Ana.");
+        let none = config("", "");
+        assert_eq!(greeting(&none, Some("Ana")), "");
+        assert_eq!(greeting(&none, None), "");
+        let fixed = config("Morning all", "Morning all");
+        assert_eq!(greeting(&fixed, Some("Ana")), "Morning all");
     }
 }

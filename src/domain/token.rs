@@ -23,6 +23,8 @@ pub enum Purpose {
     Preferences,
     /// Confirms a move to a new address; sent to that address.
     ChangeEmail,
+    /// A test copy's "View in browser": the id is a digest's, not a subscriber's.
+    Draft,
 }
 
 impl Purpose {
@@ -32,6 +34,7 @@ impl Purpose {
             Self::Unsubscribe => "u",
             Self::Preferences => "p",
             Self::ChangeEmail => "e",
+            Self::Draft => "d",
         }
     }
 }

@@ -10,14 +10,17 @@
 //! A process that dies between claiming and recording leaves the claim "firing"; after
 //! ten minutes (and still within the grace window) another process takes it over.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 
 use super::{DailyRule, parse_days, parse_time, parse_zone, within_grace};
 use crate::{
     app::App,
-    digest::{ComposeOutcome, compose_for_date_skipping},
     domain::clock::from_ms,
-    store::schedules::{DailySettings, Schedule},
+    edition::{self, By, Outcome, Which, review},
+    store::{
+        digests::EditionKind,
+        schedules::{DailySettings, Schedule, ScheduleMode},
+    },
 };
 
 /// What one firing did, as recorded in `schedule_runs.outcome`.
@@ -25,6 +28,7 @@ pub const OUTCOME_CLAIMED: &str = "firing";
 pub const OUTCOME_SENT: &str = "sent";
 pub const OUTCOME_SKIPPED: &str = "skipped: nothing new";
 pub const OUTCOME_ALREADY_SENT: &str = "already sent";
+pub const OUTCOME_HELD: &str = "held: not approved by the send time";
 pub const OUTCOME_MISSED: &str = "missed: the service was down past the grace window";
 
 /// The daily schedule, created from the configuration on first use.
@@ -36,6 +40,7 @@ pub async fn daily_schedule(app: &App) -> anyhow::Result<Schedule> {
         time_zone: &c.time_zone,
         days: &days,
         skip_when_empty: app.config.digest.skip_when_empty,
+        mode: c.mode.parse().unwrap_or(ScheduleMode::Approval),
     };
     Ok(app.store.daily_schedule(&defaults, app.now_ms()).await?)
 }
@@ -47,6 +52,23 @@ pub fn rule_of(s: &Schedule) -> Result<DailyRule, String> {
         zone: parse_zone(&s.time_zone)?,
         days: parse_days(s.days.split(','))?,
     })
+}
+
+/// The weekly edition's rule: the daily schedule's time and zone, on the weekly day.
+pub fn weekly_rule_of(app: &App, s: &Schedule) -> Result<DailyRule, String> {
+    Ok(DailyRule {
+        days: vec![edition::weekly_day(app)],
+        ..rule_of(s)?
+    })
+}
+
+/// The `schedule_runs` key of one firing: the local date, with the edition for the
+/// weekly one (the daily and weekly editions of one day are two firings).
+fn run_key(date: chrono::NaiveDate, kind: EditionKind) -> String {
+    match kind {
+        EditionKind::Weekly => format!("{date} weekly"),
+        _ => date.to_string(),
+    }
 }
 
 /// One round: fires every due send this process manages to claim; returns how many.
@@ -64,43 +86,82 @@ pub async fn tick(app: &App) -> anyhow::Result<usize> {
 }
 
 async fn tick_daily(app: &App, s: &Schedule, now: DateTime<Utc>) -> anyhow::Result<usize> {
-    let rule = match rule_of(s) {
-        Ok(r) => r,
-        Err(e) => {
+    let rules = match (rule_of(s), weekly_rule_of(app, s)) {
+        (Ok(d), Ok(w)) => [(EditionKind::Daily, d), (EditionKind::Weekly, w)],
+        (Err(e), _) | (_, Err(e)) => {
             tracing::warn!(schedule = s.id, error = %e, "daily schedule is invalid; not firing");
             return Ok(0);
         }
     };
     let mut fired = 0;
-    for (date, due) in rule.recent_fires(now) {
-        if due < from_ms(s.updated_at) {
+    for (kind, rule) in &rules {
+        // No weekly readers, no weekly edition (and no empty entry in the archive).
+        if *kind == EditionKind::Weekly && edition::audience(app, *kind).await? == 0 {
             continue;
         }
-        let key = date.to_string();
-        if !within_grace(due, now, app.config.schedule.grace_minutes) {
-            if app
-                .store
-                .claim_schedule_run(s.id, &key, OUTCOME_MISSED, app.now_ms())
-                .await?
-            {
-                tracing::warn!(schedule = s.id, date = %key, "scheduled send missed: past the grace window");
+        if s.mode == ScheduleMode::Approval {
+            review_if_due(app, s, rule, *kind, now).await;
+        }
+        for (date, due) in rule.recent_fires(now) {
+            if due < from_ms(s.updated_at) {
+                continue;
             }
-            continue;
+            let key = run_key(date, *kind);
+            if !within_grace(due, now, app.config.schedule.grace_minutes) {
+                if app
+                    .store
+                    .claim_schedule_run(s.id, &key, OUTCOME_MISSED, app.now_ms())
+                    .await?
+                {
+                    tracing::warn!(schedule = s.id, date = %key, "scheduled send missed: past the grace window");
+                }
+                continue;
+            }
+            if !claim(app, s.id, &key).await? {
+                continue;
+            }
+            tracing::info!(schedule = s.id, date = %key, kind = kind.as_str(), "firing the scheduled edition");
+            let which = Which::Scheduled { date, kind: *kind };
+            let (digest_id, outcome) = describe(edition::send(app, which, By::Scheduler).await);
+            app.store
+                .finish_schedule_run(s.id, &key, digest_id, &outcome)
+                .await?;
+            fired += 1;
         }
-        if !claim(app, s.id, &key).await? {
-            continue;
-        }
-        tracing::info!(schedule = s.id, date = %key, "firing the daily digest");
-        let (digest_id, outcome) = match send_digest_for_date(app, date, s.skip_when_empty).await {
-            Ok(r) => r,
-            Err(e) => (None, format!("failed: {e:#}")),
-        };
-        app.store
-            .finish_schedule_run(s.id, &key, digest_id, &outcome)
-            .await?;
-        fired += 1;
     }
     Ok(fired)
+}
+
+/// In approval mode, within the lead time before the next send: compose it and ask the
+/// editors to review it. Failures are logged; the send itself still holds the issue.
+async fn review_if_due(
+    app: &App,
+    s: &Schedule,
+    rule: &DailyRule,
+    kind: EditionKind,
+    now: DateTime<Utc>,
+) {
+    let Some((date, at)) = rule.next_fires(now, 1).into_iter().next() else {
+        return;
+    };
+    let due = at.instant();
+    if now < due - review::lead(app) {
+        return;
+    }
+    if let Err(e) = review::compose_for_review(app, date, kind, due).await {
+        tracing::warn!(schedule = s.id, date = %date, error = %format!("{e:#}"), "composing the issue for review failed");
+    }
+}
+
+/// The digest and the `schedule_runs` outcome of one firing.
+fn describe(result: anyhow::Result<Outcome>) -> (Option<i64>, String) {
+    match result {
+        Ok(Outcome::Started { digest_id, .. }) => (Some(digest_id), OUTCOME_SENT.into()),
+        Ok(Outcome::NothingToSend { digest_id }) => (Some(digest_id), OUTCOME_SKIPPED.into()),
+        Ok(Outcome::AlreadyOut { digest_id }) => (Some(digest_id), OUTCOME_ALREADY_SENT.into()),
+        Ok(Outcome::Held { digest_id }) => (Some(digest_id), OUTCOME_HELD.into()),
+        Err(e) => (None, format!("failed: {e:#}")),
+    }
 }
 
 async fn tick_one_off(app: &App, s: &Schedule, now: DateTime<Utc>) -> anyhow::Result<usize> {
@@ -122,13 +183,14 @@ async fn tick_one_off(app: &App, s: &Schedule, now: DateTime<Utc>) -> anyhow::Re
     if !claim(app, s.id, &key).await? {
         return Ok(0);
     }
-    let result = match s.digest_id {
-        Some(id) => send_digest(app, id).await,
-        None => send_digest_for_date(app, date, false).await,
+    // An editor scheduled this send on purpose: it is their approval.
+    let which = match s.digest_id {
+        Some(id) => Which::Digest(id),
+        None => Which::Date(date),
     };
-    let (digest_id, outcome) = result.unwrap_or_else(|e| (s.digest_id, format!("failed: {e:#}")));
+    let (digest_id, outcome) = describe(edition::send(app, which, By::Scheduler).await);
     app.store
-        .finish_schedule_run(s.id, &key, digest_id, &outcome)
+        .finish_schedule_run(s.id, &key, digest_id.or(s.digest_id), &outcome)
         .await?;
     Ok(1)
 }
@@ -158,38 +220,20 @@ async fn claim(app: &App, schedule_id: i64, key: &str) -> anyhow::Result<bool> {
     Ok(taken)
 }
 
-/// Composes the digest for `date` and starts sending it, unless there is nothing new
-/// and the schedule says to skip such days. Returns the digest and the outcome.
-pub async fn send_digest_for_date(
-    app: &App,
-    date: NaiveDate,
-    skip_when_empty: bool,
-) -> anyhow::Result<(Option<i64>, String)> {
-    match compose_for_date_skipping(app, date, skip_when_empty).await? {
-        ComposeOutcome::Composed(id) => {
-            let digest = app.store.digest(id).await?;
-            if digest.article_ids.is_empty() && skip_when_empty {
-                app.store.mark_digest_skipped(id, app.now_ms()).await?;
-                return Ok((Some(id), OUTCOME_SKIPPED.into()));
-            }
-            crate::delivery::start_send(app, id).await?;
-            Ok((Some(id), OUTCOME_SENT.into()))
-        }
-        ComposeOutcome::SkippedNothingNew => Ok((None, OUTCOME_SKIPPED.into())),
-        ComposeOutcome::AlreadySent(id) => Ok((Some(id), OUTCOME_ALREADY_SENT.into())),
-    }
-}
-
-/// Re-composes a specific digest (so the editor's latest changes go out) and sends it.
-pub async fn send_digest(app: &App, digest_id: i64) -> anyhow::Result<(Option<i64>, String)> {
-    let digest = app.store.digest(digest_id).await?;
-    send_digest_for_date(app, digest.issue_date, false).await
-}
-
 /// Starts the tick loop (both roles).
 pub fn spawn(app: &App, shutdown: &crate::shutdown::Shutdown) -> tokio::task::JoinHandle<()> {
     let app = app.clone();
     let every = std::time::Duration::from_secs(app.config.schedule.tick_secs.max(1));
+    let warn_app = app.clone();
+    tokio::spawn(async move {
+        match edition::config_drift(&warn_app).await {
+            Ok(Some(warning)) => tracing::warn!("{warning}"),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "cannot compare the configured schedule with the stored one")
+            }
+        }
+    });
     crate::tasks::every("scheduler", every, shutdown.clone(), move || {
         let app = app.clone();
         async move {

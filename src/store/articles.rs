@@ -186,6 +186,34 @@ impl Store {
         Ok(rows.into_iter().map(Article::from).collect())
     }
 
+    /// The window of an edition: articles of enabled feeds that Breakfast first saw in
+    /// `(since, until]` (after the previous edition's cutoff, up to this one's), newest first, at most `limit`. An article that was already older
+    /// than `backfill_ms` when first seen (a new feed's back catalogue) is not news and is
+    /// left out. Keyed on first sight, not on the feed's own date, so an article the feed
+    /// back-dates or that is fetched late still lands in the next issue.
+    pub async fn articles_first_seen_between(
+        &self,
+        since: i64,
+        until: i64,
+        backfill_ms: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Article>> {
+        let sql = format!(
+            "SELECT {ARTICLE_COLUMNS_VIA_FEED} FROM articles a JOIN feeds f ON f.id = a.feed_id \
+             WHERE f.enabled AND a.first_seen_at > $1 AND a.first_seen_at <= $2 \
+             AND a.published_at >= a.first_seen_at - $3 \
+             ORDER BY a.published_at DESC, a.id DESC LIMIT $4"
+        );
+        let rows: Vec<ArticleRow> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str()))
+            .bind(since)
+            .bind(until)
+            .bind(backfill_ms)
+            .bind(limit)
+            .fetch_all(pool)
+            .await)?;
+        Ok(rows.into_iter().map(Article::from).collect())
+    }
+
     /// The latest articles whatever their date, for the editor's list.
     pub async fn recent_articles(&self, limit: i64) -> StoreResult<Vec<Article>> {
         let sql = format!(

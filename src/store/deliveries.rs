@@ -113,57 +113,8 @@ impl Store {
             .bind(issue_date).fetch_optional(pool).await)?)
     }
 
-    /// Moves a composed digest to `sending`. The update is conditional, so of two
-    /// `send`s racing only one starts; the other gets a `Conflict` saying why.
-    pub async fn begin_send(&self, digest_id: i64, now: i64) -> StoreResult<()> {
-        let done = on_db!(self, pool => sqlx::query(
-            "UPDATE digests SET status = 'sending', send_started_at = $2, updated_at = $2 \
-             WHERE id = $1 AND status = 'composed'")
-            .bind(digest_id).bind(now).execute(pool).await.map(|r| r.rows_affected()))?;
-        if done == 1 {
-            return Ok(());
-        }
-        let digest = self.stored_digest(digest_id).await?;
-        Err(refuse_send(digest_id, &digest.status))
-    }
-
-    /// Creates the ledger rows of a sending digest in one statement: one per confirmed,
-    /// unpaused, daily subscriber, numbered into batches of `batch_size` in id order.
-    /// Running it again adds nobody twice. Returns (recipients, batches).
-    pub async fn fan_out(
-        &self,
-        digest_id: i64,
-        batch_size: i64,
-        now: i64,
-    ) -> StoreResult<(i64, i64)> {
-        on_db!(self, pool => sqlx::query(
-            "INSERT INTO deliveries (digest_id, subscriber_id, batch_no, state, attempts, updated_at) \
-             SELECT $1, id, (ROW_NUMBER() OVER (ORDER BY id) - 1) / $2, 'queued', 0, $3 \
-             FROM subscribers WHERE status = 'confirmed' AND frequency = 'daily' \
-             AND (paused_until IS NULL OR paused_until <= $3) \
-             ON CONFLICT (digest_id, subscriber_id) DO NOTHING")
-            .bind(digest_id).bind(batch_size.max(1)).bind(now)
-            .execute(pool).await.map(|r| r.rows_affected()))?;
-        let (recipients, batches): (i64, i64) = on_db!(self, pool => sqlx::query_as(
-            "SELECT COUNT(*), COALESCE(MAX(batch_no) + 1, 0) FROM deliveries WHERE digest_id = $1")
-            .bind(digest_id).fetch_one(pool).await)?;
-        on_db!(self, pool => sqlx::query(
-            "UPDATE digests SET recipients = $2, updated_at = $3 WHERE id = $1")
-            .bind(digest_id).bind(recipients).bind(now)
-            .execute(pool).await.map(|r| r.rows_affected()))?;
-        Ok((recipients, batches))
-    }
-
-    /// Marks the digest sent once no row is left to send. Safe to call from anywhere.
-    pub async fn finish_digest_if_done(&self, digest_id: i64, now: i64) -> StoreResult<bool> {
-        let done = on_db!(self, pool => sqlx::query(
-            "UPDATE digests SET status = 'sent', send_finished_at = $2, updated_at = $2 \
-             WHERE id = $1 AND status = 'sending' AND recipients IS NOT NULL \
-             AND NOT EXISTS (SELECT 1 FROM deliveries WHERE digest_id = $1 \
-                             AND state IN ('queued', 'sending', 'retrying'))")
-            .bind(digest_id).bind(now).execute(pool).await.map(|r| r.rows_affected()))?;
-        Ok(done == 1)
-    }
+    // Starting a send, the fan-out and finishing a digest change the digest's status
+    // with a history event in one transaction: they live with the digests (digests.rs).
 
     /// Closes the rows of a batch whose subscriber left (or bounced) after the fan-out:
     /// the subscriber's choice wins over a send already planned.

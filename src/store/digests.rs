@@ -4,14 +4,21 @@ use chrono::NaiveDate;
 use serde::Serialize;
 use sqlx::AssertSqlSafe;
 
-use super::{Store, StoreError, StoreResult, on_db};
+use super::{Store, StoreError, StoreResult, in_tx, on_db};
 
-/// Where a digest is in its life.
+/// Where a digest is in its life (see the README's lifecycle diagram):
+/// draft → composed → (held | approved) → sending → sent, or skipped when there was
+/// nothing to send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DigestStatus {
     Draft,
     Composed,
+    /// Approval mode: the send time came and no editor had approved it. An editor can
+    /// still send it late.
+    Held,
+    /// An editor approved it; the scheduler sends it at the scheduled time.
+    Approved,
     Sending,
     Sent,
     Skipped,
@@ -23,6 +30,8 @@ impl DigestStatus {
         match self {
             DigestStatus::Draft => "draft",
             DigestStatus::Composed => "composed",
+            DigestStatus::Held => "held",
+            DigestStatus::Approved => "approved",
             DigestStatus::Sending => "sending",
             DigestStatus::Sent => "sent",
             DigestStatus::Skipped => "skipped",
@@ -35,6 +44,13 @@ impl DigestStatus {
     pub fn is_out(self) -> bool {
         matches!(self, DigestStatus::Sending | DigestStatus::Sent)
     }
+
+    /// The states a send may start from.
+    pub const SENDABLE: [DigestStatus; 3] = [
+        DigestStatus::Composed,
+        DigestStatus::Held,
+        DigestStatus::Approved,
+    ];
 }
 
 impl std::str::FromStr for DigestStatus {
@@ -43,6 +59,8 @@ impl std::str::FromStr for DigestStatus {
         Ok(match s {
             "draft" => DigestStatus::Draft,
             "composed" => DigestStatus::Composed,
+            "held" => DigestStatus::Held,
+            "approved" => DigestStatus::Approved,
             "sending" => DigestStatus::Sending,
             "sent" => DigestStatus::Sent,
             "skipped" => DigestStatus::Skipped,
@@ -52,11 +70,69 @@ impl std::str::FromStr for DigestStatus {
     }
 }
 
+/// Which edition a digest is: the day's issue, an extra issue for the same day, or the
+/// weekly round-up. Each has its own audience (see [`audience_sql`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EditionKind {
+    Daily,
+    Special,
+    Weekly,
+}
+
+impl EditionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EditionKind::Daily => "daily",
+            EditionKind::Special => "special",
+            EditionKind::Weekly => "weekly",
+        }
+    }
+}
+
+impl std::str::FromStr for EditionKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "daily" => EditionKind::Daily,
+            "special" => EditionKind::Special,
+            "weekly" => EditionKind::Weekly,
+            other => return Err(format!("unknown edition kind {other:?}")),
+        })
+    }
+}
+
+/// The one audience rule: who receives an edition of this kind at `now_param` (a
+/// placeholder such as `$3`). Confirmed, not paused, and of the edition's frequency:
+/// daily and special editions go to daily readers, the weekly edition to weekly ones.
+/// The fan-out and every count shown before a send use this, and nothing else.
+pub fn audience_sql(kind: EditionKind, now_param: &str) -> String {
+    let frequency = match kind {
+        EditionKind::Daily | EditionKind::Special => "daily",
+        EditionKind::Weekly => "weekly",
+    };
+    format!(
+        "status = 'confirmed' AND frequency = '{frequency}' \
+         AND (paused_until IS NULL OR paused_until <= {now_param})"
+    )
+}
+
+/// One entry of a digest's history.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct DigestEvent {
+    pub kind: String,
+    pub detail: Option<String>,
+    pub at: i64,
+}
+
 /// A digest as stored. `html`/`text` are the non-personal copy the archive shows.
 #[derive(Debug, Clone, Serialize)]
 pub struct Digest {
     pub id: i64,
     pub issue_date: NaiveDate,
+    pub kind: EditionKind,
+    /// 0 for the daily and weekly editions; 1, 2, … for the day's special editions.
+    pub edition_no: i64,
     pub status: DigestStatus,
     pub editor_note: String,
     pub subject_override: Option<String>,
@@ -69,6 +145,8 @@ pub struct Digest {
     pub composed_at: Option<i64>,
     pub send_started_at: Option<i64>,
     pub send_finished_at: Option<i64>,
+    pub approved_at: Option<i64>,
+    pub review_sent_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -77,6 +155,8 @@ pub struct Digest {
 struct DigestRow {
     id: i64,
     issue_date: String,
+    kind: String,
+    edition_no: i64,
     status: String,
     editor_note: String,
     subject_override: Option<String>,
@@ -89,6 +169,8 @@ struct DigestRow {
     composed_at: Option<i64>,
     send_started_at: Option<i64>,
     send_finished_at: Option<i64>,
+    approved_at: Option<i64>,
+    review_sent_at: Option<i64>,
     created_at: i64,
     updated_at: i64,
 }
@@ -103,6 +185,8 @@ impl TryFrom<DigestRow> for Digest {
                 .issue_date
                 .parse()
                 .map_err(|e| corrupt(format!("issue_date: {e}")))?,
+            kind: r.kind.parse().map_err(corrupt)?,
+            edition_no: r.edition_no,
             status: r.status.parse().map_err(corrupt)?,
             article_ids: serde_json::from_str(&r.article_ids)
                 .map_err(|e| corrupt(format!("article_ids: {e}")))?,
@@ -116,15 +200,18 @@ impl TryFrom<DigestRow> for Digest {
             composed_at: r.composed_at,
             send_started_at: r.send_started_at,
             send_finished_at: r.send_finished_at,
+            approved_at: r.approved_at,
+            review_sent_at: r.review_sent_at,
             created_at: r.created_at,
             updated_at: r.updated_at,
         })
     }
 }
 
-const DIGEST_COLUMNS: &str = "id, issue_date, status, editor_note, subject_override, subject, \
-    preheader, html, text, article_ids, recipients, composed_at, send_started_at, \
-    send_finished_at, created_at, updated_at";
+const DIGEST_COLUMNS: &str = "id, issue_date, kind, CAST(edition_no AS BIGINT) AS edition_no, \
+    status, editor_note, subject_override, subject, preheader, html, text, article_ids, \
+    recipients, composed_at, send_started_at, send_finished_at, approved_at, review_sent_at, \
+    created_at, updated_at";
 
 /// A line in the archive's list: no bodies.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -164,22 +251,67 @@ fn date_key(date: NaiveDate) -> String {
     date.format("%Y-%m-%d").to_string()
 }
 
+/// Statuses as an SQL list, e.g. `'composed','held'` (our own constants, never input).
+fn status_list(statuses: &[DigestStatus]) -> String {
+    statuses
+        .iter()
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 impl Store {
-    /// The digest for `date`, created as an empty draft when there is none yet. Safe when
-    /// two processes ask at once: the date is unique and the loser reads the winner's row.
+    /// The daily issue for `date`, created as an empty draft when there is none yet.
     pub async fn get_or_create_digest(&self, date: NaiveDate, now: i64) -> StoreResult<Digest> {
+        self.get_or_create_edition(date, EditionKind::Daily, now)
+            .await
+    }
+
+    /// The daily or weekly edition for `date`, created as an empty draft when there is
+    /// none yet. Safe when two processes ask at once: (date, kind, number) is unique and
+    /// the loser reads the winner's row.
+    pub async fn get_or_create_edition(
+        &self,
+        date: NaiveDate,
+        kind: EditionKind,
+        now: i64,
+    ) -> StoreResult<Digest> {
         on_db!(self, pool => sqlx::query(
-            "INSERT INTO digests (issue_date, status, created_at, updated_at) VALUES ($1, 'draft', $2, $2) \
-             ON CONFLICT (issue_date) DO NOTHING",
+            "INSERT INTO digests (issue_date, kind, edition_no, status, created_at, updated_at) \
+             VALUES ($1, $2, 0, 'draft', $3, $3) ON CONFLICT (issue_date, kind, edition_no) DO NOTHING",
         )
         .bind(date_key(date))
+        .bind(kind.as_str())
         .bind(now)
         .execute(pool)
         .await
         .map(|r| r.rows_affected()))?;
-        self.digest_for_date(date)
+        self.edition_for_date(date, kind)
             .await?
             .ok_or(StoreError::NotFound)
+    }
+
+    /// A new special edition for `date`, numbered after the day's earlier ones, with its
+    /// creation in its history.
+    pub async fn create_special_edition(&self, date: NaiveDate, now: i64) -> StoreResult<Digest> {
+        let id: i64 = in_tx!(self, tx => {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO digests (issue_date, kind, edition_no, status, created_at, updated_at) \
+                 SELECT $1, 'special', COALESCE(MAX(edition_no), 0) + 1, 'draft', $2, $2 \
+                 FROM digests WHERE issue_date = $1 AND kind = 'special' RETURNING id",
+            )
+            .bind(date_key(date))
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            sqlx::query("INSERT INTO digest_events (digest_id, kind, detail, at) VALUES ($1, 'created', 'special edition', $2)")
+                .bind(id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            id
+        });
+        self.digest(id).await
     }
 
     pub async fn digest(&self, id: i64) -> StoreResult<Digest> {
@@ -188,10 +320,39 @@ impl Store {
         row.ok_or(StoreError::NotFound)?.try_into()
     }
 
+    /// The daily issue for `date` (not its special editions nor the weekly edition).
     pub async fn digest_for_date(&self, date: NaiveDate) -> StoreResult<Option<Digest>> {
-        let sql = format!("SELECT {DIGEST_COLUMNS} FROM digests WHERE issue_date = $1");
-        let row: Option<DigestRow> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str())).bind(date_key(date)).fetch_optional(pool).await)?;
+        self.edition_for_date(date, EditionKind::Daily).await
+    }
+
+    /// The daily or weekly edition of `date`.
+    pub async fn edition_for_date(
+        &self,
+        date: NaiveDate,
+        kind: EditionKind,
+    ) -> StoreResult<Option<Digest>> {
+        let sql = format!(
+            "SELECT {DIGEST_COLUMNS} FROM digests WHERE issue_date = $1 AND kind = $2 AND edition_no = 0"
+        );
+        let row: Option<DigestRow> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str())).bind(date_key(date)).bind(kind.as_str()).fetch_optional(pool).await)?;
         row.map(Digest::try_from).transpose()
+    }
+
+    /// Every edition of `date` (daily, specials, weekly), in the order they were made.
+    pub async fn editions_of_date(&self, date: NaiveDate) -> StoreResult<Vec<Digest>> {
+        let sql = format!("SELECT {DIGEST_COLUMNS} FROM digests WHERE issue_date = $1 ORDER BY id");
+        let rows: Vec<DigestRow> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str())).bind(date_key(date)).fetch_all(pool).await)?;
+        rows.into_iter().map(Digest::try_from).collect()
+    }
+
+    /// Digests waiting on an editor: composed for review, or held at their send time.
+    pub async fn digests_awaiting_approval(&self) -> StoreResult<Vec<Digest>> {
+        let sql = format!(
+            "SELECT {DIGEST_COLUMNS} FROM digests WHERE status IN ('held') \
+             OR (status = 'composed' AND review_sent_at IS NOT NULL) ORDER BY issue_date, id"
+        );
+        let rows: Vec<DigestRow> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str())).fetch_all(pool).await)?;
+        rows.into_iter().map(Digest::try_from).collect()
     }
 
     /// The rendering with placeholders that per-recipient personalisation starts from.
@@ -209,16 +370,218 @@ impl Store {
         }
     }
 
-    /// The most recent digest that went out for a date before `date`: the composer takes
-    /// articles published since it started sending.
-    pub async fn last_sent_digest_before(&self, date: NaiveDate) -> StoreResult<Option<Digest>> {
+    /// Where the previous edition of these kinds stopped taking articles: the moment its
+    /// last composition (the one that went out) was made. `None` before the first one.
+    pub async fn previous_cutoff(
+        &self,
+        kinds: &[EditionKind],
+        excluding: i64,
+    ) -> StoreResult<Option<i64>> {
+        let kinds = kinds
+            .iter()
+            .map(|k| format!("'{}'", k.as_str()))
+            .collect::<Vec<_>>()
+            .join(",");
         let sql = format!(
-            "SELECT {DIGEST_COLUMNS} FROM digests WHERE status IN ('sending', 'sent') \
-             AND issue_date < $1 AND send_started_at IS NOT NULL \
-             ORDER BY send_started_at DESC LIMIT 1"
+            "SELECT MAX(composed_at) FROM digests WHERE kind IN ({kinds}) \
+             AND status IN ('sending', 'sent') AND id <> $1"
         );
-        let row: Option<DigestRow> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str())).bind(date_key(date)).fetch_optional(pool).await)?;
-        row.map(Digest::try_from).transpose()
+        Ok(
+            on_db!(self, pool => sqlx::query_scalar(AssertSqlSafe(sql.as_str())).bind(excluding).fetch_one(pool).await)?,
+        )
+    }
+
+    /// How many subscribers an edition of `kind` would go to at `now`, by the same rule
+    /// the fan-out uses.
+    pub async fn count_audience(&self, kind: EditionKind, now: i64) -> StoreResult<i64> {
+        let sql = format!(
+            "SELECT COUNT(*) FROM subscribers WHERE {}",
+            audience_sql(kind, "$1")
+        );
+        Ok(
+            on_db!(self, pool => sqlx::query_scalar(AssertSqlSafe(sql.as_str())).bind(now).fetch_one(pool).await)?,
+        )
+    }
+
+    /// Moves a digest from one of `from` to `to` and records `event` in its history, in
+    /// one transaction. False (and nothing written) when it was not in one of `from`.
+    pub async fn transition_digest(
+        &self,
+        id: i64,
+        from: &[DigestStatus],
+        to: DigestStatus,
+        event: &str,
+        detail: Option<&str>,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let extra = match to {
+            DigestStatus::Sending => ", send_started_at = $2",
+            DigestStatus::Sent => {
+                ", send_finished_at = $2, send_started_at = COALESCE(send_started_at, $2)"
+            }
+            _ => "",
+        };
+        let sql = format!(
+            "UPDATE digests SET status = '{}', updated_at = $2{extra} WHERE id = $1 AND status IN ({})",
+            to.as_str(),
+            status_list(from)
+        );
+        self.change_with_event(id, &sql, event, detail, now).await
+    }
+
+    /// Runs one conditional update of digest `id` (binding `$1` = id, `$2` = now) and,
+    /// when it changed the row, adds `event` to the history, in one transaction.
+    async fn change_with_event(
+        &self,
+        id: i64,
+        sql: &str,
+        event: &str,
+        detail: Option<&str>,
+        now: i64,
+    ) -> StoreResult<bool> {
+        Ok(in_tx!(self, tx => {
+            let n = sqlx::query(AssertSqlSafe(sql))
+                .bind(id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n == 1 {
+                sqlx::query("INSERT INTO digest_events (digest_id, kind, detail, at) VALUES ($1, $2, $3, $4)")
+                    .bind(id)
+                    .bind(event)
+                    .bind(detail)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            n == 1
+        }))
+    }
+
+    /// Moves a composed (or held, or approved) digest to `sending`. The update is
+    /// conditional, so of two sends racing only one starts; the other gets a `Conflict`
+    /// saying why.
+    pub async fn begin_send(&self, digest_id: i64, now: i64) -> StoreResult<()> {
+        let started = self
+            .transition_digest(
+                digest_id,
+                &DigestStatus::SENDABLE,
+                DigestStatus::Sending,
+                "sending",
+                None,
+                now,
+            )
+            .await?;
+        if started {
+            return Ok(());
+        }
+        let digest = self.digest(digest_id).await?;
+        Err(super::deliveries::refuse_send(
+            digest_id,
+            digest.status.as_str(),
+        ))
+    }
+
+    /// An editor's approval: from composed or held to approved, recorded with who.
+    pub async fn approve_digest(&self, id: i64, user_id: i64, now: i64) -> StoreResult<()> {
+        let sql = format!(
+            "UPDATE digests SET status = 'approved', approved_by = {user_id}, approved_at = $2, \
+             updated_at = $2 WHERE id = $1 AND status IN ('composed', 'held')"
+        );
+        let detail = format!("by editor {user_id}");
+        if self
+            .change_with_event(id, &sql, "approved", Some(&detail), now)
+            .await?
+        {
+            return Ok(());
+        }
+        let d = self.digest(id).await?;
+        Err(StoreError::Conflict(match d.status {
+            DigestStatus::Approved => "it is already approved".into(),
+            DigestStatus::Sending => "it is already being sent; nothing was changed".into(),
+            DigestStatus::Sent => "it has already been sent; nothing was changed".into(),
+            other => format!(
+                "it is {}, not composed; nothing was changed",
+                other.as_str()
+            ),
+        }))
+    }
+
+    /// Records that the review email went out to the editors.
+    pub async fn mark_review_sent(&self, id: i64, now: i64) -> StoreResult<bool> {
+        self.change_with_event(
+            id,
+            "UPDATE digests SET review_sent_at = $2, updated_at = $2 WHERE id = $1 AND review_sent_at IS NULL",
+            "review requested",
+            None,
+            now,
+        )
+        .await
+    }
+
+    /// Writes the ledger rows of a sending digest in one transaction: one per subscriber
+    /// of the edition's audience ([`audience_sql`]), numbered into batches of
+    /// `batch_size` in id order, with the recipient count and a history event. Running
+    /// it again adds nobody twice. Returns (recipients, batches).
+    pub async fn fan_out(
+        &self,
+        digest_id: i64,
+        batch_size: i64,
+        now: i64,
+    ) -> StoreResult<(i64, i64)> {
+        let kind = self.digest(digest_id).await?.kind;
+        let insert = format!(
+            "INSERT INTO deliveries (digest_id, subscriber_id, batch_no, state, attempts, updated_at) \
+             SELECT $1, id, (ROW_NUMBER() OVER (ORDER BY id) - 1) / $2, 'queued', 0, $3 \
+             FROM subscribers WHERE {} \
+             ON CONFLICT (digest_id, subscriber_id) DO NOTHING",
+            audience_sql(kind, "$3")
+        );
+        Ok(in_tx!(self, tx => {
+            let added = sqlx::query(AssertSqlSafe(insert.as_str()))
+                .bind(digest_id).bind(batch_size.max(1)).bind(now)
+                .execute(&mut *tx).await?.rows_affected();
+            let (recipients, batches): (i64, i64) = sqlx::query_as(
+                "SELECT COUNT(*), COALESCE(MAX(batch_no) + 1, 0) FROM deliveries WHERE digest_id = $1")
+                .bind(digest_id).fetch_one(&mut *tx).await?;
+            sqlx::query("UPDATE digests SET recipients = $2, updated_at = $3 WHERE id = $1")
+                .bind(digest_id).bind(recipients).bind(now)
+                .execute(&mut *tx).await?;
+            if added > 0 || recipients == 0 {
+                let detail = format!("{recipients} recipients in {batches} batches");
+                sqlx::query("INSERT INTO digest_events (digest_id, kind, detail, at) VALUES ($1, 'fanned out', $2, $3)")
+                    .bind(digest_id).bind(detail).bind(now)
+                    .execute(&mut *tx).await?;
+            }
+            (recipients, batches)
+        }))
+    }
+
+    /// Marks the digest sent once no row is left to send, with its history event. Safe to
+    /// call from anywhere: only one caller's update lands.
+    pub async fn finish_digest_if_done(&self, digest_id: i64, now: i64) -> StoreResult<bool> {
+        self.change_with_event(
+            digest_id,
+            "UPDATE digests SET status = 'sent', send_finished_at = $2, updated_at = $2 \
+             WHERE id = $1 AND status = 'sending' AND recipients IS NOT NULL \
+             AND NOT EXISTS (SELECT 1 FROM deliveries WHERE digest_id = $1 \
+                             AND state IN ('queued', 'sending', 'retrying'))",
+            "sent",
+            None,
+            now,
+        )
+        .await
+    }
+
+    /// The digest's history, oldest first.
+    pub async fn digest_events(&self, id: i64) -> StoreResult<Vec<DigestEvent>> {
+        Ok(on_db!(self, pool => sqlx::query_as(
+            "SELECT kind, detail, at FROM digest_events WHERE digest_id = $1 ORDER BY at, id",
+        )
+        .bind(id)
+        .fetch_all(pool)
+        .await)?)
     }
 
     /// Digests that went out, newest first, for the public archive.
@@ -336,38 +699,59 @@ impl Store {
     ) -> StoreResult<bool> {
         let ids = serde_json::to_string(c.article_ids)
             .map_err(|e| StoreError::Corrupt(format!("article ids: {e}")))?;
-        let done = on_db!(self, pool => sqlx::query(
-            "UPDATE digests SET status = 'composed', subject = $2, preheader = $3, html = $4, \
+        let sql = "UPDATE digests SET status = CASE WHEN status IN ('held', 'approved') THEN status ELSE 'composed' END, subject = $2, preheader = $3, html = $4, \
              text = $5, html_template = $6, text_template = $7, article_ids = $8, composed_at = $9, \
-             updated_at = $9 WHERE id = $1 AND status NOT IN ('sending', 'sent')",
-        )
-        .bind(id)
-        .bind(c.subject)
-        .bind(c.preheader)
-        .bind(c.html)
-        .bind(c.text)
-        .bind(c.html_template)
-        .bind(c.text_template)
-        .bind(&ids)
-        .bind(now)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
-        Ok(done == 1)
+             updated_at = $9 WHERE id = $1 AND status NOT IN ('sending', 'sent')";
+        // The status change (draft or skipped to composed) and its history event are
+        // written together; a recomposition that changes no status adds no event.
+        Ok(in_tx!(self, tx => {
+            let before: Option<String> = sqlx::query_scalar("SELECT status FROM digests WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let done = sqlx::query(sql)
+                .bind(id)
+                .bind(c.subject)
+                .bind(c.preheader)
+                .bind(c.html)
+                .bind(c.text)
+                .bind(c.html_template)
+                .bind(c.text_template)
+                .bind(&ids)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if done == 1 && matches!(before.as_deref(), Some("draft" | "skipped")) {
+                let detail = format!("{} articles", c.article_ids.len());
+                sqlx::query("INSERT INTO digest_events (digest_id, kind, detail, at) VALUES ($1, 'composed', $2, $3)")
+                    .bind(id)
+                    .bind(detail)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            done == 1
+        }))
     }
 
-    /// Records that there was nothing to send for this date (unless it already went out).
+    /// Records that there was nothing to send (unless it already went out), with why.
     pub async fn mark_digest_skipped(&self, id: i64, now: i64) -> StoreResult<bool> {
-        let done = on_db!(self, pool => sqlx::query(
-            "UPDATE digests SET status = 'skipped', updated_at = $2 WHERE id = $1 \
-             AND status NOT IN ('sending', 'sent')",
+        self.transition_digest(
+            id,
+            &[
+                DigestStatus::Draft,
+                DigestStatus::Composed,
+                DigestStatus::Held,
+                DigestStatus::Approved,
+                DigestStatus::Skipped,
+            ],
+            DigestStatus::Skipped,
+            "skipped",
+            Some("nothing to send"),
+            now,
         )
-        .bind(id)
-        .bind(now)
-        .execute(pool)
         .await
-        .map(|r| r.rows_affected()))?;
-        Ok(done == 1)
     }
 
     /// Marks a composed digest as sent, keeping an earlier send start if delivery

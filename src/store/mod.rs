@@ -41,13 +41,15 @@ macro_rules! on_db {
 pub(crate) use on_db;
 
 /// Runs `$body` inside a transaction on whichever pool is live; `$tx` is `&mut` the
-/// transaction's connection. Commits when the body returns `Ok`.
-#[allow(unused_macros)]
+/// transaction's connection. Commits when the body completes; an early `?` rolls back.
 macro_rules! in_tx {
     ($store:expr, $tx:ident => $body:expr) => {
         match &$store.db {
             $crate::store::Db::Sqlite(pool) => {
-                let mut guard = pool.begin().await?;
+                // IMMEDIATE takes SQLite's write lock up front (waiting out
+                // `busy_timeout`), so a transaction that reads before it writes cannot
+                // fail with "database is locked" when it upgrades.
+                let mut guard = pool.begin_with("BEGIN IMMEDIATE").await?;
                 let $tx = &mut *guard;
                 let out = $body;
                 guard.commit().await?;
@@ -63,7 +65,6 @@ macro_rules! in_tx {
         }
     };
 }
-#[allow(unused_imports)]
 pub(crate) use in_tx;
 
 #[derive(Clone, Debug)]

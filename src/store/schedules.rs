@@ -15,6 +15,36 @@ pub enum ScheduleKind {
     Oneoff,
 }
 
+/// Whether the daily schedule sends by itself or waits for an editor's approval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScheduleMode {
+    Automatic,
+    Approval,
+}
+
+impl ScheduleMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScheduleMode::Automatic => "automatic",
+            ScheduleMode::Approval => "approval",
+        }
+    }
+}
+
+impl std::str::FromStr for ScheduleMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "automatic" => Ok(ScheduleMode::Automatic),
+            "approval" => Ok(ScheduleMode::Approval),
+            other => Err(format!(
+                "unknown schedule mode {other:?}: use approval or automatic"
+            )),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Schedule {
     pub id: i64,
@@ -25,6 +55,7 @@ pub struct Schedule {
     /// "mon,tue,…" (daily only).
     pub days: String,
     pub skip_when_empty: bool,
+    pub mode: ScheduleMode,
     pub paused: bool,
     /// Epoch ms (one-offs only).
     pub run_at: Option<i64>,
@@ -42,6 +73,7 @@ struct ScheduleRow {
     time_zone: String,
     days: String,
     skip_when_empty: bool,
+    mode: String,
     paused: bool,
     run_at: Option<i64>,
     digest_id: Option<i64>,
@@ -50,8 +82,8 @@ struct ScheduleRow {
     updated_at: i64,
 }
 
-const COLUMNS: &str = "id, kind, send_time, time_zone, days, skip_when_empty, paused, run_at, \
-    digest_id, cancelled, created_at, updated_at";
+const COLUMNS: &str = "id, kind, send_time, time_zone, days, skip_when_empty, mode, paused, \
+    run_at, digest_id, cancelled, created_at, updated_at";
 
 impl TryFrom<ScheduleRow> for Schedule {
     type Error = StoreError;
@@ -73,6 +105,10 @@ impl TryFrom<ScheduleRow> for Schedule {
             time_zone: r.time_zone,
             days: r.days,
             skip_when_empty: r.skip_when_empty,
+            mode: r
+                .mode
+                .parse()
+                .map_err(|e| StoreError::Corrupt(format!("schedule {}: {e}", r.id)))?,
             paused: r.paused,
             run_at: r.run_at,
             digest_id: r.digest_id,
@@ -100,6 +136,7 @@ pub struct DailySettings<'a> {
     pub time_zone: &'a str,
     pub days: &'a str,
     pub skip_when_empty: bool,
+    pub mode: ScheduleMode,
 }
 
 impl Store {
@@ -116,13 +153,14 @@ impl Store {
             return Ok(s);
         }
         on_db!(self, pool => sqlx::query(
-            "INSERT INTO schedules (kind, send_time, time_zone, days, skip_when_empty, created_at, updated_at) \
-             VALUES ('daily', $1, $2, $3, $4, $5, $5) ON CONFLICT DO NOTHING",
+            "INSERT INTO schedules (kind, send_time, time_zone, days, skip_when_empty, mode, created_at, updated_at) \
+             VALUES ('daily', $1, $2, $3, $4, $5, $6, $6) ON CONFLICT DO NOTHING",
         )
         .bind(defaults.send_time)
         .bind(defaults.time_zone)
         .bind(defaults.days)
         .bind(defaults.skip_when_empty)
+        .bind(defaults.mode.as_str())
         .bind(now)
         .execute(pool)
         .await
@@ -146,7 +184,7 @@ impl Store {
     ) -> StoreResult<()> {
         let n = on_db!(self, pool => sqlx::query(
             "UPDATE schedules SET send_time = $1, time_zone = $2, days = $3, skip_when_empty = $4, \
-             updated_at = $5 WHERE id = $6 AND kind = 'daily'",
+             mode = $7, updated_at = $5 WHERE id = $6 AND kind = 'daily'",
         )
         .bind(s.send_time)
         .bind(s.time_zone)
@@ -154,6 +192,7 @@ impl Store {
         .bind(s.skip_when_empty)
         .bind(now)
         .bind(id)
+        .bind(s.mode.as_str())
         .execute(pool)
         .await
         .map(|r| r.rows_affected()))?;

@@ -109,6 +109,27 @@ pub async fn signup(app: &App, email: &EmailAddress, name: Option<&str>) -> Serv
     rejoin(app, existing).await
 }
 
+/// The weekly round-up chosen on the sign-up form. Only a pending address changes: a
+/// sign-up form must not change a confirmed reader's choice (that takes their own
+/// preferences link).
+pub async fn choose_weekly_at_signup(app: &App, email: &EmailAddress) -> ServiceResult<()> {
+    let Some(s) = app.store.subscriber_by_email(email).await? else {
+        return Ok(());
+    };
+    if s.status != SubscriberStatus::Pending || s.frequency == crate::domain::Frequency::Weekly {
+        return Ok(());
+    }
+    let update = crate::store::subscribers::PreferencesUpdate {
+        name: s.name.as_deref(),
+        frequency: crate::domain::Frequency::Weekly,
+        paused_until: s.paused_until,
+    };
+    app.store
+        .update_preferences(s.id, &update, app.now_ms())
+        .await?;
+    Ok(())
+}
+
 /// Someone already known signs up again: pending gets the link again (throttled), people
 /// who left go back through double opt-in, confirmed and complained are left alone.
 async fn rejoin(app: &App, s: Subscriber) -> ServiceResult<()> {

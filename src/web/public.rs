@@ -256,6 +256,7 @@ fn signup_view(app: &App, embed: bool) -> SignupView {
         publication: app.config.newsletter.name.clone(),
         pitch: app.config.newsletter.pitch.clone(),
         embed,
+        weekly_day: weekday_name(&app.config.subscribers.weekly_day),
         ..Default::default()
     }
 }
@@ -279,6 +280,9 @@ struct SignupInput {
     website: Option<String>,
     #[serde(skip)]
     embed: bool,
+    /// "daily" (the default) or "weekly".
+    #[serde(default)]
+    frequency: Option<String>,
 }
 
 /// `POST /subscribe`: the same answer for every address, whatever its state.
@@ -310,6 +314,7 @@ async fn subscribe(
                 name: f.remove("name"),
                 website: f.remove("website"),
                 embed: f.get("embed").is_some_and(|v| v == "1"),
+                frequency: f.remove("frequency"),
             }
         }
         BodyKind::Json => match serde_json::from_slice::<SignupInput>(&body) {
@@ -379,7 +384,12 @@ async fn subscribe(
             );
         }
     };
+    let weekly = input.frequency.as_deref().map(str::trim) == Some("weekly");
     match subscribers::signup(&app, &email, name.as_deref()).await {
+        Ok(()) if weekly => match subscribers::choose_weekly_at_signup(&app, &email).await {
+            Ok(()) => accepted(),
+            Err(e) => internal(&app, e),
+        },
         Ok(()) => accepted(),
         Err(e) if kind == BodyKind::Json => {
             tracing::error!(error = %e, "sign-up failed");

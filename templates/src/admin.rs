@@ -190,11 +190,25 @@ pub struct DigestView {
     pub articles: Vec<DigestArticle>,
     /// Why the digest could not be composed, if it could not.
     pub problem: Option<String>,
-    /// Confirmed subscribers right now.
+    /// Who it would go to right now, by the fan-out's own rule.
     pub recipients: i64,
+    /// "daily" or "weekly": whose edition this is.
+    pub audience: String,
+    /// Both audiences, e.g. "120 daily and 30 weekly subscribers (…)".
+    pub readers_line: String,
     pub csrf: String,
     /// "Next scheduled send: …", or that the schedule is paused.
     pub schedule_line: String,
+    /// Whether "Send now" is offered: composed (or held, or approved) and its day has come.
+    pub sendable: bool,
+    /// Why a future issue cannot be sent yet.
+    pub not_yet: Option<String>,
+    /// Approval mode, and waiting for an editor.
+    pub can_approve: bool,
+    /// Today's issue went out: offer a special edition.
+    pub offer_special: bool,
+    /// Other issues waiting for approval or held: (link, label).
+    pub awaiting: Vec<(String, String)>,
 }
 
 fn article_tool(
@@ -261,8 +275,19 @@ pub fn digest_page(meta: &PageMeta, n: &AdminNav, v: &DigestView) -> Markup {
                 "Status: " strong { (v.status) } ". " (v.schedule_line) " "
                 a href="/admin/schedule" { "Change the schedule" }
             }
+            p.muted {
+                (v.readers_line) " "
+                a href="/admin" { "Today's issue" } " · "
+                a href="/admin?weekly=1" { "The next weekly edition" }
+            }
             @if let Some(p) = &v.problem {
                 div.flash.flash-error role="alert" { p { (p) } }
+            }
+            @if !v.awaiting.is_empty() {
+                div.card {
+                    h2 { "Waiting for approval" }
+                    ul { @for (href, label) in &v.awaiting { li { a href=(href) { (label) } } } }
+                }
             }
             div.grid-2 {
                 section {
@@ -301,11 +326,37 @@ pub fn digest_page(meta: &PageMeta, n: &AdminNav, v: &DigestView) -> Markup {
                         (csrf_field(&v.csrf))
                         (button(&format!("Send a test to {}", n.email), ButtonKind::Secondary))
                     }
-                    @if v.editable {
+                    @if v.can_approve {
+                        form method="post" action=(format!("{base}/approve")) {
+                            (csrf_field(&v.csrf))
+                            (button("Approve for the scheduled send", ButtonKind::Primary))
+                        }
+                    }
+                    @if v.sendable {
                         (link_button(&format!("Send now to {} subscribers…", v.recipients), &format!("{base}/send"), ButtonKind::Danger))
                     }
+                    @if v.offer_special {
+                        form method="post" action="/admin/special" {
+                            (csrf_field(&v.csrf))
+                            (button("Start a special edition for today", ButtonKind::Secondary))
+                        }
+                    }
                 }
+                @if let Some(why) = &v.not_yet { p.muted { (why) } }
+                p.muted { "Goes to " (v.recipients) " " (v.audience) " subscribers (confirmed, not paused)." }
             }
+        },
+    )
+}
+
+/// Where a test copy's unsubscribe and preferences links lead: nothing happens to
+/// anyone's subscription.
+pub fn test_copy_page(meta: &PageMeta, publication: &str) -> Markup {
+    crate::page::page(
+        meta,
+        html! {
+            h1 { "This was a test copy" }
+            p { "The email you opened was a test copy of " (publication) " sent to an editor. Its unsubscribe and preferences links do nothing: no subscription was changed." }
         },
     )
 }
@@ -318,6 +369,7 @@ pub fn send_confirm_page(
     subject: &str,
     date_label: &str,
     recipients: i64,
+    audience: &str,
 ) -> Markup {
     admin_page(
         meta,
@@ -326,7 +378,7 @@ pub fn send_confirm_page(
             h1 { "Send the digest now?" }
             div.card {
                 p { "“" strong { (subject) } "”, the digest for " (date_label) ", will go to "
-                    strong { (recipients) " confirmed subscriber" @if recipients != 1 { "s" } } " now." }
+                    strong { (recipients) " confirmed subscriber" @if recipients != 1 { "s" } } " of the " (audience) " edition now." }
                 p { "This cannot be undone, and the digest cannot be sent a second time." }
                 form method="post" action=(format!("/admin/digest/{digest_id}/send")) {
                     (csrf_field(&n.csrf))
@@ -360,6 +412,14 @@ pub struct ScheduleView {
     pub one_off_zone: String,
     pub one_off_error: Option<String>,
     pub grace_minutes: u32,
+    /// Hold each issue for an editor's approval (else it goes out by itself).
+    pub approval: bool,
+    pub approval_lead_minutes: u32,
+    /// Issues held or waiting for approval: (link, label).
+    pub awaiting: Vec<(String, String)>,
+    /// The greeting pattern (with `{first_name}`) and the one for readers without a name.
+    pub greeting: String,
+    pub greeting_without_name: String,
     pub csrf: String,
 }
 
@@ -371,6 +431,18 @@ pub fn schedule_page(meta: &PageMeta, n: &AdminNav, v: &ScheduleView) -> Markup 
             h1 { "Schedule" }
             @if v.paused {
                 div.flash.flash-info role="status" { p { "The daily digest is paused: nothing goes out until you resume it." } }
+            }
+            @if v.approval {
+                div.flash.flash-info role="status" { p {
+                    "Hold for approval: each issue is composed " (v.approval_lead_minutes)
+                    " minutes before its send time, every editor gets a review email, and it goes out only once one of you approves it. An issue not approved in time is held, and can be sent late from its page."
+                } }
+            }
+            @if !v.awaiting.is_empty() {
+                div.card {
+                    h2 { "Waiting for approval" }
+                    ul { @for (href, label) in &v.awaiting { li { a href=(href) { (label) } } } }
+                }
             }
             div.grid-2 {
                 section {
@@ -388,8 +460,26 @@ pub fn schedule_page(meta: &PageMeta, n: &AdminNav, v: &ScheduleView) -> Markup 
                                 (checkbox(label, "days", key, *checked, None))
                             }
                         }
-                        (checkbox("Skip days with nothing new", "skip_when_empty", "1", v.skip_when_empty, Some("No email on days the feeds brought no new articles.")))
+                        (checkbox("Skip days with nothing new", "skip_when_empty", "1", v.skip_when_empty, Some("No email on days with no articles and no editor's note.")))
+                        fieldset.field {
+                            legend { "When the send time comes" }
+                            div.checkbox {
+                                input id="mode-approval" type="radio" name="mode" value="approval" checked[v.approval];
+                                label for="mode-approval" { "Hold for approval: an editor approves each issue first" }
+                            }
+                            div.checkbox {
+                                input id="mode-automatic" type="radio" name="mode" value="automatic" checked[!v.approval];
+                                label for="mode-automatic" { "Send automatically" }
+                            }
+                        }
                         div.actions { (button("Save schedule", ButtonKind::Primary)) }
+                    }
+                    h2 { "Greeting" }
+                    form method="post" action="/admin/schedule/greeting" {
+                        (csrf_field(&v.csrf))
+                        (form_field("Greeting", "greeting", "text", &v.greeting, false, Some("Above the editor's note. {first_name} is the reader's first name. Empty: no greeting."), None))
+                        (form_field("Greeting without a name", "greeting_without_name", "text", &v.greeting_without_name, false, Some("For readers who gave no name, and the archive."), None))
+                        div.actions { (button("Save greeting", ButtonKind::Secondary)) }
                     }
                     form method="post" action="/admin/schedule/pause" {
                         (csrf_field(&v.csrf))
@@ -534,6 +624,15 @@ pub fn feeds_page(meta: &PageMeta, n: &AdminNav, feeds: &[FeedRow], form: &FeedF
                                         form method="post" action=(format!("/admin/feeds/{}/delete", f.id)) {
                                             (csrf_field(&n.csrf))
                                             button.btn.btn-danger.btn-small type="submit" aria-label=(format!("Remove {}", f.name)) { "Remove" }
+                                        }
+                                    }
+                                    details {
+                                        summary { "Rename or change section" }
+                                        form method="post" action=(format!("/admin/feeds/{}/edit", f.id)) {
+                                            (csrf_field(&n.csrf))
+                                            (form_field("Name", "name", "text", &f.name, true, None, None))
+                                            (form_field("Section", "section", "text", &f.section, false, Some("For articles without a category."), None))
+                                            div.actions { (button("Save", ButtonKind::Secondary)) }
                                         }
                                     }
                                 }

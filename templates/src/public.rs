@@ -21,6 +21,10 @@ pub struct SignupView {
     pub name_error: Option<String>,
     /// Whether the form is shown inside someone else's page.
     pub embed: bool,
+    /// "weekly" when the reader chose the weekly round-up; anything else is daily.
+    pub frequency: String,
+    /// e.g. "Sunday": the weekly edition's day.
+    pub weekly_day: String,
 }
 
 /// Hidden from people (off-screen, out of the tab order, hidden from screen readers) but
@@ -41,6 +45,17 @@ pub fn signup_form(v: &SignupView) -> Markup {
             @if v.embed { input type="hidden" name="embed" value="1"; }
             (form_field("Email address", "email", "email", &v.email, true, None, v.email_error.as_deref()))
             (form_field("Your name", "name", "text", &v.name, false, Some("So we can greet you properly."), v.name_error.as_deref()))
+            fieldset.field style="border:0;padding:0;margin:0 0 1.25rem;min-width:0" {
+                legend.label style="font-weight:600;padding:0;margin:0 0 0.25rem" { "How often" }
+                div.checkbox style="margin:0 0 0.5rem" {
+                    input id="signup-daily" type="radio" name="frequency" value="daily" checked[v.frequency != "weekly"];
+                    label for="signup-daily" { "Every day" }
+                }
+                div.checkbox style="margin:0" {
+                    input id="signup-weekly" type="radio" name="frequency" value="weekly" checked[v.frequency == "weekly"];
+                    label for="signup-weekly" { "A weekly round-up, on " (v.weekly_day) }
+                }
+            }
             (honeypot())
             p.muted.consent style="font-size:0.9375rem;margin:0 0 1.25rem" {
                 "By subscribing you agree to receive " (v.publication)

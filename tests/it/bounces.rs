@@ -1335,6 +1335,7 @@ async fn a_complaint_rate_over_the_limit_pauses_the_schedule_and_tells_operators
         time_zone: "Europe/London",
         days: "mon",
         skip_when_empty: true,
+        mode: breakfast::store::schedules::ScheduleMode::Automatic,
     };
     let schedule = app
         .store

@@ -477,7 +477,7 @@ async fn the_cli_sends_a_test_copy_without_touching_the_ledger_and_reports_statu
     assert_eq!(mails.len(), 1);
     let mail = Mail::parse(&mails[0]);
     assert_eq!(mail.to, "editor@example.org");
-    assert_eq!(mail.subject, "[TEST] Breakfast today");
+    assert_eq!(mail.subject, "[Test] Breakfast today");
 
     let status = crate::helpers::breakfast_cmd(
         &["digest", "status", &id_text, "--json"],

@@ -8,6 +8,7 @@ mod archive;
 mod bounces;
 mod delivery;
 mod digest;
+mod edition;
 mod foundation;
 mod ops;
 mod schedule;

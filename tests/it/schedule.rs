@@ -22,7 +22,7 @@ fn at(s: &str) -> DateTime<Utc> {
 }
 
 /// Background ticks are slowed right down: the tests tick by hand.
-const QUIET: &str = "[schedule]\ntick_secs = 3600\ngrace_minutes = 120\n";
+const QUIET: &str = "[schedule]\ntick_secs = 3600\ngrace_minutes = 120\nmode = \"automatic\"\n";
 
 async fn runs(app: &App) -> Vec<ScheduleRun> {
     let daily = runner::daily_schedule(app).await.unwrap();
@@ -196,6 +196,7 @@ async fn paused_schedules_and_days_off_do_not_fire() {
                 time_zone: "Europe/London",
                 days: "wed",
                 skip_when_empty: true,
+                mode: breakfast::store::schedules::ScheduleMode::Automatic,
             },
             t.app.now_ms(),
         )

@@ -14,16 +14,18 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 use templates::admin::{DigestArticle, DigestView};
 
-use super::{Fields, admin_zone, flash_for, html_page, meta, nav, see_other};
+use super::{Fields, flash_for, html_page, meta, nav, see_other};
 use crate::{
     app::App,
-    digest::{Personaliser, compose_for_date},
-    domain::{EmailAddress, SubscriberStatus},
+    digest::{Personaliser, section_of},
+    domain::EmailAddress,
+    edition::{self, By, Outcome, Which, review, test_copy},
     queue::jobs::SendTransactional,
-    schedule::runner::{self, OUTCOME_ALREADY_SENT},
+    schedule::runner,
     store::{
         StoreError,
-        digests::{Digest, DigestPick},
+        digests::{Digest, DigestPick, DigestStatus},
+        schedules::ScheduleMode,
     },
     web::auth::{PageError, RequireEditor, RequireOperator, no_store},
 };
@@ -31,6 +33,10 @@ use crate::{
 #[derive(Deserialize, Default)]
 pub struct DayQuery {
     date: Option<String>,
+    /// A particular edition (a special or weekly one, or the link in a review email).
+    digest: Option<i64>,
+    /// The next weekly edition, to preview and review ahead of its day.
+    weekly: Option<String>,
     msg: Option<String>,
 }
 
@@ -47,23 +53,36 @@ pub async fn today(
             &nav(&user, "/admin"),
         )));
     }
-    let date = match q.date.as_deref().map(str::parse::<NaiveDate>) {
-        Some(Ok(d)) => d,
-        Some(Err(_)) => {
-            return Err(PageError::new(
-                &app,
-                StatusCode::BAD_REQUEST,
-                "Not a date",
-                "Dates look like 2026-11-28.",
-            ));
+    let internal = |e: anyhow::Error| PageError::internal(&app, e);
+    let digest = if q.weekly.is_some() {
+        next_weekly(&app).await.map_err(internal)?
+    } else if let Some(id) = q.digest {
+        match app.store.digest(id).await {
+            Ok(d) => d,
+            Err(StoreError::NotFound) => return Err(PageError::not_found(&app, "digest")),
+            Err(e) => return Err(PageError::internal(&app, e)),
         }
-        None => issue_to_edit(&app)
+    } else {
+        let date = match q.date.as_deref().map(str::parse::<NaiveDate>) {
+            Some(Ok(d)) => d,
+            Some(Err(_)) => {
+                return Err(PageError::new(
+                    &app,
+                    StatusCode::BAD_REQUEST,
+                    "Not a date",
+                    "Dates look like 2026-11-28.",
+                ));
+            }
+            None => edition::today(&app).await,
+        };
+        app.store
+            .get_or_create_digest(date, app.now_ms())
             .await
-            .map_err(|e| PageError::internal(&app, e))?,
+            .map_err(|e| PageError::internal(&app, e))?
     };
-    let view = digest_view(&app, date, &user.csrf)
+    let view = digest_view(&app, digest, &user.csrf)
         .await
-        .map_err(|e| PageError::internal(&app, e))?;
+        .map_err(internal)?;
     Ok(html_page(templates::admin::digest_page(
         &meta(&app, "Today's digest", flash),
         &nav(&user, "/admin"),
@@ -71,61 +90,105 @@ pub async fn today(
     )))
 }
 
-/// Today's issue, or the next scheduled one once today's has gone out.
-async fn issue_to_edit(app: &App) -> anyhow::Result<NaiveDate> {
-    let zone = admin_zone(app).await;
-    let today = app.clock.now().with_timezone(&zone).date_naive();
-    let out = app
-        .store
-        .digest_for_date(today)
-        .await?
-        .is_some_and(|d| d.status.is_out());
-    if !out {
-        return Ok(today);
-    }
+/// The weekly edition of the next weekly day (created as a draft to preview).
+async fn next_weekly(app: &App) -> anyhow::Result<Digest> {
     let daily = runner::daily_schedule(app).await?;
-    let next = runner::rule_of(&daily)
-        .ok()
-        .and_then(|r| r.next_fires(app.clock.now(), 1).first().map(|(d, _)| *d));
-    Ok(next.unwrap_or(today.succ_opt().unwrap_or(today)))
+    let rule = runner::weekly_rule_of(app, &daily).map_err(|e| anyhow::anyhow!(e))?;
+    let now = app.clock.now();
+    // Today's weekly edition, until it has gone out; then next week's.
+    let today = edition::today(app).await;
+    let date = match app
+        .store
+        .edition_for_date(today, crate::store::digests::EditionKind::Weekly)
+        .await?
+    {
+        Some(d) if !d.status.is_out() => today,
+        _ if rule.fire_on(today).is_some_and(|at| at.instant() > now) => today,
+        _ => rule
+            .next_fires(now, 1)
+            .first()
+            .map(|(d, _)| *d)
+            .unwrap_or(today),
+    };
+    Ok(app
+        .store
+        .get_or_create_edition(
+            date,
+            crate::store::digests::EditionKind::Weekly,
+            app.now_ms(),
+        )
+        .await?)
 }
 
-/// Composes (unless it has gone out) and gathers what the page shows.
-async fn digest_view(app: &App, date: NaiveDate, csrf: &str) -> anyhow::Result<DigestView> {
-    let mut digest = app.store.get_or_create_digest(date, app.now_ms()).await?;
+/// Composes (unless it has gone out or was approved) and gathers what the page shows.
+async fn digest_view(app: &App, digest: Digest, csrf: &str) -> anyhow::Result<DigestView> {
+    let mut digest = digest;
     let mut problem = None;
     if !digest.status.is_out() {
-        if let Err(e) = compose_for_date(app, date).await {
+        if let Err(e) = edition::prepare(app, &digest).await {
             tracing::warn!(digest = digest.id, error = %format!("{e:#}"), "compose for the admin failed");
             problem = Some(format!("The digest could not be composed: {e:#}"));
         }
         digest = app.store.digest(digest.id).await?;
     }
-    if digest.status.as_str() == "skipped" && problem.is_none() {
+    if digest.status == DigestStatus::Skipped && problem.is_none() {
         problem = Some(
-            "There is nothing to send for this day: no articles are left (nothing new came in, \
-             or every article was dropped). Restore an article, or wait for the feeds."
+            "There is nothing to send for this issue: no articles and no editor's note (nothing \
+             new came in, or every article was dropped). Restore an article, write a note, or \
+             wait for the feeds."
                 .into(),
         );
     }
+    let today = edition::today(app).await;
+    let date = digest.issue_date;
     let articles = article_rows(app, &digest).await?;
-    let recipients = app
+    let recipients = edition::audience(app, digest.kind).await?;
+    let subject = digest
+        .subject
+        .clone()
+        .unwrap_or_else(|| crate::digest::subject_for(app, digest.kind, digest.edition_no, date));
+    let mode = runner::daily_schedule(app).await?.mode;
+    let todays_out = app
         .store
-        .count_subscribers(Some(SubscriberStatus::Confirmed))
-        .await?;
-    let subject = digest.subject.clone().unwrap_or_else(|| {
-        crate::digest::compose::subject_from_pattern(
-            &app.config.digest.subject_pattern,
-            &app.config.newsletter.name,
-            date,
-        )
-    });
+        .digest_for_date(today)
+        .await?
+        .is_some_and(|d| d.status.is_out());
+    let awaiting = app
+        .store
+        .digests_awaiting_approval()
+        .await?
+        .into_iter()
+        .filter(|d| d.id != digest.id)
+        .map(|d| {
+            (
+                format!("/admin?digest={}", d.id),
+                format!("{} — {}", review::edition_label(&d), d.status.as_str()),
+            )
+        })
+        .collect();
     Ok(DigestView {
         id: digest.id,
-        date_label: date.format("%A %-d %B %Y").to_string(),
+        date_label: review::edition_label(&digest),
         date: date.to_string(),
         status: describe_status(&digest),
         editable: !digest.status.is_out(),
+        sendable: DigestStatus::SENDABLE.contains(&digest.status) && date <= today,
+        not_yet: (date > today && !digest.status.is_out()).then(|| {
+            format!(
+                "This issue goes out on {} by the schedule; it cannot be sent before its day.",
+                date.format("%A %-d %B")
+            )
+        }),
+        can_approve: mode == ScheduleMode::Approval
+            && matches!(digest.status, DigestStatus::Composed | DigestStatus::Held),
+        offer_special: todays_out && date == today,
+        audience: audience_label(digest.kind).into(),
+        readers_line: format!(
+            "{} daily and {} weekly subscribers (confirmed, not paused).",
+            edition::audience(app, crate::store::digests::EditionKind::Daily).await?,
+            edition::audience(app, crate::store::digests::EditionKind::Weekly).await?
+        ),
+        awaiting,
         subject,
         subject_override: digest.subject_override.clone().unwrap_or_default(),
         editor_note: digest.editor_note.clone(),
@@ -137,14 +200,29 @@ async fn digest_view(app: &App, date: NaiveDate, csrf: &str) -> anyhow::Result<D
     })
 }
 
+/// Who an edition goes to, in the editor's words.
+fn audience_label(kind: crate::store::digests::EditionKind) -> &'static str {
+    match kind {
+        crate::store::digests::EditionKind::Weekly => "weekly",
+        _ => "daily",
+    }
+}
+
 fn describe_status(d: &Digest) -> String {
-    match d.status.as_str() {
-        "draft" => "draft, not composed yet".into(),
-        "composed" => "ready, not sent".into(),
-        "sending" => "sending now".into(),
-        "sent" => "sent".into(),
-        "skipped" => "skipped: nothing new".into(),
-        other => other.into(),
+    match d.status {
+        DigestStatus::Draft => "draft, not composed yet".into(),
+        DigestStatus::Composed if d.review_sent_at.is_some() => {
+            "ready, waiting for an editor's approval".into()
+        }
+        DigestStatus::Composed => "ready, not sent".into(),
+        DigestStatus::Held => {
+            "held: not approved by its send time — approve it or send it now".into()
+        }
+        DigestStatus::Approved => "approved: goes out at the scheduled time".into(),
+        DigestStatus::Sending => "sending now".into(),
+        DigestStatus::Sent => "sent".into(),
+        DigestStatus::Skipped => "skipped: nothing to send".into(),
+        DigestStatus::Cancelled => "cancelled".into(),
     }
 }
 
@@ -202,10 +280,8 @@ async fn article_rows(app: &App, digest: &Digest) -> anyhow::Result<Vec<DigestAr
             let feed = feeds.get(&a.feed_id).cloned().unwrap_or_default();
             DigestArticle {
                 id: a.id,
-                source: match &a.section {
-                    Some(s) if !s.is_empty() => format!("{feed} · {s}"),
-                    _ => feed,
-                },
+                // The section exactly as the email shows it.
+                source: format!("{} · {feed}", section_of(&a, &app.config.digest)),
                 title: a.title,
                 link: a.link,
                 pinned: pick.is_some_and(|p| p.pinned),
@@ -367,8 +443,9 @@ async fn move_article(
     Ok(())
 }
 
+/// An editor's change: an approval is withdrawn, and the issue recomposed.
 async fn recompose(app: &App, digest: &Digest) {
-    if let Err(e) = compose_for_date(app, digest.issue_date).await {
+    if let Err(e) = edition::revise(app, digest).await {
         tracing::warn!(digest = digest.id, error = %format!("{e:#}"), "recompose failed");
     }
 }
@@ -430,7 +507,7 @@ async fn preview_parts(app: &App, id: i64) -> Result<(String, String, String), P
         Err(e) => return Err(PageError::internal(app, e)),
     };
     match Personaliser::load(app, id).await {
-        Ok(p) => Ok(p.render_for(0, None)),
+        Ok(p) => Ok(p.render_test_copy(&test_copy::test_page_url(app))),
         Err(e) => Err(PageError::new(
             app,
             StatusCode::CONFLICT,
@@ -490,10 +567,22 @@ pub async fn send_test(
         Err(StoreError::NotFound) => return Err(PageError::not_found(&app, "digest")),
         Err(e) => return Err(PageError::internal(&app, e)),
     };
-    if !digest.status.is_out() {
-        recompose(&app, &digest).await;
+    if !digest.status.is_out()
+        && let Err(e) = edition::prepare(&app, &digest).await
+    {
+        tracing::warn!(digest = digest.id, error = %format!("{e:#}"), "recompose failed");
     }
-    let (subject, html, text) = preview_parts(&app, id).await?;
+    let (subject, html, text) = match test_copy::test_copy(&app, id).await {
+        Ok(parts) => parts,
+        Err(e) => {
+            return Err(PageError::new(
+                &app,
+                StatusCode::CONFLICT,
+                "Nothing to test yet",
+                format!("The digest has not been composed: {e:#}"),
+            ));
+        }
+    };
     let to = EmailAddress::parse(&user.email).map_err(|e| {
         PageError::new(
             &app,
@@ -506,7 +595,7 @@ pub async fn send_test(
         .push(SendTransactional {
             to,
             to_name: None,
-            subject: format!("[Test] {subject}"),
+            subject,
             html,
             text,
             list_subscriber_id: None,
@@ -524,11 +613,23 @@ pub async fn confirm_send(
     Path(id): Path<i64>,
 ) -> Result<Response, PageError> {
     let digest = editable_digest(&app, id).await?;
-    recompose(&app, &digest).await;
+    if let Err(e) = edition::resolve(&app, Which::Digest(id)).await {
+        return Err(not_sent(&app, &e));
+    }
+    if digest.status != DigestStatus::Approved {
+        recompose(&app, &digest).await;
+    }
     let digest = editable_digest(&app, id).await?;
-    let recipients = app
-        .store
-        .count_subscribers(Some(SubscriberStatus::Confirmed))
+    if digest.status == DigestStatus::Skipped {
+        return Err(PageError::new(
+            &app,
+            StatusCode::CONFLICT,
+            "Nothing to send",
+            "This issue has no articles and no editor's note, so there is nothing to send. \
+             Nothing was changed.",
+        ));
+    }
+    let recipients = edition::audience(&app, digest.kind)
         .await
         .map_err(|e| PageError::internal(&app, e))?;
     let subject = digest.subject.clone().unwrap_or_default();
@@ -539,15 +640,25 @@ pub async fn confirm_send(
             &nav(&user, "/admin"),
             id,
             &subject,
-            &digest.issue_date.format("%A %-d %B %Y").to_string(),
+            &review::edition_label(&digest),
             recipients,
+            audience_label(digest.kind),
         ),
     )
         .into_response())
 }
 
-/// Starts the send. A second press (or a second editor) is refused by the digest's
-/// status, checked again atomically by delivery when it marks the digest `sending`.
+fn not_sent(app: &App, e: &anyhow::Error) -> PageError {
+    PageError::new(
+        app,
+        StatusCode::CONFLICT,
+        "Not sent",
+        format!("Nothing was sent: {e:#}."),
+    )
+}
+
+/// Starts the send through the edition. A second press (or a second editor) is refused
+/// by the digest's status, checked atomically when it is marked `sending`.
 pub async fn send_now(
     State(app): State<App>,
     RequireEditor(user): RequireEditor,
@@ -556,23 +667,112 @@ pub async fn send_now(
 ) -> Result<Response, PageError> {
     f.check_csrf(&app, &user)?;
     let digest = editable_digest(&app, id).await?;
-    match runner::send_digest(&app, id).await {
-        Ok((_, outcome)) if outcome == OUTCOME_ALREADY_SENT => Err(already_sent(&app, &digest)),
-        Ok((_, outcome)) if outcome == runner::OUTCOME_SENT => {
+    match edition::send(&app, Which::Digest(id), By::Editor(user.id)).await {
+        Ok(Outcome::Started { .. }) => {
             tracing::info!(admin = user.id, digest = id, "send started from the admin");
             Ok(back_to(&digest, Some("sending"), ""))
         }
-        Ok((_, outcome)) => Err(PageError::new(
+        Ok(Outcome::AlreadyOut { .. }) => Err(already_sent(&app, &digest)),
+        Ok(Outcome::NothingToSend { .. }) => Err(PageError::new(
             &app,
             StatusCode::CONFLICT,
-            "Not sent",
-            format!("Nothing was sent: {outcome}."),
+            "Nothing to send",
+            "This issue has no articles and no editor's note, so nothing was sent.",
         )),
+        Ok(Outcome::Held { .. }) => Err(PageError::new(
+            &app,
+            StatusCode::CONFLICT,
+            "Held",
+            "The issue is held for approval.",
+        )),
+        Err(e) => Err(not_sent(&app, &e)),
+    }
+}
+
+/// An editor approves an issue for its scheduled send.
+pub async fn approve(
+    State(app): State<App>,
+    RequireEditor(user): RequireEditor,
+    Path(id): Path<i64>,
+    f: Fields,
+) -> Result<Response, PageError> {
+    f.check_csrf(&app, &user)?;
+    let digest = match app.store.digest(id).await {
+        Ok(d) => d,
+        Err(StoreError::NotFound) => return Err(PageError::not_found(&app, "digest")),
+        Err(e) => return Err(PageError::internal(&app, e)),
+    };
+    match review::approve(&app, id, user.id).await {
+        Ok(()) => Ok(back_to(&digest, Some("approved"), "")),
         Err(e) => Err(PageError::new(
             &app,
             StatusCode::CONFLICT,
-            "Not sent",
-            format!("Nothing was sent: {e:#}"),
+            "Not approved",
+            format!("{e:#}."),
         )),
     }
+}
+
+/// Starts (or reopens) today's special edition, after today's issue went out.
+pub async fn start_special(
+    State(app): State<App>,
+    RequireEditor(user): RequireEditor,
+    f: Fields,
+) -> Result<Response, PageError> {
+    f.check_csrf(&app, &user)?;
+    match edition::new_special(&app).await {
+        Ok(d) => {
+            tracing::info!(admin = user.id, digest = d.id, "special edition started");
+            Ok(see_other(&format!("/admin?digest={}", d.id)))
+        }
+        Err(e) => Err(PageError::new(
+            &app,
+            StatusCode::CONFLICT,
+            "No special edition",
+            format!("{e:#}."),
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct DraftQuery {
+    token: Option<String>,
+}
+
+/// A test copy's "View in browser": the draft, through a signed link that expires.
+pub async fn draft_view(
+    State(app): State<App>,
+    Path(id): Path<i64>,
+    Query(q): Query<DraftQuery>,
+) -> Result<Response, PageError> {
+    let valid = q
+        .token
+        .as_deref()
+        .and_then(|t| test_copy::verify_draft_token(&app, t));
+    if valid != Some(id) {
+        return Err(PageError::new(
+            &app,
+            StatusCode::FORBIDDEN,
+            "This link has expired or is not valid",
+            "Links to drafts in test copies work for a few days. Send yourself a new test from /admin.",
+        ));
+    }
+    let (_, html, _) = preview_parts(&app, id).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CONTENT_SECURITY_POLICY, PREVIEW_CSP),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        html,
+    )
+        .into_response())
+}
+
+/// Where a test copy's unsubscribe and preferences links lead.
+pub async fn test_copy_page(State(app): State<App>) -> Response {
+    html_page(templates::admin::test_copy_page(
+        &meta(&app, "This was a test copy", None),
+        &app.config.newsletter.name,
+    ))
 }

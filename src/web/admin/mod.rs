@@ -4,6 +4,7 @@
 
 mod bounces;
 mod digest;
+mod feed_edit;
 mod leaving;
 mod login;
 mod pages;
@@ -38,6 +39,10 @@ pub fn routes() -> Router<App> {
         .route("/admin/digest/{id}/preview.html", get(digest::preview_html))
         .route("/admin/digest/{id}/preview.txt", get(digest::preview_text))
         .route("/admin/digest/{id}/test", post(digest::send_test))
+        .route("/admin/digest/{id}/approve", post(digest::approve))
+        .route("/admin/special", post(digest::start_special))
+        .route("/draft/{id}", get(digest::draft_view))
+        .route("/test-copy", get(digest::test_copy_page))
         .route(
             "/admin/digest/{id}/send",
             get(digest::confirm_send).post(digest::send_now),
@@ -47,6 +52,7 @@ pub fn routes() -> Router<App> {
             get(schedule::page).post(schedule::save_daily),
         )
         .route("/admin/schedule/pause", post(schedule::pause))
+        .route("/admin/schedule/greeting", post(schedule::save_greeting))
         .route("/admin/schedule/oneoff", post(schedule::add_one_off))
         .route(
             "/admin/schedule/oneoff/{id}/cancel",
@@ -56,6 +62,7 @@ pub fn routes() -> Router<App> {
         .route("/admin/leaving", get(leaving::page))
         .route("/admin/feeds", get(pages::feeds).post(pages::add_feed))
         .route("/admin/feeds/{id}/fetch", post(pages::fetch_feed))
+        .route("/admin/feeds/{id}/edit", post(feed_edit::edit_feed))
         .route("/admin/feeds/{id}/delete", post(pages::delete_feed))
         .route("/admin/subscribers", get(pages::subscribers))
         .route(
@@ -150,6 +157,10 @@ pub fn flash_for(code: Option<&str>) -> Option<Flash> {
             FlashKind::Success,
             "Sending has started. Follow its progress on the queue page.",
         ),
+        "approved" => (
+            FlashKind::Success,
+            "Approved: it goes out at the scheduled time.",
+        ),
         "paused" => (FlashKind::Info, "The daily digest is paused."),
         "resumed" => (FlashKind::Success, "The daily digest is back on schedule."),
         "oneoff-added" => (FlashKind::Success, "One-off send scheduled."),
@@ -193,16 +204,7 @@ pub fn when(ms: i64, zone: chrono_tz::Tz) -> String {
         .to_string()
 }
 
-/// The zone the admin shows times in: the daily schedule's, else the configured one.
+/// The zone the admin shows times in: the publication's (the schedule row's).
 pub async fn admin_zone(app: &App) -> chrono_tz::Tz {
-    let configured = app
-        .config
-        .schedule
-        .time_zone
-        .parse()
-        .unwrap_or(chrono_tz::Europe::London);
-    match crate::schedule::runner::daily_schedule(app).await {
-        Ok(s) => s.time_zone.parse().unwrap_or(configured),
-        Err(_) => configured,
-    }
+    crate::edition::zone(app).await
 }

@@ -17,7 +17,10 @@ use crate::{
         resolve_one_off,
         runner::{daily_schedule, rule_of},
     },
-    store::{StoreError, schedules::DailySettings},
+    store::{
+        StoreError,
+        schedules::{DailySettings, ScheduleMode},
+    },
     web::auth::{CurrentUser, PageError, RequireEditor},
 };
 
@@ -85,6 +88,9 @@ async fn render(
         .into_iter()
         .map(|r| (r.local_date, r.outcome, when(r.fired_at, zone)))
         .collect();
+    let greetings = crate::digest::greeting_config(app)
+        .await
+        .map_err(internal)?;
     let days_on: Vec<String> = daily
         .days
         .split(',')
@@ -114,6 +120,27 @@ async fn render(
         one_off_zone: daily.time_zone.clone(),
         one_off_error: None,
         grace_minutes: app.config.schedule.grace_minutes,
+        approval: daily.mode == ScheduleMode::Approval,
+        approval_lead_minutes: app.config.schedule.approval_lead_minutes,
+        awaiting: app
+            .store
+            .digests_awaiting_approval()
+            .await
+            .map_err(|e| internal(e.into()))?
+            .iter()
+            .map(|d| {
+                (
+                    format!("/admin?digest={}", d.id),
+                    format!(
+                        "{} — {}",
+                        crate::edition::review::edition_label(d),
+                        d.status.as_str()
+                    ),
+                )
+            })
+            .collect(),
+        greeting: greetings.greeting,
+        greeting_without_name: greetings.greeting_without_name,
         csrf: user.csrf.clone(),
     };
     if let Some((time, tz, days, skip, err)) = again.daily {
@@ -171,7 +198,15 @@ pub async fn save_daily(
     let tz = f.text("time_zone");
     let days: Vec<String> = f.all("days").into_iter().map(str::to_string).collect();
     let skip = f.get("skip_when_empty").is_some();
+    let daily = daily_schedule(&app)
+        .await
+        .map_err(|e| PageError::internal(&app, e))?;
+    let mode_field = f.get("mode").map(str::to_owned);
     let checked = (|| {
+        let mode: ScheduleMode = match mode_field.as_deref() {
+            None => daily.mode,
+            Some(m) => m.parse()?,
+        };
         let t = parse_time(&time)?;
         let z = parse_zone(&tz)?;
         let d = parse_days(days.iter().map(String::as_str))?;
@@ -180,9 +215,9 @@ pub async fn save_daily(
                 "Choose at least one day of the week (or pause the digest instead).".to_string(),
             );
         }
-        Ok((t, z, d))
+        Ok((t, z, d, mode))
     })();
-    let (t, z, d) = match checked {
+    let (t, z, d, mode) = match checked {
         Ok(v) => v,
         Err(message) => {
             let again = Redisplay {
@@ -192,9 +227,6 @@ pub async fn save_daily(
             return render(&app, &user, StatusCode::BAD_REQUEST, None, again).await;
         }
     };
-    let daily = daily_schedule(&app)
-        .await
-        .map_err(|e| PageError::internal(&app, e))?;
     let time_text = t.format("%H:%M").to_string();
     let days_text = days_to_string(&d);
     app.store
@@ -205,12 +237,61 @@ pub async fn save_daily(
                 time_zone: z.name(),
                 days: &days_text,
                 skip_when_empty: skip,
+                mode,
             },
             app.now_ms(),
         )
         .await
         .map_err(|e| PageError::internal(&app, e))?;
-    tracing::info!(admin = user.id, "daily schedule changed");
+    tracing::info!(
+        admin = user.id,
+        mode = mode.as_str(),
+        "daily schedule changed"
+    );
+    Ok(see_other("/admin/schedule?msg=saved"))
+}
+
+const MAX_GREETING_CHARS: usize = 200;
+
+/// The greeting an editor writes (stored as settings; it wins over the configuration).
+pub async fn save_greeting(
+    State(app): State<App>,
+    RequireEditor(user): RequireEditor,
+    f: Fields,
+) -> Result<Response, PageError> {
+    f.check_csrf(&app, &user)?;
+    let clean = |name: &str| -> String {
+        f.get(name)
+            .unwrap_or("")
+            .chars()
+            .filter(|c| !c.is_control())
+            .collect::<String>()
+            .trim()
+            .to_owned()
+    };
+    let (with_name, without) = (clean("greeting"), clean("greeting_without_name"));
+    if with_name.chars().count() > MAX_GREETING_CHARS
+        || without.chars().count() > MAX_GREETING_CHARS
+    {
+        return Err(PageError::new(
+            &app,
+            StatusCode::BAD_REQUEST,
+            "Too long",
+            format!(
+                "A greeting can be at most {MAX_GREETING_CHARS} characters. Nothing was saved."
+            ),
+        ));
+    }
+    for (key, value) in [
+        (crate::digest::GREETING_SETTING, &with_name),
+        (crate::digest::GREETING_WITHOUT_NAME_SETTING, &without),
+    ] {
+        app.store
+            .set_setting(key, value)
+            .await
+            .map_err(|e| PageError::internal(&app, e))?;
+    }
+    tracing::info!(admin = user.id, "greeting changed");
     Ok(see_other("/admin/schedule?msg=saved"))
 }
 

@@ -541,6 +541,39 @@ fn push_section(out: &mut String, heading: &str, articles: &[ArticleView]) {
     }
 }
 
+/// The email every editor gets when an issue is ready for review (approval mode).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReviewRequest {
+    pub publication: String,
+    /// e.g. "Tuesday 1 December 2026 (daily issue)".
+    pub edition_label: String,
+    pub subject: String,
+    /// e.g. "07:00 GMT".
+    pub send_at: String,
+    pub review_url: String,
+}
+
+/// Subject, HTML and text of a review request.
+pub fn render_review_request(r: &ReviewRequest) -> (String, String, String) {
+    let subject = format!("Review: {} — {}", r.publication, r.edition_label);
+    let body = html! {
+        p { "The issue for " (r.edition_label) " is ready for review:" }
+        p { strong { (r.subject) } }
+        p { "It goes out at " (r.send_at) " only once an editor approves it; until then it is held." }
+        p { a href=(r.review_url) { "Review and approve" } }
+    };
+    let html = html! {
+        (maud::DOCTYPE)
+        html { body style=(concat!("font-family:", sans!(), ";color:", ink!())) { (body) } }
+    }
+    .into_string();
+    let text = format!(
+        "The issue for {} is ready for review:\n\n  {}\n\nIt goes out at {} only once an editor approves it; until then it is held.\n\nReview and approve: {}\n",
+        r.edition_label, r.subject, r.send_at, r.review_url
+    );
+    (subject, html, text)
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
