@@ -80,11 +80,7 @@ pub async fn run(command: UsersCommand, config: Config) -> anyhow::Result<()> {
                         crate::domain::clock::from_ms(t).to_rfc3339()
                     )
                 });
-                let locked = u
-                    .locked_until
-                    .filter(|t| *t > app.now_ms())
-                    .map_or(String::new(), |_| ", LOCKED".into());
-                println!("{:<40} {:<9} {last}{locked}", u.email, u.role.as_str());
+                println!("{:<40} {:<9} {last}", u.email, u.role.as_str());
             }
             Ok(())
         }

@@ -2,6 +2,7 @@
 
 pub mod clock;
 pub mod email;
+pub mod net;
 pub mod subscriber;
 pub mod token;
 

@@ -226,7 +226,7 @@ impl Store {
     }
 
     /// Replaces the password and ends every session, so a stolen cookie dies with the old
-    /// password; also lifts a lock-out.
+    /// password; also lifts every lock-out of the account.
     pub async fn set_admin_password(&self, user_id: i64, password_hash: &str) -> StoreResult<()> {
         let n = on_db!(self, pool => sqlx::query(
             "UPDATE admin_users SET password_hash = $1, failed_logins = 0, locked_until = NULL WHERE id = $2",
@@ -239,29 +239,14 @@ impl Store {
         if n == 0 {
             return Err(StoreError::NotFound);
         }
-        self.delete_sessions_of(user_id).await
-    }
-
-    /// Counts a failed login and, at `max_failures`, locks the account until `locked_until`.
-    /// One statement, so concurrent guesses cannot slip past the counter.
-    pub async fn record_failed_login(
-        &self,
-        user_id: i64,
-        max_failures: i64,
-        locked_until: i64,
-    ) -> StoreResult<()> {
         on_db!(self, pool => sqlx::query(
-            "UPDATE admin_users SET failed_logins = failed_logins + 1, \
-             locked_until = CASE WHEN failed_logins + 1 >= $1 THEN $2 ELSE locked_until END \
-             WHERE id = $3",
+            "DELETE FROM login_attempts WHERE account = (SELECT email FROM admin_users WHERE id = $1)",
         )
-        .bind(max_failures)
-        .bind(locked_until)
         .bind(user_id)
         .execute(pool)
         .await
         .map(|r| r.rows_affected()))?;
-        Ok(())
+        self.delete_sessions_of(user_id).await
     }
 
     pub async fn record_successful_login(&self, user_id: i64, now: i64) -> StoreResult<()> {
@@ -273,6 +258,85 @@ impl Store {
         .execute(pool)
         .await
         .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Reserves one sign-in attempt for (`account`, `client`) before the password is
+    /// checked: `Some(n)` when it is the n-th attempt of the current window (a window
+    /// older than `window_starts_after` starts afresh), `None` when `max` attempts of the
+    /// window are already taken. One conditional statement, so a burst of concurrent
+    /// guesses cannot get more than `max` password checks.
+    pub async fn reserve_login_attempt(
+        &self,
+        account: &str,
+        client: &str,
+        now: i64,
+        window_starts_after: i64,
+        max: i64,
+    ) -> StoreResult<Option<i64>> {
+        let sql = "INSERT INTO login_attempts (account, client, window_start, attempts) \
+             VALUES ($1, $2, $3, 1) \
+             ON CONFLICT (account, client) DO UPDATE SET \
+             attempts = CASE WHEN login_attempts.window_start <= $4 THEN 1 \
+                        ELSE login_attempts.attempts + 1 END, \
+             window_start = CASE WHEN login_attempts.window_start <= $4 THEN $3 \
+                        ELSE login_attempts.window_start END \
+             WHERE login_attempts.window_start <= $4 OR login_attempts.attempts < $5 \
+             RETURNING attempts";
+        let n: Option<i64> = on_db!(self, pool => sqlx::query_scalar(sql)
+            .bind(normalise_email(account))
+            .bind(client)
+            .bind(now)
+            .bind(window_starts_after)
+            .bind(max)
+            .fetch_optional(pool)
+            .await)?;
+        Ok(n)
+    }
+
+    /// When the current window of (`account`, `client`) began, if one is recorded.
+    pub async fn login_window_start(
+        &self,
+        account: &str,
+        client: &str,
+    ) -> StoreResult<Option<i64>> {
+        let at: Option<i64> = on_db!(self, pool => sqlx::query_scalar(
+            "SELECT window_start FROM login_attempts WHERE account = $1 AND client = $2",
+        )
+        .bind(normalise_email(account))
+        .bind(client)
+        .fetch_optional(pool)
+        .await)?;
+        Ok(at)
+    }
+
+    /// Forgets the attempts of (`account`, `client`) after a successful sign-in, and
+    /// every window that has run out (so guesses at made-up addresses do not pile up).
+    pub async fn clear_login_attempts(
+        &self,
+        account: &str,
+        client: &str,
+        window_starts_after: i64,
+    ) -> StoreResult<()> {
+        on_db!(self, pool => sqlx::query(
+            "DELETE FROM login_attempts WHERE (account = $1 AND client = $2) OR window_start <= $3",
+        )
+        .bind(normalise_email(account))
+        .bind(client)
+        .bind(window_starts_after)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Lifts every lock-out of `account` (after `users passwd`).
+    pub async fn clear_all_login_attempts(&self, account: &str) -> StoreResult<()> {
+        on_db!(self, pool => sqlx::query("DELETE FROM login_attempts WHERE account = $1")
+            .bind(normalise_email(account))
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
         Ok(())
     }
 

@@ -38,6 +38,7 @@ pub fn router(app: App) -> Router {
             public::shape_too_large,
         ))
         .layer(TraceLayer::new_for_http())
+        .layer(axum::Extension(auth::LoginGate::new(&app.config.admin)))
         .with_state(app)
 }
 

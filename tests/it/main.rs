@@ -9,4 +9,5 @@ mod digest;
 mod foundation;
 mod ops;
 mod schedule;
+mod security;
 mod subscribers;
