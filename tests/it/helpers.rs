@@ -108,6 +108,8 @@ pub fn test_config(db: &TestDb, base_url: &str, extra: &str) -> Config {
         Config::from_toml_str(&toml).unwrap_or_else(|e| panic!("test config: {e}\n{toml}"));
     config.mail.outbox_dir = outbox.display().to_string();
     config.queue.poll_interval_ms = 50;
+    // Test feeds are served on loopback, which the fetcher refuses unless allowed.
+    config.ingest.allow_private = vec!["127.0.0.1".into()];
     config
 }
 

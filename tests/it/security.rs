@@ -408,3 +408,74 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
         t.stop().await;
     }
 }
+
+const RSS: &str = r#"<?xml version="1.0"?><rss version="2.0"><channel><title>Intranet</title>
+<item><title>Internal salaries</title><link>http://intranet.example/pay</link>
+<pubDate>Mon, 01 Jun 2026 06:00:00 GMT</pubDate></item></channel></rss>"#;
+
+/// A loopback server on `addr` answering every path with `RSS`, counting its requests.
+async fn counting_feed_server(
+    addr: &str,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::{Arc, atomic::AtomicUsize, atomic::Ordering};
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let app = axum::Router::new().fallback(axum::routing::get(move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async { ([(header::CONTENT_TYPE, "application/rss+xml")], RSS) }
+    }));
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (base, hits)
+}
+
+/// Finding 6: a feed on an internal address, or one that redirects there, used to be
+/// fetched and its answer stored as an article. The test config allows 127.0.0.1 only;
+/// 127.0.0.2 (still loopback, so nothing leaves the machine) plays the internal server.
+async fn feeds_never_reach_internal_addresses(backend: Backend) {
+    use std::sync::atomic::Ordering;
+    let Some(t) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let (internal, hits) = counting_feed_server("127.0.0.2:0").await;
+    let to = format!("{internal}/secret.xml");
+    let redirector = axum::Router::new().route(
+        "/feed.xml",
+        axum::routing::get(move || async move { axum::response::Redirect::temporary(&to) }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let allowed = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, redirector).await.unwrap() });
+
+    let now = t.app.now_ms();
+    for url in [
+        format!("{allowed}/feed.xml"),
+        format!("{internal}/direct.xml"),
+    ] {
+        let feed = t
+            .app
+            .store
+            .insert_feed(&url, "Sneaky", None, now)
+            .await
+            .unwrap();
+        let report = breakfast::feeds::ingest::fetch_one(&t.app, feed.id)
+            .await
+            .unwrap();
+        let breakfast::feeds::ingest::FeedResult::Failed(why) = &report.result else {
+            panic!("{url} was fetched: {:?}", report.result);
+        };
+        assert!(
+            why.contains("refused to fetch from 127.0.0.2"),
+            "{url}: {why}"
+        );
+    }
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "the internal server was reached"
+    );
+    assert_eq!(t.app.store.count_articles().await.unwrap(), 0);
+    t.stop().await;
+}
+crate::on_both_databases!(feeds_never_reach_internal_addresses);
