@@ -633,3 +633,195 @@ async fn a_413_is_read_by_the_client_not_reset() {
     }
     t.stop().await;
 }
+
+/// Creates a personal API token on the admin's tokens page and returns it.
+async fn admin_token(b: &mut Browser, access: &str, expires_days: &str) -> String {
+    let csrf = b.get("/admin/tokens").await.csrf();
+    let created = b
+        .post(
+            "/admin/tokens",
+            &[
+                ("csrf", &csrf),
+                ("name", "script"),
+                ("access", access),
+                ("expires_days", expires_days),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    created
+        .body
+        .split(r#"<p class="token">"#)
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .expect("the new token on the page")
+        .to_string()
+}
+
+/// Status codes of: list, add (confirmed), unsubscribe, erase — with `token`.
+async fn api_statuses(t: &TestApp, token: &str, email: &str) -> [u16; 4] {
+    let list = t
+        .http
+        .get(t.url("/api/subscribers"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16();
+    let add = t
+        .http
+        .post(t.url("/api/subscribers"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "email": email, "confirmed": true }))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16();
+    let address = breakfast::domain::EmailAddress::parse(&format!("target.{email}")).unwrap();
+    let id = t
+        .app
+        .store
+        .insert_subscriber(
+            &breakfast::store::subscribers::NewSubscriber {
+                email: &address,
+                name: None,
+                status: breakfast::domain::SubscriberStatus::Confirmed,
+                source: "test",
+            },
+            t.app.now_ms(),
+        )
+        .await
+        .unwrap()
+        .id;
+    let unsubscribe = t
+        .http
+        .post(t.url(&format!("/api/subscribers/{id}/unsubscribe")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16();
+    let erase = t
+        .http
+        .delete(t.url(&format!("/api/subscribers/{id}")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16();
+    [list, add, unsubscribe, erase]
+}
+
+/// Finding 5: an operator's personal token used to create, unsubscribe and erase
+/// subscribers through the API, which the web admin forbids operators. A token now acts
+/// with its owner's role, and may be read-only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_tokens_carry_their_owners_role_and_may_be_read_only() {
+    let Some(t) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    add_user(&t.app, "op@example.org", AdminRole::Operator).await;
+    add_user(&t.app, "ed@example.org", AdminRole::Editor).await;
+    let mut op = Browser::new(&t);
+    op.login("op@example.org", PASSWORD).await;
+    let operator_full = admin_token(&mut op, "full", "").await;
+    let mut ed = Browser::new(&t);
+    ed.login("ed@example.org", PASSWORD).await;
+    let editor_read = admin_token(&mut ed, "read", "").await;
+    let editor_full = admin_token(&mut ed, "full", "").await;
+
+    assert_eq!(
+        api_statuses(&t, &operator_full, "a@example.org").await,
+        [200, 403, 403, 403]
+    );
+    assert_eq!(
+        api_statuses(&t, &editor_read, "b@example.org").await,
+        [200, 403, 403, 403]
+    );
+    assert_eq!(
+        api_statuses(&t, &editor_full, "c@example.org").await,
+        [200, 201, 200, 204]
+    );
+    let denied = t
+        .http
+        .post(t.url("/api/subscribers"))
+        .bearer_auth(&editor_read)
+        .json(&serde_json::json!({ "email": "d@example.org" }))
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = denied.json().await.unwrap();
+    assert!(
+        body["error"].as_str().unwrap().contains("read-only"),
+        "{body}"
+    );
+    t.stop().await;
+}
+
+/// Finding 11: personal tokens never expired and outlived a password change. They may now
+/// expire, `users passwd --revoke-tokens` revokes them, and the admin shows their last use.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_tokens_expire_show_last_use_and_die_with_passwd() {
+    let clock = Clock::manual("2026-06-01T08:00:00Z".parse().unwrap());
+    let Some(t) = TestApp::spawn_with(Backend::Sqlite, "", clock.clone()).await else {
+        return;
+    };
+    add_user(&t.app, "ed@example.org", AdminRole::Editor).await;
+    let mut ed = Browser::new(&t);
+    ed.login("ed@example.org", PASSWORD).await;
+    let short = admin_token(&mut ed, "read", "1").await;
+    let lasting = admin_token(&mut ed, "read", "").await;
+    let get = |token: String| {
+        t.http
+            .get(t.url("/api/subscribers"))
+            .bearer_auth(token)
+            .send()
+    };
+    assert_eq!(get(short.clone()).await.unwrap().status(), 200);
+    let page = ed.get("/admin/tokens").await;
+    assert!(page.body.contains("read-only"), "{}", page.body);
+    assert!(
+        page.body.matches("never").count() >= 2,
+        "one token never used and never expiring: {}",
+        page.body
+    );
+    clock.advance(chrono::Duration::days(2));
+    assert_eq!(get(short).await.unwrap().status(), 401);
+    assert_eq!(get(lasting.clone()).await.unwrap().status(), 200);
+
+    // A password change with --revoke-tokens ends the rest.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_breakfast"));
+    cmd.args([
+        "users",
+        "passwd",
+        "ed@example.org",
+        "--password-stdin",
+        "--revoke-tokens",
+    ])
+    .env_remove("BREAKFAST_CONFIG")
+    .env("BREAKFAST_DATABASE_URL", &t.db.url)
+    .env("BREAKFAST_SECRET", "test-secret-0123456789")
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "a brand new password").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("revoked 2 API token"), "{stdout}");
+    assert_eq!(get(lasting).await.unwrap().status(), 401);
+    t.stop().await;
+}
