@@ -3,6 +3,7 @@
 pub mod clock;
 pub mod email;
 pub mod net;
+pub mod spreadsheet;
 pub mod subscriber;
 pub mod token;
 

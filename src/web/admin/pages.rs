@@ -83,7 +83,8 @@ async fn feeds_response(
             error: f.last_error,
             section: f.section.unwrap_or_default(),
             name: f.name,
-            url: f.url,
+            // A password in the URL (basic auth) is never shown, here as in the CLI.
+            url: crate::feeds::ingest::redacted_url(&f.url),
         })
         .collect();
     let markup = templates::admin::feeds_page(
