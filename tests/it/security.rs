@@ -4,6 +4,7 @@
 use std::{
     collections::HashMap,
     net::IpAddr,
+    path::Path,
     process::{Child, Command, Stdio},
     time::Duration,
 };
@@ -84,6 +85,11 @@ struct Served {
 
 impl Served {
     async fn start(db: &TestDb, env: &[(&str, &str)]) -> Served {
+        Self::start_logging(db, env, None).await
+    }
+
+    /// As [`Served::start`], with the process's log (stderr) written to `log`.
+    async fn start_logging(db: &TestDb, env: &[(&str, &str)], log: Option<&Path>) -> Served {
         let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_breakfast"));
@@ -100,7 +106,10 @@ impl Served {
             )
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(match log {
+                Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
+                None => Stdio::null(),
+            });
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -926,4 +935,77 @@ async fn feed_url_passwords_are_masked_in_the_admin() {
     );
     assert!(!page.body.contains("hunter2"), "{}", page.body);
     t.stop().await;
+}
+
+/// Finding 12: the database, its WAL and the outbox's emails (addresses and personal
+/// links) were created 0644, readable by every local user. The service's own binary now
+/// creates them 0600, folders 0700.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_and_outbox_are_private_files() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(db) = TestDb::create(Backend::Sqlite).await else {
+        return;
+    };
+    let served = Served::start(&db, &[]).await;
+    let res = reqwest::Client::new()
+        .post(format!("{}/subscribe", served.base))
+        .form(&[("email", "private@example.org")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let outbox = db.dir.path().join("outbox");
+    let mail = crate::helpers::wait_for_eml(&outbox, 1, Duration::from_secs(20)).await;
+    assert_eq!(mail.len(), 1, "the confirmation email");
+    let mode = |p: &std::path::Path| {
+        std::fs::metadata(p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let db_file = db.dir.path().join("breakfast.db");
+    assert_eq!(mode(&db_file), 0o600, "database");
+    assert_eq!(mode(&db.dir.path().join("breakfast.db-wal")), 0o600, "WAL");
+    assert_eq!(mode(&outbox), 0o700, "outbox folder");
+    for entry in std::fs::read_dir(&outbox).unwrap() {
+        let path = entry.unwrap().path();
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
+    }
+    drop(served);
+}
+
+/// Finding 14: with `RUST_LOG=debug`, dependencies logged the SMTP dialogue (credentials,
+/// recipients, whole messages with their links). Wire logs now need their own switch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn debug_logging_keeps_the_wire_out() {
+    let Some(smtp) = crate::helpers::SmtpServer::start(Default::default()).await else {
+        return;
+    };
+    let Some(db) = TestDb::create(Backend::Sqlite).await else {
+        return;
+    };
+    let log = db.dir.path().join("serve.log");
+    let served = Served::start_logging(
+        &db,
+        &[("RUST_LOG", "debug"), ("BREAKFAST_SMTP_URL", &smtp.url())],
+        Some(&log),
+    )
+    .await;
+    let res = reqwest::Client::new()
+        .post(format!("{}/subscribe", served.base))
+        .form(&[("email", "wire-reader@example.org")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let mail = smtp.wait_for(1, Duration::from_secs(20)).await;
+    assert_eq!(mail.len(), 1);
+    drop(served);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("DEBUG"), "debug logging is on: {text}");
+    for secret in ["Wrote:", "wire-reader@example.org", "token=", "RCPT TO"] {
+        assert!(!text.contains(secret), "{secret:?} in the log:\n{text}");
+    }
 }
