@@ -129,6 +129,8 @@ pub struct SubscribersConfig {
     pub resend_confirmation_minutes: u32,
     pub weekly_day: String,
     pub bounce_threshold: u32,
+    /// Days a preferences link works (every email carries a fresh one); 0: for ever.
+    pub preferences_link_days: u32,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

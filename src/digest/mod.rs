@@ -59,6 +59,8 @@ pub struct Personaliser {
     signer: TokenSigner,
     unsubscribe_base: String,
     preferences_base: String,
+    /// When this preferences links stop working.
+    preferences_expire_at: Option<i64>,
 }
 
 impl std::fmt::Debug for Personaliser {
@@ -88,6 +90,7 @@ impl Personaliser {
             signer: app.signer.clone(),
             unsubscribe_base: app.url("/unsubscribe?token="),
             preferences_base: app.url("/preferences?token="),
+            preferences_expire_at: crate::subscribers::preferences_expiry(app),
         })
     }
 
@@ -126,7 +129,11 @@ impl Personaliser {
     }
 
     pub fn preferences_url(&self, subscriber_id: i64) -> String {
-        let token = self.signer.sign(subscriber_id, Purpose::Preferences, None);
+        let token = self.signer.sign(
+            subscriber_id,
+            Purpose::Preferences,
+            self.preferences_expire_at,
+        );
         format!("{}{token}", self.preferences_base)
     }
 }

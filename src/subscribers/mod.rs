@@ -224,7 +224,16 @@ pub fn preferences_url(app: &App, id: i64) -> String {
 }
 
 pub fn preferences_token(app: &App, id: i64) -> String {
-    app.signer.sign(id, Purpose::Preferences, None)
+    app.signer
+        .sign(id, Purpose::Preferences, preferences_expiry(app))
+}
+
+/// When a preferences link made now stops working (`subscribers.preferences_link_days`):
+/// a link in an old email, or shown on a replayed confirmation, does not open the
+/// subscriber's data for ever. Every email carries a fresh one.
+pub fn preferences_expiry(app: &App) -> Option<i64> {
+    let days = app.config.subscribers.preferences_link_days;
+    (days > 0).then(|| app.now_ms() + Duration::days(i64::from(days)).num_milliseconds())
 }
 
 pub fn unsubscribe_token(app: &App, id: i64) -> String {
@@ -260,11 +269,24 @@ pub struct Confirmed {
     pub subscriber: Subscriber,
     /// False when the link had already been used: the page is just as friendly.
     pub newly: bool,
+    /// True when the link had expired (the address was confirmed before): the page then
+    /// hands out no preferences link.
+    pub link_expired: bool,
 }
 
-/// Follows a confirmation link. Clicking it twice, or after it expired but once
+/// What a confirmation link leads to, looked at without changing anything (link scanners
+/// follow links; only a person's POST confirms).
+#[derive(Debug)]
+pub enum ConfirmStep {
+    /// Pending: ask the person to press the button.
+    Ask(Subscriber),
+    /// Nothing left to do.
+    Done(Confirmed),
+}
+
+/// Reads a confirmation link. Clicking it twice, or after it expired but once
 /// confirmed, still lands on the confirmed page.
-pub async fn confirm(app: &App, token: &str) -> ServiceResult<Confirmed> {
+pub async fn confirm_step(app: &App, token: &str) -> ServiceResult<ConfirmStep> {
     let s = match holder(app, token, Purpose::Confirm).await {
         Ok(s) => s,
         Err(ServiceError::Link(LinkError::Expired { token })) => {
@@ -274,41 +296,52 @@ pub async fn confirm(app: &App, token: &str) -> ServiceResult<Confirmed> {
                 .map_err(|_| LinkError::Invalid)?;
             let s = load(app, id).await?;
             if s.status == SubscriberStatus::Confirmed {
-                return Ok(Confirmed {
+                return Ok(ConfirmStep::Done(Confirmed {
                     subscriber: s,
                     newly: false,
-                });
+                    link_expired: true,
+                }));
             }
             return Err(LinkError::Expired { token }.into());
         }
         Err(e) => return Err(e),
     };
     match s.status {
-        SubscriberStatus::Confirmed => Ok(Confirmed {
+        SubscriberStatus::Confirmed => Ok(ConfirmStep::Done(Confirmed {
             subscriber: s,
             newly: false,
-        }),
-        SubscriberStatus::Pending => {
-            let s = app
-                .store
-                .set_subscriber_status(s.id, SubscriberStatus::Confirmed, app.now_ms())
-                .await?;
-            app.store
-                .remove_suppression(&email_hash(app, &s.email))
-                .await?;
-            tracing::info!(subscriber = s.id, "subscription confirmed");
-            if app.config.subscribers.send_welcome
-                && let Err(e) = app.queue.push(welcome_email(app, &s)).await
-            {
-                tracing::warn!(subscriber = s.id, error = %e, "could not queue the welcome email");
-            }
-            Ok(Confirmed {
-                subscriber: s,
-                newly: true,
-            })
-        }
+            link_expired: false,
+        })),
+        SubscriberStatus::Pending => Ok(ConfirmStep::Ask(s)),
         _ => Err(LinkError::Stale.into()),
     }
+}
+
+/// Confirms the subscription a confirmation link names (the POST from the page
+/// [`confirm_step`] led to).
+pub async fn confirm(app: &App, token: &str) -> ServiceResult<Confirmed> {
+    let s = match confirm_step(app, token).await? {
+        ConfirmStep::Done(done) => return Ok(done),
+        ConfirmStep::Ask(s) => s,
+    };
+    let s = app
+        .store
+        .set_subscriber_status(s.id, SubscriberStatus::Confirmed, app.now_ms())
+        .await?;
+    app.store
+        .remove_suppression(&email_hash(app, &s.email))
+        .await?;
+    tracing::info!(subscriber = s.id, "subscription confirmed");
+    if app.config.subscribers.send_welcome
+        && let Err(e) = app.queue.push(welcome_email(app, &s)).await
+    {
+        tracing::warn!(subscriber = s.id, error = %e, "could not queue the welcome email");
+    }
+    Ok(Confirmed {
+        subscriber: s,
+        newly: true,
+        link_expired: false,
+    })
 }
 
 /// Sends a fresh confirmation link for the subscriber an (expired) confirmation token

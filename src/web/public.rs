@@ -31,7 +31,7 @@ pub fn routes() -> Router<App> {
         .route("/", get(signup_page))
         .route("/embed", get(embed_page))
         .route("/subscribe", post(subscribe))
-        .route("/confirm", get(confirm))
+        .route("/confirm", get(confirm_page).post(confirm))
         .route("/confirm/resend", post(resend))
         .route("/unsubscribe", get(unsubscribe_page).post(unsubscribe))
         .route("/preferences", get(preferences).post(save_preferences))
@@ -99,9 +99,22 @@ fn link_error(app: &App, e: ServiceError) -> Response {
             "We could not find your subscription",
             "The address this link was for is no longer on our list, perhaps because everything about it was deleted.",
         ),
-        ServiceError::Link(LinkError::Expired { token }) => html(
+        ServiceError::Link(LinkError::Expired { token })
+            if app
+                .signer
+                .verify(&token, crate::domain::Purpose::Confirm, 0)
+                .is_ok() =>
+        {
+            html(
+                StatusCode::GONE,
+                views::link_expired_page(&meta(app, "Link expired", true), &token),
+            )
+        }
+        ServiceError::Link(LinkError::Expired { .. }) => error(
+            app,
             StatusCode::GONE,
-            views::link_expired_page(&meta(app, "Link expired", true), &token),
+            "This link has expired",
+            "Links to your preferences work for a while only. Every email we send has a fresh one.",
         ),
         ServiceError::Link(LinkError::Stale) => error(
             app,
@@ -409,18 +422,52 @@ fn token_of(query: &HashMap<String, String>, form: Option<&HashMap<String, Strin
         .unwrap_or_default()
 }
 
-async fn confirm(State(app): State<App>, Query(q): Params) -> Response {
-    match subscribers::confirm(&app, &token_of(&q, None)).await {
-        Ok(c) => html(
+/// The page a confirmation link opens: it changes nothing (link scanners follow links).
+async fn confirm_page(State(app): State<App>, Query(q): Params) -> Response {
+    let token = token_of(&q, None);
+    match subscribers::confirm_step(&app, &token).await {
+        Ok(subscribers::ConfirmStep::Ask(s)) => html(
             StatusCode::OK,
-            views::confirmed_page(
-                &meta(&app, "Subscribed", true),
+            views::confirm_page(
+                &meta(&app, "Confirm your subscription", true),
                 &app.config.newsletter.name,
-                &subscribers::preferences_url(&app, c.subscriber.id),
+                s.email.as_str(),
+                &token,
             ),
         ),
+        Ok(subscribers::ConfirmStep::Done(c)) => confirmed(&app, &c),
         Err(e) => link_error(&app, e),
     }
+}
+
+/// The button on that page: confirms.
+async fn confirm(
+    State(app): State<App>,
+    Query(q): Params,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let form = match read_form(&app, &headers, body) {
+        Ok(f) => f,
+        Err(r) => return *r,
+    };
+    match subscribers::confirm(&app, &token_of(&q, Some(&form))).await {
+        Ok(c) => confirmed(&app, &c),
+        Err(e) => link_error(&app, e),
+    }
+}
+
+/// A preferences link only for a live confirmation link (not an expired one replayed).
+fn confirmed(app: &App, c: &subscribers::Confirmed) -> Response {
+    let preferences = (!c.link_expired).then(|| subscribers::preferences_url(app, c.subscriber.id));
+    html(
+        StatusCode::OK,
+        views::confirmed_page(
+            &meta(app, "Subscribed", true),
+            &app.config.newsletter.name,
+            preferences.as_deref(),
+        ),
+    )
 }
 
 async fn resend(

@@ -87,16 +87,39 @@ pub fn check_email_page(meta: &PageMeta, embed: bool) -> Markup {
     }
 }
 
-pub fn confirmed_page(meta: &PageMeta, publication: &str, preferences_url: &str) -> Markup {
+/// Without `preferences_url` (an expired link was replayed) the page points to the emails,
+/// each of which carries a fresh preferences link.
+pub fn confirmed_page(meta: &PageMeta, publication: &str, preferences_url: Option<&str>) -> Markup {
     page(
         meta,
         html! {
             h1 { "You're subscribed" }
             p.lede { "Thank you for confirming. The next " (publication) " will be in your inbox." }
-            p { "You can change how often you hear from us, or pause for a while, at any time." }
-            div.actions {
-                (link_button("Manage my preferences", preferences_url, ButtonKind::Secondary))
+            @if let Some(url) = preferences_url {
+                p { "You can change how often you hear from us, or pause for a while, at any time." }
+                div.actions {
+                    (link_button("Manage my preferences", url, ButtonKind::Secondary))
+                }
+            } @else {
+                p { "Every email we send has a link to your preferences." }
             }
+        },
+    )
+}
+
+/// What a confirmation link opens: one button, a form posting the token back, so that
+/// a mail scanner following the link confirms nothing. Works without script.
+pub fn confirm_page(meta: &PageMeta, publication: &str, email: &str, token: &str) -> Markup {
+    page(
+        meta,
+        html! {
+            h1 { "Confirm your subscription to " (publication) }
+            p.lede { "One click and " strong { (email) } " is on the list." }
+            form method="post" action="/confirm" {
+                input type="hidden" name="token" value=(token);
+                div.actions { (button("Yes, subscribe me", ButtonKind::Primary)) }
+            }
+            p { "If you did not ask for this, close this page: nothing happens." }
         },
     )
 }

@@ -1009,3 +1009,126 @@ async fn debug_logging_keeps_the_wire_out() {
         assert!(!text.contains(secret), "{secret:?} in the log:\n{text}");
     }
 }
+
+/// Signs up `email` and returns the token of the confirmation link in the email.
+async fn confirmation_token(t: &TestApp, email: &str) -> String {
+    let res = t
+        .http
+        .post(t.url("/subscribe"))
+        .form(&[("email", email)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let mails = t.wait_for_outbox(1, Duration::from_secs(20)).await;
+    let mail = crate::helpers::Mail::parse(mails.last().expect("a confirmation email"));
+    let link = crate::helpers::find_link(&mail.text, "/confirm?token=").expect("a link");
+    link.split("token=").nth(1).unwrap().to_string()
+}
+
+/// Finding 16: `GET /confirm` used to confirm, so a mail scanner following links
+/// subscribed addresses nobody confirmed. The GET now shows one button (a form, no
+/// script); only its POST confirms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn following_a_confirmation_link_does_not_confirm() {
+    let Some(t) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let token = confirmation_token(&t, "scanned@example.org").await;
+    for _ in 0..3 {
+        let res = t
+            .http
+            .get(t.url(&format!("/confirm?token={token}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let page = res.text().await.unwrap();
+        assert!(
+            page.contains(r#"<form method="post" action="/confirm">"#),
+            "{page}"
+        );
+        assert!(!page.contains("<script"), "{page}");
+    }
+    let status = |t: &TestApp| {
+        let app = t.app.clone();
+        async move {
+            let email = breakfast::domain::EmailAddress::parse("scanned@example.org").unwrap();
+            app.store
+                .subscriber_by_email(&email)
+                .await
+                .unwrap()
+                .unwrap()
+                .status
+        }
+    };
+    assert_eq!(
+        status(&t).await,
+        breakfast::domain::SubscriberStatus::Pending
+    );
+    let res = t
+        .http
+        .post(t.url("/confirm"))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("You're subscribed"));
+    assert_eq!(
+        status(&t).await,
+        breakfast::domain::SubscriberStatus::Confirmed
+    );
+    t.stop().await;
+}
+
+/// Finding 10: the confirmed page handed out a preferences link that never expired, also
+/// when an expired confirmation link was replayed. Preferences links now expire
+/// (`subscribers.preferences_link_days`), and a replayed expired link shows none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preferences_links_expire_and_replays_hand_out_none() {
+    let clock = Clock::manual("2026-06-01T08:00:00Z".parse().unwrap());
+    let Some(t) = TestApp::spawn_with(
+        Backend::Sqlite,
+        "[subscribers]\nconfirm_token_days = 7\npreferences_link_days = 30\nsend_welcome = false\n",
+        clock.clone(),
+    )
+    .await
+    else {
+        return;
+    };
+    let token = confirmation_token(&t, "prefs@example.org").await;
+    let res = t
+        .http
+        .post(t.url("/confirm"))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let page = res.text().await.unwrap();
+    let prefs =
+        crate::helpers::find_link(&page, "/preferences?token=").expect("a preferences link");
+    let prefs_path = &prefs[prefs.find("/preferences").unwrap()..];
+    let open = |path: String| t.http.get(t.url(&path)).send();
+    assert_eq!(open(prefs_path.to_string()).await.unwrap().status(), 200);
+    // A week and a bit later the confirmation link has expired: replaying it says
+    // "subscribed" but gives no way into the subscriber's data.
+    clock.advance(chrono::Duration::days(8));
+    let replay = open(format!("/confirm?token={token}")).await.unwrap();
+    assert_eq!(replay.status(), 200);
+    let replay = replay.text().await.unwrap();
+    assert!(replay.contains("You're subscribed"), "{replay}");
+    assert!(!replay.contains("/preferences?token="), "{replay}");
+    // And the preferences link itself stops working after its 30 days.
+    clock.advance(chrono::Duration::days(23));
+    let expired = open(prefs_path.to_string()).await.unwrap();
+    assert_eq!(expired.status(), 410);
+    assert!(
+        expired
+            .text()
+            .await
+            .unwrap()
+            .contains("Every email we send has a fresh one")
+    );
+    t.stop().await;
+}

@@ -133,7 +133,16 @@ async fn sign_up_confirm_and_one_click_unsubscribe(backend: Backend) {
     assert!(link.starts_with(&t.base), "{link}");
     assert_eq!(find_link(&mail.html, "/confirm?token="), Some(link.clone()));
 
+    // Following the link (as a mail scanner would) changes nothing: it shows a button.
     let (status, body) = get(&t, strip_base(&link)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("Yes, subscribe me"), "{body}");
+    assert_eq!(
+        status_of(&t.app, "rosa@example.org").await,
+        Some(SubscriberStatus::Pending)
+    );
+    let token = link.split("token=").nth(1).unwrap();
+    let (status, body) = post_form(&t, "/confirm", &format!("token={token}")).await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("You're subscribed"));
     assert_eq!(
@@ -550,7 +559,12 @@ async fn preferences_change_and_delete_everything(backend: Backend) {
         .app
         .signer
         .sign(again.id, Purpose::Confirm, Some(t.app.now_ms() + 60_000));
-    assert_eq!(get(&t, &format!("/confirm?token={confirm}")).await.0, 200);
+    assert_eq!(
+        post_form(&t, "/confirm", &format!("token={confirm}"))
+            .await
+            .0,
+        200
+    );
     assert_eq!(t.app.store.suppression_count().await.unwrap(), 0);
     t.stop().await;
 }
