@@ -107,6 +107,43 @@ pub async fn signup(app: &App, email: &EmailAddress, name: Option<&str>) -> Serv
     rejoin(app, existing).await
 }
 
+/// Sign-ups worked on behind answered requests at once; beyond this many (a flood the
+/// per-client limit did not stop) the request waits for its own, so work cannot pile up.
+const BACKGROUND_SIGNUPS: usize = 32;
+static SIGNUP_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(BACKGROUND_SIGNUPS);
+
+/// Starts [`signup`] for the public form and returns without waiting for it: what it does
+/// (insert, resend, nothing) differs by the address's state, and the time it takes must not
+/// tell a stranger which. Failures are logged, since the answer has gone.
+pub async fn signup_after_answer(app: &App, email: EmailAddress, name: Option<String>) {
+    let slot = match SIGNUP_SLOTS.try_acquire() {
+        Ok(slot) => slot,
+        Err(_) => match SIGNUP_SLOTS.acquire().await {
+            Ok(slot) => slot,
+            Err(_) => return,
+        },
+    };
+    slot.forget();
+    let app = app.clone();
+    tokio::spawn(async move {
+        if let Err(e) = signup(&app, &email, name.as_deref()).await {
+            tracing::error!(error = %e, "sign-up failed");
+        }
+        SIGNUP_SLOTS.add_permits(1);
+    });
+}
+
+/// Waits (up to `limit`) until no sign-up started by [`signup_after_answer`] is still
+/// running in this process: for tests and for an orderly shutdown.
+pub async fn signups_settled(limit: std::time::Duration) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while SIGNUP_SLOTS.available_permits() < BACKGROUND_SIGNUPS
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 /// Someone already known signs up again: pending gets the link again (throttled), people
 /// who left go back through double opt-in, confirmed and complained are left alone.
 async fn rejoin(app: &App, s: Subscriber) -> ServiceResult<()> {

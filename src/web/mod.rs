@@ -82,6 +82,9 @@ const LINGER_BYTES: usize = 8 * 1024 * 1024;
 /// within `http.header_timeout_secs`, a body within `http.body_timeout_secs`, and a
 /// lingering close so an early answer (413) is read rather than reset.
 pub async fn serve(app: App, listener: TcpListener, shutdown: Shutdown) -> anyhow::Result<()> {
+    if !app.config.metrics.listen.trim().is_empty() {
+        serve_private_metrics(&app, shutdown.clone()).await?;
+    }
     let limits = app.config.http.clone();
     let grace = Duration::from_secs(app.config.queue.shutdown_timeout_secs.max(1));
     let router = router(app);
@@ -121,6 +124,30 @@ pub async fn serve(app: App, listener: TcpListener, shutdown: Shutdown) -> anyho
     if finished.is_err() {
         tracing::warn!("requests still running at shutdown were cut off");
     }
+    Ok(())
+}
+
+/// Binds `metrics.listen` and serves /metrics there (no token) until shutdown.
+async fn serve_private_metrics(app: &App, shutdown: Shutdown) -> anyhow::Result<()> {
+    let addr: SocketAddr = app.config.metrics.listen.trim().parse().map_err(|_| {
+        anyhow::anyhow!(
+            "metrics.listen {:?} is not an address:port",
+            app.config.metrics.listen
+        )
+    })?;
+    if !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "metrics.listen is not a loopback address: anyone who reaches it can read the metrics");
+    }
+    let listener = bind(addr).await?;
+    let router = ops::private_routes().with_state(app.clone());
+    tokio::spawn(async move {
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(async move { shutdown.wait().await })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "the metrics listener failed");
+        }
+    });
     Ok(())
 }
 

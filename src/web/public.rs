@@ -375,18 +375,10 @@ async fn subscribe(
             );
         }
     };
-    match subscribers::signup(&app, &email, name.as_deref()).await {
-        Ok(()) => accepted(),
-        Err(e) if kind == BodyKind::Json => {
-            tracing::error!(error = %e, "sign-up failed");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Json(json!({ "error": "internal error; please try again", "status": 500 })),
-            )
-                .into_response()
-        }
-        Err(e) => internal(&app, e),
-    }
+    // Answered before the work is done, so neither the answer nor its timing says whether
+    // the address was new, pending or already subscribed.
+    subscribers::signup_after_answer(&app, email, name).await;
+    accepted()
 }
 
 fn capitalise(s: &str) -> String {

@@ -1132,3 +1132,68 @@ async fn preferences_links_expire_and_replays_hand_out_none() {
     );
     t.stop().await;
 }
+
+/// Finding 4: /metrics was open by default, and its subscriber and sent-mail counts moved
+/// with each sign-up, telling whether an address was already subscribed. Without a token
+/// it is now served only on the separate `metrics.listen` address (loopback), and the
+/// sign-up answer no longer waits for work that differs by the address's state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_not_open_by_default() {
+    let private = format!("127.0.0.1:{}", free_port());
+    let listen = private.clone();
+    let Some(t) = TestApp::spawn_configured(Backend::Sqlite, "", Clock::System, move |c| {
+        c.metrics.token = breakfast::config::Secret::default();
+        c.metrics.listen = listen;
+    })
+    .await
+    else {
+        return;
+    };
+    for bearer in [None, Some("anything")] {
+        let mut req = t.http.get(t.url("/metrics"));
+        if let Some(b) = bearer {
+            req = req.bearer_auth(b);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+        let body = res.text().await.unwrap();
+        assert!(!body.contains("breakfast_subscribers"), "{body}");
+    }
+    let scraped = t
+        .http
+        .get(format!("http://{private}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scraped.status(), StatusCode::OK);
+    assert!(scraped.text().await.unwrap().contains("breakfast_"));
+
+    // New and already-confirmed addresses get the same answer.
+    let known = breakfast::domain::EmailAddress::parse("known@example.org").unwrap();
+    t.app
+        .store
+        .insert_subscriber(
+            &breakfast::store::subscribers::NewSubscriber {
+                email: &known,
+                name: None,
+                status: breakfast::domain::SubscriberStatus::Confirmed,
+                source: "test",
+            },
+            t.app.now_ms(),
+        )
+        .await
+        .unwrap();
+    let mut answers = Vec::new();
+    for email in ["known@example.org", "fresh@example.org"] {
+        let res = t
+            .http
+            .post(t.url("/subscribe"))
+            .form(&[("email", email)])
+            .send()
+            .await
+            .unwrap();
+        answers.push((res.status(), res.text().await.unwrap()));
+    }
+    assert_eq!(answers[0], answers[1]);
+    t.stop().await;
+}
