@@ -26,6 +26,9 @@ use crate::{
 
 pub use import::{ImportOptions, ImportReport, export_csv, import_csv};
 
+/// The history entry of a confirmation email, which also marks the job as one.
+pub const CONFIRMATION_SENT: &str = "confirmation sent";
+
 /// Longest name we keep; a name is for a greeting, not an essay.
 pub const MAX_NAME_CHARS: usize = 100;
 /// Longest pause a subscriber can ask for.
@@ -216,7 +219,7 @@ fn confirmation_email(app: &App, s: &Subscriber, now: i64) -> SendTransactional 
         html: render_transactional_html(&m),
         text: render_transactional_text(&m),
         list_subscriber_id: None,
-        event: Some((s.id, "confirmation sent".into())),
+        event: Some((s.id, CONFIRMATION_SENT.into())),
     }
 }
 
@@ -491,8 +494,25 @@ pub async fn erase_subscriber(app: &App, s: &Subscriber, reason: &str) -> Servic
     app.store
         .erase_subscriber(s.id, &email_hash(app, &s.email), reason, app.now_ms())
         .await?;
-    tracing::info!(subscriber = s.id, "subscriber erased");
+    // Queued emails to them are cancelled, and finished ones (which keep the address and
+    // whole messages with links) go too. A job already running re-checks the subscriber
+    // before it sends (queue::jobs::send_transactional).
+    let cancelled = app.store.delete_jobs_mentioning(&job_mentions(s)).await?;
+    tracing::info!(subscriber = s.id, jobs = cancelled, "subscriber erased");
     Ok(())
+}
+
+/// Substrings that only a job for `s` has in its JSON payload: its address as the
+/// recipient, and its id as the one the email is about.
+fn job_mentions(s: &Subscriber) -> Vec<String> {
+    let mut needles = vec![
+        format!("\"event\":[{},", s.id),
+        format!("\"list_subscriber_id\":{},", s.id),
+    ];
+    if let Ok(address) = serde_json::to_string(&s.email) {
+        needles.push(format!("\"to\":{address}"));
+    }
+    needles
 }
 
 /// Adds a subscriber for an operator (API): confirmed directly, or pending with a

@@ -1197,3 +1197,98 @@ async fn metrics_are_not_open_by_default() {
     assert_eq!(answers[0], answers[1]);
     t.stop().await;
 }
+
+/// Jobs whose payload holds `needle`, read straight from apalis's table.
+async fn jobs_mentioning(t: &TestApp, needle: &str) -> i64 {
+    use sqlx::Connection;
+    let mut conn = sqlx::SqliteConnection::connect(&t.db.url).await.unwrap();
+    sqlx::query_scalar("SELECT COUNT(*) FROM Jobs WHERE instr(CAST(job AS TEXT), $1) > 0")
+        .bind(needle)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+}
+
+/// Finding 8: erasing a subscriber left their queued emails to go out (8 welcome emails
+/// after "Delete everything", 8 more on "Retry all") and kept their address, name and
+/// whole emails with tokens in the job table. Erasure now cancels and removes those jobs,
+/// and a job re-checks its subscriber before sending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erasure_cancels_queued_mail_and_leaves_no_address_in_jobs() {
+    use breakfast::queue::jobs::SendTransactional;
+    let Some(t) = TestApp::spawn_with(
+        Backend::Sqlite,
+        "[admin]\napi_token = \"config-api-token-0123456789\"\n",
+        Clock::System,
+    )
+    .await
+    else {
+        return;
+    };
+    let address = "erase-me@example.org";
+    confirmation_token(&t, address).await;
+    let email = breakfast::domain::EmailAddress::parse(address).unwrap();
+    let s = t
+        .app
+        .store
+        .subscriber_by_email(&email)
+        .await
+        .unwrap()
+        .unwrap();
+    let welcome = |to: breakfast::domain::EmailAddress| SendTransactional {
+        to,
+        to_name: Some("Erin".into()),
+        subject: "Welcome".into(),
+        html: "<p>welcome</p>".into(),
+        text: "welcome".into(),
+        list_subscriber_id: Some(s.id),
+        event: Some((s.id, "welcome sent".into())),
+    };
+    // Queued for later: still waiting when the erasure comes.
+    for _ in 0..3 {
+        t.app
+            .queue
+            .push_after(welcome(email.clone()), Duration::from_secs(3600))
+            .await
+            .unwrap();
+    }
+    assert!(
+        jobs_mentioning(&t, address).await >= 4,
+        "the done confirmation and 3 queued"
+    );
+    let erased = t
+        .http
+        .delete(t.url(&format!("/api/subscribers/{}", s.id)))
+        .bearer_auth("config-api-token-0123456789")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(erased.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        jobs_mentioning(&t, address).await,
+        0,
+        "the address stays in the job table"
+    );
+    assert_eq!(jobs_mentioning(&t, "Erin").await, 0);
+
+    // A job that was already on its way (pushed now, as a worker would hold it) sends
+    // nothing once it sees the subscriber is gone.
+    t.app.queue.push(welcome(email.clone())).await.unwrap();
+    for _ in 0..200 {
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect(&t.db.url).await.unwrap();
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM Jobs WHERE status NOT IN ('Done', 'Failed', 'Killed')",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        if waiting == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mails = crate::helpers::read_eml(&t.outbox_dir());
+    assert_eq!(mails.len(), 1, "only the confirmation went out");
+    t.stop().await;
+}
