@@ -350,24 +350,28 @@ impl Store {
         Ok(at)
     }
 
-    /// Forgets the attempts of (`account`, `client`) after a successful sign-in, and
-    /// every window that has run out (so guesses at made-up addresses do not pile up).
-    pub async fn clear_login_attempts(
-        &self,
-        account: &str,
-        client: &str,
-        window_starts_after: i64,
-    ) -> StoreResult<()> {
+    /// Forgets the attempts of (`account`, `client`) after a successful sign-in.
+    pub async fn clear_login_attempts(&self, account: &str, client: &str) -> StoreResult<()> {
         on_db!(self, pool => sqlx::query(
-            "DELETE FROM login_attempts WHERE (account = $1 AND client = $2) OR window_start <= $3",
+            "DELETE FROM login_attempts WHERE account = $1 AND client = $2",
         )
         .bind(normalise_email(account))
         .bind(client)
-        .bind(window_starts_after)
         .execute(pool)
         .await
         .map(|r| r.rows_affected()))?;
         Ok(())
+    }
+
+    /// Forgets every window that has run out, so guesses at made-up addresses do not pile
+    /// up (an index range on `window_start`).
+    pub async fn prune_login_attempts(&self, window_starts_after: i64) -> StoreResult<u64> {
+        let n = on_db!(self, pool => sqlx::query("DELETE FROM login_attempts WHERE window_start <= $1")
+            .bind(window_starts_after)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(n)
     }
 
     /// Lifts every lock-out of `account` (after `users passwd`).

@@ -460,6 +460,10 @@ pub async fn authenticate(
     let client = client.to_string();
     let minutes_left = |start: i64| ((start + window_ms - now).max(0) + 59_999) / 60_000;
     let store = &app.store;
+    store
+        .prune_login_attempts(window_cutoff)
+        .await
+        .map_err(anyhow::Error::from)?;
     let attempt = store
         .reserve_login_attempt(email, &client, now, window_cutoff, max)
         .await
@@ -485,7 +489,7 @@ pub async fn authenticate(
     match user {
         Some(user) if matches => {
             store
-                .clear_login_attempts(email, &client, window_cutoff)
+                .clear_login_attempts(email, &client)
                 .await
                 .map_err(anyhow::Error::from)?;
             store
