@@ -364,10 +364,28 @@ pub async fn confirm(app: &App, token: &str) -> ServiceResult<Confirmed> {
         ConfirmStep::Done(done) => return Ok(done),
         ConfirmStep::Ask(s) => s,
     };
-    let s = app
+    // Of several confirmations at once (double clicks, a scanner and a person), only the
+    // one that made the change goes on to send the welcome.
+    let changed = app
         .store
-        .set_subscriber_status(s.id, SubscriberStatus::Confirmed, app.now_ms())
+        .change_status_from(
+            s.id,
+            SubscriberStatus::Pending,
+            SubscriberStatus::Confirmed,
+            app.now_ms(),
+        )
         .await?;
+    let s = load(app, s.id).await?;
+    if !changed {
+        return match s.status {
+            SubscriberStatus::Confirmed => Ok(Confirmed {
+                subscriber: s,
+                newly: false,
+                link_expired: false,
+            }),
+            _ => Err(LinkError::Stale.into()),
+        };
+    }
     app.store
         .remove_suppression(&email_hash(app, &s.email))
         .await?;

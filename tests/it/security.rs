@@ -1292,3 +1292,37 @@ async fn erasure_cancels_queued_mail_and_leaves_no_address_in_jobs() {
     assert_eq!(mails.len(), 1, "only the confirmation went out");
     t.stop().await;
 }
+
+/// Finding 8, the race behind the repeated welcome emails: several confirmations of one
+/// address at once used to each queue a welcome. Only the one that made the change does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_confirmations_send_one_welcome() {
+    let Some(t) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let token = confirmation_token(&t, "twice@example.org").await;
+    let clicks: Vec<_> = (0..8)
+        .map(|_| {
+            let (http, url, token) = (t.http.clone(), t.url("/confirm"), token.clone());
+            tokio::spawn(async move {
+                http.post(url)
+                    .form(&[("token", token.as_str())])
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            })
+        })
+        .collect();
+    for click in clicks {
+        assert_eq!(click.await.unwrap(), StatusCode::OK);
+    }
+    // The confirmation and one welcome; wait a while for any extra one.
+    let mails = t.wait_for_outbox(3, Duration::from_secs(3)).await;
+    let welcomes = mails
+        .iter()
+        .filter(|m| crate::helpers::Mail::parse(m).subject.contains("Welcome"))
+        .count();
+    assert_eq!((mails.len(), welcomes), (2, 1));
+    t.stop().await;
+}
