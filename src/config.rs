@@ -68,6 +68,7 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub schedule: ScheduleConfig,
     pub admin: AdminConfig,
+    pub http: HttpConfig,
     pub metrics: MetricsConfig,
     pub retention: RetentionConfig,
     pub bounces: BouncesConfig,
@@ -129,6 +130,8 @@ pub struct SubscribersConfig {
     pub resend_confirmation_minutes: u32,
     pub weekly_day: String,
     pub bounce_threshold: u32,
+    /// Days a preferences link works (every email carries a fresh one); 0: for ever.
+    pub preferences_link_days: u32,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -168,6 +171,10 @@ pub struct IngestConfig {
     pub timeout_secs: u64,
     pub max_bytes: u64,
     pub max_redirects: usize,
+    /// Hosts, addresses or ranges (CIDR) that feeds may be fetched from although they
+    /// are loopback, private or link-local (intranet feeds). Empty: none.
+    #[serde(default)]
+    pub allow_private: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -195,12 +202,37 @@ pub struct AdminConfig {
     pub session_hours: u32,
     pub max_failed_logins: u32,
     pub lockout_minutes: u32,
+    /// Password checks (argon2id, ~19 MiB each) running at once for the whole process.
+    pub login_concurrency: usize,
+    /// How long a sign-in waits for a free check before it is answered 503.
+    pub login_wait_ms: u64,
+    /// Sign-in attempts per client address per minute, refused before any hashing.
+    pub login_per_minute: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Proxies (addresses or CIDR ranges) whose `X-Forwarded-For` / `Forwarded` headers
+    /// name the real client. Empty: the TCP peer is the client.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// A request's headers must arrive within this many seconds of the connection.
+    pub header_timeout_secs: u64,
+    /// A request's body must arrive within this many seconds.
+    pub body_timeout_secs: u64,
+    /// Connections served at once; more wait in the kernel's backlog.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsConfig {
     pub token: Secret,
+    /// A separate address serving only /metrics without a token (keep it on loopback).
+    /// Empty: none.
+    #[serde(default)]
+    pub listen: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -311,6 +343,8 @@ impl Config {
                 "queue.batch_size, mail.concurrency and mail.pool_size must be at least 1".into(),
             ));
         }
+        crate::domain::net::parse_ranges(&self.http.trusted_proxies, "http.trusted_proxies")
+            .map_err(ConfigError::Invalid)?;
         if self.schedule.time_zone.parse::<chrono_tz::Tz>().is_err() {
             return Err(ConfigError::Invalid(format!(
                 "schedule.time_zone {:?} is not an IANA time zone (e.g. Europe/London)",

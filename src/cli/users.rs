@@ -6,7 +6,10 @@ use clap::Subcommand;
 
 use crate::{
     config::Config,
-    store::{StoreError, users::AdminRole},
+    store::{
+        StoreError,
+        users::{AdminRole, ApiAccess, NewApiToken},
+    },
     web::auth::{check_new_password, hash_password, new_api_token},
 };
 
@@ -27,11 +30,15 @@ pub enum UsersCommand {
     List,
     /// Remove an admin, their sessions and API tokens.
     Remove { email: String },
-    /// Set a new password (signs the admin out everywhere and lifts a lock-out).
+    /// Set a new password (signs the admin out everywhere and lifts a lock-out). Their API
+    /// tokens keep working unless --revoke-tokens is given (or you say so when asked).
     Passwd {
         email: String,
         #[arg(long)]
         password_stdin: bool,
+        /// Also revoke every personal API token of the admin.
+        #[arg(long)]
+        revoke_tokens: bool,
     },
     /// Create a personal API token for the JSON API and print it (shown only once).
     Token {
@@ -39,6 +46,12 @@ pub enum UsersCommand {
         /// What the token is for.
         #[arg(long)]
         name: String,
+        /// A token that may only read (GET), whatever the admin's role.
+        #[arg(long)]
+        read_only: bool,
+        /// Days until the token stops working (default: never).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=3650))]
+        expires_days: Option<u32>,
     },
 }
 
@@ -80,11 +93,7 @@ pub async fn run(command: UsersCommand, config: Config) -> anyhow::Result<()> {
                         crate::domain::clock::from_ms(t).to_rfc3339()
                     )
                 });
-                let locked = u
-                    .locked_until
-                    .filter(|t| *t > app.now_ms())
-                    .map_or(String::new(), |_| ", LOCKED".into());
-                println!("{:<40} {:<9} {last}{locked}", u.email, u.role.as_str());
+                println!("{:<40} {:<9} {last}", u.email, u.role.as_str());
             }
             Ok(())
         }
@@ -99,6 +108,7 @@ pub async fn run(command: UsersCommand, config: Config) -> anyhow::Result<()> {
         UsersCommand::Passwd {
             email,
             password_stdin,
+            revoke_tokens,
         } => {
             let user = app
                 .store
@@ -113,9 +123,31 @@ pub async fn run(command: UsersCommand, config: Config) -> anyhow::Result<()> {
                 "password changed for {}; their sessions have ended",
                 user.email
             );
+            let tokens = app.store.list_api_tokens(user.id).await?.len();
+            if tokens > 0 {
+                if revoke_tokens
+                    || (!password_stdin
+                        && ask_yes(&format!(
+                            "{} has {tokens} API token(s), which still work. Revoke them? [y/N] ",
+                            user.email
+                        ))?)
+                {
+                    let n = app.store.delete_api_tokens_of(user.id).await?;
+                    println!("revoked {n} API token(s)");
+                } else {
+                    println!(
+                        "{tokens} API token(s) still work; revoke them with --revoke-tokens or in the admin"
+                    );
+                }
+            }
             Ok(())
         }
-        UsersCommand::Token { email, name } => {
+        UsersCommand::Token {
+            email,
+            name,
+            read_only,
+            expires_days,
+        } => {
             let name = name.trim();
             if name.is_empty() || name.chars().count() > 100 {
                 anyhow::bail!("--name must be 1 to 100 characters");
@@ -126,9 +158,19 @@ pub async fn run(command: UsersCommand, config: Config) -> anyhow::Result<()> {
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("no admin with the address {email}"))?;
             let (token, hash) = new_api_token(&app);
-            app.store
-                .insert_api_token(user.id, name, &hash, app.now_ms())
-                .await?;
+            let now = app.now_ms();
+            let new = NewApiToken {
+                user_id: user.id,
+                name,
+                token_hash: &hash,
+                access: if read_only {
+                    ApiAccess::Read
+                } else {
+                    ApiAccess::Full
+                },
+                expires_at: expires_days.map(|d| now + i64::from(d) * 86_400_000),
+            };
+            app.store.insert_api_token(&new, now).await?;
             println!("{token}");
             eprintln!("(this token is shown only once; keep it somewhere safe)");
             Ok(())
@@ -170,6 +212,19 @@ fn read_new_password(from_stdin: bool) -> anyhow::Result<String> {
     };
     check_new_password(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(password)
+}
+
+/// Asks a yes/no question on the terminal; no terminal means no.
+fn ask_yes(question: &str) -> anyhow::Result<bool> {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return Ok(false);
+    }
+    eprint!("{question}");
+    std::io::stderr().flush()?;
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line)?;
+    Ok(matches!(line.trim(), "y" | "Y" | "yes" | "Yes"))
 }
 
 /// Reads a line from the terminal with echo off (via `stty`, restored afterwards).

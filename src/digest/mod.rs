@@ -56,6 +56,8 @@ pub struct Personaliser {
     unsubscribe_base: String,
     preferences_base: String,
     greetings: Box<DigestConfig>,
+    /// When this preferences links stop working.
+    preferences_expire_at: Option<i64>,
 }
 
 impl std::fmt::Debug for Personaliser {
@@ -86,6 +88,7 @@ impl Personaliser {
             unsubscribe_base: app.url("/unsubscribe?token="),
             preferences_base: app.url("/preferences?token="),
             greetings: Box::new(greeting_config(app).await?),
+            preferences_expire_at: crate::subscribers::preferences_expiry(app),
         })
     }
 
@@ -141,7 +144,11 @@ impl Personaliser {
     }
 
     pub fn preferences_url(&self, subscriber_id: i64) -> String {
-        let token = self.signer.sign(subscriber_id, Purpose::Preferences, None);
+        let token = self.signer.sign(
+            subscriber_id,
+            Purpose::Preferences,
+            self.preferences_expire_at,
+        );
         format!("{}{token}", self.preferences_base)
     }
 }

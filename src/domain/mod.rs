@@ -2,6 +2,8 @@
 
 pub mod clock;
 pub mod email;
+pub mod net;
+pub mod spreadsheet;
 pub mod subscriber;
 pub mod token;
 

@@ -4,9 +4,17 @@
 //! fetch is bounded in time and size, uses conditional GET so unchanged
 //! feeds cost the publisher a 304, and fails with one line an operator can
 //! act on.
+//!
+//! Feed URLs come from editors and redirects from any publisher, so the fetcher never
+//! connects to an internal address (loopback, private, link-local, multicast,
+//! unspecified: [`crate::domain::net::is_internal`]) unless `ingest.allow_private` lists
+//! it. The check is made on the resolved address by the client's own resolver, so it
+//! holds at connect time, after every redirect and whatever a name resolves to next.
 
 use std::error::Error as _;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
@@ -17,6 +25,7 @@ use tokio::io::AsyncReadExt;
 use url::Url;
 
 use super::parse::looks_like_html;
+use crate::domain::net::{IpRange, canonical, is_internal};
 
 /// Feeds we accept, in order of preference; `*/*` last because many
 /// servers label feeds `text/plain` or `application/octet-stream`.
@@ -31,6 +40,8 @@ pub struct FetchLimits {
     /// Measured after decompression, so a gzip bomb is cut off too.
     pub max_bytes: u64,
     pub max_redirects: usize,
+    /// Internal hosts and ranges the operator allows (`ingest.allow_private`).
+    pub allow_private: AllowList,
 }
 
 impl Default for FetchLimits {
@@ -39,8 +50,90 @@ impl Default for FetchLimits {
             timeout: Duration::from_secs(20),
             max_bytes: 10 * 1024 * 1024,
             max_redirects: 5,
+            allow_private: AllowList::default(),
         }
     }
+}
+
+/// The internal hosts feeds may come from anyway: host names (matched as written in the
+/// URL) and addresses or CIDR ranges (matched against the resolved address).
+#[derive(Debug, Clone, Default)]
+pub struct AllowList {
+    hosts: Vec<String>,
+    ranges: Vec<IpRange>,
+}
+
+impl AllowList {
+    /// Entries that parse as an address or range are ranges; the rest are host names.
+    pub fn new(entries: &[String]) -> Self {
+        let mut list = AllowList::default();
+        for entry in entries.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
+            match entry.parse::<IpRange>() {
+                Ok(range) => list.ranges.push(range),
+                Err(_) => list
+                    .hosts
+                    .push(entry.trim_end_matches('.').to_ascii_lowercase()),
+            }
+        }
+        list
+    }
+
+    /// Whether `host`, resolved to `ip`, may be fetched from.
+    pub fn permits(&self, host: &str, ip: IpAddr) -> bool {
+        let ip = canonical(ip);
+        !is_internal(ip)
+            || self.ranges.iter().any(|r| r.contains(ip))
+            || self
+                .hosts
+                .iter()
+                .any(|h| h.eq_ignore_ascii_case(host.trim_end_matches('.')))
+    }
+}
+
+/// Why a fetch was stopped before connecting; found again in reqwest's error chain.
+#[derive(Debug, thiserror::Error)]
+#[error("{host} is an internal address")]
+struct InternalAddress {
+    host: String,
+}
+
+/// Resolves names as usual, then keeps only the addresses the allow-list permits; none
+/// left is an error, so the connection is never attempted.
+struct GuardedResolver {
+    allow: AllowList,
+}
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let allow = self.allow.clone();
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let resolved: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let permitted: Vec<SocketAddr> = resolved
+                .into_iter()
+                .filter(|a| allow.permits(&host, a.ip()))
+                .collect();
+            if permitted.is_empty() {
+                let refused: Box<dyn std::error::Error + Send + Sync> =
+                    Box::new(InternalAddress { host });
+                return Err(refused);
+            }
+            Ok(Box::new(permitted.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// An address written into the URL is never resolved, so it is checked here (for the
+/// first URL and for every redirect).
+fn literal_refused(url: &Url, allow: &AllowList) -> Option<InternalAddress> {
+    let ip: IpAddr = match url.host()? {
+        url::Host::Ipv4(v4) => v4.into(),
+        url::Host::Ipv6(v6) => v6.into(),
+        url::Host::Domain(_) => return None,
+    };
+    let host = url.host_str().unwrap_or_default().to_owned();
+    (!allow.permits(&host, ip)).then_some(InternalAddress { host })
 }
 
 /// What the server told us last time, sent back so it can answer 304.
@@ -69,8 +162,14 @@ pub enum FetchError {
     UnsupportedScheme(String),
     #[error("could not set up the HTTP client: {0}")]
     Client(String),
-    #[error("could not connect to {host}: {detail}")]
+    /// Deliberately the same whatever the port or the reason (refused, reset, closed), so
+    /// that feed errors cannot be used to map which ports of a host are open.
+    #[error("could not connect to {host}{detail}")]
     Connect { host: String, detail: String },
+    #[error(
+        "refused to fetch from {host}: it is a loopback, private or link-local address (list it in ingest.allow_private to allow an intranet feed)"
+    )]
+    Internal { host: String },
     #[error("timed out after {}", human_duration(*.0))]
     TimedOut(Duration),
     #[error("too many redirects (more than {0})")]
@@ -103,9 +202,25 @@ impl FetchError {
 /// when many feeds live on one host). Needs a rustls crypto provider to be
 /// installed first.
 pub fn http_client(limits: &FetchLimits, user_agent: &str) -> Result<Client, FetchError> {
+    let allow = limits.allow_private.clone();
+    let max_redirects = limits.max_redirects;
+    let policy = redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() > max_redirects {
+            attempt.error(TooManyRedirects)
+        } else if let Some(refused) = literal_refused(attempt.url(), &allow) {
+            attempt.error(refused)
+        } else {
+            attempt.follow()
+        }
+    });
     Client::builder()
         .user_agent(user_agent)
-        .redirect(redirect::Policy::limited(limits.max_redirects))
+        .redirect(policy)
+        .dns_resolver(Arc::new(GuardedResolver {
+            allow: limits.allow_private.clone(),
+        }))
+        // A proxy would connect for us, past the check on the resolved address.
+        .no_proxy()
         .timeout(limits.timeout)
         .connect_timeout(limits.timeout.min(Duration::from_secs(10)))
         .gzip(true)
@@ -147,6 +262,10 @@ fn reject_html(outcome: FetchOutcome) -> Result<FetchOutcome, FetchError> {
     }
 }
 
+#[derive(Debug, thiserror::Error)]
+#[error("too many redirects")]
+struct TooManyRedirects;
+
 async fn fetch_http(
     client: &Client,
     url: Url,
@@ -154,6 +273,9 @@ async fn fetch_http(
     limits: &FetchLimits,
 ) -> Result<FetchOutcome, FetchError> {
     let host = url.host_str().unwrap_or_default().to_owned();
+    if let Some(refused) = literal_refused(&url, &limits.allow_private) {
+        return Err(FetchError::Internal { host: refused.host });
+    }
     let response = client
         .get(url)
         .header(header::ACCEPT, ACCEPT)
@@ -239,17 +361,46 @@ async fn read_capped(
 }
 
 fn classify(err: &reqwest::Error, host: &str, limits: &FetchLimits) -> FetchError {
+    if let Some(refused) = find_cause::<InternalAddress>(err) {
+        return FetchError::Internal {
+            host: refused.host.clone(),
+        };
+    }
     if err.is_timeout() {
         FetchError::TimedOut(limits.timeout)
     } else if err.is_redirect() {
         FetchError::TooManyRedirects(limits.max_redirects)
-    } else if err.is_connect() {
+    } else if err.is_connect() || err.is_request() {
         FetchError::Connect {
             host: host.to_owned(),
-            detail: innermost_cause(err),
+            detail: tls_detail(&innermost_cause(err)),
         }
     } else {
         FetchError::Network(error_chain(err))
+    }
+}
+
+/// The first error of type `E` in `err`'s chain of causes.
+fn find_cause<E: std::error::Error + 'static>(err: &reqwest::Error) -> Option<&E> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = current {
+        if let Some(found) = e.downcast_ref::<E>() {
+            return Some(found);
+        }
+        current = e.source();
+    }
+    None
+}
+
+/// Only a TLS failure ("invalid peer certificate") is worth naming: it is the operator's
+/// to fix, and it says nothing about which ports are open. Refused, reset or closed
+/// connections all read alike.
+fn tls_detail(cause: &str) -> String {
+    let lower = cause.to_ascii_lowercase();
+    if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
+        format!(": {cause}")
+    } else {
+        String::new()
     }
 }
 
@@ -444,11 +595,13 @@ mod tests {
         format!("http://{addr}")
     }
 
+    /// Tests fetch from loopback, so they allow 127.0.0.1 (and only that) explicitly.
     fn limits() -> FetchLimits {
         FetchLimits {
             timeout: Duration::from_secs(2),
             max_bytes: 1024 * 1024,
             max_redirects: 3,
+            allow_private: AllowList::new(&["127.0.0.1".to_string()]),
         }
     }
 
@@ -504,12 +657,86 @@ mod tests {
         let err = fetch(&format!("http://{addr}/feed"), &Validators::default())
             .await
             .unwrap_err();
+        assert_eq!(err.to_string(), "could not connect to 127.0.0.1", "{err}");
+        assert!(err.is_transient());
+    }
+
+    /// An internal-only server on another loopback address, not allow-listed, counting
+    /// the requests that reach it.
+    async fn internal_server() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = hits.clone();
+        let app = Router::new().fallback(get(move || {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async { ([(h::CONTENT_TYPE, "application/rss+xml")], FEED).into_response() }
+        }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (format!("http://{addr}"), hits)
+    }
+
+    #[tokio::test]
+    async fn internal_addresses_are_refused_directly_and_after_redirects() {
+        let (internal, hits) = internal_server().await;
+        let target = format!("{internal}/secret");
+        let redirect_to = target.clone();
+        let app = Router::new().route(
+            "/moved",
+            get(move || async move { axum::response::Redirect::temporary(&redirect_to) }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let allowed = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+        let host = internal
+            .trim_start_matches("http://")
+            .split(':')
+            .next()
+            .unwrap();
+        let refused = format!(
+            "refused to fetch from {host}: it is a loopback, private or link-local address \
+             (list it in ingest.allow_private to allow an intranet feed)"
+        );
+        for url in [target.clone(), format!("{allowed}/moved")] {
+            let err = fetch(&url, &Validators::default()).await.unwrap_err();
+            assert_eq!(err.to_string(), refused, "{url}");
+            assert!(!err.is_transient());
+        }
+        // A name is checked on what it resolves to, by the client's resolver: localhost
+        // is loopback, and here only 127.0.0.3 is allowed.
+        let strict = FetchLimits {
+            allow_private: AllowList::new(&["127.0.0.3".to_string()]),
+            ..limits()
+        };
+        let client = http_client(&strict, "breakfast-test/1").unwrap();
+        let port = internal.rsplit(':').next().unwrap();
+        let err = fetch_feed(
+            &client,
+            &format!("http://localhost:{port}/"),
+            &Validators::default(),
+            &strict,
+        )
+        .await
+        .unwrap_err();
         assert!(
             err.to_string()
-                .starts_with("could not connect to 127.0.0.1: "),
+                .starts_with("refused to fetch from localhost:"),
             "{err}"
         );
-        assert!(err.is_transient());
+        assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn allow_list_takes_names_and_ranges() {
+        let list = AllowList::new(&["feeds.intranet".into(), "10.1.0.0/16".into()]);
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(list.permits("feeds.intranet", ip("10.9.9.9")));
+        assert!(list.permits("other", ip("10.1.2.3")));
+        assert!(!list.permits("other", ip("10.2.0.1")));
+        assert!(!list.permits("other", ip("169.254.169.254")));
+        assert!(list.permits("news.example", ip("93.184.216.34")));
+        assert!(!AllowList::default().permits("x", ip("::1")));
     }
 
     #[tokio::test]

@@ -156,6 +156,7 @@ fn limits(app: &App) -> FetchLimits {
         timeout: Duration::from_secs(ingest.timeout_secs.max(1)),
         max_bytes: ingest.max_bytes,
         max_redirects: ingest.max_redirects,
+        allow_private: super::fetch::AllowList::new(&ingest.allow_private),
     }
 }
 

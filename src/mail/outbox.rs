@@ -22,9 +22,11 @@ pub struct Outbox {
 impl Outbox {
     pub fn new(dir: impl AsRef<Path>) -> anyhow::Result<Outbox> {
         let dir = dir.as_ref().to_path_buf();
-        std::fs::create_dir_all(&dir).map_err(|e| {
+        crate::ops::files::create_private_dir_all(&dir).map_err(|e| {
             anyhow::anyhow!("cannot create the outbox folder {}: {e}", dir.display())
         })?;
+        // A folder made by an older version may be open to everyone.
+        let _ = crate::ops::files::narrow(&dir, 0o700);
         Ok(Outbox {
             dir,
             sequence: Arc::new(AtomicU64::new(0)),
@@ -42,7 +44,8 @@ impl Outbox {
         let name = format!("{stamp}-{seq:08}-{unique}.eml");
         let path = self.dir.join(&name);
         let tmp = self.dir.join(format!(".{name}.tmp"));
-        tokio::fs::write(&tmp, message.formatted()).await?;
+        // 0600: the message holds the recipient's address and their personal links.
+        crate::ops::files::write_private(&tmp, &message.formatted()).await?;
         tokio::fs::rename(&tmp, &path).await?;
         Ok(path)
     }

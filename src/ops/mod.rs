@@ -1,5 +1,6 @@
 //! Running the service well: metrics, pruning, and keeping addresses out of the logs.
 
+pub mod files;
 pub mod metrics;
 pub mod retention;
 

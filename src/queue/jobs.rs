@@ -31,9 +31,45 @@ impl Job for SendTransactional {
     const MAX_ATTEMPTS: usize = 8;
 }
 
+/// Why an email about a subscriber should not go out after all: they were erased while it
+/// waited (or was retried), they have left the list (list mail), or they are no longer
+/// pending (a confirmation). Emails about no subscriber (test sends) always go.
+async fn no_longer_wanted(
+    job: &SendTransactional,
+    app: &App,
+) -> Result<Option<&'static str>, BoxDynError> {
+    let Some(id) = job.list_subscriber_id.or(job.event.as_ref().map(|e| e.0)) else {
+        return Ok(None);
+    };
+    let s = match app.store.subscriber(id).await {
+        Ok(s) => s,
+        Err(crate::store::StoreError::NotFound) => return Ok(Some("the subscriber was erased")),
+        Err(e) => return Err(e.into()),
+    };
+    if s.email.key() != job.to.key() {
+        return Ok(Some("the subscriber's address has changed"));
+    }
+    let is_confirmation = job
+        .event
+        .as_ref()
+        .is_some_and(|(_, kind)| kind == crate::subscribers::CONFIRMATION_SENT);
+    let wanted = if job.list_subscriber_id.is_some() {
+        s.status == crate::domain::SubscriberStatus::Confirmed
+    } else if is_confirmation {
+        s.status == crate::domain::SubscriberStatus::Pending
+    } else {
+        true
+    };
+    Ok((!wanted).then_some("the subscriber's status has changed"))
+}
+
 /// Sends the message; a permanent refusal is logged and recorded, not retried, since
 /// sending the same message again cannot succeed.
 pub async fn send_transactional(job: SendTransactional, app: Data<App>) -> Result<(), BoxDynError> {
+    if let Some(why) = no_longer_wanted(&job, &app).await? {
+        tracing::info!(subscriber = ?job.event.as_ref().map(|e| e.0), why, "transactional email dropped");
+        return Ok(());
+    }
     let unsubscribe = job.list_subscriber_id.map(|id| unsubscribe_for(&app, id));
     let email = OutgoingEmail {
         to: job.to.clone(),

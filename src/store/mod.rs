@@ -220,6 +220,18 @@ pub fn sqlite_options(url: &str) -> Result<SqliteConnectOptions, anyhow::Error> 
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         ensure_dir(dir)?;
     }
+    // SQLite gives the WAL and shared-memory files the database file's mode, so making
+    // that one private (before SQLite creates it) keeps all three from other users.
+    if path.as_os_str() != ":memory:" && !path.as_os_str().is_empty() {
+        crate::ops::files::ensure_private_file(&path).map_err(|e| {
+            anyhow::anyhow!("cannot create the database file {}: {e}", path.display())
+        })?;
+        for suffix in ["-wal", "-shm"] {
+            let mut side = path.clone().into_os_string();
+            side.push(suffix);
+            let _ = crate::ops::files::narrow(Path::new(&side), 0o600);
+        }
+    }
     Ok(options
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
@@ -229,7 +241,7 @@ pub fn sqlite_options(url: &str) -> Result<SqliteConnectOptions, anyhow::Error> 
 }
 
 fn ensure_dir(dir: &Path) -> Result<(), anyhow::Error> {
-    std::fs::create_dir_all(dir)
+    crate::ops::files::create_private_dir_all(dir)
         .map_err(|e| anyhow::anyhow!("cannot create the database folder {}: {e}", dir.display()))
 }
 

@@ -428,6 +428,25 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Deletes every job, whatever its state, whose payload contains one of `needles`
+    /// (exact substrings of its JSON): erasing a subscriber cancels their queued emails and
+    /// removes the finished ones that still hold their address and links. Returns how many.
+    pub async fn delete_jobs_mentioning(&self, needles: &[String]) -> StoreResult<u64> {
+        let d = Dialect::of(self);
+        let payload = if d.postgres {
+            "convert_from(job, 'UTF8')"
+        } else {
+            "CAST(job AS TEXT)"
+        };
+        let found = if d.postgres { "strpos" } else { "instr" };
+        let sql = format!("DELETE FROM {} WHERE {found}({payload}, $1) > 0", d.jobs);
+        let mut total = 0;
+        for needle in needles {
+            total += on_db!(self, pool => sqlx::query(AssertSqlSafe(sql.as_str())).bind(needle).execute(pool).await.map(|r| r.rows_affected()))?;
+        }
+        Ok(total)
+    }
+
     /// Deletes done jobs that finished before `before_secs`, in batches, kind by kind
     /// (each batch an index range). Returns how many were deleted.
     pub async fn purge_done_jobs(&self, before_secs: i64) -> StoreResult<u64> {

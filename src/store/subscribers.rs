@@ -192,6 +192,37 @@ impl Store {
         ))
     }
 
+    /// Moves the subscriber from `from` to `to` only if they are still in `from`; true when
+    /// this call made the change (so that exactly one of several racing callers acts on
+    /// it, e.g. sends the welcome email).
+    pub async fn change_status_from(
+        &self,
+        id: i64,
+        from: SubscriberStatus,
+        to: SubscriberStatus,
+        now: i64,
+    ) -> StoreResult<bool> {
+        from.transition(to)?;
+        let stamp = time_column(to)
+            .map(|c| format!(", {c} = $1"))
+            .unwrap_or_default();
+        let sql = format!(
+            "UPDATE subscribers SET status = $2, status_changed_at = $1{stamp} WHERE id = $3 AND status = $4"
+        );
+        let done = on_db!(self, pool => sqlx::query(AssertSqlSafe(sql.as_str()))
+            .bind(now)
+            .bind(to.as_str())
+            .bind(id)
+            .bind(from.as_str())
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        if done == 1 {
+            self.record_event(id, to.as_str(), None, now).await?;
+        }
+        Ok(done == 1)
+    }
+
     /// Counts per status, with zero for statuses nobody is in.
     pub async fn count_subscribers_by_status(&self) -> StoreResult<Vec<(SubscriberStatus, i64)>> {
         let rows: Vec<(String, i64)> = on_db!(self, pool => sqlx::query_as(

@@ -120,13 +120,37 @@ struct SessionRow {
     user: AdminUserRow,
 }
 
+/// What a personal API token may do: act with its owner's role, or only read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApiAccess {
+    Full,
+    Read,
+}
+
+impl ApiAccess {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Full => "full",
+            Self::Read => "read",
+        }
+    }
+
+    /// Unknown values read as the narrower access.
+    fn from_column(s: &str) -> Self {
+        if s == "full" { Self::Full } else { Self::Read }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ApiTokenInfo {
     pub id: i64,
     pub user_id: i64,
     pub name: String,
+    pub access: ApiAccess,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
+    pub expires_at: Option<i64>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -134,9 +158,13 @@ struct ApiTokenRow {
     id: i64,
     user_id: i64,
     name: String,
+    access: String,
     created_at: i64,
     last_used_at: Option<i64>,
+    expires_at: Option<i64>,
 }
+
+const TOKEN_COLUMNS: &str = "id, user_id, name, access, created_at, last_used_at, expires_at";
 
 impl From<ApiTokenRow> for ApiTokenInfo {
     fn from(r: ApiTokenRow) -> Self {
@@ -144,10 +172,22 @@ impl From<ApiTokenRow> for ApiTokenInfo {
             id: r.id,
             user_id: r.user_id,
             name: r.name,
+            access: ApiAccess::from_column(&r.access),
             created_at: r.created_at,
             last_used_at: r.last_used_at,
+            expires_at: r.expires_at,
         }
     }
+}
+
+/// A new personal token's settings.
+#[derive(Debug, Clone)]
+pub struct NewApiToken<'a> {
+    pub user_id: i64,
+    pub name: &'a str,
+    pub token_hash: &'a str,
+    pub access: ApiAccess,
+    pub expires_at: Option<i64>,
 }
 
 /// Admin emails are compared without regard to case; we keep them lower-cased.
@@ -226,7 +266,7 @@ impl Store {
     }
 
     /// Replaces the password and ends every session, so a stolen cookie dies with the old
-    /// password; also lifts a lock-out.
+    /// password; also lifts every lock-out of the account.
     pub async fn set_admin_password(&self, user_id: i64, password_hash: &str) -> StoreResult<()> {
         let n = on_db!(self, pool => sqlx::query(
             "UPDATE admin_users SET password_hash = $1, failed_logins = 0, locked_until = NULL WHERE id = $2",
@@ -239,29 +279,14 @@ impl Store {
         if n == 0 {
             return Err(StoreError::NotFound);
         }
-        self.delete_sessions_of(user_id).await
-    }
-
-    /// Counts a failed login and, at `max_failures`, locks the account until `locked_until`.
-    /// One statement, so concurrent guesses cannot slip past the counter.
-    pub async fn record_failed_login(
-        &self,
-        user_id: i64,
-        max_failures: i64,
-        locked_until: i64,
-    ) -> StoreResult<()> {
         on_db!(self, pool => sqlx::query(
-            "UPDATE admin_users SET failed_logins = failed_logins + 1, \
-             locked_until = CASE WHEN failed_logins + 1 >= $1 THEN $2 ELSE locked_until END \
-             WHERE id = $3",
+            "DELETE FROM login_attempts WHERE account = (SELECT email FROM admin_users WHERE id = $1)",
         )
-        .bind(max_failures)
-        .bind(locked_until)
         .bind(user_id)
         .execute(pool)
         .await
         .map(|r| r.rows_affected()))?;
-        Ok(())
+        self.delete_sessions_of(user_id).await
     }
 
     pub async fn record_successful_login(&self, user_id: i64, now: i64) -> StoreResult<()> {
@@ -273,6 +298,89 @@ impl Store {
         .execute(pool)
         .await
         .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Reserves one sign-in attempt for (`account`, `client`) before the password is
+    /// checked: `Some(n)` when it is the n-th attempt of the current window (a window
+    /// older than `window_starts_after` starts afresh), `None` when `max` attempts of the
+    /// window are already taken. One conditional statement, so a burst of concurrent
+    /// guesses cannot get more than `max` password checks.
+    pub async fn reserve_login_attempt(
+        &self,
+        account: &str,
+        client: &str,
+        now: i64,
+        window_starts_after: i64,
+        max: i64,
+    ) -> StoreResult<Option<i64>> {
+        let sql = "INSERT INTO login_attempts (account, client, window_start, attempts) \
+             VALUES ($1, $2, $3, 1) \
+             ON CONFLICT (account, client) DO UPDATE SET \
+             attempts = CASE WHEN login_attempts.window_start <= $4 THEN 1 \
+                        ELSE login_attempts.attempts + 1 END, \
+             window_start = CASE WHEN login_attempts.window_start <= $4 THEN $3 \
+                        ELSE login_attempts.window_start END \
+             WHERE login_attempts.window_start <= $4 OR login_attempts.attempts < $5 \
+             RETURNING attempts";
+        let n: Option<i64> = on_db!(self, pool => sqlx::query_scalar(sql)
+            .bind(normalise_email(account))
+            .bind(client)
+            .bind(now)
+            .bind(window_starts_after)
+            .bind(max)
+            .fetch_optional(pool)
+            .await)?;
+        Ok(n)
+    }
+
+    /// When the current window of (`account`, `client`) began, if one is recorded.
+    pub async fn login_window_start(
+        &self,
+        account: &str,
+        client: &str,
+    ) -> StoreResult<Option<i64>> {
+        let at: Option<i64> = on_db!(self, pool => sqlx::query_scalar(
+            "SELECT window_start FROM login_attempts WHERE account = $1 AND client = $2",
+        )
+        .bind(normalise_email(account))
+        .bind(client)
+        .fetch_optional(pool)
+        .await)?;
+        Ok(at)
+    }
+
+    /// Forgets the attempts of (`account`, `client`) after a successful sign-in.
+    pub async fn clear_login_attempts(&self, account: &str, client: &str) -> StoreResult<()> {
+        on_db!(self, pool => sqlx::query(
+            "DELETE FROM login_attempts WHERE account = $1 AND client = $2",
+        )
+        .bind(normalise_email(account))
+        .bind(client)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Forgets every window that has run out, so guesses at made-up addresses do not pile
+    /// up (an index range on `window_start`).
+    pub async fn prune_login_attempts(&self, window_starts_after: i64) -> StoreResult<u64> {
+        let n = on_db!(self, pool => sqlx::query("DELETE FROM login_attempts WHERE window_start <= $1")
+            .bind(window_starts_after)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(n)
+    }
+
+    /// Lifts every lock-out of `account` (after `users passwd`).
+    pub async fn clear_all_login_attempts(&self, account: &str) -> StoreResult<()> {
+        on_db!(self, pool => sqlx::query("DELETE FROM login_attempts WHERE account = $1")
+            .bind(normalise_email(account))
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
         Ok(())
     }
 
@@ -350,36 +458,45 @@ impl Store {
 
     pub async fn insert_api_token(
         &self,
-        user_id: i64,
-        name: &str,
-        token_hash: &str,
+        t: &NewApiToken<'_>,
         now: i64,
     ) -> StoreResult<ApiTokenInfo> {
-        let row: ApiTokenRow = on_db!(self, pool => sqlx::query_as(
-            "INSERT INTO api_tokens (user_id, name, token_hash, created_at) VALUES ($1, $2, $3, $4) \
-             RETURNING id, user_id, name, created_at, last_used_at",
-        )
-        .bind(user_id)
-        .bind(name)
-        .bind(token_hash)
-        .bind(now)
-        .fetch_one(pool)
-        .await)?;
+        let sql = format!(
+            "INSERT INTO api_tokens (user_id, name, token_hash, access, expires_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {TOKEN_COLUMNS}"
+        );
+        let row: ApiTokenRow = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str()))
+            .bind(t.user_id)
+            .bind(t.name)
+            .bind(t.token_hash)
+            .bind(t.access.as_str())
+            .bind(t.expires_at)
+            .bind(now)
+            .fetch_one(pool)
+            .await)?;
         Ok(row.into())
     }
 
-    /// The owner of the token with this hash, stamping its use.
+    /// The owner of the unexpired token with this hash and what the token may do,
+    /// stamping its use.
     pub async fn api_token_user(
         &self,
         token_hash: &str,
         now: i64,
-    ) -> StoreResult<Option<AdminUser>> {
+    ) -> StoreResult<Option<(AdminUser, ApiAccess)>> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            access: String,
+            #[sqlx(flatten)]
+            user: AdminUserRow,
+        }
         let sql = format!(
-            "SELECT {USER_COLUMNS_U} FROM api_tokens t JOIN admin_users u ON u.id = t.user_id \
-             WHERE t.token_hash = $1"
+            "SELECT t.access, {USER_COLUMNS_U} FROM api_tokens t JOIN admin_users u ON u.id = t.user_id \
+             WHERE t.token_hash = $1 AND (t.expires_at IS NULL OR t.expires_at > $2)"
         );
-        let row: Option<AdminUserRow> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str()))
+        let row: Option<Row> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str()))
             .bind(token_hash)
+            .bind(now)
             .fetch_optional(pool)
             .await)?;
         let Some(row) = row else { return Ok(None) };
@@ -389,13 +506,25 @@ impl Store {
             .execute(pool)
             .await
             .map(|r| r.rows_affected()))?;
-        Ok(Some(row.try_into()?))
+        Ok(Some((
+            row.user.try_into()?,
+            ApiAccess::from_column(&row.access),
+        )))
+    }
+
+    /// Revokes every token of `user_id` (after a password change); returns how many.
+    pub async fn delete_api_tokens_of(&self, user_id: i64) -> StoreResult<u64> {
+        let n = on_db!(self, pool => sqlx::query("DELETE FROM api_tokens WHERE user_id = $1")
+            .bind(user_id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(n)
     }
 
     pub async fn list_api_tokens(&self, user_id: i64) -> StoreResult<Vec<ApiTokenInfo>> {
-        let rows: Vec<ApiTokenRow> = on_db!(self, pool => sqlx::query_as(
-            "SELECT id, user_id, name, created_at, last_used_at FROM api_tokens WHERE user_id = $1 ORDER BY id",
-        )
+        let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE user_id = $1 ORDER BY id");
+        let rows: Vec<ApiTokenRow> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str()))
         .bind(user_id)
         .fetch_all(pool)
         .await)?;

@@ -259,12 +259,18 @@ pub async fn export_csv<W: Write>(
         let Some(last) = page.last() else { break };
         after = last.id;
         for s in &page {
-            csv.write_record([
+            let cells = [
                 s.email.as_str(),
                 s.name.as_deref().unwrap_or(""),
                 s.status.as_str(),
                 &from_ms(s.created_at).to_rfc3339_opts(SecondsFormat::Millis, true),
-            ])?;
+            ];
+            csv.write_record(
+                cells
+                    .map(crate::domain::spreadsheet::safe_cell)
+                    .iter()
+                    .map(|c| c.as_ref()),
+            )?;
             written += 1;
         }
     }

@@ -28,6 +28,9 @@ use crate::{
 
 pub use import::{ImportOptions, ImportReport, export_csv, import_csv};
 
+/// The history entry of a confirmation email, which also marks the job as one.
+pub const CONFIRMATION_SENT: &str = "confirmation sent";
+
 /// Longest name we keep; a name is for a greeting, not an essay.
 pub const MAX_NAME_CHARS: usize = 100;
 /// Longest pause a subscriber can ask for.
@@ -128,6 +131,52 @@ pub async fn choose_weekly_at_signup(app: &App, email: &EmailAddress) -> Service
         .update_preferences(s.id, &update, app.now_ms())
         .await?;
     Ok(())
+/// Sign-ups worked on behind answered requests at once; beyond this many (a flood the
+/// per-client limit did not stop) the request waits for its own, so work cannot pile up.
+const BACKGROUND_SIGNUPS: usize = 32;
+static SIGNUP_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(BACKGROUND_SIGNUPS);
+
+/// Starts [`signup`] for the public form and returns without waiting for it: what it does
+/// (insert, resend, nothing) differs by the address's state, and the time it takes must not
+/// tell a stranger which. Failures are logged, since the answer has gone.
+/// `weekly` is the round-up chosen on the form, applied once the sign-up is stored.
+pub async fn signup_after_answer(
+    app: &App,
+    email: EmailAddress,
+    name: Option<String>,
+    weekly: bool,
+) {
+    let slot = match SIGNUP_SLOTS.try_acquire() {
+        Ok(slot) => slot,
+        Err(_) => match SIGNUP_SLOTS.acquire().await {
+            Ok(slot) => slot,
+            Err(_) => return,
+        },
+    };
+    slot.forget();
+    let app = app.clone();
+    tokio::spawn(async move {
+        let stored = signup(&app, &email, name.as_deref()).await;
+        let chosen = match stored {
+            Ok(()) if weekly => choose_weekly_at_signup(&app, &email).await,
+            other => other,
+        };
+        if let Err(e) = chosen {
+            tracing::error!(error = %e, "sign-up failed");
+        }
+        SIGNUP_SLOTS.add_permits(1);
+    });
+}
+
+/// Waits (up to `limit`) until no sign-up started by [`signup_after_answer`] is still
+/// running in this process: for tests and for an orderly shutdown.
+pub async fn signups_settled(limit: std::time::Duration) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while SIGNUP_SLOTS.available_permits() < BACKGROUND_SIGNUPS
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }
 
 /// Someone already known signs up again: pending gets the link again (throttled), people
@@ -202,7 +251,7 @@ fn confirmation_email(app: &App, s: &Subscriber, now: i64) -> SendTransactional 
         html: render_transactional_html(&m),
         text: render_transactional_text(&m),
         list_subscriber_id: None,
-        event: Some((s.id, "confirmation sent".into())),
+        event: Some((s.id, CONFIRMATION_SENT.into())),
     }
 }
 
@@ -247,7 +296,16 @@ pub fn preferences_url(app: &App, id: i64) -> String {
 }
 
 pub fn preferences_token(app: &App, id: i64) -> String {
-    app.signer.sign(id, Purpose::Preferences, None)
+    app.signer
+        .sign(id, Purpose::Preferences, preferences_expiry(app))
+}
+
+/// When a preferences link made now stops working (`subscribers.preferences_link_days`):
+/// a link in an old email, or shown on a replayed confirmation, does not open the
+/// subscriber's data for ever. Every email carries a fresh one.
+pub fn preferences_expiry(app: &App) -> Option<i64> {
+    let days = app.config.subscribers.preferences_link_days;
+    (days > 0).then(|| app.now_ms() + Duration::days(i64::from(days)).num_milliseconds())
 }
 
 pub fn unsubscribe_token(app: &App, id: i64) -> String {
@@ -283,11 +341,24 @@ pub struct Confirmed {
     pub subscriber: Subscriber,
     /// False when the link had already been used: the page is just as friendly.
     pub newly: bool,
+    /// True when the link had expired (the address was confirmed before): the page then
+    /// hands out no preferences link.
+    pub link_expired: bool,
 }
 
-/// Follows a confirmation link. Clicking it twice, or after it expired but once
+/// What a confirmation link leads to, looked at without changing anything (link scanners
+/// follow links; only a person's POST confirms).
+#[derive(Debug)]
+pub enum ConfirmStep {
+    /// Pending: ask the person to press the button.
+    Ask(Subscriber),
+    /// Nothing left to do.
+    Done(Confirmed),
+}
+
+/// Reads a confirmation link. Clicking it twice, or after it expired but once
 /// confirmed, still lands on the confirmed page.
-pub async fn confirm(app: &App, token: &str) -> ServiceResult<Confirmed> {
+pub async fn confirm_step(app: &App, token: &str) -> ServiceResult<ConfirmStep> {
     let s = match holder(app, token, Purpose::Confirm).await {
         Ok(s) => s,
         Err(ServiceError::Link(LinkError::Expired { token })) => {
@@ -297,41 +368,70 @@ pub async fn confirm(app: &App, token: &str) -> ServiceResult<Confirmed> {
                 .map_err(|_| LinkError::Invalid)?;
             let s = load(app, id).await?;
             if s.status == SubscriberStatus::Confirmed {
-                return Ok(Confirmed {
+                return Ok(ConfirmStep::Done(Confirmed {
                     subscriber: s,
                     newly: false,
-                });
+                    link_expired: true,
+                }));
             }
             return Err(LinkError::Expired { token }.into());
         }
         Err(e) => return Err(e),
     };
     match s.status {
-        SubscriberStatus::Confirmed => Ok(Confirmed {
+        SubscriberStatus::Confirmed => Ok(ConfirmStep::Done(Confirmed {
             subscriber: s,
             newly: false,
-        }),
-        SubscriberStatus::Pending => {
-            let s = app
-                .store
-                .set_subscriber_status(s.id, SubscriberStatus::Confirmed, app.now_ms())
-                .await?;
-            app.store
-                .remove_suppression(&email_hash(app, &s.email))
-                .await?;
-            tracing::info!(subscriber = s.id, "subscription confirmed");
-            if app.config.subscribers.send_welcome
-                && let Err(e) = app.queue.push(welcome_email(app, &s)).await
-            {
-                tracing::warn!(subscriber = s.id, error = %e, "could not queue the welcome email");
-            }
-            Ok(Confirmed {
-                subscriber: s,
-                newly: true,
-            })
-        }
+            link_expired: false,
+        })),
+        SubscriberStatus::Pending => Ok(ConfirmStep::Ask(s)),
         _ => Err(LinkError::Stale.into()),
     }
+}
+
+/// Confirms the subscription a confirmation link names (the POST from the page
+/// [`confirm_step`] led to).
+pub async fn confirm(app: &App, token: &str) -> ServiceResult<Confirmed> {
+    let s = match confirm_step(app, token).await? {
+        ConfirmStep::Done(done) => return Ok(done),
+        ConfirmStep::Ask(s) => s,
+    };
+    // Of several confirmations at once (double clicks, a scanner and a person), only the
+    // one that made the change goes on to send the welcome.
+    let changed = app
+        .store
+        .change_status_from(
+            s.id,
+            SubscriberStatus::Pending,
+            SubscriberStatus::Confirmed,
+            app.now_ms(),
+        )
+        .await?;
+    let s = load(app, s.id).await?;
+    if !changed {
+        return match s.status {
+            SubscriberStatus::Confirmed => Ok(Confirmed {
+                subscriber: s,
+                newly: false,
+                link_expired: false,
+            }),
+            _ => Err(LinkError::Stale.into()),
+        };
+    }
+    app.store
+        .remove_suppression(&email_hash(app, &s.email))
+        .await?;
+    tracing::info!(subscriber = s.id, "subscription confirmed");
+    if app.config.subscribers.send_welcome
+        && let Err(e) = app.queue.push(welcome_email(app, &s)).await
+    {
+        tracing::warn!(subscriber = s.id, error = %e, "could not queue the welcome email");
+    }
+    Ok(Confirmed {
+        subscriber: s,
+        newly: true,
+        link_expired: false,
+    })
 }
 
 /// Sends a fresh confirmation link for the subscriber an (expired) confirmation token
@@ -487,8 +587,25 @@ pub async fn erase_subscriber(app: &App, s: &Subscriber, reason: &str) -> Servic
     app.store
         .erase_subscriber(s.id, &email_hash(app, &s.email), reason, app.now_ms())
         .await?;
-    tracing::info!(subscriber = s.id, "subscriber erased");
+    // Queued emails to them are cancelled, and finished ones (which keep the address and
+    // whole messages with links) go too. A job already running re-checks the subscriber
+    // before it sends (queue::jobs::send_transactional).
+    let cancelled = app.store.delete_jobs_mentioning(&job_mentions(s)).await?;
+    tracing::info!(subscriber = s.id, jobs = cancelled, "subscriber erased");
     Ok(())
+}
+
+/// Substrings that only a job for `s` has in its JSON payload: its address as the
+/// recipient, and its id as the one the email is about.
+fn job_mentions(s: &Subscriber) -> Vec<String> {
+    let mut needles = vec![
+        format!("\"event\":[{},", s.id),
+        format!("\"list_subscriber_id\":{},", s.id),
+    ];
+    if let Ok(address) = serde_json::to_string(&s.email) {
+        needles.push(format!("\"to\":{address}"));
+    }
+    needles
 }
 
 /// Adds a subscriber for an operator (API): confirmed directly, or pending with a

@@ -3,7 +3,8 @@
 //! `GET /api/subscribers?status=&limit=&after=` lists with keyset paging (`after` is the
 //! `next_after` of the previous page), `POST /api/subscribers` adds one, and
 //! `GET`/`DELETE /api/subscribers/{id}` reads or erases one;
-//! `POST /api/subscribers/{id}/unsubscribe` unsubscribes without erasing.
+//! `POST /api/subscribers/{id}/unsubscribe` unsubscribes without erasing. Reading takes
+//! any valid token; changing takes one that [`ApiAuth::require_change`] lets through.
 
 use axum::{
     Json, Router,
@@ -108,10 +109,11 @@ struct CreateBody {
 }
 
 async fn create(
-    _auth: ApiAuth,
+    auth: ApiAuth,
     State(app): State<App>,
     body: Result<Json<CreateBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
+    auth.require_change()?;
     let Json(body) = body.map_err(|r| ApiError::new(r.status(), r.body_text()))?;
     let email = EmailAddress::parse(&body.email)
         .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
@@ -131,20 +133,22 @@ async fn show(
 }
 
 async fn erase(
-    _auth: ApiAuth,
+    auth: ApiAuth,
     State(app): State<App>,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
+    auth.require_change()?;
     let s = app.store.subscriber(id).await?;
     subscribers::erase_subscriber(&app, &s, "erased by an operator").await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn unsubscribe(
-    _auth: ApiAuth,
+    auth: ApiAuth,
     State(app): State<App>,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
+    auth.require_change()?;
     let s = subscribers::unsubscribe_by_id(&app, id).await?;
     Ok(Json(s).into_response())
 }

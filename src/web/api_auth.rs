@@ -1,17 +1,21 @@
-//! Who is calling the JSON API.
+//! Who is calling the JSON API, and what they may do.
 //!
-//! Today one credential exists: the operator's bearer token from `admin.api_token`. The
-//! extractor returns a [`Principal`] rather than a bare "yes", so that personal API tokens
-//! (looked up by their hash in `api_tokens`) can be added as another variant and another
-//! branch in [`authenticate`] without touching the handlers that take `ApiAuth`.
+//! Two credentials exist: the bearer token from `admin.api_token` (full access), and
+//! personal tokens (looked up by their keyed hash in `api_tokens`), which act with their
+//! owner's role — an operator's token reads, as the operator's web admin does — and may be
+//! narrowed to read-only, or expire. Every handler asks [`ApiAuth::require_change`]
+//! before it changes anything, so no route can forget the check for a token kind.
 
 use axum::{
     extract::FromRequestParts,
-    http::{header::AUTHORIZATION, request::Parts},
+    http::{StatusCode, header::AUTHORIZATION, request::Parts},
 };
 
 use super::error::ApiError;
-use crate::app::App;
+use crate::{
+    app::App,
+    store::users::{AdminRole, ApiAccess},
+};
 
 /// The authenticated caller of an API request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,8 +26,22 @@ pub enum Principal {
     /// that admin.
     Personal {
         user_id: i64,
-        role: crate::store::users::AdminRole,
+        role: AdminRole,
+        access: ApiAccess,
     },
+}
+
+impl Principal {
+    /// Whether this caller may add, unsubscribe or erase subscribers: what the web admin
+    /// allows editors only.
+    pub fn may_change(&self) -> bool {
+        match self {
+            Principal::ConfigToken => true,
+            Principal::Personal { role, access, .. } => {
+                *access == ApiAccess::Full && role.can_edit()
+            }
+        }
+    }
 }
 
 /// Extractor for API handlers: rejects with 401 (JSON) unless a valid bearer token came.
@@ -41,6 +59,25 @@ impl FromRequestParts<App> for ApiAuth {
             Some(principal) => Ok(ApiAuth { principal }),
             None => Err(ApiError::unauthorized()),
         }
+    }
+}
+
+impl ApiAuth {
+    /// Refuses (403, JSON) a caller whose token only reads or whose owner is an operator.
+    pub fn require_change(&self) -> Result<(), ApiError> {
+        if self.principal.may_change() {
+            return Ok(());
+        }
+        let why = match &self.principal {
+            Principal::Personal {
+                access: ApiAccess::Read,
+                ..
+            } => "this API token is read-only",
+            _ => {
+                "this API token belongs to an operator, who may read subscribers but not change them"
+            }
+        };
+        Err(ApiError::new(StatusCode::FORBIDDEN, why))
     }
 }
 
@@ -62,9 +99,10 @@ pub async fn authenticate(app: &App, token: &str) -> Result<Option<Principal>, A
         return Ok(Some(Principal::ConfigToken));
     }
     let hash = app.signer.fingerprint(token);
-    let user = app.store.api_token_user(&hash, app.now_ms()).await?;
-    Ok(user.map(|u| Principal::Personal {
+    let found = app.store.api_token_user(&hash, app.now_ms()).await?;
+    Ok(found.map(|(u, access)| Principal::Personal {
         user_id: u.id,
         role: u.role,
+        access,
     }))
 }

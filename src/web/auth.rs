@@ -14,8 +14,8 @@
 //! ```
 
 use argon2::{
-    Argon2,
-    password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash},
+    Algorithm, Argon2, Block, Params, Version,
+    password_hash::{PasswordHasher, phc::PasswordHash},
 };
 use axum::{
     extract::{FromRef, FromRequestParts, OptionalFromRequestParts},
@@ -24,8 +24,14 @@ use axum::{
 };
 use templates::page::{PageMeta, error_page};
 
+use std::{net::IpAddr, sync::Arc, time::Duration};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::rate_limit::RateLimiter;
 use crate::{
     app::App,
+    config::AdminConfig,
     domain::token::random_secret,
     store::users::{AdminRole, AdminUser},
 };
@@ -420,53 +426,125 @@ pub async fn end_session(app: &App, headers: &HeaderMap) -> anyhow::Result<()> {
 pub enum LoginError {
     #[error("That email address and password do not match an account.")]
     BadCredentials,
+    /// The password was checked and was wrong, and that was the window's last attempt.
     #[error(
-        "Too many failed attempts: this account is locked for {minutes} more minute(s). Try again later, or ask someone to reset the password with `breakfast users passwd`."
+        "That email address and password do not match an account. Too many failed attempts: sign-in with this address from your network is locked for {minutes} more minute(s). Try again later, or ask someone to reset the password with `breakfast users passwd`."
+    )]
+    LastAttempt { minutes: i64 },
+    /// Refused without checking the password.
+    #[error(
+        "Too many failed attempts: sign-in with this address from your network is locked for {minutes} more minute(s). Try again later, or ask someone to reset the password with `breakfast users passwd`."
     )]
     Locked { minutes: i64 },
     #[error("{0}")]
     Internal(#[from] anyhow::Error),
 }
 
-/// Checks a password, counting failures and locking the account after
-/// `admin.max_failed_logins` of them for `admin.lockout_minutes`. A locked account is
-/// refused without checking the password, so guessing during a lock-out learns nothing.
-pub async fn authenticate(app: &App, email: &str, password: &str) -> Result<AdminUser, LoginError> {
-    let user = app
-        .store
+/// Checks a password for a sign-in from `client`.
+///
+/// The attempt is reserved in the store *before* the password is checked, per (address
+/// typed, client): at most `admin.max_failed_logins` checks per `admin.lockout_minutes`
+/// window, however many guesses arrive at once, and a stranger's guesses lock out only the
+/// stranger. Unknown addresses take the same path — reservation, an argon2 check against
+/// a dummy hash, the same answers — so nothing tells them apart from real accounts.
+pub async fn authenticate(
+    app: &App,
+    email: &str,
+    password: &str,
+    client: IpAddr,
+) -> Result<AdminUser, LoginError> {
+    let now = app.now_ms();
+    let window_ms = i64::from(app.config.admin.lockout_minutes.max(1)) * 60_000;
+    let window_cutoff = now - window_ms;
+    let max = i64::from(app.config.admin.max_failed_logins.max(1));
+    let client = client.to_string();
+    let minutes_left = |start: i64| ((start + window_ms - now).max(0) + 59_999) / 60_000;
+    let store = &app.store;
+    store
+        .prune_login_attempts(window_cutoff)
+        .await
+        .map_err(anyhow::Error::from)?;
+    let attempt = store
+        .reserve_login_attempt(email, &client, now, window_cutoff, max)
+        .await
+        .map_err(anyhow::Error::from)?;
+    let Some(attempt) = attempt else {
+        let start = store
+            .login_window_start(email, &client)
+            .await
+            .map_err(anyhow::Error::from)?
+            .unwrap_or(now);
+        return Err(LoginError::Locked {
+            minutes: minutes_left(start).max(1),
+        });
+    };
+    let user = store
         .admin_user_by_email(email)
         .await
         .map_err(anyhow::Error::from)?;
-    let now = app.now_ms();
-    let Some(user) = user else {
-        // Same work as for a real account, so timing does not reveal who has one.
-        let _ = verify_password(password.to_string(), DUMMY_HASH.to_string()).await;
-        return Err(LoginError::BadCredentials);
-    };
-    if let Some(until) = user.locked_until.filter(|u| *u > now) {
-        return Err(LoginError::Locked {
-            minutes: ((until - now) + 59_999) / 60_000,
-        });
+    let hash = user
+        .as_ref()
+        .map_or_else(|| DUMMY_HASH.to_string(), |u| u.password_hash.clone());
+    let matches = verify_password(password.to_string(), hash).await;
+    match user {
+        Some(user) if matches => {
+            store
+                .clear_login_attempts(email, &client)
+                .await
+                .map_err(anyhow::Error::from)?;
+            store
+                .record_successful_login(user.id, now)
+                .await
+                .map_err(anyhow::Error::from)?;
+            Ok(user)
+        }
+        _ if attempt >= max => Err(LoginError::LastAttempt {
+            minutes: i64::from(app.config.admin.lockout_minutes.max(1)),
+        }),
+        _ => Err(LoginError::BadCredentials),
     }
-    if verify_password(password.to_string(), user.password_hash.clone()).await {
-        app.store
-            .record_successful_login(user.id, now)
-            .await
-            .map_err(anyhow::Error::from)?;
-        return Ok(user);
+}
+
+/// Bounds the cost of sign-ins for the whole process: a per-client budget spent before
+/// any hashing, and a few argon2 checks at a time (each holds ~19 MiB while it runs, so a
+/// flood of logins costs a queue, not gigabytes).
+#[derive(Clone)]
+pub struct LoginGate {
+    checks: Arc<Semaphore>,
+    per_client: RateLimiter,
+    wait: Duration,
+    per_minute: u32,
+}
+
+/// Why a sign-in was turned away before its password was looked at.
+#[derive(Debug)]
+pub enum Refusal {
+    /// This client has used its budget of attempts; try again after this long.
+    Throttled(Duration),
+    /// Every check is busy and none came free in time.
+    Busy,
+}
+
+impl LoginGate {
+    pub fn new(config: &AdminConfig) -> Self {
+        LoginGate {
+            checks: Arc::new(Semaphore::new(config.login_concurrency.max(1))),
+            per_client: RateLimiter::new(),
+            wait: Duration::from_millis(config.login_wait_ms),
+            per_minute: config.login_per_minute,
+        }
     }
-    let max = i64::from(app.config.admin.max_failed_logins.max(1));
-    let lock_until = now + i64::from(app.config.admin.lockout_minutes) * 60_000;
-    app.store
-        .record_failed_login(user.id, max, lock_until)
-        .await
-        .map_err(anyhow::Error::from)?;
-    if user.failed_logins + 1 >= max {
-        return Err(LoginError::Locked {
-            minutes: i64::from(app.config.admin.lockout_minutes),
-        });
+
+    /// A turn to check a password, held until the returned permit is dropped.
+    pub async fn admit(&self, client: IpAddr) -> Result<OwnedSemaphorePermit, Refusal> {
+        self.per_client
+            .check(client, "login", self.per_minute)
+            .map_err(Refusal::Throttled)?;
+        match tokio::time::timeout(self.wait, self.checks.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(Refusal::Busy),
+        }
     }
-    Err(LoginError::BadCredentials)
 }
 
 /// A valid argon2id hash of a random password, for timing-equal refusals.
@@ -483,17 +561,59 @@ pub fn hash_password(password: &str) -> anyhow::Result<String> {
 /// Checks `password` against a stored hash off the async threads (argon2 is slow on
 /// purpose).
 pub async fn verify_password(password: String, hash: String) -> bool {
-    tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&hash)
-            .map(|parsed| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok()
-            })
-            .unwrap_or(false)
-    })
-    .await
-    .unwrap_or(false)
+    tokio::task::spawn_blocking(move || verify_with_pooled_memory(password.as_bytes(), &hash))
+        .await
+        .unwrap_or(false)
+}
+
+/// Argon2's working memory (~19 MiB per check), kept and reused rather than freed: freed
+/// blocks of that size stay in the allocator's per-thread arenas, so a stream of checks on
+/// different threads grew the process by 19 MiB per thread. The pool holds at most as many
+/// buffers as checks ever ran at once, which [`LoginGate`] bounds.
+static ARGON2_MEMORY: std::sync::Mutex<Vec<Vec<Block>>> = std::sync::Mutex::new(Vec::new());
+
+fn verify_with_pooled_memory(password: &[u8], phc: &str) -> bool {
+    let mut memory = ARGON2_MEMORY
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .pop()
+        .unwrap_or_default();
+    let matches = verify_in(password, phc, &mut memory);
+    ARGON2_MEMORY
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(memory);
+    matches
+}
+
+/// Recomputes the PHC string's hash for `password` with its own algorithm, version,
+/// parameters and salt, in `memory`, and compares in constant time.
+fn verify_in(password: &[u8], phc: &str, memory: &mut Vec<Block>) -> bool {
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(params)) = (
+        Algorithm::try_from(parsed.algorithm.as_str()),
+        Params::try_from(&parsed),
+    ) else {
+        return false;
+    };
+    let version = match parsed.version.map(Version::try_from) {
+        None => Version::default(),
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    let (Some(salt), Some(expected)) = (parsed.salt.as_ref(), parsed.hash.as_ref()) else {
+        return false;
+    };
+    if memory.len() < params.block_count() {
+        memory.resize(params.block_count(), Block::default());
+    }
+    let mut out = vec![0u8; expected.as_bytes().len()];
+    Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(password, salt, &mut out, memory.as_mut_slice())
+        .is_ok()
+        && constant_time_eq(&out, expected.as_bytes())
 }
 
 /// Rules for new passwords, checked by the CLI and the web alike.
@@ -543,12 +663,11 @@ mod tests {
         let h = hash_password("correct horse battery").unwrap();
         assert!(h.starts_with("$argon2id$"));
         assert!(PasswordHash::new(DUMMY_HASH).is_ok());
-        let ok = PasswordHash::new(&h).unwrap();
-        assert!(
-            Argon2::default()
-                .verify_password(b"correct horse battery", &ok)
-                .is_ok()
-        );
+        assert!(verify_with_pooled_memory(b"correct horse battery", &h));
+        assert!(!verify_with_pooled_memory(b"correct horse batterY", &h));
+        assert!(!verify_with_pooled_memory(b"x", "not a hash"));
+        // The dummy hash is a real one: checking against it costs what a real check costs.
+        assert!(!verify_with_pooled_memory(b"x", DUMMY_HASH));
     }
 
     #[test]

@@ -71,9 +71,18 @@ async fn readyz(State(app): State<App>) -> (StatusCode, Json<Value>) {
     (status, Json(body))
 }
 
-/// The Prometheus text format. With `metrics.token` set, scrapers must send it as a
-/// Bearer token; without, the endpoint is open on the listen address.
+/// The Prometheus text format on the main address: only with `metrics.token`, sent as a
+/// Bearer token. The numbers tell whether an address just signed up or was already
+/// subscribed, so they are never open to strangers; without a token they are served only
+/// on `metrics.listen` ([`private_routes`]).
 async fn metrics_text(State(app): State<App>, headers: HeaderMap) -> Response {
+    if app.config.metrics.token.is_empty() {
+        return (
+            StatusCode::NOT_FOUND,
+            "metrics are not served here: set metrics.token, or metrics.listen for a loopback-only address\n",
+        )
+            .into_response();
+    }
     if !metrics_allowed(&app, &headers) {
         return (
             StatusCode::UNAUTHORIZED,
@@ -82,7 +91,19 @@ async fn metrics_text(State(app): State<App>, headers: HeaderMap) -> Response {
         )
             .into_response();
     }
-    match metrics::render(&app).await {
+    render_metrics(&app).await
+}
+
+/// Only /metrics, without a token, for the separate `metrics.listen` address.
+pub fn private_routes() -> Router<App> {
+    Router::new().route(
+        "/metrics",
+        get(|State(app): State<App>| async move { render_metrics(&app).await }),
+    )
+}
+
+async fn render_metrics(app: &App) -> Response {
+    match metrics::render(app).await {
         Some(text) => (
             [(
                 header::CONTENT_TYPE,
@@ -102,7 +123,7 @@ async fn metrics_text(State(app): State<App>, headers: HeaderMap) -> Response {
 fn metrics_allowed(app: &App, headers: &HeaderMap) -> bool {
     let token = &app.config.metrics.token;
     if token.is_empty() {
-        return true;
+        return false;
     }
     headers
         .get(header::AUTHORIZATION)

@@ -36,7 +36,7 @@ pub fn routes() -> Router<App> {
         .route("/", get(signup_page))
         .route("/embed", get(embed_page))
         .route("/subscribe", post(subscribe))
-        .route("/confirm", get(confirm))
+        .route("/confirm", get(confirm_page).post(confirm))
         .route("/confirm/resend", post(resend))
         .route("/unsubscribe", get(unsubscribe_page).post(unsubscribe))
         .route("/unsubscribe/instead", post(stay_instead))
@@ -110,9 +110,22 @@ fn link_error(app: &App, e: ServiceError) -> Response {
             "We could not find your subscription",
             "The address this link was for is no longer on our list, perhaps because everything about it was deleted.",
         ),
-        ServiceError::Link(LinkError::Expired { token }) => html(
+        ServiceError::Link(LinkError::Expired { token })
+            if app
+                .signer
+                .verify(&token, crate::domain::Purpose::Confirm, 0)
+                .is_ok() =>
+        {
+            html(
+                StatusCode::GONE,
+                views::link_expired_page(&meta(app, "Link expired", true), &token),
+            )
+        }
+        ServiceError::Link(LinkError::Expired { .. }) => error(
+            app,
             StatusCode::GONE,
-            views::link_expired_page(&meta(app, "Link expired", true), &token),
+            "This link has expired",
+            "Links to your preferences work for a while only. Every email we send has a fresh one.",
         ),
         ServiceError::Link(LinkError::Stale) => error(
             app,
@@ -384,23 +397,11 @@ async fn subscribe(
             );
         }
     };
+    // Answered before the work is done, so neither the answer nor its timing says whether
+    // the address was new, pending or already subscribed.
     let weekly = input.frequency.as_deref().map(str::trim) == Some("weekly");
-    match subscribers::signup(&app, &email, name.as_deref()).await {
-        Ok(()) if weekly => match subscribers::choose_weekly_at_signup(&app, &email).await {
-            Ok(()) => accepted(),
-            Err(e) => internal(&app, e),
-        },
-        Ok(()) => accepted(),
-        Err(e) if kind == BodyKind::Json => {
-            tracing::error!(error = %e, "sign-up failed");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Json(json!({ "error": "internal error; please try again", "status": 500 })),
-            )
-                .into_response()
-        }
-        Err(e) => internal(&app, e),
-    }
+    subscribers::signup_after_answer(&app, email, name, weekly).await;
+    accepted()
 }
 
 fn capitalise(s: &str) -> String {
@@ -435,7 +436,8 @@ fn accepted(app: &App, json: bool, echo: &CheckEmailView) -> Response {
 }
 
 /// What the confirmed page says: when the first issue comes and where the latest is.
-async fn confirmed_view(app: &App, subscriber_id: i64) -> ConfirmedView {
+/// What the confirmed page says; no preferences link when an expired link was replayed.
+async fn confirmed_view(app: &App, c: &subscribers::Confirmed) -> ConfirmedView {
     let latest = match app.store.list_sent_digests(1, 0).await {
         Ok(rows) => rows.into_iter().next(),
         Err(e) => {
@@ -445,7 +447,8 @@ async fn confirmed_view(app: &App, subscriber_id: i64) -> ConfirmedView {
     };
     ConfirmedView {
         publication: app.config.newsletter.name.clone(),
-        preferences_url: subscribers::preferences_url(app, subscriber_id),
+        preferences_url: (!c.link_expired)
+            .then(|| subscribers::preferences_url(app, c.subscriber.id)),
         next_issue: crate::archive::next_issue_sentence(app).await,
         latest_issue: latest.map(|d| {
             let href = format!("/archive/{}", d.issue_date);
@@ -464,17 +467,50 @@ fn token_of(query: &HashMap<String, String>, form: Option<&HashMap<String, Strin
         .unwrap_or_default()
 }
 
-async fn confirm(State(app): State<App>, Query(q): Params) -> Response {
-    match subscribers::confirm(&app, &token_of(&q, None)).await {
-        Ok(c) => html(
+/// The page a confirmation link opens: it changes nothing (link scanners follow links).
+async fn confirm_page(State(app): State<App>, Query(q): Params) -> Response {
+    let token = token_of(&q, None);
+    match subscribers::confirm_step(&app, &token).await {
+        Ok(subscribers::ConfirmStep::Ask(s)) => html(
             StatusCode::OK,
-            views::confirmed_page(
-                &meta(&app, "Subscribed", true),
-                &confirmed_view(&app, c.subscriber.id).await,
+            views::confirm_page(
+                &meta(&app, "Confirm your subscription", true),
+                &app.config.newsletter.name,
+                s.email.as_str(),
+                &token,
             ),
         ),
+        Ok(subscribers::ConfirmStep::Done(c)) => confirmed(&app, &c).await,
         Err(e) => link_error(&app, e),
     }
+}
+
+/// The button on that page: confirms.
+async fn confirm(
+    State(app): State<App>,
+    Query(q): Params,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let form = match read_form(&app, &headers, body) {
+        Ok(f) => f,
+        Err(r) => return *r,
+    };
+    match subscribers::confirm(&app, &token_of(&q, Some(&form))).await {
+        Ok(c) => confirmed(&app, &c).await,
+        Err(e) => link_error(&app, e),
+    }
+}
+
+/// A preferences link only for a live confirmation link (not an expired one replayed).
+async fn confirmed(app: &App, c: &subscribers::Confirmed) -> Response {
+    html(
+        StatusCode::OK,
+        views::confirmed_page(
+            &meta(app, "Subscribed", true),
+            &confirmed_view(app, c).await,
+        ),
+    )
 }
 
 async fn resend(

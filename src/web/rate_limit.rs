@@ -1,8 +1,9 @@
 //! Per-client token buckets for the endpoints that cost us an email or a row.
 //!
-//! Keyed on the peer address of the TCP connection (`ConnectInfo`), not on any header:
-//! `X-Forwarded-For` is whatever the client says unless a trusted proxy sets it. IPv6
-//! clients are keyed on their /64, since one host usually holds a whole /64.
+//! Keyed on the peer address of the TCP connection (`ConnectInfo`). `X-Forwarded-For` and
+//! `Forwarded` are whatever the client says, so they are believed only when the peer is
+//! one of `http.trusted_proxies`. IPv6 clients are keyed on their /64, since one host
+//! usually holds a whole /64.
 
 use std::{
     collections::HashMap,
@@ -12,8 +13,13 @@ use std::{
 };
 
 use axum::{
-    extract::{ConnectInfo, FromRequestParts},
-    http::request::Parts,
+    extract::{ConnectInfo, FromRef, FromRequestParts},
+    http::{HeaderMap, request::Parts},
+};
+
+use crate::{
+    app::App,
+    domain::net::{IpRange, parse_ranges},
 };
 
 /// Buckets beyond this many trigger a sweep of the idle (full) ones, bounding memory
@@ -82,19 +88,105 @@ impl RateLimiter {
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub IpAddr);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl<S> FromRequestParts<S> for ClientIp
+where
+    App: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = std::convert::Infallible;
 
     /// Without `ConnectInfo` (a router driven directly in a test) every request shares one
     /// key, which errs on the side of limiting.
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip())
             .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-        Ok(ClientIp(key_of(ip)))
+        let app = App::from_ref(state);
+        let trusted = trusted_proxies(&app);
+        Ok(ClientIp(key_of(client_address(
+            peer,
+            &parts.headers,
+            &trusted,
+        ))))
     }
+}
+
+/// The configured proxies (checked at start-up, so nothing is dropped here in practice).
+fn trusted_proxies(app: &App) -> Vec<IpRange> {
+    parse_ranges(&app.config.http.trusted_proxies, "http.trusted_proxies").unwrap_or_default()
+}
+
+/// Who is really asking. Only when the TCP peer is a trusted proxy are its forwarding
+/// headers believed, read from the right (the hop nearest us) past any further trusted
+/// proxies; anything a client wrote itself sits further left and is never reached.
+pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpRange]) -> IpAddr {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|r| r.contains(ip));
+    if !is_trusted(peer) {
+        return peer;
+    }
+    let hops = forwarded_hops(headers);
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        match hop {
+            Some(ip) => {
+                client = *ip;
+                if !is_trusted(*ip) {
+                    break;
+                }
+            }
+            // An obfuscated or unparsable hop: stop at the last address we could read.
+            None => break,
+        }
+    }
+    client
+}
+
+/// The client addresses a proxy chain reports, nearest last: `Forwarded: for=` when
+/// present (RFC 7239), else `X-Forwarded-For`.
+fn forwarded_hops(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
+    let joined = |name: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let forwarded = joined("forwarded");
+    if !forwarded.trim().is_empty() {
+        return forwarded
+            .split(',')
+            .filter_map(|element| {
+                element.split(';').find_map(|pair| {
+                    let (k, v) = pair.trim().split_once('=')?;
+                    k.trim()
+                        .eq_ignore_ascii_case("for")
+                        .then(|| parse_hop(v.trim().trim_matches('"')))
+                })
+            })
+            .collect();
+    }
+    joined("x-forwarded-for")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(parse_hop)
+        .collect()
+}
+
+/// `203.0.113.7`, `203.0.113.7:4711`, `[2001:db8::1]:4711` or `2001:db8::1`.
+fn parse_hop(s: &str) -> Option<IpAddr> {
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    if let Ok(sa) = s.parse::<SocketAddr>() {
+        return Some(sa.ip());
+    }
+    s.strip_prefix('[')
+        .and_then(|r| r.split_once(']'))
+        .and_then(|(a, _)| a.parse().ok())
 }
 
 fn key_of(ip: IpAddr) -> IpAddr {
@@ -135,6 +227,44 @@ mod tests {
         assert!(l.check_at("192.0.2.2".parse().unwrap(), "x", 3, t0).is_ok());
         assert!(l.check_at(ip, "y", 3, t0).is_ok());
         assert!(l.check_at(ip, "x", 3, t0 + Duration::from_secs(21)).is_ok());
+    }
+
+    #[test]
+    fn forwarding_headers_count_only_from_trusted_proxies() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let trusted = vec!["127.0.0.1".parse().unwrap(), "10.0.0.0/8".parse().unwrap()];
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            "6.6.6.6, 203.0.113.5, 10.1.1.1".parse().unwrap(),
+        );
+        // From a trusted proxy: the nearest untrusted hop.
+        assert_eq!(
+            client_address(ip("127.0.0.1"), &h, &trusted),
+            ip("203.0.113.5")
+        );
+        // From anyone else: the header is the client's own words.
+        assert_eq!(
+            client_address(ip("198.51.100.1"), &h, &trusted),
+            ip("198.51.100.1")
+        );
+        assert_eq!(client_address(ip("127.0.0.1"), &h, &[]), ip("127.0.0.1"));
+        let mut f = HeaderMap::new();
+        f.insert(
+            "forwarded",
+            "for=192.0.2.60;proto=http, for=\"[2001:db8::7]:4711\""
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(
+            client_address(ip("127.0.0.1"), &f, &trusted),
+            ip("2001:db8::7")
+        );
+        // No header from a trusted proxy: the proxy itself.
+        assert_eq!(
+            client_address(ip("127.0.0.1"), &HeaderMap::new(), &trusted),
+            ip("127.0.0.1")
+        );
     }
 
     #[test]

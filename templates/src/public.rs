@@ -133,7 +133,8 @@ pub fn check_email_page(meta: &PageMeta, v: &CheckEmailView) -> Markup {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ConfirmedView {
     pub publication: String,
-    pub preferences_url: String,
+    /// `None` when an expired link was replayed: the emails carry fresh ones.
+    pub preferences_url: Option<String>,
     /// e.g. "The next issue goes out on Tuesday 7 March at 07:00 GMT."; `None` when no
     /// send is scheduled.
     pub next_issue: Option<String>,
@@ -153,11 +154,34 @@ pub fn confirmed_page(meta: &PageMeta, v: &ConfirmedView) -> Markup {
             @if let Some((subject, href)) = &v.latest_issue {
                 p { "Can't wait? Read the latest issue: " a href=(href) { (subject) } "." }
             }
-            p { "You can change how often you hear from us, or pause for a while, at any time." }
+            @if v.preferences_url.is_some() {
+                p { "You can change how often you hear from us, or pause for a while, at any time." }
+            } @else {
+                p { "Every email we send has a link to your preferences." }
+            }
             div.actions {
-                (link_button("Manage my preferences", &v.preferences_url, ButtonKind::Secondary))
+                @if let Some(url) = &v.preferences_url {
+                    (link_button("Manage my preferences", url, ButtonKind::Secondary))
+                }
                 (link_button("Past issues", "/archive", ButtonKind::Secondary))
             }
+        },
+    )
+}
+
+/// What a confirmation link opens: one button, a form posting the token back, so that
+/// a mail scanner following the link confirms nothing. Works without script.
+pub fn confirm_page(meta: &PageMeta, publication: &str, email: &str, token: &str) -> Markup {
+    page(
+        meta,
+        html! {
+            h1 { "Confirm your subscription to " (publication) }
+            p.lede { "One click and " strong { (email) } " is on the list." }
+            form method="post" action="/confirm" {
+                input type="hidden" name="token" value=(token);
+                div.actions { (button("Yes, subscribe me", ButtonKind::Primary)) }
+            }
+            p { "If you did not ask for this, close this page: nothing happens." }
         },
     )
 }

@@ -757,6 +757,7 @@ async fn feeds_and_preview_commands() {
         ("BREAKFAST_BASE_URL", t.base.as_str()),
         ("BREAKFAST_SECRET", "test-secret-0123456789"),
         ("BREAKFAST_INGEST__TIMEOUT_SECS", "2"),
+        ("BREAKFAST_INGEST__ALLOW_PRIVATE", "[\"127.0.0.1\"]"),
         ("BREAKFAST_MAIL__OUTBOX_DIR", "outbox"),
     ];
     let run = |args: &[&str]| {

@@ -108,8 +108,17 @@ pub fn test_config(db: &TestDb, base_url: &str, extra: &str) -> Config {
         Config::from_toml_str(&toml).unwrap_or_else(|e| panic!("test config: {e}\n{toml}"));
     config.mail.outbox_dir = outbox.display().to_string();
     config.queue.poll_interval_ms = 50;
+    // Test feeds are served on loopback, which the fetcher refuses unless allowed.
+    config.ingest.allow_private = vec!["127.0.0.1".into()];
+    // /metrics needs a token on the main address (unless a test sets its own).
+    if config.metrics.token.is_empty() {
+        config.metrics.token = breakfast::config::Secret::new(TEST_METRICS_TOKEN);
+    }
     config
 }
+
+/// The metrics token of [`test_config`].
+pub const TEST_METRICS_TOKEN: &str = "test-metrics-token-0123";
 
 /// The whole service, running in this process on a loopback port.
 pub struct TestApp {

@@ -12,4 +12,5 @@ mod edition;
 mod foundation;
 mod ops;
 mod schedule;
+mod security;
 mod subscribers;

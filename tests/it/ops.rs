@@ -326,10 +326,8 @@ async fn kind_stats(t: &TestApp, kind: &str) -> KindStats {
 }
 
 async fn scrape(t: &TestApp, token: Option<&str>) -> prometheus_parse::Scrape {
-    let mut request = t.http.get(t.url("/metrics"));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
+    let token = token.unwrap_or(crate::helpers::TEST_METRICS_TOKEN);
+    let request = t.http.get(t.url("/metrics")).bearer_auth(token);
     let response = request.send().await.unwrap();
     assert_eq!(response.status(), 200);
     let body = response.text().await.unwrap();

@@ -2,8 +2,9 @@
 //! since there is no session yet to keep it in.
 
 use axum::{
+    Extension,
     extract::{Query, State},
-    http::{HeaderMap, StatusCode, header},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
@@ -12,9 +13,12 @@ use super::{Fields, html_page, meta, see_other};
 use crate::{
     app::App,
     domain::token::random_secret,
-    web::auth::{
-        self, CSRF_FIELD, CurrentUser, LOGIN_CSRF_COOKIE, LoginError, PageError, SESSION_COOKIE,
-        clear_cookie, constant_time_eq, cookie, safe_next, set_cookie,
+    web::{
+        auth::{
+            self, CSRF_FIELD, CurrentUser, LOGIN_CSRF_COOKIE, LoginError, LoginGate, PageError,
+            Refusal, SESSION_COOKIE, clear_cookie, constant_time_eq, cookie, safe_next, set_cookie,
+        },
+        rate_limit::{ClientIp, retry_after_secs},
     },
 };
 
@@ -57,7 +61,13 @@ fn form(app: &App, status: StatusCode, email: &str, next: &str, message: Option<
     res
 }
 
-pub async fn submit(State(app): State<App>, headers: HeaderMap, f: Fields) -> Response {
+pub async fn submit(
+    State(app): State<App>,
+    Extension(gate): Extension<LoginGate>,
+    ClientIp(client): ClientIp,
+    headers: HeaderMap,
+    f: Fields,
+) -> Response {
     let email = f.text("email");
     let next = safe_next(f.get("next"));
     let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
@@ -81,7 +91,12 @@ pub async fn submit(State(app): State<App>, headers: HeaderMap, f: Fields) -> Re
             Some("Enter your email address and your password."),
         );
     }
-    match auth::authenticate(&app, &email, password).await {
+    // Turned away before any hashing: a client over its budget, or no check free.
+    let _permit = match gate.admit(client).await {
+        Ok(permit) => permit,
+        Err(refusal) => return refused(&app, &email, &next, refusal),
+    };
+    match auth::authenticate(&app, &email, password, client).await {
         Ok(user) => match auth::start_session(&app, &user).await {
             Ok(session_cookie) => {
                 tracing::info!(admin = user.id, "admin signed in");
@@ -93,12 +108,12 @@ pub async fn submit(State(app): State<App>, headers: HeaderMap, f: Fields) -> Re
             }
             Err(e) => PageError::internal(&app, e).into_response(),
         },
-        Err(LoginError::BadCredentials) => form(
+        Err(e @ (LoginError::BadCredentials | LoginError::LastAttempt { .. })) => form(
             &app,
             StatusCode::UNAUTHORIZED,
             &email,
             &next,
-            Some(&LoginError::BadCredentials.to_string()),
+            Some(&e.to_string()),
         ),
         Err(e @ LoginError::Locked { .. }) => form(
             &app,
@@ -109,6 +124,26 @@ pub async fn submit(State(app): State<App>, headers: HeaderMap, f: Fields) -> Re
         ),
         Err(LoginError::Internal(e)) => PageError::internal(&app, e).into_response(),
     }
+}
+
+/// The form again, with a `Retry-After` saying when another try is worth it.
+fn refused(app: &App, email: &str, next: &str, refusal: Refusal) -> Response {
+    let (status, wait, message) = match refusal {
+        Refusal::Throttled(wait) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            retry_after_secs(wait),
+            "Too many sign-in attempts from your address. Wait a minute and try again.",
+        ),
+        Refusal::Busy => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            2,
+            "The server is busy with other sign-ins. Try again in a moment.",
+        ),
+    };
+    let mut res = form(app, status, email, next, Some(message));
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+    res
 }
 
 pub async fn logout(

@@ -13,7 +13,11 @@ use templates::admin::{
 use super::{Fields, admin_zone, flash_for, html_page, meta, nav, see_other, when};
 use crate::{
     app::App,
-    store::{StoreError, subscribers::Subscriber},
+    store::{
+        StoreError,
+        subscribers::Subscriber,
+        users::{ApiAccess, NewApiToken},
+    },
     web::auth::{CurrentUser, PageError, RequireEditor, RequireOperator, new_api_token},
 };
 
@@ -79,7 +83,8 @@ async fn feeds_response(
             error: f.last_error,
             section: f.section.unwrap_or_default(),
             name: f.name,
-            url: f.url,
+            // A password in the URL (basic auth) is never shown, here as in the CLI.
+            url: crate::feeds::ingest::redacted_url(&f.url),
         })
         .collect();
     let markup = templates::admin::feeds_page(
@@ -364,8 +369,13 @@ async fn tokens_response(
         .map(|t| TokenRow {
             id: t.id,
             name: t.name,
+            access: match t.access {
+                ApiAccess::Full => "full".into(),
+                ApiAccess::Read => "read-only".into(),
+            },
             created: when(t.created_at, zone),
             last_used: t.last_used_at.map_or("never".into(), |t| when(t, zone)),
+            expires: t.expires_at.map_or("never".into(), |t| when(t, zone)),
         })
         .collect();
     let status = if error.is_some() {
@@ -408,7 +418,28 @@ pub async fn create_token(
         )
         .await;
     }
-    let token = create_api_token(&app, user.id, &name)
+    let access = if f.get("access") == Some("full") {
+        ApiAccess::Full
+    } else {
+        ApiAccess::Read
+    };
+    let expires_days = match f.text("expires_days").as_str() {
+        "" => None,
+        days => match days.parse::<u32>() {
+            Ok(d) if (1..=3650).contains(&d) => Some(d),
+            _ => {
+                return tokens_response(
+                    &app,
+                    &user,
+                    None,
+                    Some("Expiry must be a whole number of days from 1 to 3650, or empty."),
+                    None,
+                )
+                .await;
+            }
+        },
+    };
+    let token = create_api_token(&app, user.id, &name, access, expires_days)
         .await
         .map_err(|e| PageError::internal(&app, e))?;
     tracing::info!(admin = user.id, "API token created");
@@ -416,11 +447,23 @@ pub async fn create_token(
 }
 
 /// Creates a personal token for `user_id` and returns it (the only time it is seen).
-pub async fn create_api_token(app: &App, user_id: i64, name: &str) -> anyhow::Result<String> {
+pub async fn create_api_token(
+    app: &App,
+    user_id: i64,
+    name: &str,
+    access: ApiAccess,
+    expires_days: Option<u32>,
+) -> anyhow::Result<String> {
     let (token, hash) = new_api_token(app);
-    app.store
-        .insert_api_token(user_id, name, &hash, app.now_ms())
-        .await?;
+    let now = app.now_ms();
+    let new = NewApiToken {
+        user_id,
+        name,
+        token_hash: &hash,
+        access,
+        expires_at: expires_days.map(|d| now + i64::from(d) * 86_400_000),
+    };
+    app.store.insert_api_token(&new, now).await?;
     Ok(token)
 }
 
