@@ -131,6 +131,8 @@ pub async fn choose_weekly_at_signup(app: &App, email: &EmailAddress) -> Service
         .update_preferences(s.id, &update, app.now_ms())
         .await?;
     Ok(())
+}
+
 /// Sign-ups worked on behind answered requests at once; beyond this many (a flood the
 /// per-client limit did not stop) the request waits for its own, so work cannot pile up.
 const BACKGROUND_SIGNUPS: usize = 32;
