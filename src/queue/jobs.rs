@@ -46,7 +46,12 @@ async fn no_longer_wanted(
         Err(crate::store::StoreError::NotFound) => return Ok(Some("the subscriber was erased")),
         Err(e) => return Err(e.into()),
     };
-    if s.email.key() != job.to.key() {
+    // A move to a new address is confirmed at that address, not the stored one.
+    let to_new_address = job
+        .event
+        .as_ref()
+        .is_some_and(|(_, kind)| kind == crate::subscribers::address::CHANGE_REQUESTED);
+    if s.email.key() != job.to.key() && !to_new_address {
         return Ok(Some("the subscriber's address has changed"));
     }
     let is_confirmation = job

@@ -64,6 +64,9 @@ pub async fn request_change(app: &App, token: &str, raw_new: &str) -> ServiceRes
     Ok(new)
 }
 
+/// The history event of a change request; its email goes to the new address.
+pub const CHANGE_REQUESTED: &str = "address change requested";
+
 fn change_email(app: &App, s: &Subscriber, new: &EmailAddress, link: String) -> SendTransactional {
     let newsletter = &app.config.newsletter;
     let m = TransactionalEmail {
@@ -88,7 +91,7 @@ fn change_email(app: &App, s: &Subscriber, new: &EmailAddress, link: String) -> 
         html: render_transactional_html(&m),
         text: render_transactional_text(&m),
         list_subscriber_id: None,
-        event: Some((s.id, "address change requested".into())),
+        event: Some((s.id, CHANGE_REQUESTED.into())),
     }
 }
 

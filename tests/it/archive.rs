@@ -390,9 +390,13 @@ async fn sign_up_pages_and_resubscribe(backend: Backend) {
     assert_eq!(mails.len(), 1, "one confirmation");
     let link = find_link(&Mail::parse(&mails[0]).text, "/confirm?token=").unwrap();
     let path = &link[link.find("/confirm").unwrap()..];
-    let (status, confirmed) = get(&t, path).await;
+    // The link opens a page with one button; the button confirms.
+    let (status, ask) = get(&t, path).await;
+    assert_eq!(status, 200, "{ask}");
+    assert!(ask.contains("Yes, subscribe me"), "{ask}");
+    let (status, confirmed) = post_form(&t, path, "").await;
     assert_eq!(status, 200, "{confirmed}");
-    assert!(confirmed.contains("You're subscribed"));
+    assert!(confirmed.contains("You're subscribed"), "{confirmed}");
     assert!(
         confirmed.contains("The next issue goes out on Thursday 5 March at 07:00 GMT."),
         "{confirmed}"

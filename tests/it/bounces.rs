@@ -454,6 +454,7 @@ async fn reports_are_classified_and_applied_once(backend: Backend) {
     let metrics = t
         .http
         .get(t.url("/metrics"))
+        .bearer_auth(crate::helpers::TEST_METRICS_TOKEN)
         .send()
         .await
         .unwrap()

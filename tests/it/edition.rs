@@ -997,6 +997,8 @@ async fn the_sign_up_form_offers_the_weekly_edition(backend: Backend) {
         .send()
         .await
         .unwrap();
+    // The sign-up's work runs after its answer.
+    breakfast::subscribers::signups_settled(Duration::from_secs(10)).await;
     assert!(
         res.status().is_success() || res.status().is_redirection(),
         "{}",

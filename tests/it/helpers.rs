@@ -164,8 +164,11 @@ impl TestApp {
             shutdown,
             Some(listener),
         ));
+        // Idle connections are dropped well before the server's header timeout closes
+        // them, so a request never races the server's close of a kept-alive connection.
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .pool_idle_timeout(Duration::from_secs(2))
             .build()
             .unwrap();
         Some(TestApp {
