@@ -278,14 +278,15 @@ async fn an_unsubscribe_after_fan_out_wins() {
     let leaver = subscriber(app, "leaver@example.org", SubscriberStatus::Confirmed).await;
     subscriber(app, "stayer@example.org", SubscriberStatus::Confirmed).await;
     let id = digest(app, "2026-11-28").await;
-    // Fan out by hand (no jobs yet), then the subscriber leaves, then the batch runs.
-    app.store.begin_send(id, app.now_ms()).await.unwrap();
+    // Write the ledger by hand while the digest is not yet sending (so no sender can take
+    // a row), then the subscriber leaves, then the send starts.
     let (recipients, batches) = app.store.fan_out(id, 500, app.now_ms()).await.unwrap();
     assert_eq!((recipients, batches), (2, 1));
     app.store
         .set_subscriber_status(leaver, SubscriberStatus::Unsubscribed, app.now_ms())
         .await
         .unwrap();
+    app.store.begin_send(id, app.now_ms()).await.unwrap();
     app.queue
         .push(DeliverBatch {
             digest_id: id,

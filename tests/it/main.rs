@@ -4,6 +4,7 @@
 mod helpers;
 
 mod admin;
+mod crash;
 mod delivery;
 mod digest;
 mod foundation;
