@@ -233,6 +233,7 @@ pub async fn run(app: App, shutdown: Shutdown) {
     let _ = tokio::time::timeout(grace, recorder).await;
     heartbeat_stop.trigger();
     let _ = heartbeat.await;
+    rt.tally.summarise();
     let now = app.now_ms();
     if let Err(e) = app
         .store
