@@ -272,21 +272,32 @@ impl Store {
             .fetch_all(pool).await)?)
     }
 
-    /// Records the server's acceptance of many messages in one statement.
+    /// Records the server's acceptance of many messages in one statement. The statement
+    /// text is the same whatever the number of ids (an array on PostgreSQL, a JSON list
+    /// on SQLite), so it is prepared once per connection, not once per group size.
     pub async fn mark_sent(&self, ids: &[i64], now: i64) -> StoreResult<u64> {
         if ids.is_empty() {
             return Ok(0);
         }
-        let sql = format!(
-            "UPDATE deliveries SET state = 'sent', sent_at = $1, lease_until = NULL, \
-             lease_owner = NULL, last_error = NULL, updated_at = $1 \
-             WHERE state = 'sending' AND id IN ({})",
-            id_list(ids)
-        );
-        Ok(
-            on_db!(self, pool => sqlx::query(AssertSqlSafe(sql.as_str()))
-            .bind(now).execute(pool).await.map(|r| r.rows_affected()))?,
-        )
+        const SET: &str = "UPDATE deliveries SET state = 'sent', sent_at = $1, lease_until = NULL, \
+             lease_owner = NULL, last_error = NULL, updated_at = $1 WHERE state = 'sending' AND ";
+        let done = match &self.db {
+            super::Db::Postgres(pool) => sqlx::query(AssertSqlSafe(format!("{SET}id = ANY($2)")))
+                .bind(now)
+                .bind(ids)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected()),
+            super::Db::Sqlite(pool) => sqlx::query(AssertSqlSafe(format!(
+                "{SET}id IN (SELECT value FROM json_each($2))"
+            )))
+            .bind(now)
+            .bind(format!("[{}]", id_list(ids)))
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()),
+        };
+        Ok(done?)
     }
 
     /// Gives rows claimed but never started back: their attempt is not counted, and
