@@ -86,15 +86,17 @@ pub enum ClaimKind {
 }
 
 impl ClaimKind {
-    /// The row test, on `d` (the deliveries table), with `$3` the current time.
+    /// The row test, on `d` (the deliveries table), with `$2` the claiming owner and `$3`
+    /// the current time. A process never takes its own rows for a dead owner's (its
+    /// heartbeat may be late while they are in flight); only their lease brings them back.
     fn condition(self) -> &'static str {
         match self {
             ClaimKind::Queued => "d.state = 'queued'",
             ClaimKind::LeftOver => {
                 "((d.state = 'retrying' AND d.next_attempt_at <= $3) \
                  OR (d.state = 'sending' AND (d.lease_until < $3 OR d.lease_owner IS NULL \
-                     OR NOT EXISTS (SELECT 1 FROM delivery_owners o \
-                                    WHERE o.owner = d.lease_owner AND o.alive_until >= $3))))"
+                     OR (d.lease_owner <> $2 AND NOT EXISTS (SELECT 1 FROM delivery_owners o \
+                                    WHERE o.owner = d.lease_owner AND o.alive_until >= $3)))))"
             }
         }
     }
