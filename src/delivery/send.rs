@@ -290,7 +290,14 @@ struct ClaimState {
     left_over_checked: Instant,
 }
 
-/// Claims chunks and starts each row's send as a slot frees up, until shutdown.
+/// A claimed chunk ready to send.
+type Chunk = (Arc<Content>, Vec<ClaimedDelivery>);
+
+/// Claims chunks and starts each row's send as a slot frees up, until shutdown. The
+/// next chunk is claimed while the current one is being sent (one chunk ahead), so that
+/// no slot waits for a claim's round trip. Claimed rows not yet on the wire cost nothing
+/// in a crash (they go out once, by whoever takes them over) and are handed back on a
+/// graceful stop.
 async fn claim_loop(
     app: &App,
     rt: &Arc<DeliveryRuntime>,
@@ -304,6 +311,29 @@ async fn claim_loop(
             return;
         }
     }
+    let (chunks, mut to_send) = mpsc::channel::<Chunk>(1);
+    let dispatcher = async {
+        while let Some((content, rows)) = to_send.recv().await {
+            if !dispatch(app, rt, &content, rows, accepted, shutdown).await {
+                break;
+            }
+        }
+        to_send.close();
+        while let Some((_, rows)) = to_send.recv().await {
+            hand_back(app, rows).await;
+        }
+    };
+    tokio::join!(claimer(app, rt, chunks, shutdown), dispatcher);
+}
+
+/// Claims chunks and passes them on, waiting (with a poll interval, or until woken)
+/// while there is nothing to claim.
+async fn claimer(
+    app: &App,
+    rt: &Arc<DeliveryRuntime>,
+    chunks: mpsc::Sender<Chunk>,
+    shutdown: &Shutdown,
+) {
     let poll = Duration::from_millis(app.config.queue.poll_interval_ms.max(10));
     let mut state = ClaimState {
         digests: Vec::new(),
@@ -342,12 +372,16 @@ async fn claim_loop(
                 continue;
             }
         };
-        dispatch(app, rt, &content, rows, accepted, shutdown).await;
+        if let Err(refused) = chunks.send((content, rows)).await {
+            // The dispatcher stopped (shutdown): this chunk was never started.
+            hand_back(app, refused.0.1).await;
+            return;
+        }
     }
 }
 
 /// Starts one send per row, each as soon as a slot is free; when shutdown comes first,
-/// the rows not started are handed back.
+/// the rows not started are handed back and it returns false.
 async fn dispatch(
     app: &App,
     rt: &Arc<DeliveryRuntime>,
@@ -355,7 +389,7 @@ async fn dispatch(
     rows: Vec<ClaimedDelivery>,
     accepted: &mpsc::UnboundedSender<Accepted>,
     shutdown: &Shutdown,
-) {
+) -> bool {
     let mut rows = rows.into_iter();
     while let Some(row) = rows.next() {
         let permit = tokio::select! {
@@ -365,7 +399,7 @@ async fn dispatch(
         };
         let Some(permit) = permit else {
             hand_back(app, std::iter::once(row).chain(rows).collect()).await;
-            return;
+            return false;
         };
         rt.limiter.acquire().await;
         let (app, rt, content, accepted) =
@@ -375,6 +409,7 @@ async fn dispatch(
             drop(permit);
         });
     }
+    true
 }
 
 /// Sends one claimed row and records the outcome; returns once the outcome is in the
