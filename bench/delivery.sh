@@ -7,6 +7,7 @@
 #   PG=1 sudo bench/delivery.sh            # also on PostgreSQL (BREAKFAST_BENCH_PG admin URL),
 #                                          # with one `breakfast worker` helping
 #   NS="200000" RUNS=1 sudo bench/delivery.sh   # other sizes / run counts
+#   SQLITE=0 PG=1 PORT=25260 sudo bench/delivery.sh   # PostgreSQL only, another port
 #
 # Each Breakfast run is preceded by its own ceiling run, and its ratio is to that ceiling:
 # on a shared machine the ceiling moves too. Settings are the defaults (mail.pool_size=8,
@@ -20,6 +21,7 @@ cd "$(dirname "$0")/.."
 NS=${NS:-"20000 100000"}
 RUNS=${RUNS:-3}
 PG=${PG:-0}
+SQLITE=${SQLITE:-1}
 PG_ADMIN=${BREAKFAST_BENCH_PG:-postgres://postgres@127.0.0.1:5432/postgres}
 PORT=${PORT:-25250}
 CEILING_MSGS=${CEILING_MSGS:-50000}
@@ -137,6 +139,7 @@ run_breakfast() { # label database_url n
 }
 
 for n in $NS; do
+  [ "$SQLITE" = 1 ] || break
   for run in $(seq "$RUNS"); do
     db="$WORK/sqlite-$n.db"
     ceiling
@@ -149,7 +152,7 @@ if [ "$PG" = 1 ]; then
   base=${PG_ADMIN%/*}
   for n in $NS; do
     for run in $(seq "$RUNS"); do
-      name="breakfast_bench_$n"
+      name="breakfast_bench_${n}_$$"
       psql -q "$PG_ADMIN" -c "DROP DATABASE IF EXISTS $name" -c "CREATE DATABASE $name"
       ceiling
       run_breakfast postgres "$base/$name" "$n"
