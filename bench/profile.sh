@@ -52,7 +52,7 @@ VALUES ('2026-11-28', 'composed', 'Breakfast in Red — bench', CAST(readfile('$
 SQL
   valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.$n" "$BIN" digest send --digest 1 --wait \
     > /dev/null 2> "$WORK/vg.$n"
-  callgrind_annotate "$WORK/cg.$n" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }'
+  callgrind_annotate "$WORK/cg.$n" 2>/dev/null | awk '/PROGRAM TOTALS/ && !done { gsub(",", "", $1); print $1; done = 1 }'
 }
 
 I1=$(profile "$N1")
@@ -60,6 +60,6 @@ I2=$(profile "$N2")
 PER=$(( (I2 - I1) / (N2 - N1) ))
 echo "instructions: N=$N1 $I1, N=$N2 $I2 => $PER per message"
 echo "== inclusive instructions per message (N=$N2 run), main steps"
-callgrind_annotate --inclusive=yes "$WORK/cg.$N2" 2>/dev/null \
+callgrind_annotate --inclusive=yes --auto=no "$WORK/cg.$N2" 2>/dev/null \
   | grep -E "claim_deliveries|render_for|TokenSigner.*sign|to_message|Message.*formatted|SmtpPool.*send|AsyncSmtpConnection.*send|mark_sent|record_loop|Mailer.*send|dkim|sqlite3VdbeExec|deliver_one" \
-  | head -30 | awk -v n="$N2" '{ v = $1; gsub(",", "", v); printf "%12d  %s\n", v / n, substr($0, index($0, $2)) }'
+  | awk -v n="$N2" '{ v = $1; gsub(",", "", v); printf "%12d  %s\n", v / n, substr($0, index($0, $2)) }'
