@@ -3,17 +3,25 @@
 # smtp-sink) against Breakfast sending one ~20 KB digest through its whole path (ledger,
 # queue, personalisation, SMTP pool) into the same smtp-sink.
 #
-#   sudo bench/delivery.sh                 # N = 10 000 and 100 000 on SQLite
-#   PG=1 sudo bench/delivery.sh            # also on PostgreSQL (BREAKFAST_BENCH_PG admin URL)
-#   NS="1000" sudo bench/delivery.sh       # other sizes
+#   sudo bench/delivery.sh                 # N = 20 000 and 100 000 on SQLite, 3 runs each
+#   PG=1 sudo bench/delivery.sh            # also on PostgreSQL (BREAKFAST_BENCH_PG admin URL),
+#                                          # with one `breakfast worker` helping
+#   NS="200000" RUNS=1 sudo bench/delivery.sh   # other sizes / run counts
+#   SQLITE=0 PG=1 PORT=25260 sudo bench/delivery.sh   # PostgreSQL only, another port
+#
+# Each Breakfast run is preceded by its own ceiling run, and its ratio is to that ceiling:
+# on a shared machine the ceiling moves too. Settings are the defaults (mail.pool_size=8,
+# the same 8 sessions as smtp-source) unless POOL / CONC are set.
 #
 # Needs: apt-get install -y postfix (smtp-sink, smtp-source), sqlite3, /usr/bin/time,
 # psql for PostgreSQL, and root (smtp-sink drops to `nobody`). Builds the release binary.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-NS=${NS:-"10000 100000"}
+NS=${NS:-"20000 100000"}
+RUNS=${RUNS:-3}
 PG=${PG:-0}
+SQLITE=${SQLITE:-1}
 PG_ADMIN=${BREAKFAST_BENCH_PG:-postgres://postgres@127.0.0.1:5432/postgres}
 PORT=${PORT:-25250}
 CEILING_MSGS=${CEILING_MSGS:-50000}
@@ -63,13 +71,16 @@ PY
 MSG_BYTES=$(wc -c < "$WORK/message.eml")
 
 # ---- 1. the ceiling ---------------------------------------------------------------
-start_sink
-t0=$(now)
-smtp-source -s "$SESSIONS" -m "$CEILING_MSGS" -F "$WORK/message.eml" -f bench@example.org -t sink@example.org 127.0.0.1:$PORT
-t1=$(now)
-CEIL_S=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
-CEIL=$(rate "$CEILING_MSGS" "$CEIL_S")
-echo "ceiling: smtp-source, $SESSIONS sessions, $CEILING_MSGS x $MSG_BYTES B messages: ${CEIL_S}s, $CEIL msg/s"
+ceiling() { # sets CEIL (msg/s)
+  start_sink
+  local t0 t1 secs
+  t0=$(now)
+  smtp-source -s "$SESSIONS" -m "$CEILING_MSGS" -F "$WORK/message.eml" -f bench@example.org -t sink@example.org 127.0.0.1:$PORT
+  t1=$(now)
+  secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+  CEIL=$(rate "$CEILING_MSGS" "$secs")
+  printf '%-10s %s sessions, %s x %s B: %6.1fs  %6s msg/s\n' ceiling "$SESSIONS" "$CEILING_MSGS" "$MSG_BYTES" "$secs" "$CEIL"
+}
 
 # ---- 2. Breakfast -----------------------------------------------------------------
 import_sqlite() { # db n
@@ -99,38 +110,60 @@ run_breakfast() { # label database_url n
   export BREAKFAST_DATABASE_URL=$url
   export BREAKFAST_SMTP_URL="smtp://127.0.0.1:$PORT?tls=none"
   export BREAKFAST_LOG_FORMAT=text RUST_LOG=${RUST_LOG:-warn}
-  export BREAKFAST_MAIL__POOL_SIZE=${POOL:-16} BREAKFAST_MAIL__CONCURRENCY=${CONC:-64}
-  export BREAKFAST_QUEUE__DELIVERY_WORKERS=${BATCHES:-4} BREAKFAST_QUEUE__BATCH_SIZE=${BATCH:-500}
+  export BREAKFAST_MAIL__POOL_SIZE=${POOL:-8} BREAKFAST_MAIL__CONCURRENCY=${CONC:-32}
   "$BIN" migrate > /dev/null
   case $label in sqlite*) import_sqlite "${url#sqlite://}" "$n" ;; *) import_pg "$url" "$n" ;; esac
   local id
   id=$(case $label in sqlite*) sqlite3 "${url#sqlite://}" "SELECT id FROM digests" ;; *) psql -tA "$url" -c "SELECT id FROM digests" ;; esac)
-  local t0 t1 secs
+  local t0 t1 secs helper=
+  case $label in postgres*)
+    "$BIN" worker 2> "$WORK/worker.err" &
+    helper=$!
+    sleep 1 ;;
+  esac
   t0=$(now)
   /usr/bin/time -v -o "$WORK/time.txt" "$BIN" digest send --digest "$id" --wait > "$WORK/send.txt" 2> "$WORK/send.err" \
     || { cat "$WORK/send.err"; exit 1; }
   t1=$(now)
+  [ -n "$helper" ] && { kill "$helper"; wait "$helper" 2>/dev/null || true; }
   secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
   local rss sent r
   rss=$(awk -F: '/Maximum resident/ { printf "%.1f", $2 / 1024 }' "$WORK/time.txt")
   sent=$(grep -o '[0-9][0-9]* sent' "$WORK/send.txt" | head -1 | cut -d' ' -f1)
   r=$(rate "$sent" "$secs")
-  printf '%-10s N=%-7s sent=%-7s wall=%6.1fs  %6s msg/s  ratio=%.2f  peak RSS=%s MB\n' \
-    "$label" "$n" "$sent" "$secs" "$r" "$(awk -v a="$r" -v b="$CEIL" 'BEGIN { print a / b }')" "$rss"
+  local ratio
+  ratio=$(awk -v a="$r" -v b="$CEIL" 'BEGIN { printf "%.2f", a / b }')
+  printf '%-10s N=%-7s sent=%-7s wall=%6.1fs  %6s msg/s  ratio=%s  peak RSS=%s MB\n' \
+    "$label" "$n" "$sent" "$secs" "$r" "$ratio" "$rss"
+  echo "$label $n $ratio $rss" >> "$WORK/results"
 }
 
 for n in $NS; do
-  db="$WORK/sqlite-$n.db"
-  run_breakfast sqlite "sqlite://$db" "$n"
-  rm -f "$db"*
+  [ "$SQLITE" = 1 ] || break
+  for run in $(seq "$RUNS"); do
+    db="$WORK/sqlite-$n.db"
+    ceiling
+    run_breakfast sqlite "sqlite://$db" "$n"
+    rm -f "$db"*
+  done
 done
 
 if [ "$PG" = 1 ]; then
   base=${PG_ADMIN%/*}
   for n in $NS; do
-    name="breakfast_bench_$n"
-    psql -q "$PG_ADMIN" -c "DROP DATABASE IF EXISTS $name" -c "CREATE DATABASE $name"
-    run_breakfast postgres "$base/$name" "$n"
-    psql -q "$PG_ADMIN" -c "DROP DATABASE IF EXISTS $name"
+    for run in $(seq "$RUNS"); do
+      name="breakfast_bench_${n}_$$"
+      psql -q "$PG_ADMIN" -c "DROP DATABASE IF EXISTS $name" -c "CREATE DATABASE $name"
+      ceiling
+      run_breakfast postgres "$base/$name" "$n"
+      psql -q "$PG_ADMIN" -c "DROP DATABASE IF EXISTS $name"
+    done
   done
 fi
+
+echo "== best and worst ratio to the ceiling, and peak RSS, per database and N"
+sort -k1,1 -k2,2n "$WORK/results" | awk '
+  { key = $1 " N=" $2; if (!(key in best) || $3 > best[key]) best[key] = $3
+    if (!(key in worst) || $3 < worst[key]) worst[key] = $3
+    if (!(key in rss) || $4 > rss[key]) rss[key] = $4; order[key] = NR }
+  END { for (k in best) printf "%-22s best %s  worst %s  max peak RSS %s MB\n", k, best[k], worst[k], rss[k] }' | sort

@@ -3,14 +3,15 @@
 //! The ledger (`deliveries`) is the truth; jobs only prompt work on part of it. A send
 //! goes: [`start_send`] marks the digest `sending` and queues a [`jobs::FanOutDigest`];
 //! the fan-out writes every ledger row in one statement and queues one
-//! [`jobs::DeliverBatch`] per batch; each batch claims rows a chunk at a time (one
-//! statement), sends the chunk concurrently over the SMTP pool and records the
-//! acceptances (one statement). The [`sweeper`] re-queues whatever a lost job or a dead
-//! process left behind and marks digests sent.
+//! [`jobs::DeliverBatch`] per batch, which only wakes the senders. Every process's
+//! [`send`]er claims small chunks of rows straight from the ledger as it has room,
+//! sends each over the SMTP pool and records each acceptance promptly (group commit).
+//! The [`sweeper`] re-queues lost fan-outs and marks digests sent.
 //!
-//! Crash bound: a row is `sending` only while its chunk is in flight, so after `kill -9`
-//! at most `queue.delivery_workers × min(mail.concurrency, queue.batch_size)` recipients
-//! per process can receive the digest twice.
+//! Crash bound: after `kill -9`, at most [`in_flight_bound`] recipients per killed
+//! process (`min(mail.concurrency, mail.pool_size)` over SMTP) can receive the digest
+//! twice: a message holds its slot from the SMTP transaction until its `sent` row is
+//! committed.
 
 pub mod fanout;
 pub mod jobs;
@@ -37,18 +38,10 @@ pub async fn start_send(app: &App, digest_id: i64) -> anyhow::Result<()> {
     app.queue.push(jobs::FanOutDigest { digest_id }).await
 }
 
-/// The largest number of rows one process can hold in `sending` at once: what a crash
-/// can at worst deliver twice.
+/// The most messages one process can have had accepted by the server but not yet
+/// recorded: what a crash can at worst deliver twice.
 pub fn in_flight_bound(app: &App) -> usize {
-    app.config.queue.delivery_workers.max(1) * chunk_size(app)
-}
-
-/// Rows claimed per round trip by one batch.
-pub(crate) fn chunk_size(app: &App) -> usize {
-    app.config
-        .mail
-        .concurrency
-        .clamp(1, app.config.queue.batch_size.max(1))
+    send::in_flight_limit(&app.config)
 }
 
 /// Delay before retry number `attempt` (1 = the first retry): doubling from `base_ms`,

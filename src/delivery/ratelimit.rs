@@ -57,14 +57,23 @@ impl RateLimiter {
         Some(slot)
     }
 
-    /// A server answered 421/451: go slower for a while.
+    /// A server answered 421/451: go slower for a while. Only the answer that starts a
+    /// slow spell is logged at WARN; the ones during it extend it quietly (the sender's
+    /// periodic summary counts them).
     pub fn slow_down(&self) {
+        let now = Instant::now();
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        state.slow_until = Some(Instant::now() + SLOW_DOWN_FOR);
-        tracing::warn!(
-            seconds = SLOW_DOWN_FOR.as_secs(),
-            "SMTP server asked us to slow down"
-        );
+        let already = state.slow_until.is_some_and(|until| until > now);
+        state.slow_until = Some(now + SLOW_DOWN_FOR);
+        drop(state);
+        if already {
+            tracing::debug!("SMTP server asked us to slow down again");
+        } else {
+            tracing::warn!(
+                seconds = SLOW_DOWN_FOR.as_secs(),
+                "SMTP server asked us to slow down"
+            );
+        }
     }
 
     pub fn is_slowed(&self) -> bool {

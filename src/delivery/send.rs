@@ -1,15 +1,33 @@
-//! The batch sender: claim a chunk of ledger rows, send it concurrently over the pool,
-//! record the outcome — one statement per chunk for the common case.
+//! The sender: every process that sends claims small chunks of ledger rows as it has
+//! room for them, sends each over the SMTP pool and records each acceptance promptly.
+//!
+//! Three promises, and where each is kept:
+//! - **Crash bound.** A message holds one of the process's in-flight slots from the
+//!   moment its SMTP transaction starts until its `sent` row is committed (acceptances
+//!   are group-committed by one recorder task, a few at a time, as fast as the database
+//!   takes them). So after `kill -9` at most [`in_flight_limit`] messages were accepted
+//!   by the server without the ledger knowing: those, and only those, may go out twice.
+//!   Rows claimed but not yet on the wire go out once, by whoever takes them over.
+//! - **Fast recovery.** Claims name their owner (this process's id), and the owner
+//!   renews its row in `delivery_owners` every [`HEARTBEAT_EVERY`]. Once an owner has
+//!   been silent for [`OWNER_SILENT_AFTER`], any process takes its rows over.
+//! - **Shared work.** Nobody holds a digest: each process claims
+//!   `mail.concurrency` rows at a time, only when it has a free slot, so every process
+//!   sending takes a share in proportion to its speed, and a dead one leaves nothing
+//!   locked but the rows it had claimed.
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
-    time::Duration,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
 };
 
-use tokio::{sync::Semaphore, task::JoinSet};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 
-use super::{backoff_ms, chunk_size, jobs::DeliverBatch, ratelimit::RateLimiter};
+use super::{backoff_ms, ratelimit::RateLimiter};
 use crate::{
     app::App,
     config::Config,
@@ -17,24 +35,83 @@ use crate::{
     domain::{EmailAddress, SubscriberStatus},
     mail::{OutgoingEmail, SendError},
     queue::jobs::unsubscribe_for,
-    store::deliveries::ClaimedDelivery,
+    shutdown::Shutdown,
+    store::deliveries::{ClaimKind, ClaimedDelivery},
 };
 
-/// What every batch of one process shares: the in-flight limit, the rate limit and the
-/// digests already loaded (rendered once, personalised per recipient).
+/// How often a sending process says it is alive.
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
+/// How long an owner may stay silent before its rows are taken over.
+pub const OWNER_SILENT_AFTER: Duration = Duration::from_secs(5);
+/// How often retries that fell due and rows of dead owners are looked for while
+/// untouched rows remain (they are also looked for whenever those run out).
+const LEFT_OVER_EVERY: Duration = Duration::from_secs(1);
+/// How often the list of digests being sent is re-read while busy.
+const DIGESTS_EVERY: Duration = Duration::from_secs(1);
+/// Retried and failed deliveries are summarised in one line per this interval.
+const SUMMARY_EVERY: Duration = Duration::from_secs(10);
+
+/// Wakes every idle sender of this process: a batch job arrived, so there is work.
+static WAKE: Notify = Notify::const_new();
+
+/// Tells this process's sender that a digest has rows to send (the batch jobs' only job).
+pub fn wake() {
+    WAKE.notify_waiters();
+}
+
+/// Messages on the wire, or accepted and not yet recorded, at once per process. Over
+/// SMTP this is also capped by the pool size: more senders than pooled connections
+/// would reconnect for every message.
+pub fn in_flight_limit(config: &Config) -> usize {
+    let limit = config.mail.concurrency.max(1);
+    if config.smtp_url.is_empty() {
+        limit
+    } else {
+        limit.min(config.mail.pool_size.max(1) as usize)
+    }
+}
+
+/// Rows claimed per statement: `mail.concurrency`, but never fewer than the slots.
+fn chunk_size(config: &Config) -> usize {
+    config.mail.concurrency.max(in_flight_limit(config))
+}
+
+/// This process's name in leases and heartbeats: unique per start.
+fn owner_name() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "host".into());
+    format!(
+        "{host}-{}-{}",
+        std::process::id(),
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
+}
+
+/// What every send of one process shares: its owner name, the in-flight slots, the
+/// rate limit, the recorder and the digests already loaded (rendered once).
 pub struct DeliveryRuntime {
+    owner: String,
+    slots: usize,
     in_flight: Arc<Semaphore>,
     pub limiter: RateLimiter,
     contents: Mutex<HashMap<i64, Arc<Content>>>,
+    tally: Tally,
 }
 
 impl DeliveryRuntime {
     pub fn new(config: &Config) -> DeliveryRuntime {
+        let slots = in_flight_limit(config);
         DeliveryRuntime {
-            in_flight: Arc::new(Semaphore::new(in_flight_limit(config))),
+            owner: owner_name(),
+            slots,
+            in_flight: Arc::new(Semaphore::new(slots)),
             limiter: RateLimiter::new(config.mail.rate_limit_per_second),
             contents: Mutex::new(HashMap::new()),
+            tally: Tally::default(),
         }
+    }
+
+    pub fn owner(&self) -> &str {
+        &self.owner
     }
 
     async fn content(&self, app: &App, digest_id: i64) -> anyhow::Result<Arc<Content>> {
@@ -55,15 +132,35 @@ impl DeliveryRuntime {
     }
 }
 
-/// Messages on the wire at once. Over SMTP this is also capped by the pool size: the
-/// pool opens a fresh connection when none is idle and closes it again when the pool is
-/// full, so more senders than pooled connections would reconnect for every message.
-pub fn in_flight_limit(config: &Config) -> usize {
-    let limit = config.mail.concurrency.max(1);
-    if config.smtp_url.is_empty() {
-        limit
-    } else {
-        limit.min(config.mail.pool_size.max(1) as usize)
+/// Counts since the last summary line.
+#[derive(Default)]
+struct Tally {
+    sent: AtomicU64,
+    retrying: AtomicU64,
+    slow_down: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl Tally {
+    /// One INFO line for the interval when anything went wrong in it.
+    fn summarise(&self) {
+        let take = |c: &AtomicU64| c.swap(0, Ordering::Relaxed);
+        let (sent, retrying, slow_down, failed) = (
+            take(&self.sent),
+            take(&self.retrying),
+            take(&self.slow_down),
+            take(&self.failed),
+        );
+        if retrying + failed > 0 {
+            tracing::info!(
+                sent,
+                retrying,
+                slow_down_replies = slow_down,
+                failed,
+                seconds = SUMMARY_EVERY.as_secs(),
+                "deliveries retried or failed (details at debug level)"
+            );
+        }
     }
 }
 
@@ -108,110 +205,255 @@ impl Content {
     }
 }
 
-/// How one message went.
-enum Outcome {
-    Sent(i64),
-    Failed {
-        delivery: &'static str,
-        claimed: ClaimedDelivery,
-        error: SendError,
-    },
-}
+/// An accepted message waiting for its `sent` row: the id, and who to tell once committed.
+type Accepted = (i64, oneshot::Sender<()>);
 
-/// What a batch run did, for logs and tests.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct BatchReport {
-    pub sent: u64,
-    pub retrying: u64,
-    pub failed: u64,
-}
+/// Runs this process's sender until `shutdown`: heartbeat, claims, sends, recording.
+/// On shutdown it stops claiming, hands back the rows it claimed but did not start,
+/// finishes and records the messages in flight (within `queue.shutdown_timeout_secs`)
+/// and removes its heartbeat so that nothing waits for it.
+pub async fn run(app: App, shutdown: Shutdown) {
+    let rt = Arc::new(DeliveryRuntime::new(&app.config));
+    let (accepted, to_record) = mpsc::unbounded_channel::<Accepted>();
+    let recorder = tokio::spawn(record_loop(app.clone(), to_record));
+    let (heartbeat_stop, heartbeat_stopped) = Shutdown::new();
+    let heartbeat = tokio::spawn(heartbeat_loop(app.clone(), rt.clone(), heartbeat_stopped));
+    tracing::debug!(owner = rt.owner(), slots = rt.slots, "sender started");
 
-/// Works through one batch until nothing in it is sendable now or `stopping` says the
-/// process is shutting down (the chunk in flight is always finished first). Retries not
-/// yet due are handed to a delayed job for the same batch.
-pub async fn deliver_batch(
-    app: &App,
-    rt: &DeliveryRuntime,
-    job: &DeliverBatch,
-    stopping: impl Fn() -> bool,
-) -> anyhow::Result<BatchReport> {
-    let mut report = BatchReport::default();
-    let digest = app.store.stored_digest(job.digest_id).await?;
-    if digest.status != "sending" {
-        return Ok(report);
+    claim_loop(&app, &rt, &accepted, &shutdown).await;
+
+    drop(accepted);
+    let grace = Duration::from_secs(app.config.queue.shutdown_timeout_secs);
+    let drained = tokio::time::timeout(grace, rt.in_flight.acquire_many(rt.slots as u32)).await;
+    if drained.is_err() {
+        tracing::warn!(
+            "messages still in flight at the shutdown timeout; their rows will be taken over"
+        );
     }
-    let content = rt.content(app, job.digest_id).await?;
-    let lease_ms = (app.config.queue.lease_secs.max(1) * 1000) as i64;
-    let chunk = chunk_size(app) as i64;
+    let _ = tokio::time::timeout(grace, recorder).await;
+    heartbeat_stop.trigger();
+    let _ = heartbeat.await;
+    rt.tally.summarise();
+    let now = app.now_ms();
+    if let Err(e) = app
+        .store
+        .drop_delivery_owners(rt.owner(), now - 3_600_000)
+        .await
+    {
+        tracing::warn!(error = %e, "cannot remove this process's delivery heartbeat");
+    }
+}
+
+/// Renews this process's heartbeat and writes the periodic summary line.
+async fn heartbeat_loop(app: App, rt: Arc<DeliveryRuntime>, stop: Shutdown) {
+    let mut ticker = tokio::time::interval(HEARTBEAT_EVERY);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_summary = Instant::now();
+    let mut last_prune = Instant::now();
     loop {
-        app.store
-            .fail_departed(job.digest_id, job.batch_no, app.now_ms())
-            .await?;
-        if stopping() {
-            return Ok(report);
+        tokio::select! {
+            _ = ticker.tick() => {},
+            _ = stop.clone().wait() => return,
         }
-        let now = app.now_ms();
-        let claimed = app
-            .store
-            .claim_deliveries(job.digest_id, job.batch_no, chunk, now, now + lease_ms)
-            .await?;
-        if claimed.is_empty() {
-            break;
+        if let Err(e) = renew(&app, &rt).await {
+            tracing::warn!(error = %e, "cannot renew the delivery heartbeat");
         }
-        let outcomes = send_chunk(app, rt, &content, job.digest_id, claimed).await;
-        record(app, rt, outcomes, &mut report).await?;
+        if last_summary.elapsed() >= SUMMARY_EVERY {
+            rt.tally.summarise();
+            last_summary = Instant::now();
+        }
+        if last_prune.elapsed() >= Duration::from_secs(600) {
+            // Owners silent for an hour are long dead; their rows were taken over.
+            let _ = app
+                .store
+                .drop_delivery_owners(rt.owner(), app.now_ms() - 3_600_000)
+                .await;
+            let _ = renew(&app, &rt).await;
+            last_prune = Instant::now();
+        }
     }
-    if let Some(due) = app.store.next_retry_at(job.digest_id, job.batch_no).await? {
-        let delay = Duration::from_millis(due.saturating_sub(app.now_ms()).max(0) as u64);
-        app.queue.push_after(job.clone(), delay).await?;
-    }
-    super::finish_if_done(app, job.digest_id).await?;
-    Ok(report)
 }
 
-/// Sends every claimed row at once, each waiting for a slot in the process-wide
-/// in-flight limit and rate limit; messages are built on the worker threads.
-async fn send_chunk(
+async fn renew(app: &App, rt: &DeliveryRuntime) -> anyhow::Result<()> {
+    let now = app.now_ms();
+    let until = now + OWNER_SILENT_AFTER.as_millis() as i64;
+    app.store
+        .renew_delivery_owner(rt.owner(), now, until)
+        .await?;
+    Ok(())
+}
+
+/// Which digests to claim from, and when left-over rows were last looked for.
+struct ClaimState {
+    digests: Vec<i64>,
+    digests_read: Option<Instant>,
+    left_over_checked: Instant,
+}
+
+/// A claimed chunk ready to send.
+/// A claimed chunk: its digest's content, the digest id and the rows.
+type Chunk = (Arc<Content>, i64, Vec<ClaimedDelivery>);
+
+/// Claims chunks and starts each row's send as a slot frees up, until shutdown. The
+/// next chunk is claimed while the current one is being sent (one chunk ahead), so that
+/// no slot waits for a claim's round trip. Claimed rows not yet on the wire cost nothing
+/// in a crash (they go out once, by whoever takes them over) and are handed back on a
+/// graceful stop.
+async fn claim_loop(
     app: &App,
-    rt: &DeliveryRuntime,
-    content: &Arc<Content>,
-    digest_id: i64,
-    claimed: Vec<ClaimedDelivery>,
-) -> Vec<Outcome> {
-    let mut tasks = JoinSet::new();
-    for row in claimed {
-        let permit = rt.in_flight.clone().acquire_owned().await;
-        rt.limiter.acquire().await;
-        let app = app.clone();
-        let content = content.clone();
-        tasks.spawn(async move {
-            let outcome = send_one(&app, &content, digest_id, row).await;
-            drop(permit);
-            outcome
-        });
-    }
-    let mut outcomes = Vec::with_capacity(tasks.len());
-    while let Some(done) = tasks.join_next().await {
-        match done {
-            Ok(o) => outcomes.push(o),
-            // A panicking send leaves its row `sending`; the lease brings it back.
-            Err(e) => tracing::error!(error = %e, "a delivery task failed"),
+    rt: &Arc<DeliveryRuntime>,
+    accepted: &mpsc::UnboundedSender<Accepted>,
+    shutdown: &Shutdown,
+) {
+    // Register before the first claim, so that nobody mistakes our rows for a dead owner's.
+    while let Err(e) = renew(app, rt).await {
+        tracing::warn!(error = %e, "cannot register the delivery heartbeat; retrying");
+        if sleep_or_stop(Duration::from_secs(1), shutdown).await {
+            return;
         }
     }
-    outcomes
-}
-
-async fn send_one(app: &App, content: &Content, digest_id: i64, row: ClaimedDelivery) -> Outcome {
-    let to = match EmailAddress::parse(&row.email) {
-        Ok(to) => to,
-        Err(e) => {
-            return Outcome::Failed {
-                delivery: "invalid address",
-                claimed: row,
-                error: SendError::Permanent(format!("invalid address: {e}")),
-            };
+    let (chunks, mut to_send) = mpsc::channel::<Chunk>(1);
+    let dispatcher = async {
+        while let Some((content, digest_id, rows)) = to_send.recv().await {
+            if !dispatch(app, rt, &content, digest_id, rows, accepted, shutdown).await {
+                break;
+            }
+        }
+        to_send.close();
+        while let Some((_, _, rows)) = to_send.recv().await {
+            hand_back(app, rows).await;
         }
     };
+    tokio::join!(claimer(app, rt, chunks, shutdown), dispatcher);
+}
+
+/// Claims chunks and passes them on, waiting (with a poll interval, or until woken)
+/// while there is nothing to claim.
+async fn claimer(
+    app: &App,
+    rt: &Arc<DeliveryRuntime>,
+    chunks: mpsc::Sender<Chunk>,
+    shutdown: &Shutdown,
+) {
+    let poll = Duration::from_millis(app.config.queue.poll_interval_ms.max(10));
+    let mut state = ClaimState {
+        digests: Vec::new(),
+        digests_read: None,
+        left_over_checked: Instant::now(),
+    };
+    while !shutdown.is_triggered() {
+        let claimed = match claim_next(app, rt, &mut state).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "cannot claim deliveries; will retry");
+                if sleep_or_stop(poll.max(Duration::from_millis(500)), shutdown).await {
+                    return;
+                }
+                continue;
+            }
+        };
+        let Some((digest_id, rows)) = claimed else {
+            idle(app, &mut state).await;
+            let woken = WAKE.notified();
+            tokio::select! {
+                _ = tokio::time::sleep(poll) => {},
+                _ = woken => {},
+                _ = shutdown.clone().wait() => return,
+            }
+            continue;
+        };
+        let content = match rt.content(app, digest_id).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(digest = digest_id, error = %format!("{e:#}"), "cannot load the digest to send; will retry");
+                hand_back(app, rows).await;
+                if sleep_or_stop(Duration::from_secs(1), shutdown).await {
+                    return;
+                }
+                continue;
+            }
+        };
+        if let Err(refused) = chunks.send((content, digest_id, rows)).await {
+            // The dispatcher stopped (shutdown): this chunk was never started.
+            hand_back(app, refused.0.2).await;
+            return;
+        }
+    }
+}
+
+/// Starts one send per row, each as soon as a slot is free; when shutdown comes first,
+/// the rows not started are handed back and it returns false.
+async fn dispatch(
+    app: &App,
+    rt: &Arc<DeliveryRuntime>,
+    content: &Arc<Content>,
+    digest_id: i64,
+    rows: Vec<ClaimedDelivery>,
+    accepted: &mpsc::UnboundedSender<Accepted>,
+    shutdown: &Shutdown,
+) -> bool {
+    let mut rows = rows.into_iter();
+    while let Some(row) = rows.next() {
+        let permit = tokio::select! {
+            biased;
+            _ = shutdown.clone().wait() => None,
+            p = rt.in_flight.clone().acquire_owned() => p.ok(),
+        };
+        let Some(permit) = permit else {
+            hand_back(app, std::iter::once(row).chain(rows).collect()).await;
+            return false;
+        };
+        rt.limiter.acquire().await;
+        let (app, rt, content, accepted) =
+            (app.clone(), rt.clone(), content.clone(), accepted.clone());
+        tokio::spawn(async move {
+            deliver_one(&app, &rt, &content, digest_id, row, accepted).await;
+            drop(permit);
+        });
+    }
+    true
+}
+
+/// Sends one claimed row and records the outcome; returns once the outcome is in the
+/// ledger (the caller's slot is held until then).
+async fn deliver_one(
+    app: &App,
+    rt: &DeliveryRuntime,
+    content: &Content,
+    digest_id: i64,
+    row: ClaimedDelivery,
+    accepted: mpsc::UnboundedSender<Accepted>,
+) {
+    match send_one(app, content, digest_id, &row).await {
+        Ok(()) => {
+            let (done, recorded) = oneshot::channel();
+            if accepted.send((row.id, done)).is_ok() {
+                let _ = recorded.await;
+            }
+            rt.tally.sent.fetch_add(1, Ordering::Relaxed);
+        }
+        Err((kind, error)) => {
+            if let Err(e) = record_failure(app, rt, kind, &row, error).await {
+                // The row stays `sending` under our name; its lease brings it back.
+                tracing::warn!(error = %e, "cannot record a failed delivery");
+            }
+        }
+    }
+}
+
+/// Builds and sends one message; on failure, what kind of failure and the error.
+async fn send_one(
+    app: &App,
+    content: &Content,
+    digest_id: i64,
+    row: &ClaimedDelivery,
+) -> Result<(), (&'static str, SendError)> {
+    let to = EmailAddress::parse(&row.email).map_err(|e| {
+        (
+            "invalid address",
+            SendError::Permanent(format!("invalid address: {e}")),
+        )
+    })?;
     let (subject, html, text) = content.render_for(row.subscriber_id, row.name.as_deref());
     let email = OutgoingEmail {
         to,
@@ -221,97 +463,159 @@ async fn send_one(app: &App, content: &Content, digest_id: i64, row: ClaimedDeli
         text,
         unsubscribe: Some(unsubscribe_for(app, row.subscriber_id)),
     };
+    // The envelope sender names this delivery, so a later bounce finds its row.
     let bounce_ref = crate::bounces::BounceRef::Delivery {
         digest_id,
         subscriber_id: row.subscriber_id,
     };
     let return_path = crate::bounces::return_path(app, bounce_ref);
-    let message = match email.to_message_returning(&app.identity, return_path.as_ref()) {
-        Ok(m) => m,
-        Err(e) => {
-            return Outcome::Failed {
-                delivery: "unbuildable",
-                claimed: row,
-                error: SendError::Permanent(e.to_string()),
-            };
+    let message = email
+        .to_message_returning(&app.identity, return_path.as_ref())
+        .map_err(|e| ("unbuildable", SendError::Permanent(e.to_string())))?;
+    app.mailer.send(message).await.map_err(|e| ("refused", e))
+}
+
+/// Commits acceptances in groups: whatever arrived while the previous statement ran
+/// goes into the next one. Each sender is told once its row is committed; a statement
+/// that fails is retried, since the bound depends on these rows reaching the ledger.
+async fn record_loop(app: App, mut to_record: mpsc::UnboundedReceiver<Accepted>) {
+    let mut group: Vec<Accepted> = Vec::new();
+    let mut ids: Vec<i64> = Vec::new();
+    while let Some(first) = to_record.recv().await {
+        group.push(first);
+        while let Ok(more) = to_record.try_recv() {
+            group.push(more);
         }
-    };
-    match app.mailer.send(message).await {
-        Ok(()) => Outcome::Sent(row.id),
-        Err(error) => Outcome::Failed {
-            delivery: "refused",
-            claimed: row,
-            error,
-        },
+        ids.clear();
+        ids.extend(group.iter().map(|(id, _)| *id));
+        let mut failures = 0u32;
+        while let Err(e) = app.store.mark_sent(&ids, app.now_ms()).await {
+            failures += 1;
+            if failures == 1 || failures.is_multiple_of(50) {
+                tracing::warn!(error = %e, messages = ids.len(), "cannot record accepted messages; retrying");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        metrics::counter!(crate::ops::metrics::MESSAGES_SENT).increment(ids.len() as u64);
+        for (_, done) in group.drain(..) {
+            let _ = done.send(());
+        }
     }
 }
 
-/// Writes a chunk's outcomes: all acceptances in one statement, then each failure.
-async fn record(
+/// The next chunk to send, digest by digest (oldest first): left-over rows first when
+/// they are due a look, otherwise untouched rows and, once those ran out, left-over ones.
+async fn claim_next(
     app: &App,
     rt: &DeliveryRuntime,
-    outcomes: Vec<Outcome>,
-    report: &mut BatchReport,
-) -> anyhow::Result<()> {
-    let sent: Vec<i64> = outcomes
-        .iter()
-        .filter_map(|o| match o {
-            Outcome::Sent(id) => Some(*id),
-            _ => None,
-        })
-        .collect();
-    app.store.mark_sent(&sent, app.now_ms()).await?;
-    report.sent += sent.len() as u64;
-    metrics::counter!(crate::ops::metrics::MESSAGES_SENT).increment(sent.len() as u64);
-    for outcome in outcomes {
-        if let Outcome::Failed {
-            delivery,
-            claimed,
-            error,
-        } = outcome
-        {
-            record_failure(app, rt, delivery, claimed, error, report).await?;
+    state: &mut ClaimState,
+) -> anyhow::Result<Option<(i64, Vec<ClaimedDelivery>)>> {
+    if state
+        .digests_read
+        .is_none_or(|t| t.elapsed() >= DIGESTS_EVERY)
+    {
+        state.digests = app.store.sending_digest_ids().await?;
+        state.digests_read = Some(Instant::now());
+    }
+    let look_at_left_over = state.left_over_checked.elapsed() >= LEFT_OVER_EVERY;
+    if look_at_left_over {
+        state.left_over_checked = Instant::now();
+    }
+    let limit = chunk_size(&app.config) as i64;
+    let lease_ms = (app.config.queue.lease_secs.max(1) * 1000) as i64;
+    for &digest_id in &state.digests {
+        let kinds: &[ClaimKind] = if look_at_left_over {
+            &[ClaimKind::LeftOver, ClaimKind::Queued]
+        } else {
+            &[ClaimKind::Queued, ClaimKind::LeftOver]
+        };
+        for &kind in kinds {
+            let now = app.now_ms();
+            let rows = app
+                .store
+                .claim_deliveries(kind, digest_id, rt.owner(), limit, now, now + lease_ms)
+                .await?;
+            if !rows.is_empty() {
+                return Ok(Some((digest_id, rows)));
+            }
         }
     }
-    Ok(())
+    Ok(None)
+}
+
+/// Nothing to claim: close the rows of subscribers who left, finish digests that are
+/// done, and re-read the digests next time.
+async fn idle(app: &App, state: &mut ClaimState) {
+    for &digest_id in &state.digests {
+        let closed = async {
+            app.store.fail_departed(digest_id, app.now_ms()).await?;
+            super::finish_if_done(app, digest_id).await
+        };
+        if let Err(e) = closed.await {
+            tracing::warn!(digest = digest_id, error = %format!("{e:#}"), "cannot close a digest's send");
+        }
+    }
+    state.digests_read = None;
+}
+
+/// Gives claimed rows that were never started back to the ledger, for anyone to take.
+async fn hand_back(app: &App, rows: Vec<ClaimedDelivery>) {
+    if rows.is_empty() {
+        return;
+    }
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    match app.store.release_claimed(&ids, app.now_ms()).await {
+        Ok(n) => tracing::debug!(rows = n, "handed back claimed deliveries"),
+        Err(e) => {
+            tracing::warn!(error = %e, rows = ids.len(), "cannot hand back claimed deliveries; they return when this process's heartbeat stops")
+        }
+    }
+}
+
+/// Sleeps for `d` unless shutdown comes first; true when it did.
+async fn sleep_or_stop(d: Duration, shutdown: &Shutdown) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => false,
+        _ = shutdown.clone().wait() => true,
+    }
 }
 
 async fn record_failure(
     app: &App,
     rt: &DeliveryRuntime,
     kind: &'static str,
-    row: ClaimedDelivery,
+    row: &ClaimedDelivery,
     error: SendError,
-    report: &mut BatchReport,
 ) -> anyhow::Result<()> {
     let now = app.now_ms();
     let q = &app.config.queue;
     if error.is_slow_down() {
+        rt.tally.slow_down.fetch_add(1, Ordering::Relaxed);
         rt.limiter.slow_down();
     }
     if error.is_permanent() {
-        tracing::warn!(subscriber = row.subscriber_id, kind, error = %error, "delivery failed permanently");
+        tracing::debug!(subscriber = row.subscriber_id, kind, error = %error, "delivery failed permanently");
         app.store
             .mark_failed(row.id, &error.to_string(), now)
             .await?;
-        report.failed += 1;
+        rt.tally.failed.fetch_add(1, Ordering::Relaxed);
         metrics::counter!(crate::ops::metrics::MESSAGES_FAILED).increment(1);
         return bounce(app, row.subscriber_id).await;
     }
     if row.attempts >= i64::from(q.max_delivery_attempts.max(1)) {
-        tracing::warn!(subscriber = row.subscriber_id, attempts = row.attempts, error = %error, "delivery gave up after retries");
+        tracing::debug!(subscriber = row.subscriber_id, attempts = row.attempts, error = %error, "delivery gave up after retries");
         let why = format!("gave up after {} attempts: {error}", row.attempts);
         app.store.mark_failed(row.id, &why, now).await?;
-        report.failed += 1;
+        rt.tally.failed.fetch_add(1, Ordering::Relaxed);
         metrics::counter!(crate::ops::metrics::MESSAGES_FAILED).increment(1);
         return Ok(());
     }
     let delay = backoff_ms(row.attempts as u32, q.retry_base_ms, q.retry_max_ms);
-    tracing::info!(subscriber = row.subscriber_id, attempts = row.attempts, retry_in_ms = delay, error = %error, "delivery will be retried");
+    tracing::debug!(subscriber = row.subscriber_id, attempts = row.attempts, retry_in_ms = delay, error = %error, "delivery will be retried");
     app.store
         .mark_retrying(row.id, &error.to_string(), now + delay as i64, now)
         .await?;
-    report.retrying += 1;
+    rt.tally.retrying.fetch_add(1, Ordering::Relaxed);
     metrics::counter!(crate::ops::metrics::MESSAGES_RETRIED).increment(1);
     Ok(())
 }

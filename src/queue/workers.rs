@@ -52,9 +52,12 @@ macro_rules! register_all {
                 2,
                 crate::delivery::jobs::fan_out_digest
             ))
-            .register(crate::delivery::jobs::delivery_worker!(
+            .register(worker!(
                 $app,
-                $storage_fn::<crate::delivery::jobs::DeliverBatch>($pool)
+                $storage_fn::<crate::delivery::jobs::DeliverBatch>($pool),
+                crate::delivery::jobs::DeliverBatch,
+                1,
+                crate::delivery::jobs::deliver_batch
             ))
     }};
 }
@@ -112,23 +115,30 @@ fn backoff() -> apalis::layers::retry::backoff::ExponentialBackoff<HasherRng> {
     .make_backoff()
 }
 
-/// Runs workers for every job kind until `shutdown` resolves, then lets in-flight jobs
-/// finish within the configured timeout.
+/// Runs workers for every job kind, and this process's delivery sender, until `shutdown`
+/// resolves; then lets in-flight jobs and messages finish within the configured timeout.
 pub async fn run(
     app: App,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let (trigger, stopping) = crate::shutdown::Shutdown::new();
+    let sender = tokio::spawn(crate::delivery::send::run(app.clone(), stopping.clone()));
     let monitor = Monitor::new()
         .shutdown_timeout(Duration::from_secs(app.config.queue.shutdown_timeout_secs));
     let monitor = match &app.queue {
         Queue::Sqlite(pool) => register_all!(monitor, app, sqlite_storage, pool),
         Queue::Postgres(pool) => register_all!(monitor, app, postgres_storage, pool),
     };
-    monitor
+    let result = monitor
         .run_with_signal(async move {
             shutdown.await;
+            trigger.trigger();
             Ok(())
         })
         .await
-        .map_err(|e| anyhow::anyhow!("queue workers stopped: {e}"))
+        .map_err(|e| anyhow::anyhow!("queue workers stopped: {e}"));
+    if let Err(e) = sender.await {
+        tracing::error!(error = %e, "the delivery sender failed");
+    }
+    result
 }

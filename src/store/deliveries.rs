@@ -73,12 +73,33 @@ pub fn refuse_send(id: i64, status: &str) -> StoreError {
 /// issue_date, status, recipients, send_started_at, send_finished_at.
 type DigestSendRow = (String, String, Option<i64>, Option<i64>, Option<i64>);
 
-/// Rows a sender may take: new ones, retries that are due, and rows whose sender died.
-const CLAIMABLE: &str = "(state = 'queued' OR (state = 'retrying' AND next_attempt_at <= $3) \
-     OR (state = 'sending' AND lease_until < $3))";
-
 fn id_list(ids: &[i64]) -> String {
     ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+}
+
+/// Which rows a claim takes: the digest's untouched rows, or the ones left over by
+/// earlier attempts (due retries, and `sending` rows whose owner died or whose lease ran out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimKind {
+    Queued,
+    LeftOver,
+}
+
+impl ClaimKind {
+    /// The row test, on `d` (the deliveries table), with `$2` the claiming owner and `$3`
+    /// the current time. A process never takes its own rows for a dead owner's (its
+    /// heartbeat may be late while they are in flight); only their lease brings them back.
+    fn condition(self) -> &'static str {
+        match self {
+            ClaimKind::Queued => "d.state = 'queued'",
+            ClaimKind::LeftOver => {
+                "((d.state = 'retrying' AND d.next_attempt_at <= $3) \
+                 OR (d.state = 'sending' AND (d.lease_until < $3 OR d.lease_owner IS NULL \
+                     OR (d.lease_owner <> $2 AND NOT EXISTS (SELECT 1 FROM delivery_owners o \
+                                    WHERE o.owner = d.lease_owner AND o.alive_until >= $3)))))"
+            }
+        }
+    }
 }
 
 impl Store {
@@ -116,66 +137,132 @@ impl Store {
     // Starting a send, the fan-out and finishing a digest change the digest's status
     // with a history event in one transaction: they live with the digests (digests.rs).
 
-    /// Closes the rows of a batch whose subscriber left (or bounced) after the fan-out:
-    /// the subscriber's choice wins over a send already planned.
-    pub async fn fail_departed(&self, digest_id: i64, batch_no: i64, now: i64) -> StoreResult<u64> {
-        let sql = format!(
+    /// Closes the rows of a digest whose subscriber left (or bounced) after the fan-out
+    /// and that nobody is sending: the subscriber's choice wins over a send already planned.
+    pub async fn fail_departed(&self, digest_id: i64, now: i64) -> StoreResult<u64> {
+        Ok(on_db!(self, pool => sqlx::query(
             "UPDATE deliveries SET state = 'failed', last_error = 'unsubscribed before sending', \
-             lease_until = NULL, updated_at = $3 \
-             WHERE digest_id = $1 AND batch_no = $2 AND {CLAIMABLE} \
+             lease_until = NULL, updated_at = $2 \
+             WHERE digest_id = $1 AND state IN ('queued', 'retrying') \
              AND EXISTS (SELECT 1 FROM subscribers s WHERE s.id = deliveries.subscriber_id \
-                         AND s.status <> 'confirmed')"
-        );
-        Ok(
-            on_db!(self, pool => sqlx::query(AssertSqlSafe(sql.as_str()))
-            .bind(digest_id).bind(batch_no).bind(now)
-            .execute(pool).await.map(|r| r.rows_affected()))?,
-        )
+                         AND s.status <> 'confirmed')")
+            .bind(digest_id).bind(now)
+            .execute(pool).await.map(|r| r.rows_affected()))?)
     }
 
-    /// Atomically takes up to `limit` sendable rows of a batch, marking them `sending`
-    /// until `lease_until`. On PostgreSQL the state test is repeated outside the
-    /// sub-select, so that a row another process took meanwhile is re-checked and skipped.
+    /// Atomically takes up to `limit` rows of a digest for `owner`, marking them
+    /// `sending` until `lease_until` (a backstop: a silent owner loses them sooner).
+    /// On PostgreSQL rows another process is claiming are skipped rather than waited for,
+    /// so that several processes claiming at once each get different rows.
     pub async fn claim_deliveries(
         &self,
+        kind: ClaimKind,
         digest_id: i64,
-        batch_no: i64,
+        owner: &str,
         limit: i64,
         now: i64,
         lease_until: i64,
     ) -> StoreResult<Vec<ClaimedDelivery>> {
-        // SQLite runs one writer at a time, so the re-check is only needed on PostgreSQL;
-        // on SQLite it would also lead the planner to scan every queued row.
-        let recheck = if self.is_postgres() {
-            format!("AND {CLAIMABLE}")
+        let lock = if self.is_postgres() {
+            "FOR UPDATE SKIP LOCKED"
         } else {
-            String::new()
+            ""
         };
         let sql = format!(
-            "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, lease_until = $4, updated_at = $3 \
-             WHERE id IN (SELECT id FROM deliveries WHERE digest_id = $1 AND batch_no = $2 AND {CLAIMABLE} \
-                          AND EXISTS (SELECT 1 FROM subscribers s WHERE s.id = deliveries.subscriber_id \
+            "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, lease_owner = $2, \
+             lease_until = $4, updated_at = $3 \
+             WHERE id IN (SELECT d.id FROM deliveries d WHERE d.digest_id = $1 AND {} \
+                          AND EXISTS (SELECT 1 FROM subscribers s WHERE s.id = d.subscriber_id \
                                       AND s.status = 'confirmed') \
-                          ORDER BY id LIMIT $5) {recheck} \
+                          ORDER BY d.id LIMIT $5 {lock}) \
              RETURNING id, subscriber_id, attempts, \
                (SELECT email FROM subscribers s WHERE s.id = deliveries.subscriber_id) AS email, \
-               (SELECT name FROM subscribers s WHERE s.id = deliveries.subscriber_id) AS name"
+               (SELECT name FROM subscribers s WHERE s.id = deliveries.subscriber_id) AS name",
+            kind.condition()
         );
         Ok(
             on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str()))
-            .bind(digest_id).bind(batch_no).bind(now).bind(lease_until).bind(limit)
+            .bind(digest_id).bind(owner).bind(now).bind(lease_until).bind(limit)
             .fetch_all(pool).await)?,
         )
     }
 
-    /// Records the server's acceptance of many messages in one statement.
+    /// Says that `owner` is alive until `alive_until`; the first call registers it.
+    pub async fn renew_delivery_owner(
+        &self,
+        owner: &str,
+        now: i64,
+        alive_until: i64,
+    ) -> StoreResult<()> {
+        on_db!(self, pool => sqlx::query(
+            "INSERT INTO delivery_owners (owner, started_at, alive_until) VALUES ($1, $2, $3) \
+             ON CONFLICT (owner) DO UPDATE SET alive_until = excluded.alive_until")
+            .bind(owner).bind(now).bind(alive_until)
+            .execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Removes `owner` (a clean stop) and owners silent since before `forget_before`.
+    pub async fn drop_delivery_owners(&self, owner: &str, forget_before: i64) -> StoreResult<()> {
+        on_db!(self, pool => sqlx::query(
+            "DELETE FROM delivery_owners WHERE owner = $1 OR alive_until < $2")
+            .bind(owner).bind(forget_before)
+            .execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// How many processes are sending (or ready to) right now: their heartbeat is fresh.
+    pub async fn live_delivery_owners(&self, now: i64) -> StoreResult<i64> {
+        Ok(on_db!(self, pool => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM delivery_owners WHERE alive_until >= $1")
+            .bind(now).fetch_one(pool).await)?)
+    }
+
+    /// Ids of the fanned-out digests being sent, oldest first.
+    pub async fn sending_digest_ids(&self) -> StoreResult<Vec<i64>> {
+        Ok(on_db!(self, pool => sqlx::query_scalar(
+            "SELECT id FROM digests WHERE status = 'sending' AND recipients IS NOT NULL ORDER BY id")
+            .fetch_all(pool).await)?)
+    }
+
+    /// Records the server's acceptance of many messages in one statement. The statement
+    /// text is the same whatever the number of ids (an array on PostgreSQL, a JSON list
+    /// on SQLite), so it is prepared once per connection, not once per group size.
     pub async fn mark_sent(&self, ids: &[i64], now: i64) -> StoreResult<u64> {
         if ids.is_empty() {
             return Ok(0);
         }
+        const SET: &str = "UPDATE deliveries SET state = 'sent', sent_at = $1, lease_until = NULL, \
+             lease_owner = NULL, last_error = NULL, updated_at = $1 WHERE state = 'sending' AND ";
+        let done = match &self.db {
+            super::Db::Postgres(pool) => sqlx::query(AssertSqlSafe(format!("{SET}id = ANY($2)")))
+                .bind(now)
+                .bind(ids)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected()),
+            super::Db::Sqlite(pool) => sqlx::query(AssertSqlSafe(format!(
+                "{SET}id IN (SELECT value FROM json_each($2))"
+            )))
+            .bind(now)
+            .bind(format!("[{}]", id_list(ids)))
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()),
+        };
+        Ok(done?)
+    }
+
+    /// Gives rows claimed but never started back: their attempt is not counted, and
+    /// they are due again at once (a graceful stop hands back what it had not begun).
+    pub async fn release_claimed(&self, ids: &[i64], now: i64) -> StoreResult<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
         let sql = format!(
-            "UPDATE deliveries SET state = 'sent', sent_at = $1, lease_until = NULL, \
-             last_error = NULL, updated_at = $1 WHERE state = 'sending' AND id IN ({})",
+            "UPDATE deliveries SET state = CASE WHEN attempts <= 1 THEN 'queued' ELSE 'retrying' END, \
+             attempts = attempts - 1, next_attempt_at = $1, lease_until = NULL, lease_owner = NULL, \
+             updated_at = $1 WHERE state = 'sending' AND id IN ({})",
             id_list(ids)
         );
         Ok(
@@ -214,38 +301,6 @@ impl Store {
             "UPDATE subscribers SET bounce_count = bounce_count + 1 WHERE id = $1 RETURNING bounce_count")
             .bind(subscriber_id).fetch_optional(pool).await)?;
         count.ok_or(StoreError::NotFound)
-    }
-
-    /// When the earliest retry of a batch falls due, if any row is waiting to retry.
-    pub async fn next_retry_at(&self, digest_id: i64, batch_no: i64) -> StoreResult<Option<i64>> {
-        Ok(on_db!(self, pool => sqlx::query_scalar(
-            "SELECT MIN(next_attempt_at) FROM deliveries \
-             WHERE digest_id = $1 AND batch_no = $2 AND state = 'retrying'")
-            .bind(digest_id).bind(batch_no).fetch_one(pool).await)?)
-    }
-
-    /// Batches with work that no job may be doing: retries that fell due, leases that
-    /// expired, and queued rows untouched since `queued_before`. Rows found are stamped
-    /// with `now`, so that the next sweep (here or in another process) leaves them to the
-    /// job this one is about to queue, unless they sit untouched for `grace_before` again.
-    pub async fn sweep_stale_batches(
-        &self,
-        now: i64,
-        queued_before: i64,
-        grace_before: i64,
-    ) -> StoreResult<Vec<(i64, i64)>> {
-        let mut rows: Vec<(i64, i64)> = on_db!(self, pool => sqlx::query_as(
-            "UPDATE deliveries SET updated_at = $1 \
-             WHERE digest_id IN (SELECT id FROM digests WHERE status = 'sending') AND ( \
-               (state = 'queued' AND updated_at < $2) \
-               OR (state = 'retrying' AND next_attempt_at <= $1 AND updated_at < $3) \
-               OR (state = 'sending' AND lease_until < $1 AND updated_at < $3)) \
-             RETURNING digest_id, batch_no")
-            .bind(now).bind(queued_before).bind(grace_before)
-            .fetch_all(pool).await)?;
-        rows.sort_unstable();
-        rows.dedup();
-        Ok(rows)
     }
 
     /// Digests in `sending`: (id, whether the fan-out has run, send_started_at).

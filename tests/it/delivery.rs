@@ -278,14 +278,15 @@ async fn an_unsubscribe_after_fan_out_wins() {
     let leaver = subscriber(app, "leaver@example.org", SubscriberStatus::Confirmed).await;
     subscriber(app, "stayer@example.org", SubscriberStatus::Confirmed).await;
     let id = digest(app, "2026-11-28").await;
-    // Fan out by hand (no jobs yet), then the subscriber leaves, then the batch runs.
-    app.store.begin_send(id, app.now_ms()).await.unwrap();
+    // Write the ledger by hand while the digest is not yet sending (so no sender can take
+    // a row), then the subscriber leaves, then the send starts.
     let (recipients, batches) = app.store.fan_out(id, 500, app.now_ms()).await.unwrap();
     assert_eq!((recipients, batches), (2, 1));
     app.store
         .set_subscriber_status(leaver, SubscriberStatus::Unsubscribed, app.now_ms())
         .await
         .unwrap();
+    app.store.begin_send(id, app.now_ms()).await.unwrap();
     app.queue
         .push(DeliverBatch {
             digest_id: id,
@@ -610,3 +611,80 @@ async fn a_connection_dropped_mid_data_is_retried_and_delivered_once(backend: Ba
     t.stop().await;
 }
 on_both_databases!(a_connection_dropped_mid_data_is_retried_and_delivered_once);
+
+/// An SMTP server that answers 451 to every recipient once: the log says so in a few
+/// summary lines, not one line (or two) per recipient.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn temporary_failures_are_summarised_not_logged_per_recipient() {
+    let Some(smtp) = SmtpServer::start(SmtpBehaviour {
+        tempfail: 1,
+        ..Default::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let Some(db) = TestDb::create(Backend::Sqlite).await else {
+        return;
+    };
+    let app = enqueue_only_app(&db, &smtp).await;
+    let n = 60;
+    for i in 0..n {
+        subscriber(
+            &app,
+            &format!("r{i}@example.org"),
+            SubscriberStatus::Confirmed,
+        )
+        .await;
+    }
+    let id = digest(&app, "2026-11-28").await;
+    let log_path = db.dir.path().join("worker.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut worker = Command::new(env!("CARGO_BIN_EXE_breakfast"))
+        .arg("worker")
+        .env_remove("BREAKFAST_CONFIG")
+        .env("BREAKFAST_DATABASE_URL", &db.url)
+        .env("BREAKFAST_SMTP_URL", smtp.url())
+        .env("BREAKFAST_SECRET", "test-secret-0123456789")
+        .env("BREAKFAST_QUEUE__POLL_INTERVAL_MS", "50")
+        .env("BREAKFAST_QUEUE__RETRY_BASE_MS", "100")
+        .env("BREAKFAST_QUEUE__RETRY_MAX_MS", "200")
+        .env("RUST_LOG", "info")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    delivery::start_send(&app, id).await.unwrap();
+    let p = wait_until_sent(&app, id, Duration::from_secs(120)).await;
+    let term = Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    worker.wait().unwrap();
+    assert_eq!(
+        (p.status.as_str(), p.sent, p.failed),
+        ("sent", n as i64, 0),
+        "{p:?}"
+    );
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    let about_failures: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("retr") || l.contains("slow down"))
+        .collect();
+    assert!(
+        about_failures.len() <= 10,
+        "{} log lines about {n} temporary failures:\n{}",
+        about_failures.len(),
+        about_failures.join("\n")
+    );
+    assert!(
+        text.contains("deliveries retried or failed"),
+        "the failures are summarised:\n{text}"
+    );
+    assert!(
+        !text.contains("r1@example.org"),
+        "no addresses in logs:\n{text}"
+    );
+    app.close().await;
+}

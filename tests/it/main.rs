@@ -6,6 +6,7 @@ mod helpers;
 mod admin;
 mod archive;
 mod bounces;
+mod crash;
 mod delivery;
 mod digest;
 mod edition;

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Instructions per message on the send path, counted by valgrind's callgrind (stable on a
+# shared machine, unlike wall time): `breakfast digest send --wait` to N1 and then N2
+# imported subscribers into postfix's smtp-sink, on SQLite; the difference divided by
+# N2 - N1 takes start-up and fan-out set-up away. Prints the per-message total and where
+# it goes (inclusive instructions of the main steps, per message, from the N2 run).
+#
+#   sudo bench/profile.sh                 # N1=500 N2=2500, the release binary
+#   BIN=/tmp/old-breakfast sudo bench/profile.sh   # another build, for before/after
+#
+# Needs: valgrind, postfix (smtp-sink), sqlite3, root (smtp-sink runs as nobody).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N1=${N1:-500}
+N2=${N2:-2500}
+PORT=${PORT:-25251}
+export SQLX_OFFLINE=true
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --quiet --bin breakfast
+  BIN=$PWD/target/release/breakfast
+fi
+WORK=$(mktemp -d /tmp/breakfast-profile.XXXXXX)
+chmod 755 "$WORK"
+smtp-sink -u nobody 127.0.0.1:$PORT 1024 &
+SINK=$!
+trap 'kill $SINK 2>/dev/null; rm -rf "$WORK"' EXIT
+sleep 0.5
+
+python3 - "$WORK" <<'PY'
+import sys, os
+para = ("Comrades, the morning's news in brief: the tenants' union won its case, the bus "
+        "drivers voted to strike, and the library stays open late on Thursdays. ")
+html = "<html><body>" + "".join(
+    f"<h2>Story {i}</h2><p>{para * 2}</p><p><a href=\"https://example.org/a/{i}\">Read more</a></p>"
+    for i in range(26)) + "</body></html>"
+text = "".join(f"Story {i}\n{para * 2}\nhttps://example.org/a/{i}\n\n" for i in range(12))
+for name, body in (("html", html), ("text", text)):
+    open(os.path.join(sys.argv[1], name), "w").write(body)
+PY
+
+profile() { # n -> prints total instructions, leaves $WORK/cg.$n
+  local n=$1 db=$WORK/p$1.db
+  export BREAKFAST_DATABASE_URL=sqlite://$db BREAKFAST_SMTP_URL="smtp://127.0.0.1:$PORT?tls=none"
+  export BREAKFAST_SECRET=profile-secret-0123456789 RUST_LOG=error
+  "$BIN" migrate > /dev/null
+  sqlite3 "$db" > /dev/null <<SQL
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $n)
+INSERT INTO subscribers (email, email_key, name, status, source, created_at, status_changed_at, confirmed_at)
+SELECT 'reader' || i || '@example.org', 'reader' || i || '@example.org', 'Reader ' || i, 'confirmed', 'import', 0, 0, 0 FROM n;
+INSERT INTO digests (issue_date, status, subject, html, text, composed_at, created_at, updated_at)
+VALUES ('2026-11-28', 'composed', 'Breakfast in Red — bench', CAST(readfile('$WORK/html') AS TEXT), CAST(readfile('$WORK/text') AS TEXT), 0, 0, 0);
+SQL
+  valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.$n" "$BIN" digest send --digest 1 --wait \
+    > /dev/null 2> "$WORK/vg.$n"
+  callgrind_annotate "$WORK/cg.$n" 2>/dev/null | awk '/PROGRAM TOTALS/ && !done { gsub(",", "", $1); print $1; done = 1 }'
+}
+
+I1=$(profile "$N1")
+I2=$(profile "$N2")
+PER=$(( (I2 - I1) / (N2 - N1) ))
+echo "instructions: N=$N1 $I1, N=$N2 $I2 => $PER per message"
+echo "== inclusive instructions per message (N=$N2 run), main steps"
+callgrind_annotate --inclusive=yes --auto=no "$WORK/cg.$N2" 2>/dev/null \
+  | grep -E "claim_deliveries|render_for|TokenSigner.*sign|to_message|Message.*formatted|SmtpPool.*send|AsyncSmtpConnection.*send|mark_sent|record_loop|Mailer.*send|dkim|sqlite3VdbeExec|deliver_one" \
+  | awk -v n="$N2" '{ v = $1; gsub(",", "", v); printf "%12d  %s\n", v / n, substr($0, index($0, $2)) }'
