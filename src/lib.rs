@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod delivery;
 pub mod digest;
+pub mod doctor;
 pub mod domain;
 pub mod feeds;
 pub mod mail;

@@ -5,6 +5,8 @@ use std::{path::PathBuf, process::ExitCode};
 use clap::{Parser, Subcommand};
 
 pub mod digest;
+mod dkim;
+mod doctor;
 pub mod feeds;
 mod preview;
 mod send;
@@ -75,6 +77,11 @@ pub enum Command {
     /// Admin accounts (editors and operators) and their personal API tokens.
     #[command(subcommand)]
     Users(users::UsersCommand),
+    /// DKIM signing keys: generate one and print the DNS record to publish.
+    #[command(subcommand)]
+    Dkim(dkim::DkimCommand),
+    /// Check DNS (SPF, DKIM, DMARC, MX), settings and the SMTP relay; exit 1 on a problem.
+    Doctor,
 }
 
 /// Parses arguments, loads configuration and runs the command; the exit code reflects
@@ -123,6 +130,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Queue(command) => queue_cmd::run(command, config).await,
         Command::Subscribers(command) => subscribers::run(command, config).await,
         Command::Users(command) => users::run(command, config).await,
+        Command::Dkim(command) => dkim::run(command, config).await,
+        Command::Doctor => doctor::run(config).await,
     }
 }
 
@@ -133,6 +142,7 @@ pub(crate) async fn open(config: Config) -> anyhow::Result<App> {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = web::bind(config.listen).await?;
+    crate::doctor::warn_example_values(&config);
     let app = open(config).await?;
     let shutdown = Shutdown::on_signals();
     tracing::info!(
@@ -146,6 +156,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 async fn worker(config: Config) -> anyhow::Result<()> {
+    crate::doctor::warn_example_values(&config);
     let app = open(config).await?;
     let shutdown = Shutdown::on_signals();
     tracing::info!(mail = %app.mailer.describe(), "breakfast worker started");
