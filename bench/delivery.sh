@@ -6,6 +6,7 @@
 #   sudo bench/delivery.sh                 # N = 10 000 and 100 000 on SQLite
 #   PG=1 sudo bench/delivery.sh            # also on PostgreSQL (BREAKFAST_BENCH_PG admin URL)
 #   NS="1000" sudo bench/delivery.sh       # other sizes
+#   DKIM=1 sudo bench/delivery.sh          # also each N with DKIM RSA-2048 signing on
 #
 # Needs: apt-get install -y postfix (smtp-sink, smtp-source), sqlite3, /usr/bin/time,
 # psql for PostgreSQL, and root (smtp-sink drops to `nobody`). Builds the release binary.
@@ -119,10 +120,19 @@ run_breakfast() { # label database_url n
     "$label" "$n" "$sent" "$secs" "$r" "$(awk -v a="$r" -v b="$CEIL" 'BEGIN { print a / b }')" "$rss"
 }
 
+if [ "${DKIM:-0}" = 1 ]; then # a fresh RSA-2048 key, signing every message
+  "$BIN" dkim generate --selector bench --domain example.org --out "$WORK/dkim.pem" > /dev/null
+  printf '[[mail.dkim]]\ndomain = "example.org"\nselector = "bench"\nprivate_key_file = "%s"\n' "$WORK/dkim.pem" > "$WORK/dkim.toml"
+fi
+
 for n in $NS; do
   db="$WORK/sqlite-$n.db"
   run_breakfast sqlite "sqlite://$db" "$n"
   rm -f "$db"*
+  if [ "${DKIM:-0}" = 1 ]; then
+    BREAKFAST_CONFIG="$WORK/dkim.toml" run_breakfast sqlite+dkim "sqlite://$db" "$n"
+    rm -f "$db"*
+  fi
 done
 
 if [ "$PG" = 1 ]; then
