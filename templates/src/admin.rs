@@ -75,6 +75,7 @@ fn nav(n: &AdminNav) -> Markup {
     links.extend([
         ("/admin/subscribers", "Subscribers"),
         ("/admin/queue", "Queue"),
+        ("/admin/doctor", "Deliverability"),
         ("/admin/tokens", "API tokens"),
     ]);
     html! {

@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod archive;
+pub mod doctor;
 pub mod email;
 pub mod page;
 pub mod public;

@@ -248,3 +248,51 @@ fn without(mut zone: Vec<Record>, index: usize) -> Vec<Record> {
     zone.remove(index);
     zone
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_see_the_checks_in_the_admin() {
+    use breakfast::store::users::AdminRole;
+
+    use crate::{
+        admin::{Browser, PASSWORD, add_user},
+        helpers::{Backend, TestApp},
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let good = key(dir.path(), "good");
+    let Some(dns) = DnsServer::start(&[DOMAIN], &good_zone(&good)).await else {
+        return;
+    };
+    let Some(smtp) = SmtpServer::start(SmtpBehaviour::default()).await else {
+        return;
+    };
+    // test_config sets base_url itself; the rest of config_toml after its first line.
+    let toml = config_toml(&dns, &smtp.url(), &good, "unused");
+    let extra = toml.split_once('\n').unwrap().1;
+    let Some(t) =
+        TestApp::spawn_with(Backend::Sqlite, extra, breakfast::domain::Clock::System).await
+    else {
+        return;
+    };
+    let mut b = Browser::new(&t);
+    let gate = b.get("/admin/doctor").await;
+    assert_eq!(gate.status, reqwest::StatusCode::SEE_OTHER);
+    add_user(&t.app, "op@example.net", AdminRole::Operator).await;
+    b.login("op@example.net", PASSWORD).await;
+    let page = b.get("/admin/doctor").await;
+    assert_eq!(page.status, reqwest::StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("Deliverability"));
+    assert!(
+        page.body.contains("dmarc _dmarc.redpaper.test"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("policy reject"), "{}", page.body);
+    // The test server's base_url is http: the page says what to do about it.
+    assert!(page.body.contains("doc-warning"), "{}", page.body);
+    assert!(
+        page.body.contains("serve Breakfast over https"),
+        "{}",
+        page.body
+    );
+    t.stop().await;
+}
