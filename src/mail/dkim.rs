@@ -13,11 +13,8 @@ use std::{path::Path, sync::Arc};
 use base64::Engine as _;
 use mail_auth::{
     common::{
-        crypto::{
-            Algorithm as KeyAlgorithm, Ed25519Key, HashContext, HashImpl, HashOutput, RsaKey,
-            Sha256, SigningKey,
-        },
-        headers::{HeaderWriter, Writable, Writer},
+        crypto::{Ed25519Key, RsaKey, Sha256},
+        headers::HeaderWriter,
     },
     dkim::{Canonicalization, DkimSigner, Done},
 };
@@ -256,34 +253,8 @@ pub struct Signers {
 }
 
 enum Signer {
-    Rsa(DkimSigner<BufferedHash<RsaKey<Sha256>>, Done>),
-    Ed25519(DkimSigner<BufferedHash<Ed25519Key>, Done>),
-}
-
-/// A signing key whose body hash is taken over a buffer. mail-auth's relaxed body
-/// canonicaliser writes its output a byte at a time, and handing each byte to SHA-256
-/// as its own update costs far more than collecting the ~20 KB of a digest first and
-/// hashing it in one call.
-struct BufferedHash<K>(K);
-
-impl<K: SigningKey> SigningKey for BufferedHash<K> {
-    type Hasher = K::Hasher;
-
-    fn sign(&self, input: impl Writable) -> mail_auth::Result<Vec<u8>> {
-        self.0.sign(input)
-    }
-
-    fn hash(&self, data: impl Writable) -> HashOutput {
-        let mut buffer = Vec::with_capacity(32 * 1024);
-        data.write(&mut buffer);
-        let mut hasher = <K::Hasher as HashImpl>::hasher();
-        hasher.write(&buffer);
-        hasher.complete()
-    }
-
-    fn algorithm(&self) -> KeyAlgorithm {
-        self.0.algorithm()
-    }
+    Rsa(DkimSigner<RsaKey<Sha256>, Done>),
+    Ed25519(DkimSigner<Ed25519Key, Done>),
 }
 
 impl Signers {
@@ -377,16 +348,12 @@ fn signer_for(key: &DkimKeyConfig, from_domain: &str) -> anyhow::Result<Signer> 
         }
     }
     Ok(match loaded.signing {
-        SigningKeyKind::Rsa(k) => {
-            Signer::Rsa(configure(DkimSigner::from_key(BufferedHash(k)), key))
-        }
-        SigningKeyKind::Ed25519(k) => {
-            Signer::Ed25519(configure(DkimSigner::from_key(BufferedHash(k)), key))
-        }
+        SigningKeyKind::Rsa(k) => Signer::Rsa(configure(DkimSigner::from_key(k), key)),
+        SigningKeyKind::Ed25519(k) => Signer::Ed25519(configure(DkimSigner::from_key(k), key)),
     })
 }
 
-fn configure<T: SigningKey>(
+fn configure<T: mail_auth::common::crypto::SigningKey>(
     signer: mail_auth::dkim::DkimSigner<T, mail_auth::dkim::NeedDomain>,
     key: &DkimKeyConfig,
 ) -> DkimSigner<T, Done> {
