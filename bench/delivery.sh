@@ -12,6 +12,7 @@
 # Each Breakfast run is preceded by its own ceiling run, and its ratio is to that ceiling:
 # on a shared machine the ceiling moves too. Settings are the defaults (mail.pool_size=8,
 # the same 8 sessions as smtp-source) unless POOL / CONC are set.
+#   DKIM=1 sudo bench/delivery.sh          # also each N with DKIM RSA-2048 signing on
 #
 # Needs: apt-get install -y postfix (smtp-sink, smtp-source), sqlite3, /usr/bin/time,
 # psql for PostgreSQL, and root (smtp-sink drops to `nobody`). Builds the release binary.
@@ -138,6 +139,11 @@ run_breakfast() { # label database_url n
   echo "$label $n $ratio $rss" >> "$WORK/results"
 }
 
+if [ "${DKIM:-0}" = 1 ]; then # a fresh RSA-2048 key, signing every message
+  "$BIN" dkim generate --selector bench --domain example.org --out "$WORK/dkim.pem" > /dev/null
+  printf '[[mail.dkim]]\ndomain = "example.org"\nselector = "bench"\nprivate_key_file = "%s"\n' "$WORK/dkim.pem" > "$WORK/dkim.toml"
+fi
+
 for n in $NS; do
   [ "$SQLITE" = 1 ] || break
   for run in $(seq "$RUNS"); do
@@ -145,6 +151,10 @@ for n in $NS; do
     ceiling
     run_breakfast sqlite "sqlite://$db" "$n"
     rm -f "$db"*
+    if [ "${DKIM:-0}" = 1 ]; then
+      BREAKFAST_CONFIG="$WORK/dkim.toml" run_breakfast sqlite+dkim "sqlite://$db" "$n"
+      rm -f "$db"*
+    fi
   done
 done
 

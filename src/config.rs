@@ -103,9 +103,29 @@ pub struct MailConfig {
     pub concurrency: usize,
     pub rate_limit_per_second: u32,
     pub timeout_secs: u64,
-    pub dkim_domain: String,
-    pub dkim_selector: String,
-    pub dkim_private_key_file: String,
+    /// DKIM keys, `[[mail.dkim]]`; every key listed signs every message.
+    #[serde(default)]
+    pub dkim: Vec<DkimKeyConfig>,
+    /// `Feedback-ID` header for Gmail's feedback loop (empty: none).
+    #[serde(default)]
+    pub feedback_id: String,
+    /// DNS servers `breakfast doctor` asks ("127.0.0.1:53"); empty: the system's.
+    #[serde(default)]
+    pub dns_servers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct DkimKeyConfig {
+    /// `d=`: the From domain or a parent of it.
+    pub domain: String,
+    /// `s=`: the record lives at `<selector>._domainkey.<domain>`.
+    pub selector: String,
+    /// PEM private key (RSA PKCS#1/PKCS#8 or Ed25519 PKCS#8).
+    pub private_key_file: String,
+    /// "rsa" or "ed25519"; empty: whatever the key file holds.
+    #[serde(default)]
+    pub algorithm: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

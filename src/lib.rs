@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod delivery;
 pub mod digest;
+pub mod doctor;
 pub mod domain;
 pub mod edition;
 pub mod feeds;

@@ -6,6 +6,8 @@ use clap::{Parser, Subcommand};
 
 pub mod bounces;
 pub mod digest;
+mod dkim;
+mod doctor;
 pub mod feeds;
 mod preview;
 mod send;
@@ -79,6 +81,11 @@ pub enum Command {
     /// Bounce and complaint reports: unmatched ones, re-processing, a mailbox round now.
     #[command(subcommand)]
     Bounces(bounces::BouncesCommand),
+    /// DKIM signing keys: generate one and print the DNS record to publish.
+    #[command(subcommand)]
+    Dkim(dkim::DkimCommand),
+    /// Check DNS (SPF, DKIM, DMARC, MX), settings and the SMTP relay; exit 1 on a problem.
+    Doctor,
 }
 
 /// Parses arguments, loads configuration and runs the command; the exit code reflects
@@ -128,6 +135,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Subscribers(command) => subscribers::run(command, config).await,
         Command::Users(command) => users::run(command, config).await,
         Command::Bounces(command) => bounces::run(command, config).await,
+        Command::Dkim(command) => dkim::run(command, config).await,
+        Command::Doctor => doctor::run(config).await,
     }
 }
 
@@ -138,6 +147,7 @@ pub(crate) async fn open(config: Config) -> anyhow::Result<App> {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = web::bind(config.listen).await?;
+    crate::doctor::warn_example_values(&config);
     let app = open(config).await?;
     let shutdown = Shutdown::on_signals();
     tracing::info!(
@@ -151,6 +161,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 async fn worker(config: Config) -> anyhow::Result<()> {
+    crate::doctor::warn_example_values(&config);
     let app = open(config).await?;
     let shutdown = Shutdown::on_signals();
     tracing::info!(mail = %app.mailer.describe(), "breakfast worker started");

@@ -2,15 +2,11 @@
 
 use lettre::message::{
     Mailbox, Message, MultiPart,
-    dkim::{DkimConfig, DkimSigningAlgorithm, DkimSigningKey},
     header::{HeaderName, HeaderValue},
 };
 use lettre::{Address, address::Envelope};
 
-use crate::{
-    config::{Config, MailConfig},
-    domain::EmailAddress,
-};
+use crate::{config::Config, domain::EmailAddress};
 
 /// Who mail comes from, read once from the configuration.
 #[derive(Clone, Debug)]
@@ -19,8 +15,10 @@ pub struct MailIdentity {
     pub reply_to: Option<Mailbox>,
     pub list_id: String,
     pub list_name: String,
-    /// Right-hand side of our Message-IDs.
+    /// Right-hand side of our Message-IDs: the From domain.
     pub id_domain: String,
+    /// `Feedback-ID` value (Gmail's feedback loop), when configured.
+    pub feedback_id: Option<String>,
 }
 
 impl MailIdentity {
@@ -38,7 +36,9 @@ impl MailIdentity {
             })?),
         };
         let id_domain = from.email.domain().to_string();
+        let feedback_id = sanitize_phrase(config.mail.feedback_id.trim());
         Ok(MailIdentity {
+            feedback_id: (!feedback_id.is_empty()).then_some(feedback_id),
             from,
             reply_to,
             list_id: config.newsletter.list_id.clone(),
@@ -134,6 +134,12 @@ impl OutgoingEmail {
         if let Some(reply_to) = &identity.reply_to {
             builder = builder.reply_to(reply_to.clone());
         }
+        if let Some(feedback_id) = &identity.feedback_id {
+            builder = builder.raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("Feedback-ID"),
+                feedback_id.clone(),
+            ));
+        }
         if let Some(unsub) = &self.unsubscribe {
             let mut value = format!("<{}>", unsub.url);
             if let Some(mailto) = &unsub.mailto {
@@ -163,36 +169,4 @@ fn sanitize_phrase(s: &str) -> String {
     s.chars()
         .filter(|c| !matches!(c, '<' | '>' | '\r' | '\n' | '"'))
         .collect()
-}
-
-/// Reads the DKIM key when signing is configured; a half-configured DKIM is an error
-/// rather than unsigned mail the operator believes is signed.
-pub(super) fn dkim_config(mail: &MailConfig) -> anyhow::Result<Option<DkimConfig>> {
-    let parts = [
-        &mail.dkim_domain,
-        &mail.dkim_selector,
-        &mail.dkim_private_key_file,
-    ];
-    if parts.iter().all(|p| p.trim().is_empty()) {
-        return Ok(None);
-    }
-    if parts.iter().any(|p| p.trim().is_empty()) {
-        anyhow::bail!(
-            "DKIM needs all of mail.dkim_domain, mail.dkim_selector and mail.dkim_private_key_file"
-        );
-    }
-    let pem = std::fs::read_to_string(&mail.dkim_private_key_file).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot read mail.dkim_private_key_file {}: {e}",
-            mail.dkim_private_key_file
-        )
-    })?;
-    let key = DkimSigningKey::new(&pem, DkimSigningAlgorithm::Rsa).map_err(|e| {
-        anyhow::anyhow!("mail.dkim_private_key_file is not an RSA PKCS#1 PEM key: {e}")
-    })?;
-    Ok(Some(DkimConfig::default_config(
-        mail.dkim_selector.clone(),
-        mail.dkim_domain.clone(),
-        key,
-    )))
 }

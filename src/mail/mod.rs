@@ -5,13 +5,16 @@
 //! installation shows real emails without a mail server.
 
 mod compose;
+pub mod dkim;
 mod outbox;
 mod pool;
 mod smtp;
 
 use std::time::{Duration, Instant};
 
-use lettre::{Message, message::dkim::DkimConfig};
+use std::sync::Arc;
+
+use lettre::Message;
 
 pub use compose::{
     BOUNCE_REF_HEADER, ComposeError, MailIdentity, OutgoingEmail, ReturnPath, Unsubscribe,
@@ -25,7 +28,8 @@ use crate::config::Config;
 #[derive(Clone)]
 pub struct Mailer {
     transport: Transport,
-    dkim: Option<std::sync::Arc<DkimConfig>>,
+    /// Present when `[[mail.dkim]]` keys are configured: then nothing leaves unsigned.
+    dkim: Option<Arc<dkim::Signers>>,
 }
 
 #[derive(Clone)]
@@ -69,7 +73,8 @@ impl Mailer {
                 &config.mail,
             )?))
         };
-        let dkim = compose::dkim_config(&config.mail)?.map(std::sync::Arc::new);
+        let from_domain = MailIdentity::from_config(config)?.id_domain;
+        let dkim = dkim::Signers::from_config(&config.mail, &from_domain)?.map(Arc::new);
         Ok(Mailer { transport, dkim })
     }
 
@@ -87,23 +92,28 @@ impl Mailer {
         }
     }
 
-    /// Sends one message, signing it first when DKIM is configured.
-    pub async fn send(&self, mut message: Message) -> Result<(), SendError> {
-        if let Some(dkim) = &self.dkim {
-            message.sign(dkim);
-        }
+    /// Sends one message. With DKIM configured it is formatted first and those very bytes
+    /// are signed and sent, so nothing can change a header after signing; a message that
+    /// cannot be signed is not sent.
+    pub async fn send(&self, message: Message) -> Result<(), SendError> {
         let started = Instant::now();
+        let envelope = message.envelope().clone();
+        let mut bytes = message.formatted();
+        drop(message);
+        if let Some(dkim) = &self.dkim {
+            bytes = dkim
+                .sign_off_loop(bytes)
+                .await
+                .map_err(SendError::Transient)?;
+        }
         let result = match &self.transport {
-            Transport::Smtp(smtp) => {
-                let envelope = message.envelope().clone();
-                let bytes = message.formatted();
-                smtp.send(&envelope, &bytes)
-                    .await
-                    .map(|_| ())
-                    .map_err(classify_pool)
-            }
+            Transport::Smtp(smtp) => smtp
+                .send(&envelope, &bytes)
+                .await
+                .map(|_| ())
+                .map_err(classify_pool),
             Transport::Outbox(outbox) => outbox
-                .write(&message)
+                .write(&bytes)
                 .await
                 .map(|_| ())
                 .map_err(|e| SendError::Transient(e.to_string())),

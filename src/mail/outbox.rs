@@ -8,8 +8,6 @@ use std::{
     },
 };
 
-use lettre::Message;
-
 /// Writes each message to `<dir>/<UTC time>-<sequence>-<random>.eml`, so that `ls` lists
 /// them in the order they were sent. Files appear whole: they are written under a
 /// temporary name and renamed.
@@ -37,7 +35,8 @@ impl Outbox {
         &self.dir
     }
 
-    pub async fn write(&self, message: &Message) -> std::io::Result<PathBuf> {
+    /// Writes one message as it would go on the wire.
+    pub async fn write(&self, message: &[u8]) -> std::io::Result<PathBuf> {
         let seq = self.sequence.fetch_add(1, Ordering::Relaxed);
         let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ");
         let unique = &uuid::Uuid::new_v4().simple().to_string()[..8];
@@ -45,7 +44,7 @@ impl Outbox {
         let path = self.dir.join(&name);
         let tmp = self.dir.join(format!(".{name}.tmp"));
         // 0600: the message holds the recipient's address and their personal links.
-        crate::ops::files::write_private(&tmp, &message.formatted()).await?;
+        crate::ops::files::write_private(&tmp, message).await?;
         tokio::fs::rename(&tmp, &path).await?;
         Ok(path)
     }

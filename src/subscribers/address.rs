@@ -83,6 +83,7 @@ fn change_email(app: &App, s: &Subscriber, new: &EmailAddress, link: String) -> 
         button: Some(("Use this address".into(), link)),
         footer_note: "If you did not ask for this, ignore this email: nothing changes.".into(),
         postal_address: newsletter.postal_address.clone(),
+        unsubscribe_url: None,
     };
     SendTransactional {
         to: new.clone(),

@@ -245,6 +245,7 @@ fn confirmation_email(app: &App, s: &Subscriber, now: i64) -> SendTransactional 
         footer_note:
             "If you did not ask for this, ignore this email and you will hear nothing more.".into(),
         postal_address: newsletter.postal_address.clone(),
+        unsubscribe_url: None,
     };
     SendTransactional {
         to: s.email.clone(),
@@ -278,6 +279,7 @@ fn welcome_email(app: &App, s: &Subscriber) -> SendTransactional {
         button: Some(("Manage my preferences".into(), prefs)),
         footer_note: "Every email we send has a one-click unsubscribe link.".into(),
         postal_address: newsletter.postal_address.clone(),
+        unsubscribe_url: Some(crate::queue::jobs::unsubscribe_for(app, s.id).url),
     };
     SendTransactional {
         to: s.email.clone(),

@@ -1,6 +1,7 @@
 //! HTTP: the only room that knows about requests and responses.
 
 pub mod admin;
+pub mod admin_doctor;
 pub mod admin_queue;
 pub mod api;
 pub mod api_auth;
@@ -45,6 +46,7 @@ pub fn router(app: App) -> Router {
         .merge(ops::routes())
         .merge(admin::routes())
         .merge(admin_queue::routes())
+        .merge(admin_doctor::routes())
         .merge(archive::routes())
         .merge(public::routes())
         .merge(api::routes())

@@ -77,6 +77,7 @@ fn nav(n: &AdminNav) -> Markup {
         ("/admin/subscribers", "Subscribers"),
         ("/admin/queue", "Queue"),
         ("/admin/bounces", "Bounces"),
+        ("/admin/doctor", "Deliverability"),
         ("/admin/tokens", "API tokens"),
     ]);
     html! {

@@ -183,6 +183,13 @@ async fn sign_up_confirm_and_one_click_unsubscribe(backend: Backend) {
         .unwrap()
         .to_string();
     assert!(unsub.contains("/unsubscribe?token="), "{unsub}");
+    // It says it has an unsubscribe link, so its body shows one, in both parts.
+    assert!(
+        find_link(&welcome.text, "/unsubscribe?token=").is_some(),
+        "{}",
+        welcome.text
+    );
+    assert!(find_link(&welcome.html, "/unsubscribe?token=").is_some());
 
     // A link scanner's GET changes nothing.
     let (status, page) = get(&t, strip_base(&unsub)).await;

@@ -20,6 +20,9 @@ pub struct TransactionalEmail {
     /// e.g. "If you did not ask for this, ignore this email."
     pub footer_note: String,
     pub postal_address: String,
+    /// List mail (the welcome email) carries a visible unsubscribe link, as the
+    /// bulk-sender rules ask of every list message; a confirmation request does not.
+    pub unsubscribe_url: Option<String>,
 }
 
 pub fn render_transactional_html(m: &TransactionalEmail) -> String {
@@ -68,6 +71,12 @@ pub fn render_transactional_html(m: &TransactionalEmail) -> String {
                         (m.footer_note)
                     }
                 }
+                @if let Some(url) = &m.unsubscribe_url {
+                    p.bf-muted style=(concat!("margin:0 0 10px 0;font-family:", sans!(), ";font-size:12px;line-height:19px;color:", muted!())) {
+                        a.bf-muted href=(url) target="_blank" style=(concat!("color:", muted!(), ";text-decoration:underline")) { "Unsubscribe" }
+                        " with one click."
+                    }
+                }
                 p.bf-muted style=(concat!("margin:0;font-family:", sans!(), ";font-size:12px;line-height:19px;color:", muted!())) {
                     (m.publication) " · " (m.postal_address)
                 }
@@ -98,6 +107,11 @@ pub fn render_transactional_text(m: &TransactionalEmail) -> String {
         out.push_str(&wrap(&m.footer_note, 72));
         out.push_str("\n\n");
     }
+    if let Some(url) = &m.unsubscribe_url {
+        out.push_str("Unsubscribe with one click:\n");
+        out.push_str(url);
+        out.push_str("\n\n");
+    }
     out.push_str(&m.publication);
     out.push('\n');
     out.push_str(&wrap(&m.postal_address, 72));
@@ -121,7 +135,24 @@ pub(crate) mod tests {
             button: Some(("Confirm my subscription".into(), "https://example.org/confirm?token=abc&x=1".into())),
             footer_note: "If you did not ask for this, ignore this email and you will hear nothing more.".into(),
             postal_address: "1 Example Street, London E1 0AA".into(),
+            unsubscribe_url: None,
         }
+    }
+
+    #[test]
+    fn list_mail_shows_its_unsubscribe_link() {
+        let m = TransactionalEmail {
+            unsubscribe_url: Some("https://example.org/unsubscribe?token=t&x=1".into()),
+            ..sample()
+        };
+        assert!(
+            render_transactional_html(&m)
+                .contains("href=\"https://example.org/unsubscribe?token=t&amp;x=1\"")
+        );
+        assert!(render_transactional_text(&m).contains(
+            "Unsubscribe with one click:\nhttps://example.org/unsubscribe?token=t&x=1\n"
+        ));
+        assert!(!render_transactional_html(&sample()).contains("Unsubscribe"));
     }
 
     #[test]
