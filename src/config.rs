@@ -128,6 +128,8 @@ pub struct SubscribersConfig {
     pub resend_confirmation_minutes: u32,
     pub weekly_day: String,
     pub bounce_threshold: u32,
+    /// Largest CSV file the admin's import accepts, in MB.
+    pub import_max_mb: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -6,6 +6,9 @@ mod digest;
 mod login;
 mod pages;
 mod schedule;
+mod subscribers;
+
+pub use subscribers::upload_routes;
 
 use axum::{
     Router,
@@ -54,13 +57,35 @@ pub fn routes() -> Router<App> {
         .route("/admin/feeds", get(pages::feeds).post(pages::add_feed))
         .route("/admin/feeds/{id}/fetch", post(pages::fetch_feed))
         .route("/admin/feeds/{id}/delete", post(pages::delete_feed))
-        .route("/admin/subscribers", get(pages::subscribers))
+        .route("/admin/subscribers", get(subscribers::list))
+        .route(
+            "/admin/subscribers/new",
+            get(subscribers::add_form).post(subscribers::add),
+        )
+        .route(
+            "/admin/subscribers/export.csv",
+            get(subscribers::export_csv),
+        )
+        .route("/admin/subscribers/import", get(subscribers::import_page))
+        .route(
+            "/admin/subscribers/import/{id}",
+            get(subscribers::import_status).post(subscribers::import_submit),
+        )
+        .route(
+            "/admin/subscribers/import/{id}/report.csv",
+            get(subscribers::import_report),
+        )
+        .route("/admin/subscribers/{id}", get(subscribers::detail))
+        .route("/admin/subscribers/{id}/edit", post(subscribers::edit))
+        .route("/admin/subscribers/{id}/resend", post(subscribers::resend))
         .route(
             "/admin/subscribers/{id}/unsubscribe",
-            post(pages::unsubscribe),
+            post(subscribers::unsubscribe),
         )
-        .route("/admin/subscribers/export.csv", get(pages::export_csv))
-        .route("/admin/subscribers/import", post(pages::import_csv))
+        .route(
+            "/admin/subscribers/{id}/erase",
+            get(subscribers::erase_confirm).post(subscribers::erase),
+        )
         .route(
             "/admin/tokens",
             get(pages::tokens).post(pages::create_token),
@@ -156,6 +181,12 @@ pub fn flash_for(code: Option<&str>) -> Option<Flash> {
         "feed-removed" => (FlashKind::Success, "Feed removed."),
         "feed-fetched" => (FlashKind::Success, "Feed fetched."),
         "unsubscribed" => (FlashKind::Success, "Unsubscribed."),
+        "erased" => (FlashKind::Success, "The subscriber was erased."),
+        "subscriber-added" => (FlashKind::Success, "Subscriber added."),
+        "confirmation-resent" => (
+            FlashKind::Success,
+            "A confirmation link is on its way, unless one was sent in the last few minutes.",
+        ),
         "revoked" => (FlashKind::Success, "Token revoked."),
         _ => return None,
     };
