@@ -88,7 +88,14 @@ pub struct ColumnMap {
 pub const FIELDS: [(&str, &[&str]); 6] = [
     (
         "email",
-        &["email", "e-mail", "email address", "email_address", "mail"],
+        &[
+            "email",
+            "e-mail",
+            "email address",
+            "e-mail address",
+            "email_address",
+            "mail",
+        ],
     ),
     (
         "name",

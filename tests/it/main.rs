@@ -4,6 +4,7 @@
 mod helpers;
 
 mod admin;
+mod audience;
 mod delivery;
 mod digest;
 mod foundation;

@@ -882,7 +882,7 @@ fn cli_imports_exports_lists_and_counts() {
         dir.path(),
     );
     let exported = String::from_utf8_lossy(&out.stdout);
-    assert!(exported.starts_with("email,name,status,created_at\n"));
+    assert!(exported.starts_with("email,name,status,created_at,frequency,time_zone\n"));
     assert_eq!(exported.lines().count(), 2001);
     let out = breakfast_cmd(
         &["subscribers", "count", "--status", "nope"],
