@@ -635,7 +635,16 @@ fn contains_pattern(fragment: &str) -> String {
 }
 
 /// The WHERE conditions of `filter`, numbering placeholders after those in `args`.
-fn filter_conditions(filter: &SubscriberFilter, args: &mut Vec<Arg>) -> Vec<String> {
+///
+/// The search reads every row (a fragment can be anywhere in an address), so it is kept
+/// cheap per row: SQLite's `LIKE` already ignores ASCII case, PostgreSQL's `ILIKE` does
+/// the same, and neither needs `LOWER()` on each name.
+fn filter_conditions(
+    filter: &SubscriberFilter,
+    postgres: bool,
+    args: &mut Vec<Arg>,
+) -> Vec<String> {
+    let like = if postgres { "ILIKE" } else { "LIKE" };
     let mut conditions = Vec::new();
     let mut push = |args: &mut Vec<Arg>, arg: Arg, sql: &dyn Fn(usize) -> String| {
         args.push(arg);
@@ -661,9 +670,7 @@ fn filter_conditions(filter: &SubscriberFilter, args: &mut Vec<Arg>) -> Vec<Stri
         .filter(|q| !q.is_empty())
     {
         push(args, Arg::Text(contains_pattern(q)), &|n| {
-            format!(
-                "(email_key LIKE ${n} ESCAPE '\\' OR LOWER(COALESCE(name, '')) LIKE ${n} ESCAPE '\\')"
-            )
+            format!("(email_key LIKE ${n} ESCAPE '\\' OR name {like} ${n} ESCAPE '\\')")
         });
     }
     conditions
@@ -708,8 +715,78 @@ impl Store {
         cursor: PageCursor,
         limit: i64,
     ) -> StoreResult<SubscriberPage> {
+        self.subscriber_page_planned(filter, sort, cursor, limit, false)
+            .await
+    }
+
+    /// A page of the admin's table and the number of all matches, each found the cheap
+    /// way: a search is counted first (one pass), which tells how to read its page, and
+    /// a first page that is not full is its own count.
+    pub async fn subscriber_listing(
+        &self,
+        filter: &SubscriberFilter,
+        sort: SubscriberSort,
+        cursor: PageCursor,
+        limit: i64,
+    ) -> StoreResult<(SubscriberPage, i64)> {
+        /// Up to this many matches are sorted after a sequential read.
+        const FEW: i64 = 2_000;
+        if filter.search.is_some() {
+            let count = self.count_matching(filter).await?;
+            if count == 0 {
+                return Ok((SubscriberPage::default(), 0));
+            }
+            let page = self
+                .subscriber_page_planned(filter, sort, cursor, limit, count <= FEW)
+                .await?;
+            return Ok((page, count));
+        }
+        let page = self.subscriber_page(filter, sort, cursor, limit).await?;
+        let count = if cursor == PageCursor::First && !page.has_next {
+            page.rows.len() as i64
+        } else {
+            self.count_matching(filter).await?
+        };
+        Ok((page, count))
+    }
+
+    /// The whole table's counts per status, then the page and the number of matches,
+    /// reusing those counts when the filter is only a status (or nothing).
+    pub async fn subscriber_overview(
+        &self,
+        filter: &SubscriberFilter,
+        sort: SubscriberSort,
+        cursor: PageCursor,
+        limit: i64,
+    ) -> StoreResult<(Vec<(SubscriberStatus, i64)>, SubscriberPage, i64)> {
+        let counts = self.count_subscribers_by_status().await?;
+        let status_only = SubscriberFilter {
+            status: filter.status,
+            ..Default::default()
+        };
+        if *filter == status_only {
+            let total = counts
+                .iter()
+                .filter(|(s, _)| filter.status.is_none_or(|f| f == *s))
+                .map(|(_, n)| n)
+                .sum();
+            let page = self.subscriber_page(filter, sort, cursor, limit).await?;
+            return Ok((counts, page, total));
+        }
+        let (page, total) = self.subscriber_listing(filter, sort, cursor, limit).await?;
+        Ok((counts, page, total))
+    }
+
+    async fn subscriber_page_planned(
+        &self,
+        filter: &SubscriberFilter,
+        sort: SubscriberSort,
+        cursor: PageCursor,
+        limit: i64,
+        few_matches: bool,
+    ) -> StoreResult<SubscriberPage> {
         let mut args = Vec::new();
-        let mut conditions = filter_conditions(filter, &mut args);
+        let mut conditions = filter_conditions(filter, self.is_postgres(), &mut args);
         // Walking backwards (a "previous" link) reads the reverse order, then flips.
         let (anchor, backwards) = match cursor {
             PageCursor::First => (None, false),
@@ -722,8 +799,14 @@ impl Store {
         if let Some(id) = anchor {
             let Some((created_at, key)) = self.cursor_key(id).await? else {
                 // The row at the page boundary is gone (erased): start again at the top.
-                return Box::pin(self.subscriber_page(filter, sort, PageCursor::First, limit))
-                    .await;
+                return Box::pin(self.subscriber_page_planned(
+                    filter,
+                    sort,
+                    PageCursor::First,
+                    limit,
+                    few_matches,
+                ))
+                .await;
             };
             if sort.by_email() {
                 args.push(Arg::Text(key));
@@ -738,18 +821,35 @@ impl Store {
                 ));
             }
         }
-        let order = if sort.by_email() {
-            format!("email_key {dir}")
+        // When few rows match (a narrow search), walking an index in sort order would
+        // fetch every row at random to test it; SQLite reads the table in one sequential
+        // pass and sorts the few matches if the order's index is ruled out (the unary
+        // `+`). When many match, the index walk finds a page's worth at once. PostgreSQL's
+        // planner makes that choice from its statistics by itself.
+        let plus = if few_matches && !self.is_postgres() {
+            "+"
         } else {
-            format!("created_at {dir}, id {dir}")
+            ""
+        };
+        let order = |plus: &str| {
+            if sort.by_email() {
+                format!("{plus}email_key {dir}")
+            } else {
+                format!("{plus}created_at {dir}, {plus}id {dir}")
+            }
         };
         args.push(Arg::Int(limit + 1));
+        // The page is chosen first and "last sent" looked up for its rows only: with the
+        // lookup in the same SELECT, a plan that sorts would run it for every match.
         let sql = format!(
             "SELECT {SUBSCRIBER_COLUMNS}, \
-             (SELECT MAX(d.sent_at) FROM deliveries d WHERE d.subscriber_id = subscribers.id) AS last_sent_at \
-             FROM subscribers {} ORDER BY {order} LIMIT ${}",
+             (SELECT MAX(d.sent_at) FROM deliveries d WHERE d.subscriber_id = page.id) AS last_sent_at \
+             FROM (SELECT {SUBSCRIBER_COLUMNS}, email_key FROM subscribers {} ORDER BY {} LIMIT ${}) page \
+             ORDER BY {}",
             where_clause(&conditions),
-            args.len()
+            order(plus),
+            args.len(),
+            order("")
         );
         let rows: Vec<ListRow> = on_db!(self, pool => {
             let mut q = sqlx::query_as(AssertSqlSafe(sql.as_str()));
@@ -796,7 +896,7 @@ impl Store {
     /// How many subscribers `filter` matches (the table's "N matches").
     pub async fn count_matching(&self, filter: &SubscriberFilter) -> StoreResult<i64> {
         let mut args = Vec::new();
-        let conditions = filter_conditions(filter, &mut args);
+        let conditions = filter_conditions(filter, self.is_postgres(), &mut args);
         let sql = format!(
             "SELECT COUNT(*) FROM subscribers {}",
             where_clause(&conditions)
@@ -815,9 +915,15 @@ impl Store {
     }
 
     /// The distinct sources subscribers came from (web, api, import, …), for the filter.
+    /// Found by hopping through the source index, one probe per source, instead of
+    /// reading an entry per subscriber as `DISTINCT` would.
     pub async fn subscriber_sources(&self) -> StoreResult<Vec<String>> {
         let rows: Vec<String> = on_db!(self, pool => sqlx::query_scalar(
-            "SELECT DISTINCT source FROM subscribers ORDER BY source",
+            "WITH RECURSIVE s (v) AS ( \
+               SELECT MIN(source) FROM subscribers \
+               UNION ALL \
+               SELECT (SELECT MIN(source) FROM subscribers WHERE source > s.v) FROM s WHERE s.v IS NOT NULL \
+             ) SELECT v FROM s WHERE v IS NOT NULL ORDER BY v",
         )
         .fetch_all(pool)
         .await)?;

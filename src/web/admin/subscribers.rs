@@ -148,21 +148,12 @@ pub async fn list(
     let zone = admin_zone(&app).await;
     let filter = q.filter();
     let sort = q.sort();
-    let page = app
+    let (counts, page, matches) = app
         .store
-        .subscriber_page(&filter, sort, q.cursor(), PAGE_SIZE)
+        .subscriber_overview(&filter, sort, q.cursor(), PAGE_SIZE)
         .await
         .map_err(internal(&app))?;
-    let matches = app
-        .store
-        .count_matching(&filter)
-        .await
-        .map_err(internal(&app))?;
-    let counts = app
-        .store
-        .count_subscribers_by_status()
-        .await
-        .map_err(internal(&app))?
+    let counts = counts
         .into_iter()
         .map(|(s, n)| (s.to_string(), n))
         .collect();
