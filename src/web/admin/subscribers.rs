@@ -334,10 +334,6 @@ async fn detail_response(
         .collect();
     let opt = |t: Option<i64>| t.map(|t| when(t, zone));
     let mut facts = vec![("Signed up".to_string(), when(s.created_at, zone))];
-    facts.push((
-        format!("{} since", capitalise(s.status.as_str())),
-        when(s.status_changed_at, zone),
-    ));
     for (label, t) in [
         ("Confirmed", s.confirmed_at),
         ("Confirmation email sent", s.confirmation_sent_at),

@@ -25,8 +25,9 @@ const SUBSCRIBERS_CSS: &str = r#"
 .status-confirmed { color: #1b7f3b; }
 .status-pending { color: #8a5a00; }
 .status-unsubscribed, .status-bounced, .status-complained { color: var(--muted); }
-.pager { display: flex; gap: 1rem; align-items: center; margin: 1rem 0; }
-.pager .muted { margin-left: auto; }
+.pager { display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: center; margin: 1rem 0; }
+.pager .muted { margin-left: auto; display: flex; flex-wrap: wrap; gap: .5rem; }
+table.report { max-width: 34rem; }
 dl.details { display: grid; grid-template-columns: max-content 1fr; gap: .3rem 1rem; margin: 0 0 1rem; }
 dl.details dt { color: var(--muted); }
 dl.details dd { margin: 0; overflow-wrap: anywhere; }
@@ -160,9 +161,7 @@ pub fn list_page(meta: &PageMeta, n: &AdminNav, v: &ListView) -> Markup {
                 span.muted {
                     (link_button("Export these as CSV", &v.export_href, ButtonKind::Secondary))
                     @if v.can_edit {
-                        " "
                         (link_button("Add a subscriber", "/admin/subscribers/new", ButtonKind::Secondary))
-                        " "
                         (link_button("Import a file", "/admin/subscribers/import", ButtonKind::Secondary))
                     }
                 }
@@ -552,7 +551,7 @@ pub fn progress_page(meta: &PageMeta, n: &AdminNav, v: &ReportView) -> Markup {
             }
             @if !v.totals.is_empty() {
                 h2 { "Report" }
-                div.table-scroll { table {
+                div.table-scroll { table.report {
                     tbody { @for (label, count) in &v.totals { tr { td { (label) } td.num { (count) } } } }
                 } }
                 p { (link_button("Download the report (CSV)", &format!("/admin/subscribers/import/{}/report.csv", v.id), ButtonKind::Secondary)) }
