@@ -822,20 +822,20 @@ impl Store {
             }
         }
         // When few rows match (a narrow search), walking an index in sort order would
-        // fetch every row at random to test it; SQLite reads the table in one sequential
-        // pass and sorts the few matches if the order's index is ruled out (the unary
-        // `+`). When many match, the index walk finds a page's worth at once. PostgreSQL's
-        // planner makes that choice from its statistics by itself.
-        let plus = if few_matches && !self.is_postgres() {
-            "+"
-        } else {
-            ""
-        };
-        let order = |plus: &str| {
-            if sort.by_email() {
-                format!("{plus}email_key {dir}")
+        // fetch every row at random to test it; reading the table in one sequential pass
+        // and sorting the few matches is much cheaper. Ordering by an expression (`+ 0`,
+        // `|| ''`) rules the index out for ordering, in both databases; when many match,
+        // the index walk finds a page's worth at once and is kept.
+        let order = |sort_matches: bool| {
+            let (num, text) = if sort_matches {
+                (" + 0", " || ''")
             } else {
-                format!("{plus}created_at {dir}, {plus}id {dir}")
+                ("", "")
+            };
+            if sort.by_email() {
+                format!("email_key{text} {dir}")
+            } else {
+                format!("created_at{num} {dir}, id{num} {dir}")
             }
         };
         args.push(Arg::Int(limit + 1));
@@ -847,9 +847,9 @@ impl Store {
              FROM (SELECT {SUBSCRIBER_COLUMNS}, email_key FROM subscribers {} ORDER BY {} LIMIT ${}) page \
              ORDER BY {}",
             where_clause(&conditions),
-            order(plus),
+            order(few_matches),
             args.len(),
-            order("")
+            order(false)
         );
         let rows: Vec<ListRow> = on_db!(self, pool => {
             let mut q = sqlx::query_as(AssertSqlSafe(sql.as_str()));

@@ -32,7 +32,7 @@ dl.details { display: grid; grid-template-columns: max-content 1fr; gap: .3rem 1
 dl.details dt { color: var(--muted); }
 dl.details dd { margin: 0; overflow-wrap: anywhere; }
 .danger-zone { border: 1px solid var(--rule); border-radius: var(--radius); padding: 1rem; margin-top: 1.5rem; }
-progress { width: 100%; height: 1.25rem; }
+progress { width: 100%; height: 1.25rem; accent-color: var(--accent); }
 .preview td.error { color: var(--accent); }
 .mapping { display: grid; gap: .5rem 1rem; grid-template-columns: max-content minmax(0, 20rem); align-items: center; margin-bottom: 1rem; }
 .mapping label { font-weight: 600; }
