@@ -715,7 +715,7 @@ impl Store {
         cursor: PageCursor,
         limit: i64,
     ) -> StoreResult<SubscriberPage> {
-        self.subscriber_page_planned(filter, sort, cursor, limit, false)
+        self.subscriber_page_keyset(filter, sort, cursor, limit)
             .await
     }
 
@@ -732,13 +732,16 @@ impl Store {
         /// Up to this many matches are sorted after a sequential read.
         const FEW: i64 = 2_000;
         if filter.search.is_some() {
-            let count = self.count_matching(filter).await?;
-            if count == 0 {
-                return Ok((SubscriberPage::default(), 0));
+            // One pass finds the matches; when they are few, they are the count and the
+            // page is cut from them, without a second pass over the table.
+            let ids = self.matching_ids(filter, FEW + 1).await?;
+            if ids.len() as i64 <= FEW {
+                let count = ids.len() as i64;
+                let page = self.page_from_ids(&ids, sort, cursor, limit).await?;
+                return Ok((page, count));
             }
-            let page = self
-                .subscriber_page_planned(filter, sort, cursor, limit, count <= FEW)
-                .await?;
+            let count = self.count_matching(filter).await?;
+            let page = self.subscriber_page(filter, sort, cursor, limit).await?;
             return Ok((page, count));
         }
         let page = self.subscriber_page(filter, sort, cursor, limit).await?;
@@ -748,6 +751,104 @@ impl Store {
             self.count_matching(filter).await?
         };
         Ok((page, count))
+    }
+
+    /// Ids of up to `limit` subscribers `filter` matches, in no particular order.
+    async fn matching_ids(&self, filter: &SubscriberFilter, limit: i64) -> StoreResult<Vec<i64>> {
+        let mut args = Vec::new();
+        let conditions = filter_conditions(filter, self.is_postgres(), &mut args);
+        args.push(Arg::Int(limit));
+        let sql = format!(
+            "SELECT id FROM subscribers {} LIMIT ${}",
+            where_clause(&conditions),
+            args.len()
+        );
+        let ids: Vec<i64> = on_db!(self, pool => {
+            let mut q = sqlx::query_scalar(AssertSqlSafe(sql.as_str()));
+            for a in &args {
+                q = match a {
+                    Arg::Text(t) => q.bind(t.as_str()),
+                    Arg::Int(i) => q.bind(*i),
+                };
+            }
+            q.fetch_all(pool).await
+        })?;
+        Ok(ids)
+    }
+
+    /// The page at `cursor` among the subscribers `ids` (all the matches), in `sort` order
+    /// as the database orders it.
+    async fn page_from_ids(
+        &self,
+        ids: &[i64],
+        sort: SubscriberSort,
+        cursor: PageCursor,
+        limit: i64,
+    ) -> StoreResult<SubscriberPage> {
+        if ids.is_empty() {
+            return Ok(SubscriberPage::default());
+        }
+        let dir = if sort.descending() { "DESC" } else { "ASC" };
+        let order = if sort.by_email() {
+            format!("email_key {dir}")
+        } else {
+            format!("created_at {dir}, id {dir}")
+        };
+        let sql = format!(
+            "SELECT id FROM subscribers WHERE id IN ({}) ORDER BY {order}",
+            placeholders(1, ids.len())
+        );
+        let ordered: Vec<i64> = on_db!(self, pool => {
+            let mut q = sqlx::query_scalar(AssertSqlSafe(sql.as_str()));
+            for id in ids {
+                q = q.bind(*id);
+            }
+            q.fetch_all(pool).await
+        })?;
+        let limit = limit.max(1) as usize;
+        let (start, end) = match cursor {
+            PageCursor::First => (0, limit.min(ordered.len())),
+            PageCursor::After(id) => match ordered.iter().position(|&i| i == id) {
+                Some(p) => (p + 1, (p + 1 + limit).min(ordered.len())),
+                None => (0, limit.min(ordered.len())),
+            },
+            PageCursor::Before(id) => match ordered.iter().position(|&i| i == id) {
+                Some(p) => (p.saturating_sub(limit), p),
+                None => (0, limit.min(ordered.len())),
+            },
+        };
+        let page_ids = &ordered[start..end];
+        let mut rows = Vec::with_capacity(page_ids.len());
+        if !page_ids.is_empty() {
+            let sql = format!(
+                "SELECT {SUBSCRIBER_COLUMNS}, \
+                 (SELECT MAX(d.sent_at) FROM deliveries d WHERE d.subscriber_id = subscribers.id) AS last_sent_at \
+                 FROM subscribers WHERE id IN ({})",
+                placeholders(1, page_ids.len())
+            );
+            let found: Vec<ListRow> = on_db!(self, pool => {
+                let mut q = sqlx::query_as(AssertSqlSafe(sql.as_str()));
+                for id in page_ids {
+                    q = q.bind(*id);
+                }
+                q.fetch_all(pool).await
+            })?;
+            let mut by_id: std::collections::HashMap<i64, ListRow> =
+                found.into_iter().map(|r| (r.row.id, r)).collect();
+            for id in page_ids {
+                if let Some(r) = by_id.remove(id) {
+                    rows.push(SubscriberListRow {
+                        subscriber: r.row.try_into()?,
+                        last_sent_at: r.last_sent_at,
+                    });
+                }
+            }
+        }
+        Ok(SubscriberPage {
+            rows,
+            has_next: end < ordered.len(),
+            has_prev: start > 0,
+        })
     }
 
     /// The whole table's counts per status, then the page and the number of matches,
@@ -777,13 +878,12 @@ impl Store {
         Ok((counts, page, total))
     }
 
-    async fn subscriber_page_planned(
+    async fn subscriber_page_keyset(
         &self,
         filter: &SubscriberFilter,
         sort: SubscriberSort,
         cursor: PageCursor,
         limit: i64,
-        few_matches: bool,
     ) -> StoreResult<SubscriberPage> {
         let mut args = Vec::new();
         let mut conditions = filter_conditions(filter, self.is_postgres(), &mut args);
@@ -799,12 +899,11 @@ impl Store {
         if let Some(id) = anchor {
             let Some((created_at, key)) = self.cursor_key(id).await? else {
                 // The row at the page boundary is gone (erased): start again at the top.
-                return Box::pin(self.subscriber_page_planned(
+                return Box::pin(self.subscriber_page_keyset(
                     filter,
                     sort,
                     PageCursor::First,
                     limit,
-                    few_matches,
                 ))
                 .await;
             };
@@ -821,22 +920,10 @@ impl Store {
                 ));
             }
         }
-        // When few rows match (a narrow search), walking an index in sort order would
-        // fetch every row at random to test it; reading the table in one sequential pass
-        // and sorting the few matches is much cheaper. Ordering by an expression (`+ 0`,
-        // `|| ''`) rules the index out for ordering, in both databases; when many match,
-        // the index walk finds a page's worth at once and is kept.
-        let order = |sort_matches: bool| {
-            let (num, text) = if sort_matches {
-                (" + 0", " || ''")
-            } else {
-                ("", "")
-            };
-            if sort.by_email() {
-                format!("email_key{text} {dir}")
-            } else {
-                format!("created_at{num} {dir}, id{num} {dir}")
-            }
+        let order = if sort.by_email() {
+            format!("email_key {dir}")
+        } else {
+            format!("created_at {dir}, id {dir}")
         };
         args.push(Arg::Int(limit + 1));
         // The page is chosen first and "last sent" looked up for its rows only: with the
@@ -847,9 +934,9 @@ impl Store {
              FROM (SELECT {SUBSCRIBER_COLUMNS}, email_key FROM subscribers {} ORDER BY {} LIMIT ${}) page \
              ORDER BY {}",
             where_clause(&conditions),
-            order(few_matches),
+            order,
             args.len(),
-            order(false)
+            order
         );
         let rows: Vec<ListRow> = on_db!(self, pool => {
             let mut q = sqlx::query_as(AssertSqlSafe(sql.as_str()));
