@@ -152,6 +152,8 @@ pub struct SubscribersConfig {
     pub bounce_threshold: u32,
     /// Days a preferences link works (every email carries a fresh one); 0: for ever.
     pub preferences_link_days: u32,
+    /// Largest CSV file the admin's import accepts, in MB.
+    pub import_max_mb: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

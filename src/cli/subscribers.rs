@@ -67,7 +67,10 @@ pub async fn run(command: SubscribersCommand, config: Config) -> anyhow::Result<
 }
 
 async fn import(app: &crate::App, file: &PathBuf, confirmed: bool) -> anyhow::Result<()> {
-    let options = ImportOptions { confirmed };
+    let options = ImportOptions {
+        confirmed,
+        ..Default::default()
+    };
     let started = std::time::Instant::now();
     let report = if file.as_os_str() == "-" {
         import_csv(app, std::io::stdin().lock(), &options, |_| {}).await?

@@ -14,7 +14,6 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
-pub mod admin_views;
 pub mod archive;
 pub mod articles;
 pub mod bounces;

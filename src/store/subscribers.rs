@@ -24,6 +24,8 @@ pub struct Subscriber {
     pub bounced_at: Option<i64>,
     pub complained_at: Option<i64>,
     pub confirmation_sent_at: Option<i64>,
+    /// The subscriber's own IANA zone, when an import or an editor gave one.
+    pub time_zone: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -43,11 +45,12 @@ struct SubscriberRow {
     bounced_at: Option<i64>,
     complained_at: Option<i64>,
     confirmation_sent_at: Option<i64>,
+    time_zone: Option<String>,
 }
 
 pub(crate) const SUBSCRIBER_COLUMNS: &str = "id, email, name, status, source, frequency, paused_until, \
     bounce_count, created_at, status_changed_at, confirmed_at, unsubscribed_at, bounced_at, \
-    complained_at, confirmation_sent_at";
+    complained_at, confirmation_sent_at, time_zone";
 
 impl TryFrom<SubscriberRow> for Subscriber {
     type Error = StoreError;
@@ -72,6 +75,7 @@ impl TryFrom<SubscriberRow> for Subscriber {
             bounced_at: r.bounced_at,
             complained_at: r.complained_at,
             confirmation_sent_at: r.confirmation_sent_at,
+            time_zone: r.time_zone,
         })
     }
 }
@@ -272,6 +276,9 @@ pub struct ImportRow {
     pub name: Option<String>,
     pub status: SubscriberStatus,
     pub created_at: i64,
+    /// `None`: the file did not say; new rows get the default, updates keep what is there.
+    pub frequency: Option<Frequency>,
+    pub time_zone: Option<String>,
 }
 
 /// A subscriber's history entry, shown to them on the preferences page.
@@ -489,24 +496,26 @@ impl Store {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        const PER_ROW: usize = 6;
+        const PER_ROW: usize = 8;
         let values: Vec<String> = (0..rows.len())
             .map(|i| {
                 let b = 2 + i * PER_ROW;
                 format!(
-                    "(${}, ${}, ${}, ${}, $1, ${}, ${}, ${})",
+                    "(${}, ${}, ${}, ${}, $1, ${}, ${}, ${}, ${}, ${})",
                     b,
                     b + 1,
                     b + 2,
                     b + 3,
                     b + 4,
                     b + 4,
-                    b + 5
+                    b + 5,
+                    b + 6,
+                    b + 7
                 )
             })
             .collect();
         let insert = format!(
-            "INSERT INTO subscribers (email, email_key, name, status, source, created_at, status_changed_at, confirmed_at) \
+            "INSERT INTO subscribers (email, email_key, name, status, source, created_at, status_changed_at, confirmed_at, frequency, time_zone) \
              VALUES {} ON CONFLICT (email_key) DO NOTHING RETURNING id, email_key",
             values.join(", ")
         );
@@ -519,7 +528,9 @@ impl Store {
                     .bind(r.name.as_deref())
                     .bind(r.status.as_str())
                     .bind(r.created_at)
-                    .bind((r.status == SubscriberStatus::Confirmed).then_some(now));
+                    .bind((r.status == SubscriberStatus::Confirmed).then_some(now))
+                    .bind(r.frequency.unwrap_or(Frequency::Daily).as_str())
+                    .bind(r.time_zone.as_deref());
             }
             let inserted: Vec<(i64, String)> = q.fetch_all(&mut *tx).await?;
             if !inserted.is_empty() {
@@ -550,4 +561,760 @@ fn placeholders(first: usize, n: usize) -> String {
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// How the admin's subscribers table is ordered. Each order has a unique key, so a page
+/// boundary is one row and keyset paging never skips or repeats anyone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SubscriberSort {
+    /// Signed up, newest first: (created_at, id) descending.
+    #[default]
+    NewestFirst,
+    OldestFirst,
+    /// By address (its case-folded key, which is unique).
+    EmailAsc,
+    EmailDesc,
+}
+
+impl SubscriberSort {
+    pub const ALL: [SubscriberSort; 4] = [
+        Self::NewestFirst,
+        Self::OldestFirst,
+        Self::EmailAsc,
+        Self::EmailDesc,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NewestFirst => "newest",
+            Self::OldestFirst => "oldest",
+            Self::EmailAsc => "email",
+            Self::EmailDesc => "email-desc",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+
+    fn descending(self) -> bool {
+        matches!(self, Self::NewestFirst | Self::EmailDesc)
+    }
+
+    fn by_email(self) -> bool {
+        matches!(self, Self::EmailAsc | Self::EmailDesc)
+    }
+}
+
+/// Which subscribers the admin's table (and its export) shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubscriberFilter {
+    pub status: Option<SubscriberStatus>,
+    pub frequency: Option<Frequency>,
+    pub source: Option<String>,
+    /// A fragment of the address or the name, any case.
+    pub search: Option<String>,
+}
+
+/// Where a page starts: at the top, or just after / just before the subscriber with this
+/// id in the chosen order. Ids travel in links instead of addresses, so that no address
+/// lands in a URL, a browser history or an access log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PageCursor {
+    #[default]
+    First,
+    After(i64),
+    Before(i64),
+}
+
+/// A row of the admin's table: the subscriber and when they were last sent an issue.
+#[derive(Debug, Clone)]
+pub struct SubscriberListRow {
+    pub subscriber: Subscriber,
+    pub last_sent_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SubscriberPage {
+    pub rows: Vec<SubscriberListRow>,
+    pub has_next: bool,
+    pub has_prev: bool,
+}
+
+#[derive(sqlx::FromRow)]
+struct ListRow {
+    #[sqlx(flatten)]
+    row: SubscriberRow,
+    last_sent_at: Option<i64>,
+}
+
+/// A value bound to a dynamically built statement.
+enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+/// `LIKE` pattern matching `fragment` anywhere, with the wildcards in it taken literally.
+fn contains_pattern(fragment: &str) -> String {
+    let escaped = fragment
+        .trim()
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// The WHERE conditions of `filter`, numbering placeholders after those in `args`.
+///
+/// The search reads every row (a fragment can be anywhere in an address), so it is kept
+/// cheap per row: SQLite's `LIKE` already ignores ASCII case, PostgreSQL's `ILIKE` does
+/// the same, and neither needs `LOWER()` on each name.
+fn filter_conditions(
+    filter: &SubscriberFilter,
+    postgres: bool,
+    args: &mut Vec<Arg>,
+) -> Vec<String> {
+    let like = if postgres { "ILIKE" } else { "LIKE" };
+    let mut conditions = Vec::new();
+    let mut push = |args: &mut Vec<Arg>, arg: Arg, sql: &dyn Fn(usize) -> String| {
+        args.push(arg);
+        conditions.push(sql(args.len()));
+    };
+    if let Some(s) = filter.status {
+        push(args, Arg::Text(s.as_str().into()), &|n| {
+            format!("status = ${n}")
+        });
+    }
+    if let Some(f) = filter.frequency {
+        push(args, Arg::Text(f.as_str().into()), &|n| {
+            format!("frequency = ${n}")
+        });
+    }
+    if let Some(src) = &filter.source {
+        push(args, Arg::Text(src.clone()), &|n| format!("source = ${n}"));
+    }
+    if let Some(q) = filter
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|q| !q.is_empty())
+    {
+        push(args, Arg::Text(contains_pattern(q)), &|n| {
+            format!("(email_key LIKE ${n} ESCAPE '\\' OR name {like} ${n} ESCAPE '\\')")
+        });
+    }
+    conditions
+}
+
+fn where_clause(conditions: &[String]) -> String {
+    if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    }
+}
+
+/// A delivery of one issue to one subscriber, for their page in the admin.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SubscriberDelivery {
+    pub digest_id: i64,
+    pub issue_date: String,
+    pub subject: Option<String>,
+    pub state: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub sent_at: Option<i64>,
+    pub updated_at: i64,
+}
+
+/// What an editor may change about a subscriber besides the status.
+#[derive(Debug, Clone)]
+pub struct AdminEdit<'a> {
+    pub name: Option<&'a str>,
+    pub frequency: Frequency,
+    pub time_zone: Option<&'a str>,
+}
+
+impl Store {
+    /// One page of the admin's table, in `sort` order from `cursor`. Keyset paging: the
+    /// database seeks to the cursor's key in an index instead of counting rows off.
+    pub async fn subscriber_page(
+        &self,
+        filter: &SubscriberFilter,
+        sort: SubscriberSort,
+        cursor: PageCursor,
+        limit: i64,
+    ) -> StoreResult<SubscriberPage> {
+        self.subscriber_page_keyset(filter, sort, cursor, limit)
+            .await
+    }
+
+    /// A page of the admin's table and the number of all matches, each found the cheap
+    /// way: a search is counted first (one pass), which tells how to read its page, and
+    /// a first page that is not full is its own count.
+    pub async fn subscriber_listing(
+        &self,
+        filter: &SubscriberFilter,
+        sort: SubscriberSort,
+        cursor: PageCursor,
+        limit: i64,
+    ) -> StoreResult<(SubscriberPage, i64)> {
+        /// Up to this many matches are sorted after a sequential read.
+        const FEW: i64 = 2_000;
+        if filter.search.is_some() {
+            // One pass finds the matches; when they are few, they are the count and the
+            // page is cut from them, without a second pass over the table.
+            let ids = self.matching_ids(filter, FEW + 1).await?;
+            if ids.len() as i64 <= FEW {
+                let count = ids.len() as i64;
+                let page = self.page_from_ids(&ids, sort, cursor, limit).await?;
+                return Ok((page, count));
+            }
+            let count = self.count_matching(filter).await?;
+            let page = self.subscriber_page(filter, sort, cursor, limit).await?;
+            return Ok((page, count));
+        }
+        let page = self.subscriber_page(filter, sort, cursor, limit).await?;
+        let count = if cursor == PageCursor::First && !page.has_next {
+            page.rows.len() as i64
+        } else {
+            self.count_matching(filter).await?
+        };
+        Ok((page, count))
+    }
+
+    /// Ids of up to `limit` subscribers `filter` matches, in no particular order.
+    async fn matching_ids(&self, filter: &SubscriberFilter, limit: i64) -> StoreResult<Vec<i64>> {
+        let mut args = Vec::new();
+        let conditions = filter_conditions(filter, self.is_postgres(), &mut args);
+        args.push(Arg::Int(limit));
+        let sql = format!(
+            "SELECT id FROM subscribers {} LIMIT ${}",
+            where_clause(&conditions),
+            args.len()
+        );
+        let ids: Vec<i64> = on_db!(self, pool => {
+            let mut q = sqlx::query_scalar(AssertSqlSafe(sql.as_str()));
+            for a in &args {
+                q = match a {
+                    Arg::Text(t) => q.bind(t.as_str()),
+                    Arg::Int(i) => q.bind(*i),
+                };
+            }
+            q.fetch_all(pool).await
+        })?;
+        Ok(ids)
+    }
+
+    /// The page at `cursor` among the subscribers `ids` (all the matches), in `sort` order
+    /// as the database orders it.
+    async fn page_from_ids(
+        &self,
+        ids: &[i64],
+        sort: SubscriberSort,
+        cursor: PageCursor,
+        limit: i64,
+    ) -> StoreResult<SubscriberPage> {
+        if ids.is_empty() {
+            return Ok(SubscriberPage::default());
+        }
+        let dir = if sort.descending() { "DESC" } else { "ASC" };
+        let order = if sort.by_email() {
+            format!("email_key {dir}")
+        } else {
+            format!("created_at {dir}, id {dir}")
+        };
+        let sql = format!(
+            "SELECT id FROM subscribers WHERE id IN ({}) ORDER BY {order}",
+            placeholders(1, ids.len())
+        );
+        let ordered: Vec<i64> = on_db!(self, pool => {
+            let mut q = sqlx::query_scalar(AssertSqlSafe(sql.as_str()));
+            for id in ids {
+                q = q.bind(*id);
+            }
+            q.fetch_all(pool).await
+        })?;
+        let limit = limit.max(1) as usize;
+        let (start, end) = match cursor {
+            PageCursor::First => (0, limit.min(ordered.len())),
+            PageCursor::After(id) => match ordered.iter().position(|&i| i == id) {
+                Some(p) => (p + 1, (p + 1 + limit).min(ordered.len())),
+                None => (0, limit.min(ordered.len())),
+            },
+            PageCursor::Before(id) => match ordered.iter().position(|&i| i == id) {
+                Some(p) => (p.saturating_sub(limit), p),
+                None => (0, limit.min(ordered.len())),
+            },
+        };
+        let page_ids = &ordered[start..end];
+        let mut rows = Vec::with_capacity(page_ids.len());
+        if !page_ids.is_empty() {
+            let sql = format!(
+                "SELECT {SUBSCRIBER_COLUMNS}, \
+                 (SELECT MAX(d.sent_at) FROM deliveries d WHERE d.subscriber_id = subscribers.id) AS last_sent_at \
+                 FROM subscribers WHERE id IN ({})",
+                placeholders(1, page_ids.len())
+            );
+            let found: Vec<ListRow> = on_db!(self, pool => {
+                let mut q = sqlx::query_as(AssertSqlSafe(sql.as_str()));
+                for id in page_ids {
+                    q = q.bind(*id);
+                }
+                q.fetch_all(pool).await
+            })?;
+            let mut by_id: std::collections::HashMap<i64, ListRow> =
+                found.into_iter().map(|r| (r.row.id, r)).collect();
+            for id in page_ids {
+                if let Some(r) = by_id.remove(id) {
+                    rows.push(SubscriberListRow {
+                        subscriber: r.row.try_into()?,
+                        last_sent_at: r.last_sent_at,
+                    });
+                }
+            }
+        }
+        Ok(SubscriberPage {
+            rows,
+            has_next: end < ordered.len(),
+            has_prev: start > 0,
+        })
+    }
+
+    /// The whole table's counts per status, then the page and the number of matches,
+    /// reusing those counts when the filter is only a status (or nothing).
+    pub async fn subscriber_overview(
+        &self,
+        filter: &SubscriberFilter,
+        sort: SubscriberSort,
+        cursor: PageCursor,
+        limit: i64,
+    ) -> StoreResult<(Vec<(SubscriberStatus, i64)>, SubscriberPage, i64)> {
+        let counts = self.count_subscribers_by_status().await?;
+        let status_only = SubscriberFilter {
+            status: filter.status,
+            ..Default::default()
+        };
+        if *filter == status_only {
+            let total = counts
+                .iter()
+                .filter(|(s, _)| filter.status.is_none_or(|f| f == *s))
+                .map(|(_, n)| n)
+                .sum();
+            let page = self.subscriber_page(filter, sort, cursor, limit).await?;
+            return Ok((counts, page, total));
+        }
+        let (page, total) = self.subscriber_listing(filter, sort, cursor, limit).await?;
+        Ok((counts, page, total))
+    }
+
+    async fn subscriber_page_keyset(
+        &self,
+        filter: &SubscriberFilter,
+        sort: SubscriberSort,
+        cursor: PageCursor,
+        limit: i64,
+    ) -> StoreResult<SubscriberPage> {
+        let mut args = Vec::new();
+        let mut conditions = filter_conditions(filter, self.is_postgres(), &mut args);
+        // Walking backwards (a "previous" link) reads the reverse order, then flips.
+        let (anchor, backwards) = match cursor {
+            PageCursor::First => (None, false),
+            PageCursor::After(id) => (Some(id), false),
+            PageCursor::Before(id) => (Some(id), true),
+        };
+        let descending = sort.descending() != backwards;
+        let cmp = if descending { "<" } else { ">" };
+        let dir = if descending { "DESC" } else { "ASC" };
+        if let Some(id) = anchor {
+            let Some((created_at, key)) = self.cursor_key(id).await? else {
+                // The row at the page boundary is gone (erased): start again at the top.
+                return Box::pin(self.subscriber_page_keyset(
+                    filter,
+                    sort,
+                    PageCursor::First,
+                    limit,
+                ))
+                .await;
+            };
+            if sort.by_email() {
+                args.push(Arg::Text(key));
+                conditions.push(format!("email_key {cmp} ${}", args.len()));
+            } else {
+                args.push(Arg::Int(created_at));
+                args.push(Arg::Int(id));
+                conditions.push(format!(
+                    "(created_at, id) {cmp} (${}, ${})",
+                    args.len() - 1,
+                    args.len()
+                ));
+            }
+        }
+        let order = if sort.by_email() {
+            format!("email_key {dir}")
+        } else {
+            format!("created_at {dir}, id {dir}")
+        };
+        args.push(Arg::Int(limit + 1));
+        // The page is chosen first and "last sent" looked up for its rows only: with the
+        // lookup in the same SELECT, a plan that sorts would run it for every match.
+        let sql = format!(
+            "SELECT {SUBSCRIBER_COLUMNS}, \
+             (SELECT MAX(d.sent_at) FROM deliveries d WHERE d.subscriber_id = page.id) AS last_sent_at \
+             FROM (SELECT {SUBSCRIBER_COLUMNS}, email_key FROM subscribers {} ORDER BY {} LIMIT ${}) page \
+             ORDER BY {}",
+            where_clause(&conditions),
+            order,
+            args.len(),
+            order
+        );
+        let rows: Vec<ListRow> = on_db!(self, pool => {
+            let mut q = sqlx::query_as(AssertSqlSafe(sql.as_str()));
+            for a in &args {
+                q = match a {
+                    Arg::Text(t) => q.bind(t.as_str()),
+                    Arg::Int(i) => q.bind(*i),
+                };
+            }
+            q.fetch_all(pool).await
+        })?;
+        let more = rows.len() as i64 > limit;
+        let mut page: Vec<SubscriberListRow> = rows
+            .into_iter()
+            .take(limit as usize)
+            .map(|r| {
+                Ok(SubscriberListRow {
+                    subscriber: r.row.try_into()?,
+                    last_sent_at: r.last_sent_at,
+                })
+            })
+            .collect::<StoreResult<_>>()?;
+        if backwards {
+            page.reverse();
+        }
+        Ok(SubscriberPage {
+            rows: page,
+            has_next: if backwards { true } else { more },
+            has_prev: if backwards { more } else { anchor.is_some() },
+        })
+    }
+
+    /// The sort keys of the subscriber a page starts from.
+    async fn cursor_key(&self, id: i64) -> StoreResult<Option<(i64, String)>> {
+        let row: Option<(i64, String)> = on_db!(self, pool => sqlx::query_as(
+            "SELECT created_at, email_key FROM subscribers WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(pool)
+        .await)?;
+        Ok(row)
+    }
+
+    /// How many subscribers `filter` matches (the table's "N matches").
+    pub async fn count_matching(&self, filter: &SubscriberFilter) -> StoreResult<i64> {
+        let mut args = Vec::new();
+        let conditions = filter_conditions(filter, self.is_postgres(), &mut args);
+        let sql = format!(
+            "SELECT COUNT(*) FROM subscribers {}",
+            where_clause(&conditions)
+        );
+        let n: i64 = on_db!(self, pool => {
+            let mut q = sqlx::query_scalar(AssertSqlSafe(sql.as_str()));
+            for a in &args {
+                q = match a {
+                    Arg::Text(t) => q.bind(t.as_str()),
+                    Arg::Int(i) => q.bind(*i),
+                };
+            }
+            q.fetch_one(pool).await
+        })?;
+        Ok(n)
+    }
+
+    /// The distinct sources subscribers came from (web, api, import, …), for the filter.
+    /// Found by hopping through the source index, one probe per source, instead of
+    /// reading an entry per subscriber as `DISTINCT` would.
+    pub async fn subscriber_sources(&self) -> StoreResult<Vec<String>> {
+        let rows: Vec<String> = on_db!(self, pool => sqlx::query_scalar(
+            "WITH RECURSIVE s (v) AS ( \
+               SELECT MIN(source) FROM subscribers \
+               UNION ALL \
+               SELECT (SELECT MIN(source) FROM subscribers WHERE source > s.v) FROM s WHERE s.v IS NOT NULL \
+             ) SELECT v FROM s WHERE v IS NOT NULL ORDER BY v",
+        )
+        .fetch_all(pool)
+        .await)?;
+        Ok(rows)
+    }
+
+    /// Every issue sent (or being sent) to a subscriber, newest first.
+    pub async fn subscriber_deliveries(&self, id: i64) -> StoreResult<Vec<SubscriberDelivery>> {
+        let rows: Vec<SubscriberDelivery> = on_db!(self, pool => sqlx::query_as(
+            "SELECT d.digest_id, g.issue_date, g.subject, d.state, CAST(d.attempts AS BIGINT) AS attempts, \
+             d.last_error, d.sent_at, d.updated_at \
+             FROM deliveries d JOIN digests g ON g.id = d.digest_id \
+             WHERE d.subscriber_id = $1 ORDER BY g.issue_date DESC, d.id DESC",
+        )
+        .bind(id)
+        .fetch_all(pool)
+        .await)?;
+        Ok(rows)
+    }
+
+    /// An editor's change to the name, frequency and zone, recorded in the history.
+    pub async fn update_subscriber_details(
+        &self,
+        id: i64,
+        edit: &AdminEdit<'_>,
+        now: i64,
+    ) -> StoreResult<Subscriber> {
+        let n = on_db!(self, pool => sqlx::query(
+            "UPDATE subscribers SET name = $1, frequency = $2, time_zone = $3 WHERE id = $4",
+        )
+        .bind(edit.name)
+        .bind(edit.frequency.as_str())
+        .bind(edit.time_zone)
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.record_event(id, "details changed", Some("by an editor"), now)
+            .await?;
+        self.subscriber(id).await
+    }
+
+    /// For an import that updates existing addresses: sets the name, frequency and zone
+    /// the file gives (a blank cell keeps what is stored) on the rows whose address is
+    /// already present. Never the status: a file cannot prove that someone opted in
+    /// again. Returns the `email_key`s updated.
+    pub async fn update_imported(&self, rows: &[ImportRow], now: i64) -> StoreResult<Vec<String>> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        const PER_ROW: usize = 4;
+        let values: Vec<String> = (0..rows.len())
+            .map(|i| {
+                let b = 1 + i * PER_ROW;
+                format!(
+                    "(${}, CAST(${} AS TEXT), CAST(${} AS TEXT), CAST(${} AS TEXT))",
+                    b,
+                    b + 1,
+                    b + 2,
+                    b + 3
+                )
+            })
+            .collect();
+        let update = format!(
+            "WITH v (k, n, f, tz) AS (VALUES {}) \
+             UPDATE subscribers SET name = COALESCE(v.n, subscribers.name), \
+             frequency = COALESCE(v.f, subscribers.frequency), \
+             time_zone = COALESCE(v.tz, subscribers.time_zone) \
+             FROM v WHERE subscribers.email_key = v.k RETURNING subscribers.id, subscribers.email_key",
+            values.join(", ")
+        );
+        let updated: Vec<(i64, String)> = super::in_tx!(self, tx => {
+            let mut q = sqlx::query_as(AssertSqlSafe(update.as_str()));
+            for r in rows {
+                q = q
+                    .bind(r.email.key())
+                    .bind(r.name.as_deref())
+                    .bind(r.frequency.map(Frequency::as_str))
+                    .bind(r.time_zone.as_deref());
+            }
+            let updated: Vec<(i64, String)> = q.fetch_all(&mut *tx).await?;
+            if !updated.is_empty() {
+                let events = format!(
+                    "INSERT INTO subscriber_events (subscriber_id, kind, detail, at) VALUES {}",
+                    (0..updated.len())
+                        .map(|i| format!("(${}, 'details changed', 'by an import', $1)", i + 2))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                let mut q = sqlx::query(AssertSqlSafe(events.as_str())).bind(now);
+                for (id, _) in &updated {
+                    q = q.bind(*id);
+                }
+                q.execute(&mut *tx).await?;
+            }
+            updated
+        });
+        Ok(updated.into_iter().map(|(_, key)| key).collect())
+    }
+}
+
+/// Where an uploaded file is on its way in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImportState {
+    /// Stored, waiting for the editor to map its columns and start it.
+    Uploaded,
+    Running,
+    Done,
+    /// Stopped part-way; the report says how far it got.
+    Failed,
+}
+
+impl ImportState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Uploaded => "uploaded",
+            Self::Running => "running",
+            Self::Done => "done",
+            Self::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> StoreResult<Self> {
+        match s {
+            "uploaded" => Ok(Self::Uploaded),
+            "running" => Ok(Self::Running),
+            "done" => Ok(Self::Done),
+            "failed" => Ok(Self::Failed),
+            other => Err(StoreError::Corrupt(format!(
+                "unknown import state {other:?}"
+            ))),
+        }
+    }
+}
+
+/// An uploaded import as stored. `options` and `report` are JSON owned by
+/// `subscribers::import`; the store keeps them as text.
+#[derive(Debug, Clone)]
+pub struct ImportJob {
+    pub id: i64,
+    pub admin_id: i64,
+    pub file_name: String,
+    pub path: String,
+    pub size_bytes: i64,
+    pub state: ImportState,
+    pub options: Option<String>,
+    pub bytes_done: i64,
+    pub report: Option<String>,
+    pub error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+type ImportJobRow = (
+    i64,
+    i64,
+    String,
+    String,
+    i64,
+    String,
+    Option<String>,
+    i64,
+    Option<String>,
+    Option<String>,
+    i64,
+    i64,
+);
+
+impl Store {
+    pub async fn insert_import(
+        &self,
+        admin_id: i64,
+        file_name: &str,
+        path: &str,
+        size_bytes: i64,
+        now: i64,
+    ) -> StoreResult<i64> {
+        let id: i64 = on_db!(self, pool => sqlx::query_scalar(
+            "INSERT INTO subscriber_imports (admin_id, file_name, path, size_bytes, state, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, 'uploaded', $5, $5) RETURNING id",
+        )
+        .bind(admin_id)
+        .bind(file_name)
+        .bind(path)
+        .bind(size_bytes)
+        .bind(now)
+        .fetch_one(pool)
+        .await)?;
+        Ok(id)
+    }
+
+    pub async fn import_job(&self, id: i64) -> StoreResult<ImportJob> {
+        let row: Option<ImportJobRow> = on_db!(self, pool => sqlx::query_as(
+            "SELECT id, admin_id, file_name, path, size_bytes, state, options, bytes_done, report, error, \
+             created_at, updated_at FROM subscriber_imports WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(pool)
+        .await)?;
+        let r = row.ok_or(StoreError::NotFound)?;
+        Ok(ImportJob {
+            id: r.0,
+            admin_id: r.1,
+            file_name: r.2,
+            path: r.3,
+            size_bytes: r.4,
+            state: ImportState::parse(&r.5)?,
+            options: r.6,
+            bytes_done: r.7,
+            report: r.8,
+            error: r.9,
+            created_at: r.10,
+            updated_at: r.11,
+        })
+    }
+
+    /// Moves an uploaded import to running with its options; false if it was not waiting
+    /// (already started by a second click), so it runs once.
+    pub async fn start_import(&self, id: i64, options: &str, now: i64) -> StoreResult<bool> {
+        let n = on_db!(self, pool => sqlx::query(
+            "UPDATE subscriber_imports SET state = 'running', options = $1, updated_at = $2 \
+             WHERE id = $3 AND state = 'uploaded'",
+        )
+        .bind(options)
+        .bind(now)
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(n == 1)
+    }
+
+    /// Records how far a running import has read; `updated_at` doubles as its heartbeat.
+    pub async fn import_progress(&self, id: i64, bytes_done: i64, now: i64) -> StoreResult<()> {
+        on_db!(self, pool => sqlx::query(
+            "UPDATE subscriber_imports SET bytes_done = $1, updated_at = $2 WHERE id = $3 AND state = 'running'",
+        )
+        .bind(bytes_done)
+        .bind(now)
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Ends an import, done or failed, with its report (and the reason when it failed).
+    pub async fn finish_import(
+        &self,
+        id: i64,
+        state: ImportState,
+        report: &str,
+        error: Option<&str>,
+        bytes_done: i64,
+        now: i64,
+    ) -> StoreResult<()> {
+        on_db!(self, pool => sqlx::query(
+            "UPDATE subscriber_imports SET state = $1, report = $2, error = $3, bytes_done = $4, updated_at = $5 \
+             WHERE id = $6",
+        )
+        .bind(state.as_str())
+        .bind(report)
+        .bind(error)
+        .bind(bytes_done)
+        .bind(now)
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
 }

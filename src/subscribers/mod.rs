@@ -8,8 +8,10 @@
 //! refuse suppressed addresses.
 
 pub mod address;
+pub mod csv_safe;
 pub mod import;
 pub mod leaving;
+pub mod upload;
 
 use chrono::Duration;
 use templates::email::transactional::{
@@ -75,6 +77,15 @@ pub fn clean_name(raw: Option<&str>) -> Result<Option<String>, String> {
         return Err("a name cannot contain control characters".into());
     }
     Ok((!name.is_empty()).then(|| name.to_string()))
+}
+
+/// Checks an optional IANA time zone name (e.g. "Europe/London") and returns its
+/// canonical spelling.
+pub fn clean_time_zone(raw: &str) -> Result<String, String> {
+    let raw = raw.trim();
+    raw.parse::<chrono_tz::Tz>()
+        .map(|tz| tz.name().to_string())
+        .map_err(|_| format!("{raw:?} is not a time zone name like Europe/London"))
 }
 
 pub(crate) fn email_hash(app: &App, email: &EmailAddress) -> String {
@@ -620,6 +631,17 @@ pub async fn create_by_operator(
     name: Option<&str>,
     confirmed: bool,
 ) -> ServiceResult<Subscriber> {
+    create_by_hand(app, email, name, confirmed, "api").await
+}
+
+/// [`create_by_operator`] with the source to record ("api", "admin").
+pub async fn create_by_hand(
+    app: &App,
+    email: &EmailAddress,
+    name: Option<&str>,
+    confirmed: bool,
+    source: &str,
+) -> ServiceResult<Subscriber> {
     if app.store.is_suppressed(&email_hash(app, email)).await? {
         return Err(StoreError::Conflict(
             "this address asked to be erased; only a new sign-up by its owner can add it again"
@@ -639,7 +661,7 @@ pub async fn create_by_operator(
                 email,
                 name,
                 status,
-                source: "api",
+                source,
             },
             app.now_ms(),
         )
@@ -648,6 +670,16 @@ pub async fn create_by_operator(
         send_confirmation(app, &s).await?;
     }
     Ok(s)
+}
+
+/// The statuses an editor may set by hand: the lifecycle's legal moves, except back to
+/// `pending`. Pending means "we asked them to confirm", which only a sign-up or a
+/// confirmation email makes true; an editor uses "resend the confirmation" for that.
+pub fn editor_moves(from: SubscriberStatus) -> Vec<SubscriberStatus> {
+    SubscriberStatus::ALL
+        .into_iter()
+        .filter(|&to| to != from && to != SubscriberStatus::Pending && from.can_become(to))
+        .collect()
 }
 
 /// Unsubscribes for an operator (API), by id.

@@ -57,6 +57,8 @@ pub fn router(app: App) -> Router {
             app.clone(),
             public::shape_too_large,
         ))
+        // The admin's file upload sets and enforces its own (much larger) limit.
+        .merge(admin::upload_routes())
         .layer(TraceLayer::new_for_http())
         .layer(axum::Extension(auth::LoginGate::new(&app.config.admin)))
         .with_state(app)

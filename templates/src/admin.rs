@@ -7,6 +7,8 @@
 
 use maud::{Markup, PreEscaped, html};
 
+pub mod subscribers;
+
 use crate::page::{ButtonKind, PageMeta, button, checkbox, flash, form_field, link_button, page};
 
 /// Widens the page for tables and lays out the nav; the shared CSS is for reading pages.
@@ -653,102 +655,6 @@ pub fn feeds_page(meta: &PageMeta, n: &AdminNav, feeds: &[FeedRow], form: &FeedF
             }
         },
     )
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SubscriberRow {
-    pub id: i64,
-    pub email: String,
-    pub name: String,
-    pub status: String,
-    pub since: String,
-}
-
-/// (when, what, detail) in a subscriber's history.
-pub type HistoryLine = (String, String, String);
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SubscribersView {
-    pub counts: Vec<(String, i64)>,
-    pub query: String,
-    pub results: Vec<SubscriberRow>,
-    /// The subscriber whose history is open, and their events (when, what, detail).
-    pub selected: Option<(SubscriberRow, Vec<HistoryLine>)>,
-    pub can_edit: bool,
-    pub csrf: String,
-}
-
-pub fn subscribers_page(meta: &PageMeta, n: &AdminNav, v: &SubscribersView) -> Markup {
-    admin_page(
-        meta,
-        n,
-        html! {
-            h1 { "Subscribers" }
-            p {
-                @for (i, (status, count)) in v.counts.iter().enumerate() {
-                    @if i > 0 { " · " }
-                    strong { (count) } " " (status)
-                }
-            }
-            form method="get" action="/admin/subscribers" role="search" {
-                (form_field("Search by email", "q", "search", &v.query, false, None, None))
-                div.actions {
-                    (button("Search", ButtonKind::Primary))
-                    (link_button("Export CSV", "/admin/subscribers/export.csv", ButtonKind::Secondary))
-                }
-            }
-            @if let Some((s, events)) = &v.selected {
-                section.card {
-                    h2 { (s.email) }
-                    p { "Status: " strong { (s.status) } @if !s.name.is_empty() { " · name: " (s.name) } }
-                    h3 { "History" }
-                    ul { @for (at, what, detail) in events { li { (at) " — " (what) @if !detail.is_empty() { " (" (detail) ")" } } } }
-                    @if v.can_edit && (s.status == "confirmed" || s.status == "pending") {
-                        form method="post" action=(format!("/admin/subscribers/{}/unsubscribe", s.id)) {
-                            (csrf_field(&v.csrf))
-                            (button("Unsubscribe this address", ButtonKind::Danger))
-                        }
-                    }
-                }
-            }
-            @if !v.query.is_empty() {
-                h2 { "Results" }
-                @if v.results.is_empty() { p.muted { "Nobody matches." } }
-                div.table-scroll { table.stack {
-                    tbody {
-                        @for r in &v.results {
-                            tr {
-                                td { a href=(format!("/admin/subscribers?q={}&id={}", urlish(&v.query), r.id)) { (r.email) } }
-                                td { (r.status) }
-                                td { (r.since) }
-                            }
-                        }
-                    }
-                } }
-            }
-            @if v.can_edit {
-                h2 { "Import from CSV" }
-                form method="post" action="/admin/subscribers/import" {
-                    (csrf_field(&v.csrf))
-                    (form_field("CSV", "csv", "textarea", "", true,
-                        Some("Paste lines with an email column (and optionally name), header first. Imported addresses are confirmed: only import people who asked for the digest. For big files use `breakfast subscribers import`."), None))
-                    div.actions { (button("Import", ButtonKind::Secondary)) }
-                }
-            }
-        },
-    )
-}
-
-/// Percent-encodes a query value for a link we build.
-fn urlish(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -36,6 +36,8 @@ async fn subscribers(app: &App, prefix: &str, n: usize) -> Vec<(i64, String)> {
             name: None,
             status: SubscriberStatus::Confirmed,
             created_at: now,
+            frequency: None,
+            time_zone: None,
         })
         .collect();
     app.store

@@ -5,6 +5,7 @@ mod helpers;
 
 mod admin;
 mod archive;
+mod audience;
 mod bounces;
 mod crash;
 mod delivery;

@@ -561,7 +561,10 @@ async fn preferences_change_and_delete_everything(backend: Backend) {
     let report = import_csv(
         &t.app,
         "ana@example.org,Ana\n".as_bytes(),
-        &ImportOptions { confirmed: true },
+        &ImportOptions {
+            confirmed: true,
+            ..Default::default()
+        },
         |_| {},
     )
     .await
@@ -784,7 +787,10 @@ async fn import_of_100k_rows_reports_exactly_the_bad_ones() {
     let report = import_csv(
         &t.app,
         csv.as_bytes(),
-        &ImportOptions { confirmed: true },
+        &ImportOptions {
+            confirmed: true,
+            ..Default::default()
+        },
         |_| {},
     )
     .await
@@ -816,14 +822,17 @@ async fn export_round_trips_through_import(backend: Backend) {
     let Some(a) = spawn(backend).await else {
         return;
     };
-    let input = "email,name,status,created_at\n\
-                 ana@example.org,\"Pauker, Ana\",confirmed,2024-01-02T03:04:05.678Z\n\
-                 bea@example.org,,unsubscribed,2025-06-01T00:00:00.000Z\n\
-                 cai@example.org,Cai,pending,2025-07-01T12:00:00.000Z\n";
+    let input = "email,name,status,created_at,frequency,time_zone\n\
+                 ana@example.org,\"Pauker, Ana\",confirmed,2024-01-02T03:04:05.678Z,daily,\n\
+                 bea@example.org,,unsubscribed,2025-06-01T00:00:00.000Z,weekly,Europe/Berlin\n\
+                 cai@example.org,'-Cai,pending,2025-07-01T12:00:00.000Z,daily,\n";
     let report = import_csv(
         &a.app,
         input.as_bytes(),
-        &ImportOptions { confirmed: true },
+        &ImportOptions {
+            confirmed: true,
+            ..Default::default()
+        },
         |_| {},
     )
     .await
@@ -845,7 +854,10 @@ async fn export_round_trips_through_import(backend: Backend) {
     let report = import_csv(
         &b.app,
         first.as_bytes(),
-        &ImportOptions { confirmed: true },
+        &ImportOptions {
+            confirmed: true,
+            ..Default::default()
+        },
         |_| {},
     )
     .await
@@ -911,7 +923,7 @@ fn cli_imports_exports_lists_and_counts() {
         dir.path(),
     );
     let exported = String::from_utf8_lossy(&out.stdout);
-    assert!(exported.starts_with("email,name,status,created_at\n"));
+    assert!(exported.starts_with("email,name,status,created_at,frequency,time_zone\n"));
     assert_eq!(exported.lines().count(), 2001);
     let out = breakfast_cmd(
         &["subscribers", "count", "--status", "nope"],

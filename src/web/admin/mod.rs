@@ -9,6 +9,9 @@ mod leaving;
 mod login;
 mod pages;
 mod schedule;
+mod subscribers;
+
+pub use subscribers::upload_routes;
 
 use axum::{
     Router,
@@ -64,13 +67,35 @@ pub fn routes() -> Router<App> {
         .route("/admin/feeds/{id}/fetch", post(pages::fetch_feed))
         .route("/admin/feeds/{id}/edit", post(feed_edit::edit_feed))
         .route("/admin/feeds/{id}/delete", post(pages::delete_feed))
-        .route("/admin/subscribers", get(pages::subscribers))
+        .route("/admin/subscribers", get(subscribers::list))
+        .route(
+            "/admin/subscribers/new",
+            get(subscribers::add_form).post(subscribers::add),
+        )
+        .route(
+            "/admin/subscribers/export.csv",
+            get(subscribers::export_csv),
+        )
+        .route("/admin/subscribers/import", get(subscribers::import_page))
+        .route(
+            "/admin/subscribers/import/{id}",
+            get(subscribers::import_status).post(subscribers::import_submit),
+        )
+        .route(
+            "/admin/subscribers/import/{id}/report.csv",
+            get(subscribers::import_report),
+        )
+        .route("/admin/subscribers/{id}", get(subscribers::detail))
+        .route("/admin/subscribers/{id}/edit", post(subscribers::edit))
+        .route("/admin/subscribers/{id}/resend", post(subscribers::resend))
         .route(
             "/admin/subscribers/{id}/unsubscribe",
-            post(pages::unsubscribe),
+            post(subscribers::unsubscribe),
         )
-        .route("/admin/subscribers/export.csv", get(pages::export_csv))
-        .route("/admin/subscribers/import", post(pages::import_csv))
+        .route(
+            "/admin/subscribers/{id}/erase",
+            get(subscribers::erase_confirm).post(subscribers::erase),
+        )
         .route(
             "/admin/tokens",
             get(pages::tokens).post(pages::create_token),
@@ -172,6 +197,12 @@ pub fn flash_for(code: Option<&str>) -> Option<Flash> {
         "feed-removed" => (FlashKind::Success, "Feed removed."),
         "feed-fetched" => (FlashKind::Success, "Feed fetched."),
         "unsubscribed" => (FlashKind::Success, "Unsubscribed."),
+        "erased" => (FlashKind::Success, "The subscriber was erased."),
+        "subscriber-added" => (FlashKind::Success, "Subscriber added."),
+        "confirmation-resent" => (
+            FlashKind::Success,
+            "A confirmation link is on its way, unless one was sent in the last few minutes.",
+        ),
         "revoked" => (FlashKind::Success, "Token revoked."),
         "reprocessed" => (FlashKind::Success, "Report re-processed and applied."),
         "still-unmatched" => (

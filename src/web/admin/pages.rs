@@ -1,21 +1,18 @@
-//! Past digests, feeds, subscribers and API tokens.
+//! Past digests, feeds and API tokens. (Subscribers live in `subscribers.rs`.)
 
 use axum::{
     extract::{Path, Query, State},
-    http::{StatusCode, header},
+    http::StatusCode,
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
-use templates::admin::{
-    FeedForm, FeedRow, PastDigestRow, SubscriberRow, SubscribersView, TokenRow,
-};
+use templates::admin::{FeedForm, FeedRow, PastDigestRow, TokenRow};
 
 use super::{Fields, admin_zone, flash_for, html_page, meta, nav, see_other, when};
 use crate::{
     app::App,
     store::{
         StoreError,
-        subscribers::Subscriber,
         users::{ApiAccess, NewApiToken},
     },
     web::auth::{CurrentUser, PageError, RequireEditor, RequireOperator, new_api_token},
@@ -182,174 +179,6 @@ pub async fn delete_feed(
         Ok(()) | Err(StoreError::NotFound) => Ok(see_other("/admin/feeds?msg=feed-removed")),
         Err(e) => Err(PageError::internal(&app, e)),
     }
-}
-
-#[derive(Deserialize, Default)]
-pub struct SubscriberQuery {
-    q: Option<String>,
-    id: Option<i64>,
-    msg: Option<String>,
-}
-
-fn subscriber_row(s: &Subscriber, zone: chrono_tz::Tz) -> SubscriberRow {
-    SubscriberRow {
-        id: s.id,
-        email: s.email.to_string(),
-        name: s.name.clone().unwrap_or_default(),
-        status: s.status.to_string(),
-        since: when(s.status_changed_at, zone),
-    }
-}
-
-pub async fn subscribers(
-    State(app): State<App>,
-    RequireOperator(user): RequireOperator,
-    Query(q): Query<SubscriberQuery>,
-) -> Result<Response, PageError> {
-    let zone = admin_zone(&app).await;
-    let query = q.q.clone().unwrap_or_default().trim().to_string();
-    let counts = app
-        .store
-        .count_subscribers_by_status()
-        .await
-        .map_err(internal(&app))?
-        .into_iter()
-        .map(|(s, n)| (s.to_string(), n))
-        .collect();
-    let results = if query.is_empty() {
-        Vec::new()
-    } else {
-        app.store
-            .search_subscribers_by_email(&query, 50)
-            .await
-            .map_err(internal(&app))?
-            .iter()
-            .map(|s| subscriber_row(s, zone))
-            .collect()
-    };
-    let selected = match q.id {
-        Some(id) => match app.store.subscriber(id).await {
-            Ok(s) => {
-                let events = app
-                    .store
-                    .subscriber_events(id)
-                    .await
-                    .map_err(internal(&app))?
-                    .into_iter()
-                    .map(|e| (when(e.at, zone), e.kind, e.detail.unwrap_or_default()))
-                    .collect();
-                Some((subscriber_row(&s, zone), events))
-            }
-            Err(StoreError::NotFound) => None,
-            Err(e) => return Err(PageError::internal(&app, e)),
-        },
-        None => None,
-    };
-    let v = SubscribersView {
-        counts,
-        query,
-        results,
-        selected,
-        can_edit: user.is_editor(),
-        csrf: user.csrf.clone(),
-    };
-    Ok(html_page(templates::admin::subscribers_page(
-        &meta(&app, "Subscribers", flash_for(q.msg.as_deref())),
-        &nav(&user, "/admin/subscribers"),
-        &v,
-    )))
-}
-
-pub async fn unsubscribe(
-    State(app): State<App>,
-    RequireEditor(user): RequireEditor,
-    Path(id): Path<i64>,
-    f: Fields,
-) -> Result<Response, PageError> {
-    f.check_csrf(&app, &user)?;
-    match crate::subscribers::unsubscribe_by_id(&app, id).await {
-        Ok(_) => {
-            tracing::info!(
-                admin = user.id,
-                subscriber = id,
-                "unsubscribed by an editor"
-            );
-            Ok(see_other(&format!(
-                "/admin/subscribers?id={id}&msg=unsubscribed"
-            )))
-        }
-        Err(e) => Err(PageError::new(
-            &app,
-            StatusCode::CONFLICT,
-            "Not unsubscribed",
-            e.to_string(),
-        )
-        .with_link("Back to subscribers", "/admin/subscribers")),
-    }
-}
-
-pub async fn export_csv(
-    State(app): State<App>,
-    RequireOperator(_user): RequireOperator,
-) -> Result<Response, PageError> {
-    let mut out = Vec::new();
-    crate::subscribers::import::export_csv(&app, None, &mut out)
-        .await
-        .map_err(|e| PageError::internal(&app, e))?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"subscribers.csv\"",
-            ),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        out,
-    )
-        .into_response())
-}
-
-pub async fn import_csv(
-    State(app): State<App>,
-    RequireEditor(user): RequireEditor,
-    f: Fields,
-) -> Result<Response, PageError> {
-    f.check_csrf(&app, &user)?;
-    let csv = f.get("csv").unwrap_or("").to_string();
-    let options = crate::subscribers::import::ImportOptions { confirmed: true };
-    let report = crate::subscribers::import::import_csv(&app, csv.as_bytes(), &options, |_| {})
-        .await
-        .map_err(|e| {
-            PageError::new(
-                &app,
-                StatusCode::BAD_REQUEST,
-                "Import failed",
-                format!("{e:#}"),
-            )
-            .with_link("Back to subscribers", "/admin/subscribers")
-        })?;
-    tracing::info!(
-        admin = user.id,
-        accepted = report.accepted,
-        "subscribers imported"
-    );
-    let mut e = PageError::new(
-        &app,
-        StatusCode::OK,
-        "Import finished",
-        format!(
-            "{} line(s) read, {} added; {} already subscribed, {} repeated in the file, {} erased at their owner's request.",
-            report.rows,
-            report.accepted,
-            report.already_present.len(),
-            report.duplicate_in_file.len(),
-            report.suppressed.len()
-        ),
-    )
-    .with_link("Back to subscribers", "/admin/subscribers");
-    e.0.status = StatusCode::OK;
-    Ok(e.into_response())
 }
 
 async fn tokens_response(
