@@ -30,12 +30,24 @@ pub async fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
 
 /// Makes sure `path` exists as a file readable by its owner only (created empty when
 /// missing, narrowed to 0600 when wider), e.g. a database file before SQLite opens it.
+///
+/// An existing file is never opened here, only narrowed by its path: closing any
+/// descriptor of a database file drops every POSIX lock this process holds on it, and
+/// SQLite's connections (opened earlier, e.g. by another pool) would lose theirs — the
+/// next process to open the database would then take itself for the last one and delete
+/// the live WAL.
 pub fn ensure_private_file(path: &Path) -> io::Result<()> {
-    let mut options = fs::OpenOptions::new();
-    options.append(true).create(true);
-    #[cfg(unix)]
-    options.mode(0o600);
-    drop(options.open(path)?);
+    if !path.exists() {
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        options.mode(0o600);
+        match options.open(path) {
+            Ok(file) => drop(file),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
     narrow(path, 0o600)
 }
 
