@@ -300,3 +300,50 @@ fn cli_migrate_creates_the_default_sqlite_database() {
     assert!(dir.path().join("data/breakfast.db").exists());
     assert!(String::from_utf8_lossy(&out.stdout).contains("subscribers"));
 }
+
+/// Closing any descriptor of the database file drops every SQLite lock this process holds
+/// on it. Opening a second store in the same process must not do that: the next process
+/// to open and close the database (`breakfast subscribers count`, `sqlite3`, a backup)
+/// would take itself for the last user, delete the live WAL, and every later write of
+/// this process would be lost.
+#[tokio::test]
+async fn another_process_never_deletes_the_live_wal() {
+    let Some(db) = TestDb::create(Backend::Sqlite).await else {
+        return;
+    };
+    let first = Store::connect(&db.url).await.unwrap();
+    first.migrate().await.unwrap();
+    first.set_setting("probe", "before").await.unwrap();
+    // The options of a second pool (the queue's, say), made while the first pool holds
+    // its locks.
+    breakfast::store::sqlite_options(&db.url).unwrap();
+    let wal = {
+        let path = db.url.trim_start_matches("sqlite://");
+        let path = path.split('?').next().unwrap_or(path);
+        std::path::PathBuf::from(format!("{path}-wal"))
+    };
+    assert!(wal.exists(), "WAL at {}", wal.display());
+
+    // Another process opens the database and closes it: Debian's sqlite3 shell (CI
+    // installs it), which deletes the WAL when it finds no other process's lock.
+    let path = wal.to_str().unwrap().trim_end_matches("-wal").to_string();
+    let out = std::process::Command::new("sqlite3")
+        .arg(&path)
+        .arg("SELECT count(*) FROM settings")
+        .output()
+        .expect("sqlite3 runs (apt-get install sqlite3)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(wal.exists(), "another process deleted the live WAL");
+
+    first.set_setting("probe", "after").await.unwrap();
+    drop(first);
+    let fresh = Store::connect(&db.url).await.unwrap();
+    assert_eq!(
+        fresh.setting("probe").await.unwrap().as_deref(),
+        Some("after")
+    );
+}
