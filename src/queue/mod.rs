@@ -6,7 +6,10 @@
 //! due. Each job kind has its own, explicitly named queue, so renaming a Rust type never
 //! orphans queued jobs.
 
+#[doc(hidden)]
+pub mod fixtures;
 pub mod jobs;
+pub mod stats;
 pub mod workers;
 
 use std::time::Duration;

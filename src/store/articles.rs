@@ -3,7 +3,7 @@
 use serde::Serialize;
 use sqlx::AssertSqlSafe;
 
-use super::{Store, StoreError, StoreResult, on_db};
+use super::{Store, StoreError, StoreResult, query};
 
 /// An article as stored. `summary_html` was sanitised before it was stored. Times are
 /// epoch milliseconds.
@@ -113,7 +113,7 @@ impl Store {
     ) -> StoreResult<Upserted> {
         let categories = serde_json::to_string(a.categories)
             .map_err(|e| StoreError::Corrupt(format!("categories: {e}")))?;
-        let row: Option<(i64, i64)> = on_db!(self, pool => sqlx::query_as(
+        let row: Option<(i64, i64)> = self.fetch_optional(query(
             "INSERT INTO articles (feed_id, dedup_key, guid, link, title, author, published_at, \
              summary_html, summary_text, section, categories, image_url, first_seen_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) \
@@ -142,9 +142,7 @@ impl Store {
         .bind(a.section)
         .bind(&categories)
         .bind(a.image_url)
-        .bind(now)
-        .fetch_optional(pool)
-        .await)?;
+        .bind(now)).await?;
         Ok(match row {
             Some((id, first_seen)) if first_seen == now => Upserted::New(id),
             Some((id, _)) => Upserted::Updated(id),
@@ -154,13 +152,17 @@ impl Store {
 
     pub async fn article(&self, id: i64) -> StoreResult<Article> {
         let sql = format!("SELECT {ARTICLE_COLUMNS} FROM articles WHERE id = $1");
-        let row: Option<ArticleRow> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str())).bind(id).fetch_optional(pool).await)?;
+        let row: Option<ArticleRow> = self
+            .fetch_optional(query(AssertSqlSafe(sql.as_str())).bind(id))
+            .await?;
         row.map(Article::from).ok_or(StoreError::NotFound)
     }
 
     pub async fn article_by_dedup_key(&self, dedup_key: &str) -> StoreResult<Option<Article>> {
         let sql = format!("SELECT {ARTICLE_COLUMNS} FROM articles WHERE dedup_key = $1");
-        let row: Option<ArticleRow> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str())).bind(dedup_key).fetch_optional(pool).await)?;
+        let row: Option<ArticleRow> = self
+            .fetch_optional(query(AssertSqlSafe(sql.as_str())).bind(dedup_key))
+            .await?;
         Ok(row.map(Article::from))
     }
 
@@ -177,12 +179,14 @@ impl Store {
              WHERE f.enabled AND a.published_at >= $1 AND a.published_at < $2 \
              ORDER BY a.published_at DESC, a.id DESC LIMIT $3"
         );
-        let rows: Vec<ArticleRow> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str()))
-            .bind(since)
-            .bind(until)
-            .bind(limit)
-            .fetch_all(pool)
-            .await)?;
+        let rows: Vec<ArticleRow> = self
+            .fetch_all(
+                query(AssertSqlSafe(sql.as_str()))
+                    .bind(since)
+                    .bind(until)
+                    .bind(limit),
+            )
+            .await?;
         Ok(rows.into_iter().map(Article::from).collect())
     }
 
@@ -204,13 +208,15 @@ impl Store {
              AND a.published_at >= a.first_seen_at - $3 \
              ORDER BY a.published_at DESC, a.id DESC LIMIT $4"
         );
-        let rows: Vec<ArticleRow> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str()))
-            .bind(since)
-            .bind(until)
-            .bind(backfill_ms)
-            .bind(limit)
-            .fetch_all(pool)
-            .await)?;
+        let rows: Vec<ArticleRow> = self
+            .fetch_all(
+                query(AssertSqlSafe(sql.as_str()))
+                    .bind(since)
+                    .bind(until)
+                    .bind(backfill_ms)
+                    .bind(limit),
+            )
+            .await?;
         Ok(rows.into_iter().map(Article::from).collect())
     }
 
@@ -219,7 +225,9 @@ impl Store {
         let sql = format!(
             "SELECT {ARTICLE_COLUMNS} FROM articles ORDER BY published_at DESC, id DESC LIMIT $1"
         );
-        let rows: Vec<ArticleRow> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str())).bind(limit).fetch_all(pool).await)?;
+        let rows: Vec<ArticleRow> = self
+            .fetch_all(query(AssertSqlSafe(sql.as_str())).bind(limit))
+            .await?;
         Ok(rows.into_iter().map(Article::from).collect())
     }
 
@@ -235,13 +243,11 @@ impl Store {
             "SELECT {ARTICLE_COLUMNS_VIA_FEED} FROM articles a JOIN feeds f ON f.id = a.feed_id \
              WHERE a.id IN ({list})"
         );
-        let rows: Vec<ArticleRow> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str())).fetch_all(pool).await)?;
+        let rows: Vec<ArticleRow> = self.fetch_all(query(AssertSqlSafe(sql.as_str()))).await?;
         Ok(rows.into_iter().map(Article::from).collect())
     }
 
     pub async fn count_articles(&self) -> StoreResult<i64> {
-        Ok(
-            on_db!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM articles").fetch_one(pool).await)?,
-        )
+        self.scalar(query("SELECT COUNT(*) FROM articles")).await
     }
 }

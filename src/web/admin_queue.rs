@@ -20,7 +20,8 @@ use super::{
 use crate::{
     app::App,
     ops::metrics::{known_job_kinds, now_secs},
-    store::queue_stats::{DigestProgress, JobFailure, KindStats},
+    queue::stats::{JobFailure, KindStats},
+    store::queue_stats::DigestProgress,
 };
 
 const PATH: &str = "/admin/queue";
