@@ -14,7 +14,7 @@
 use serde::Serialize;
 use sqlx::AssertSqlSafe;
 
-use crate::store::{Dialect, Store, StoreResult, query};
+use crate::store::{Dialect, Query, Store, StoreResult, query};
 
 /// Our index on apalis's table: counts per (kind, state) without touching rows, and the
 /// done jobs of the last minute or hour (throughput) and of long ago (purge) as ranges.
@@ -188,8 +188,8 @@ impl Store {
             retrying: count(FAILED) - failed_dead,
             dead: count(KILLED) + failed_dead,
             oldest_waiting_secs: oldest_run_at.map(|t| (now_secs - t).max(0)),
-            done_last_minute: self.done_since(kind, now_secs - 60).await?,
-            done_last_hour: self.done_since(kind, now_secs - 3600).await?,
+            done_last_minute: self.done_in(kind, Some(now_secs - 60), None).await?,
+            done_last_hour: self.done_in(kind, Some(now_secs - 3600), None).await?,
         })
     }
 
@@ -197,47 +197,37 @@ impl Store {
     /// index range of minutes), or a full count when no tally exists yet.
     async fn done_count(&self, kind: &str) -> StoreResult<i64> {
         match self.done_tally(kind).await? {
-            Some((until, counted)) => Ok(counted + self.done_since(kind, until).await?),
-            None => self.done_before(kind, None).await,
+            Some((until, counted)) => Ok(counted + self.done_in(kind, Some(until), None).await?),
+            None => self.done_in(kind, None, None).await,
         }
     }
 
-    /// Done jobs finished before `before_secs` (all of them with `None`): the slow,
-    /// exact count that only the background refresh and a missing tally pay for.
-    async fn done_before(&self, kind: &str, before_secs: Option<i64>) -> StoreResult<i64> {
+    /// Done jobs of `kind` finished in `[from_secs, to_secs)`, either end open: a range
+    /// on our index. With both open it is the slow, exact count that only the background
+    /// refresh and a missing tally pay for.
+    async fn done_in(
+        &self,
+        kind: &str,
+        from_secs: Option<i64>,
+        to_secs: Option<i64>,
+    ) -> StoreResult<i64> {
         let d = Apalis::of(self);
-        let sql = format!(
-            "SELECT COUNT(*) FROM {} WHERE job_type = $1 AND status = 'Done' AND ($2 IS NULL OR done_at < {})",
-            d.jobs,
-            d.at("$2")
+        let mut sql = format!(
+            "SELECT COUNT(*) FROM {} WHERE job_type = $1 AND status = 'Done'",
+            d.jobs
         );
-        let n: i64 = self
-            .scalar(
-                query(AssertSqlSafe(sql.as_str()))
-                    .bind(kind)
-                    .bind(before_secs),
-            )
-            .await?;
-        Ok(n)
-    }
-
-    async fn done_between(&self, kind: &str, from_secs: i64, to_secs: i64) -> StoreResult<i64> {
-        let d = Apalis::of(self);
-        let sql = format!(
-            "SELECT COUNT(*) FROM {} WHERE job_type = $1 AND status = 'Done' AND done_at >= {} AND done_at < {}",
-            d.jobs,
-            d.at("$2"),
-            d.at("$3")
-        );
-        let n: i64 = self
-            .scalar(
-                query(AssertSqlSafe(sql.as_str()))
-                    .bind(kind)
-                    .bind(from_secs)
-                    .bind(to_secs),
-            )
-            .await?;
-        Ok(n)
+        let mut bounds = Vec::new();
+        for (bound, op) in [(from_secs, ">="), (to_secs, "<")] {
+            if let Some(secs) = bound {
+                bounds.push(secs);
+                let param = format!("${}", bounds.len() + 1);
+                sql.push_str(&format!(" AND done_at {op} {}", d.at(&param)));
+            }
+        }
+        let q = bounds
+            .into_iter()
+            .fold(query(AssertSqlSafe(sql)).bind(kind), Query::bind);
+        self.scalar(q).await
     }
 
     /// Moves every kind's done tally forward to `until_secs`: by counting only the jobs
@@ -255,35 +245,18 @@ impl Store {
             match tally {
                 Some((from, _)) if from >= until_secs => {}
                 Some((from, _)) => {
-                    let delta = self.done_between(&kind, from, until_secs).await?;
+                    let delta = self.done_in(&kind, Some(from), Some(until_secs)).await?;
                     // Conditional on the moment we read: a racing refresher adds once.
                     self.advance_done_tally(&kind, from, until_secs, delta)
                         .await?;
                 }
                 None => {
-                    let n = self.done_before(&kind, Some(until_secs)).await?;
+                    let n = self.done_in(&kind, None, Some(until_secs)).await?;
                     self.set_done_tally(&kind, until_secs, n).await?;
                 }
             }
         }
         Ok(())
-    }
-
-    async fn done_since(&self, kind: &str, since_secs: i64) -> StoreResult<i64> {
-        let d = Apalis::of(self);
-        let sql = format!(
-            "SELECT COUNT(*) FROM {} WHERE job_type = $1 AND status = 'Done' AND done_at >= {}",
-            d.jobs,
-            d.at("$2")
-        );
-        let n: i64 = self
-            .scalar(
-                query(AssertSqlSafe(sql.as_str()))
-                    .bind(kind)
-                    .bind(since_secs),
-            )
-            .await?;
-        Ok(n)
     }
 
     /// The most recent failures of every kind, newest first.
@@ -461,7 +434,7 @@ impl Store {
     /// After rows left the table, the kind's tally is redone from scratch at its moment.
     async fn recount_done(&self, kind: &str) -> StoreResult<()> {
         if let Some((until, _)) = self.done_tally(kind).await? {
-            let n = self.done_before(kind, Some(until)).await?;
+            let n = self.done_in(kind, None, Some(until)).await?;
             self.recount_done_tally(kind, until, n).await?;
         }
         Ok(())

@@ -27,7 +27,7 @@ pub struct Article {
 }
 
 #[derive(sqlx::FromRow)]
-struct ArticleRow {
+pub(crate) struct ArticleRow {
     id: i64,
     feed_id: i64,
     dedup_key: String,
@@ -43,6 +43,10 @@ struct ArticleRow {
     image_url: Option<String>,
     first_seen_at: i64,
     updated_at: i64,
+}
+
+impl super::Decoded for Article {
+    type Row = ArticleRow;
 }
 
 impl From<ArticleRow> for Article {
@@ -152,18 +156,15 @@ impl Store {
 
     pub async fn article(&self, id: i64) -> StoreResult<Article> {
         let sql = format!("SELECT {ARTICLE_COLUMNS} FROM articles WHERE id = $1");
-        let row: Option<ArticleRow> = self
-            .fetch_optional(query(AssertSqlSafe(sql.as_str())).bind(id))
-            .await?;
-        row.map(Article::from).ok_or(StoreError::NotFound)
+        self.decode_optional(query(AssertSqlSafe(sql.as_str())).bind(id))
+            .await?
+            .ok_or(StoreError::NotFound)
     }
 
     pub async fn article_by_dedup_key(&self, dedup_key: &str) -> StoreResult<Option<Article>> {
         let sql = format!("SELECT {ARTICLE_COLUMNS} FROM articles WHERE dedup_key = $1");
-        let row: Option<ArticleRow> = self
-            .fetch_optional(query(AssertSqlSafe(sql.as_str())).bind(dedup_key))
-            .await?;
-        Ok(row.map(Article::from))
+        self.decode_optional(query(AssertSqlSafe(sql.as_str())).bind(dedup_key))
+            .await
     }
 
     /// Articles of enabled feeds published in `[since, until)`, newest first, at most
@@ -179,15 +180,13 @@ impl Store {
              WHERE f.enabled AND a.published_at >= $1 AND a.published_at < $2 \
              ORDER BY a.published_at DESC, a.id DESC LIMIT $3"
         );
-        let rows: Vec<ArticleRow> = self
-            .fetch_all(
-                query(AssertSqlSafe(sql.as_str()))
-                    .bind(since)
-                    .bind(until)
-                    .bind(limit),
-            )
-            .await?;
-        Ok(rows.into_iter().map(Article::from).collect())
+        self.decode_all(
+            query(AssertSqlSafe(sql.as_str()))
+                .bind(since)
+                .bind(until)
+                .bind(limit),
+        )
+        .await
     }
 
     /// The window of an edition: articles of enabled feeds that Breakfast first saw in
@@ -208,16 +207,14 @@ impl Store {
              AND a.published_at >= a.first_seen_at - $3 \
              ORDER BY a.published_at DESC, a.id DESC LIMIT $4"
         );
-        let rows: Vec<ArticleRow> = self
-            .fetch_all(
-                query(AssertSqlSafe(sql.as_str()))
-                    .bind(since)
-                    .bind(until)
-                    .bind(backfill_ms)
-                    .bind(limit),
-            )
-            .await?;
-        Ok(rows.into_iter().map(Article::from).collect())
+        self.decode_all(
+            query(AssertSqlSafe(sql.as_str()))
+                .bind(since)
+                .bind(until)
+                .bind(backfill_ms)
+                .bind(limit),
+        )
+        .await
     }
 
     /// The latest articles whatever their date, for the editor's list.
@@ -225,10 +222,8 @@ impl Store {
         let sql = format!(
             "SELECT {ARTICLE_COLUMNS} FROM articles ORDER BY published_at DESC, id DESC LIMIT $1"
         );
-        let rows: Vec<ArticleRow> = self
-            .fetch_all(query(AssertSqlSafe(sql.as_str())).bind(limit))
-            .await?;
-        Ok(rows.into_iter().map(Article::from).collect())
+        self.decode_all(query(AssertSqlSafe(sql.as_str())).bind(limit))
+            .await
     }
 
     /// The articles with these ids, in no particular order; unknown ids are left out.
@@ -243,8 +238,7 @@ impl Store {
             "SELECT {ARTICLE_COLUMNS_VIA_FEED} FROM articles a JOIN feeds f ON f.id = a.feed_id \
              WHERE a.id IN ({list})"
         );
-        let rows: Vec<ArticleRow> = self.fetch_all(query(AssertSqlSafe(sql.as_str()))).await?;
-        Ok(rows.into_iter().map(Article::from).collect())
+        self.decode_all(query(AssertSqlSafe(sql.as_str()))).await
     }
 
     pub async fn count_articles(&self) -> StoreResult<i64> {

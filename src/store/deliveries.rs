@@ -7,7 +7,61 @@
 use serde::Serialize;
 use sqlx::AssertSqlSafe;
 
-use super::{Store, StoreError, StoreResult, query};
+use super::{Store, StoreError, StoreResult, digests::DigestStatus, query};
+
+/// Where one ledger row stands: queued → sending → sent, or back to retrying (and
+/// sending again) until it is sent or failed for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryState {
+    Queued,
+    Sending,
+    Sent,
+    Retrying,
+    Failed,
+}
+
+impl DeliveryState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Queued => "queued",
+            DeliveryState::Sending => "sending",
+            DeliveryState::Sent => "sent",
+            DeliveryState::Retrying => "retrying",
+            DeliveryState::Failed => "failed",
+        }
+    }
+
+    /// Not yet sent or failed for good.
+    pub fn is_pending(self) -> bool {
+        matches!(
+            self,
+            DeliveryState::Queued | DeliveryState::Sending | DeliveryState::Retrying
+        )
+    }
+}
+
+impl std::fmt::Display for DeliveryState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for DeliveryState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "queued" => DeliveryState::Queued,
+            "sending" => DeliveryState::Sending,
+            "sent" => DeliveryState::Sent,
+            "retrying" => DeliveryState::Retrying,
+            "failed" => DeliveryState::Failed,
+            other => return Err(format!("unknown delivery state {other:?}")),
+        })
+    }
+}
+
+super::sql::stored_word!(DeliveryState);
 
 /// A row claimed for sending, with what the sender needs to address the message.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -24,18 +78,18 @@ pub struct ClaimedDelivery {
 pub struct StoredDigest {
     pub id: i64,
     pub issue_date: String,
-    pub status: String,
+    pub status: DigestStatus,
     pub subject: Option<String>,
     pub html: Option<String>,
     pub text: Option<String>,
 }
 
 /// Where one digest's send stands: the operator's progress view.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct DeliveryProgress {
     pub digest_id: i64,
     pub issue_date: String,
-    pub status: String,
+    pub status: DigestStatus,
     pub recipients: Option<i64>,
     pub queued: i64,
     pub sending: i64,
@@ -51,7 +105,7 @@ pub struct DeliveryProgress {
 impl DeliveryProgress {
     /// Every recipient is either sent or failed, and the digest says so.
     pub fn is_finished(&self) -> bool {
-        self.status == "sent"
+        self.status == DigestStatus::Sent
     }
 
     pub fn pending(&self) -> i64 {
@@ -60,18 +114,20 @@ impl DeliveryProgress {
 }
 
 /// Why a send cannot start.
-pub fn refuse_send(id: i64, status: &str) -> StoreError {
+pub fn refuse_send(id: i64, status: DigestStatus) -> StoreError {
     let why = match status {
-        "sending" => "is already being sent; follow it with `breakfast digest status`".to_string(),
-        "sent" => "was already sent; it is never sent twice".to_string(),
-        "skipped" | "cancelled" => format!("was {status}"),
+        DigestStatus::Sending => {
+            "is already being sent; follow it with `breakfast digest status`".to_string()
+        }
+        DigestStatus::Sent => "was already sent; it is never sent twice".to_string(),
+        DigestStatus::Skipped | DigestStatus::Cancelled => format!("was {status}"),
         other => format!("is {other}, not composed"),
     };
     StoreError::Conflict(format!("digest {id} {why}"))
 }
 
 /// issue_date, status, recipients, send_started_at, send_finished_at.
-type DigestSendRow = (String, String, Option<i64>, Option<i64>, Option<i64>);
+type DigestSendRow = (String, DigestStatus, Option<i64>, Option<i64>, Option<i64>);
 
 fn id_list(ids: &[i64]) -> String {
     ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
@@ -319,6 +375,18 @@ impl Store {
             "SELECT id, recipients IS NOT NULL, send_started_at FROM digests WHERE status = 'sending' ORDER BY id")).await
     }
 
+    /// How many of a digest's ledger rows are in each state (states with none left out).
+    pub async fn ledger_state_counts(
+        &self,
+        digest_id: i64,
+    ) -> StoreResult<Vec<(DeliveryState, i64)>> {
+        self.fetch_all(
+            query("SELECT state, COUNT(*) FROM deliveries WHERE digest_id = $1 GROUP BY state")
+                .bind(digest_id),
+        )
+        .await
+    }
+
     pub async fn delivery_progress(
         &self,
         digest_id: i64,
@@ -329,12 +397,7 @@ impl Store {
             .bind(digest_id)).await?;
         let (issue_date, status, recipients, started, finished) =
             digest.ok_or(StoreError::NotFound)?;
-        let counts: Vec<(String, i64)> = self
-            .fetch_all(
-                query("SELECT state, COUNT(*) FROM deliveries WHERE digest_id = $1 GROUP BY state")
-                    .bind(digest_id),
-            )
-            .await?;
+        let counts = self.ledger_state_counts(digest_id).await?;
         let mut p = DeliveryProgress {
             digest_id,
             issue_date,
@@ -342,16 +405,20 @@ impl Store {
             recipients,
             send_started_at: started,
             send_finished_at: finished,
-            ..Default::default()
+            queued: 0,
+            sending: 0,
+            sent: 0,
+            retrying: 0,
+            failed: 0,
+            rate_per_second: 0.0,
         };
         for (state, n) in counts {
-            match state.as_str() {
-                "queued" => p.queued = n,
-                "sending" => p.sending = n,
-                "sent" => p.sent = n,
-                "retrying" => p.retrying = n,
-                "failed" => p.failed = n,
-                _ => {}
+            match state {
+                DeliveryState::Queued => p.queued = n,
+                DeliveryState::Sending => p.sending = n,
+                DeliveryState::Sent => p.sent = n,
+                DeliveryState::Retrying => p.retrying = n,
+                DeliveryState::Failed => p.failed = n,
             }
         }
         if let Some(start) = started {

@@ -53,6 +53,14 @@ impl DigestStatus {
     ];
 }
 
+impl std::fmt::Display for DigestStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+super::sql::stored_word!(DigestStatus);
+
 impl std::str::FromStr for DigestStatus {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -152,7 +160,7 @@ pub struct Digest {
 }
 
 #[derive(sqlx::FromRow)]
-struct DigestRow {
+pub(crate) struct DigestRow {
     id: i64,
     issue_date: String,
     kind: String,
@@ -173,6 +181,10 @@ struct DigestRow {
     review_sent_at: Option<i64>,
     created_at: i64,
     updated_at: i64,
+}
+
+impl super::Decoded for Digest {
+    type Row = DigestRow;
 }
 
 impl TryFrom<DigestRow> for Digest {
@@ -314,10 +326,9 @@ impl Store {
 
     pub async fn digest(&self, id: i64) -> StoreResult<Digest> {
         let sql = format!("SELECT {DIGEST_COLUMNS} FROM digests WHERE id = $1");
-        let row: Option<DigestRow> = self
-            .fetch_optional(query(AssertSqlSafe(sql.as_str())).bind(id))
-            .await?;
-        row.ok_or(StoreError::NotFound)?.try_into()
+        self.decode_optional(query(AssertSqlSafe(sql.as_str())).bind(id))
+            .await?
+            .ok_or(StoreError::NotFound)
     }
 
     /// The daily issue for `date` (not its special editions nor the weekly edition).
@@ -334,23 +345,19 @@ impl Store {
         let sql = format!(
             "SELECT {DIGEST_COLUMNS} FROM digests WHERE issue_date = $1 AND kind = $2 AND edition_no = 0"
         );
-        let row: Option<DigestRow> = self
-            .fetch_optional(
-                query(AssertSqlSafe(sql.as_str()))
-                    .bind(date_key(date))
-                    .bind(kind.as_str()),
-            )
-            .await?;
-        row.map(Digest::try_from).transpose()
+        self.decode_optional(
+            query(AssertSqlSafe(sql.as_str()))
+                .bind(date_key(date))
+                .bind(kind.as_str()),
+        )
+        .await
     }
 
     /// Every edition of `date` (daily, specials, weekly), in the order they were made.
     pub async fn editions_of_date(&self, date: NaiveDate) -> StoreResult<Vec<Digest>> {
         let sql = format!("SELECT {DIGEST_COLUMNS} FROM digests WHERE issue_date = $1 ORDER BY id");
-        let rows: Vec<DigestRow> = self
-            .fetch_all(query(AssertSqlSafe(sql.as_str())).bind(date_key(date)))
-            .await?;
-        rows.into_iter().map(Digest::try_from).collect()
+        self.decode_all(query(AssertSqlSafe(sql.as_str())).bind(date_key(date)))
+            .await
     }
 
     /// Digests waiting on an editor: composed for review, or held at their send time.
@@ -359,8 +366,7 @@ impl Store {
             "SELECT {DIGEST_COLUMNS} FROM digests WHERE status IN ('held') \
              OR (status = 'composed' AND review_sent_at IS NOT NULL) ORDER BY issue_date, id"
         );
-        let rows: Vec<DigestRow> = self.fetch_all(query(AssertSqlSafe(sql.as_str()))).await?;
-        rows.into_iter().map(Digest::try_from).collect()
+        self.decode_all(query(AssertSqlSafe(sql.as_str()))).await
     }
 
     /// The rendering with placeholders that per-recipient personalisation starts from.
@@ -482,10 +488,7 @@ impl Store {
             return Ok(());
         }
         let digest = self.digest(digest_id).await?;
-        Err(super::deliveries::refuse_send(
-            digest_id,
-            digest.status.as_str(),
-        ))
+        Err(super::deliveries::refuse_send(digest_id, digest.status))
     }
 
     /// An editor's approval: from composed or held to approved, recorded with who.

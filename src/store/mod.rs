@@ -70,6 +70,7 @@ mod sql;
 pub mod subscribers;
 pub mod users;
 
+pub(crate) use sql::Decoded;
 pub use sql::{Column, Db, Dialect, Query, Row, Tx, query};
 
 /// The application's handle on its database.
@@ -93,6 +94,13 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// For row mappings that cannot fail (see [`Decoded`]).
+impl From<std::convert::Infallible> for StoreError {
+    fn from(never: std::convert::Infallible) -> StoreError {
+        match never {}
+    }
+}
 
 /// Our migrations keep their history apart from apalis's, which share the database
 /// and would otherwise see our rows as migrations they are missing.

@@ -5,18 +5,18 @@
 
 use serde::Serialize;
 
-use super::{Store, StoreResult, query};
+use super::{Store, StoreResult, deliveries::DeliveryState, digests::DigestStatus, query};
 
 /// Rows deleted per statement when pruning, so that a large prune never holds the
 /// database's write lock for long.
 const PURGE_BATCH: i64 = 5_000;
 
 /// Send progress of one digest, from the delivery ledger.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DigestProgress {
     pub digest_id: i64,
     pub issue_date: String,
-    pub status: String,
+    pub status: DigestStatus,
     pub total: i64,
     pub sent: i64,
     pub failed: i64,
@@ -138,7 +138,7 @@ impl Store {
         now_ms: i64,
         limit: i64,
     ) -> StoreResult<Vec<DigestProgress>> {
-        type Row = (i64, String, String, Option<i64>, Option<i64>);
+        type Row = (i64, String, DigestStatus, Option<i64>, Option<i64>);
         let digests: Vec<Row> = self
             .fetch_all(
                 query(
@@ -151,11 +151,26 @@ impl Store {
             .await?;
         let mut out = Vec::with_capacity(digests.len());
         for (digest_id, issue_date, status, recipients, started) in digests {
-            let mut p = self.ledger_counts(digest_id).await?;
-            p.issue_date = issue_date;
-            p.status = status;
-            p.send_started_at = started;
-            p.total = p.total.max(recipients.unwrap_or(0));
+            let counts = self.ledger_state_counts(digest_id).await?;
+            let count = |wanted: fn(DeliveryState) -> bool| -> i64 {
+                counts
+                    .iter()
+                    .filter(|(s, _)| wanted(*s))
+                    .map(|(_, n)| n)
+                    .sum()
+            };
+            let mut p = DigestProgress {
+                digest_id,
+                issue_date,
+                status,
+                total: count(|_| true).max(recipients.unwrap_or(0)),
+                sent: count(|s| s == DeliveryState::Sent),
+                failed: count(|s| s == DeliveryState::Failed),
+                pending: count(DeliveryState::is_pending),
+                rate_per_minute: 0.0,
+                eta_secs: None,
+                send_started_at: started,
+            };
             let recent = self
                 .sent_since(digest_id, now_ms - RATE_WINDOW_MINUTES * 60_000)
                 .await?;
@@ -166,24 +181,6 @@ impl Store {
             out.push(p);
         }
         Ok(out)
-    }
-
-    async fn ledger_counts(&self, digest_id: i64) -> StoreResult<DigestProgress> {
-        let rows: Vec<(String, i64)> = self
-            .fetch_all(
-                query("SELECT state, COUNT(*) FROM deliveries WHERE digest_id = $1 GROUP BY state")
-                    .bind(digest_id),
-            )
-            .await?;
-        let count = |s: &str| rows.iter().find(|(n, _)| n == s).map_or(0, |(_, c)| *c);
-        Ok(DigestProgress {
-            digest_id,
-            total: rows.iter().map(|(_, c)| c).sum(),
-            sent: count("sent"),
-            failed: count("failed"),
-            pending: count("queued") + count("sending") + count("retrying"),
-            ..DigestProgress::default()
-        })
     }
 
     async fn sent_since(&self, digest_id: i64, since_ms: i64) -> StoreResult<i64> {

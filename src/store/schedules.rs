@@ -66,7 +66,7 @@ pub struct Schedule {
 }
 
 #[derive(sqlx::FromRow)]
-struct ScheduleRow {
+pub(crate) struct ScheduleRow {
     id: i64,
     kind: String,
     send_time: Option<String>,
@@ -84,6 +84,10 @@ struct ScheduleRow {
 
 const COLUMNS: &str = "id, kind, send_time, time_zone, days, skip_when_empty, mode, paused, \
     run_at, digest_id, cancelled, created_at, updated_at";
+
+impl super::Decoded for Schedule {
+    type Row = ScheduleRow;
+}
 
 impl TryFrom<ScheduleRow> for Schedule {
     type Error = StoreError;
@@ -169,10 +173,8 @@ impl Store {
 
     async fn find_daily_schedule(&self) -> StoreResult<Option<Schedule>> {
         let sql = format!("SELECT {COLUMNS} FROM schedules WHERE kind = 'daily'");
-        let row: Option<ScheduleRow> = self
-            .fetch_optional(query(AssertSqlSafe(sql.as_str())))
-            .await?;
-        row.map(Schedule::try_from).transpose()
+        self.decode_optional(query(AssertSqlSafe(sql.as_str())))
+            .await
     }
 
     pub async fn update_daily_schedule(
@@ -224,16 +226,14 @@ impl Store {
             "INSERT INTO schedules (kind, time_zone, run_at, digest_id, skip_when_empty, created_at, updated_at) \
              VALUES ('oneoff', $1, $2, $3, FALSE, $4, $4) RETURNING {COLUMNS}"
         );
-        let row: ScheduleRow = self
-            .fetch_one(
-                query(AssertSqlSafe(sql.as_str()))
-                    .bind(time_zone)
-                    .bind(run_at)
-                    .bind(digest_id)
-                    .bind(now),
-            )
-            .await?;
-        row.try_into()
+        self.decode_one(
+            query(AssertSqlSafe(sql.as_str()))
+                .bind(time_zone)
+                .bind(run_at)
+                .bind(digest_id)
+                .bind(now),
+        )
+        .await
     }
 
     /// Cancels a one-off that has not fired yet; `Conflict` when it already has.
@@ -259,8 +259,7 @@ impl Store {
              AND NOT EXISTS (SELECT 1 FROM schedule_runs r WHERE r.schedule_id = schedules.id) \
              ORDER BY run_at"
         );
-        let rows: Vec<ScheduleRow> = self.fetch_all(query(AssertSqlSafe(sql.as_str()))).await?;
-        rows.into_iter().map(Schedule::try_from).collect()
+        self.decode_all(query(AssertSqlSafe(sql.as_str()))).await
     }
 
     /// Claims a send: true for exactly one caller per (schedule, local date).

@@ -358,3 +358,71 @@ impl super::Store {
         }
     }
 }
+
+/// Lets a stored word with a meaning (an enum with `FromStr`, kept as `TEXT`) be decoded
+/// straight from a row in either dialect, so that it is parsed once, in the store, and
+/// callers compare enums, never strings. A word the enum does not know is a decode error.
+macro_rules! stored_word {
+    ($t:ty) => {
+        impl sqlx::Type<sqlx::Sqlite> for $t {
+            fn type_info() -> sqlx::sqlite::SqliteTypeInfo {
+                <str as sqlx::Type<sqlx::Sqlite>>::type_info()
+            }
+            fn compatible(ty: &sqlx::sqlite::SqliteTypeInfo) -> bool {
+                <str as sqlx::Type<sqlx::Sqlite>>::compatible(ty)
+            }
+        }
+        impl sqlx::Type<sqlx::Postgres> for $t {
+            fn type_info() -> sqlx::postgres::PgTypeInfo {
+                <str as sqlx::Type<sqlx::Postgres>>::type_info()
+            }
+            fn compatible(ty: &sqlx::postgres::PgTypeInfo) -> bool {
+                <str as sqlx::Type<sqlx::Postgres>>::compatible(ty)
+            }
+        }
+        impl<'r> sqlx::Decode<'r, sqlx::Sqlite> for $t {
+            fn decode(
+                value: sqlx::sqlite::SqliteValueRef<'r>,
+            ) -> Result<Self, sqlx::error::BoxDynError> {
+                Ok(<&str as sqlx::Decode<sqlx::Sqlite>>::decode(value)?.parse()?)
+            }
+        }
+        impl<'r> sqlx::Decode<'r, sqlx::Postgres> for $t {
+            fn decode(
+                value: sqlx::postgres::PgValueRef<'r>,
+            ) -> Result<Self, sqlx::error::BoxDynError> {
+                Ok(<&str as sqlx::Decode<sqlx::Postgres>>::decode(value)?.parse()?)
+            }
+        }
+    };
+}
+pub(crate) use stored_word;
+
+/// A domain type read through a row struct: the row decodes the columns, and the one
+/// `TryFrom` (or `From`) turns it into the domain value, so each table has one row
+/// mapping that every query on it shares (see [`super::Store::decode_all`]).
+pub(crate) trait Decoded: TryFrom<Self::Row, Error: Into<StoreError>> + Send {
+    type Row: Row;
+}
+
+impl super::Store {
+    /// Every row, decoded into the domain type through its row struct.
+    pub(crate) async fn decode_all<T: Decoded>(&self, q: Query) -> StoreResult<Vec<T>> {
+        let rows: Vec<T::Row> = self.fetch_all(q).await?;
+        rows.into_iter()
+            .map(|r| T::try_from(r).map_err(Into::into))
+            .collect()
+    }
+
+    /// The row, if any, decoded into the domain type through its row struct.
+    pub(crate) async fn decode_optional<T: Decoded>(&self, q: Query) -> StoreResult<Option<T>> {
+        let row: Option<T::Row> = self.fetch_optional(q).await?;
+        row.map(|r| T::try_from(r).map_err(Into::into)).transpose()
+    }
+
+    /// The first row, decoded into the domain type through its row struct.
+    pub(crate) async fn decode_one<T: Decoded>(&self, q: Query) -> StoreResult<T> {
+        let row: T::Row = self.fetch_one(q).await?;
+        T::try_from(row).map_err(Into::into)
+    }
+}

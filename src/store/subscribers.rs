@@ -3,7 +3,7 @@
 use serde::Serialize;
 use sqlx::AssertSqlSafe;
 
-use super::{Dialect, Store, StoreError, StoreResult, is_unique_violation, query};
+use super::{Dialect, Query, Store, StoreError, StoreResult, is_unique_violation, query};
 use crate::domain::{EmailAddress, Frequency, SubscriberStatus};
 
 /// A subscriber as stored. Times are epoch milliseconds.
@@ -29,7 +29,7 @@ pub struct Subscriber {
 }
 
 #[derive(sqlx::FromRow)]
-struct SubscriberRow {
+pub(crate) struct SubscriberRow {
     id: i64,
     email: String,
     name: Option<String>,
@@ -51,6 +51,10 @@ struct SubscriberRow {
 pub(crate) const SUBSCRIBER_COLUMNS: &str = "id, email, name, status, source, frequency, paused_until, \
     bounce_count, created_at, status_changed_at, confirmed_at, unsubscribed_at, bounced_at, \
     complained_at, confirmation_sent_at, time_zone";
+
+impl super::Decoded for Subscriber {
+    type Row = SubscriberRow;
+}
 
 impl TryFrom<SubscriberRow> for Subscriber {
     type Error = StoreError;
@@ -145,10 +149,9 @@ impl Store {
 
     pub async fn subscriber(&self, id: i64) -> StoreResult<Subscriber> {
         let sql = format!("SELECT {SUBSCRIBER_COLUMNS} FROM subscribers WHERE id = $1");
-        let row: Option<SubscriberRow> = self
-            .fetch_optional(query(AssertSqlSafe(sql.as_str())).bind(id))
-            .await?;
-        row.ok_or(StoreError::NotFound)?.try_into()
+        self.decode_optional(query(AssertSqlSafe(sql.as_str())).bind(id))
+            .await?
+            .ok_or(StoreError::NotFound)
     }
 
     /// Finds an address regardless of its case.
@@ -157,10 +160,8 @@ impl Store {
         email: &EmailAddress,
     ) -> StoreResult<Option<Subscriber>> {
         let sql = format!("SELECT {SUBSCRIBER_COLUMNS} FROM subscribers WHERE email_key = $1");
-        let row: Option<SubscriberRow> = self
-            .fetch_optional(query(AssertSqlSafe(sql.as_str())).bind(email.key()))
-            .await?;
-        row.map(Subscriber::try_from).transpose()
+        self.decode_optional(query(AssertSqlSafe(sql.as_str())).bind(email.key()))
+            .await
     }
 
     /// Moves a subscriber to `to` if the lifecycle allows it, stamping the time of the
@@ -380,25 +381,38 @@ impl Store {
         Ok(())
     }
 
+    /// Runs `update` (an UPDATE of subscriber `id`'s row), records `event` in their
+    /// history and returns the changed subscriber; `NotFound` when there is no such row.
+    async fn change_subscriber(
+        &self,
+        id: i64,
+        update: Query,
+        event: &str,
+        detail: Option<&str>,
+        now: i64,
+    ) -> StoreResult<Subscriber> {
+        if self.exec(update).await? == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.record_event(id, event, detail, now).await?;
+        self.subscriber(id).await
+    }
+
     pub async fn update_preferences(
         &self,
         id: i64,
         update: &PreferencesUpdate<'_>,
         now: i64,
     ) -> StoreResult<Subscriber> {
-        let n = self.exec(query(
+        let update = query(
             "UPDATE subscribers SET name = $1, frequency = $2, paused_until = $3 WHERE id = $4",
         )
         .bind(update.name)
         .bind(update.frequency.as_str())
         .bind(update.paused_until)
-        .bind(id)).await?;
-        if n == 0 {
-            return Err(StoreError::NotFound);
-        }
-        self.record_event(id, "preferences changed", None, now)
-            .await?;
-        self.subscriber(id).await
+        .bind(id);
+        self.change_subscriber(id, update, "preferences changed", None, now)
+            .await
     }
 
     pub async fn subscriber_events(&self, id: i64) -> StoreResult<Vec<SubscriberEvent>> {
@@ -1068,19 +1082,14 @@ impl Store {
         edit: &AdminEdit<'_>,
         now: i64,
     ) -> StoreResult<Subscriber> {
-        let n = self.exec(query(
-            "UPDATE subscribers SET name = $1, frequency = $2, time_zone = $3 WHERE id = $4",
-        )
-        .bind(edit.name)
-        .bind(edit.frequency.as_str())
-        .bind(edit.time_zone)
-        .bind(id)).await?;
-        if n == 0 {
-            return Err(StoreError::NotFound);
-        }
-        self.record_event(id, "details changed", Some("by an editor"), now)
-            .await?;
-        self.subscriber(id).await
+        let update =
+            query("UPDATE subscribers SET name = $1, frequency = $2, time_zone = $3 WHERE id = $4")
+                .bind(edit.name)
+                .bind(edit.frequency.as_str())
+                .bind(edit.time_zone)
+                .bind(id);
+        self.change_subscriber(id, update, "details changed", Some("by an editor"), now)
+            .await
     }
 
     /// For an import that updates existing addresses: sets the name, frequency and zone

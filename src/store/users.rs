@@ -70,7 +70,7 @@ pub struct AdminUser {
 }
 
 #[derive(sqlx::FromRow)]
-struct AdminUserRow {
+pub(crate) struct AdminUserRow {
     id: i64,
     email: String,
     password_hash: String,
@@ -87,6 +87,10 @@ const USER_COLUMNS: &str =
 /// The same columns prefixed with `u.`, for joins.
 const USER_COLUMNS_U: &str = "u.id, u.email, u.password_hash, u.role, u.failed_logins, \
     u.locked_until, u.last_login_at, u.created_at";
+
+impl super::Decoded for AdminUser {
+    type Row = AdminUserRow;
+}
 
 impl TryFrom<AdminUserRow> for AdminUser {
     type Error = StoreError;
@@ -154,7 +158,7 @@ pub struct ApiTokenInfo {
 }
 
 #[derive(sqlx::FromRow)]
-struct ApiTokenRow {
+pub(crate) struct ApiTokenRow {
     id: i64,
     user_id: i64,
     name: String,
@@ -165,6 +169,10 @@ struct ApiTokenRow {
 }
 
 const TOKEN_COLUMNS: &str = "id, user_id, name, access, created_at, last_used_at, expires_at";
+
+impl super::Decoded for ApiTokenInfo {
+    type Row = ApiTokenRow;
+}
 
 impl From<ApiTokenRow> for ApiTokenInfo {
     fn from(r: ApiTokenRow) -> Self {
@@ -228,24 +236,20 @@ impl Store {
 
     pub async fn admin_user(&self, id: i64) -> StoreResult<AdminUser> {
         let sql = format!("SELECT {USER_COLUMNS} FROM admin_users WHERE id = $1");
-        let row: Option<AdminUserRow> = self
-            .fetch_optional(query(AssertSqlSafe(sql.as_str())).bind(id))
-            .await?;
-        row.ok_or(StoreError::NotFound)?.try_into()
+        self.decode_optional(query(AssertSqlSafe(sql.as_str())).bind(id))
+            .await?
+            .ok_or(StoreError::NotFound)
     }
 
     pub async fn admin_user_by_email(&self, email: &str) -> StoreResult<Option<AdminUser>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM admin_users WHERE email = $1");
-        let row: Option<AdminUserRow> = self
-            .fetch_optional(query(AssertSqlSafe(sql.as_str())).bind(normalise_email(email)))
-            .await?;
-        row.map(AdminUser::try_from).transpose()
+        self.decode_optional(query(AssertSqlSafe(sql.as_str())).bind(normalise_email(email)))
+            .await
     }
 
     pub async fn list_admin_users(&self) -> StoreResult<Vec<AdminUser>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM admin_users ORDER BY email");
-        let rows: Vec<AdminUserRow> = self.fetch_all(query(AssertSqlSafe(sql.as_str()))).await?;
-        rows.into_iter().map(AdminUser::try_from).collect()
+        self.decode_all(query(AssertSqlSafe(sql.as_str()))).await
     }
 
     /// Removes an admin with their sessions and tokens; `NotFound` when there is none.
@@ -502,10 +506,8 @@ impl Store {
 
     pub async fn list_api_tokens(&self, user_id: i64) -> StoreResult<Vec<ApiTokenInfo>> {
         let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE user_id = $1 ORDER BY id");
-        let rows: Vec<ApiTokenRow> = self
-            .fetch_all(query(AssertSqlSafe(sql.as_str())).bind(user_id))
-            .await?;
-        Ok(rows.into_iter().map(ApiTokenInfo::from).collect())
+        self.decode_all(query(AssertSqlSafe(sql.as_str())).bind(user_id))
+            .await
     }
 
     /// Revokes one of `user_id`'s tokens; `NotFound` when it is not theirs.

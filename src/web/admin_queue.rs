@@ -96,7 +96,7 @@ fn digest_row(d: &DigestProgress) -> DigestRow {
     DigestRow {
         id: d.digest_id,
         issue_date: d.issue_date.clone(),
-        status: d.status.clone(),
+        status: d.status.to_string(),
         total: d.total,
         sent: d.sent,
         failed: d.failed,
