@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{Store, StoreResult, query};
+use super::{Store, StoreResult, deliveries::DeliveryState, query};
 use crate::domain::SubscriberStatus;
 
 /// One bounce or complaint to apply. `source_key` identifies the report (a mailbox
@@ -85,7 +85,7 @@ fn rate(n: i64, of: i64) -> f64 {
 pub struct FailedDelivery {
     pub subscriber_id: i64,
     pub email: String,
-    pub state: String,
+    pub state: DeliveryState,
     pub outcome: Option<String>,
     pub reason: String,
     pub at: i64,
@@ -94,7 +94,7 @@ pub struct FailedDelivery {
 type FailedRow = (
     i64,
     String,
-    String,
+    DeliveryState,
     Option<String>,
     Option<String>,
     Option<String>,
@@ -122,20 +122,19 @@ impl Store {
         r: &BounceRecord<'_>,
         policy: BouncePolicy,
     ) -> StoreResult<Applied> {
+        let tx = self.begin().await?;
         let applied = {
-            let tx = self.begin().await?;
-            let out = {
-                let fresh = tx.exec(query(
+            let fresh = tx.exec(query(
                 "INSERT INTO bounce_processed (source_key, result, processed_at) VALUES ($1, $2, $3) \
                  ON CONFLICT (source_key) DO NOTHING",
             )
             .bind(r.source_key)
             .bind(r.kind)
             .bind(r.now)).await?;
-                if fresh == 0 {
-                    Applied::Duplicate
-                } else {
-                    tx.exec(query(
+            if fresh == 0 {
+                Applied::Duplicate
+            } else {
+                tx.exec(query(
                     "INSERT INTO bounce_events (subscriber_id, digest_id, kind, status_code, detail, source, at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 )
@@ -146,9 +145,9 @@ impl Store {
                 .bind(r.detail)
                 .bind(r.source)
                 .bind(r.now)).await?;
-                    if let Some(digest_id) = r.digest_id {
-                        // A complaint outranks a bounce; a hard bounce outranks a soft one.
-                        tx.exec(query(
+                if let Some(digest_id) = r.digest_id {
+                    // A complaint outranks a bounce; a hard bounce outranks a soft one.
+                    tx.exec(query(
                         "UPDATE deliveries SET outcome = $1, outcome_detail = $2, outcome_at = $3 \
                          WHERE digest_id = $4 AND subscriber_id = $5 AND (outcome IS NULL OR outcome = 'soft' \
                          OR (outcome = 'hard' AND $1 = 'complaint'))",
@@ -158,20 +157,21 @@ impl Store {
                     .bind(r.now)
                     .bind(digest_id)
                     .bind(r.subscriber_id)).await?;
-                    }
-                    let label = match r.kind {
-                        "complaint" => "complaint".to_string(),
-                        k => format!("{k} bounce"),
-                    };
-                    let event = format!("{} ({})", r.detail, r.source);
-                    tx.exec(query(
+                }
+                let label = match r.kind {
+                    "complaint" => "complaint".to_string(),
+                    k => format!("{k} bounce"),
+                };
+                let event = format!("{} ({})", r.detail, r.source);
+                tx.exec(query(
                     "INSERT INTO subscriber_events (subscriber_id, kind, detail, at) VALUES ($1, $2, $3, $4)",
                 )
                 .bind(r.subscriber_id)
                 .bind(&label)
                 .bind(&event)
                 .bind(r.now)).await?;
-                    let (status, bounce_count): (String, i64) = if r.kind == "hard" {
+                let (status, bounce_count): (String, i64) =
+                    if r.kind == "hard" {
                         tx.fetch_one(query(
                         "UPDATE subscribers SET bounce_count = bounce_count + 1 WHERE id = $1 \
                          RETURNING status, bounce_count",
@@ -184,84 +184,80 @@ impl Store {
                         )
                         .await?
                     };
-                    let soft_count: i64 = if r.kind == "soft" {
-                        tx.scalar(query(
+                let soft_count: i64 = if r.kind == "soft" {
+                    tx.scalar(query(
                         "SELECT COUNT(*) FROM bounce_events WHERE subscriber_id = $1 AND kind = 'soft' AND at >= $2",
                     )
                     .bind(r.subscriber_id)
                     .bind(policy.soft_since)).await?
-                    } else {
-                        0
-                    };
-                    let target = match r.kind {
-                        "complaint" => Some(SubscriberStatus::Complained),
-                        "hard" if bounce_count >= policy.hard_threshold => {
-                            Some(SubscriberStatus::Bounced)
-                        }
-                        "soft" if soft_count >= policy.soft_limit => {
-                            Some(SubscriberStatus::Bounced)
-                        }
-                        _ => None,
-                    };
-                    let current: Option<SubscriberStatus> = status.parse().ok();
-                    let became = match (current, target) {
-                        (Some(from), Some(to)) if from != to && from.can_become(to) => {
-                            let stamp = if to == SubscriberStatus::Complained {
-                                "complained_at"
-                            } else {
-                                "bounced_at"
-                            };
-                            let sql = format!(
-                                "UPDATE subscribers SET status = $1, status_changed_at = $2, {stamp} = $2 \
-                             WHERE id = $3 AND status = $4"
-                            );
-                            let n = tx
-                                .exec(
-                                    query(sqlx::AssertSqlSafe(sql))
-                                        .bind(to.as_str())
-                                        .bind(r.now)
-                                        .bind(r.subscriber_id)
-                                        .bind(from.as_str()),
-                                )
-                                .await?;
-                            if n == 1 {
-                                tx.exec(query(
+                } else {
+                    0
+                };
+                let target = match r.kind {
+                    "complaint" => Some(SubscriberStatus::Complained),
+                    "hard" if bounce_count >= policy.hard_threshold => {
+                        Some(SubscriberStatus::Bounced)
+                    }
+                    "soft" if soft_count >= policy.soft_limit => Some(SubscriberStatus::Bounced),
+                    _ => None,
+                };
+                let current: Option<SubscriberStatus> = status.parse().ok();
+                let became = match (current, target) {
+                    (Some(from), Some(to)) if from != to && from.can_become(to) => {
+                        let stamp = if to == SubscriberStatus::Complained {
+                            "complained_at"
+                        } else {
+                            "bounced_at"
+                        };
+                        let sql = format!(
+                            "UPDATE subscribers SET status = $1, status_changed_at = $2, {stamp} = $2 \
+                         WHERE id = $3 AND status = $4"
+                        );
+                        let n = tx
+                            .exec(
+                                query(sqlx::AssertSqlSafe(sql))
+                                    .bind(to.as_str())
+                                    .bind(r.now)
+                                    .bind(r.subscriber_id)
+                                    .bind(from.as_str()),
+                            )
+                            .await?;
+                        if n == 1 {
+                            tx.exec(query(
                                 "INSERT INTO subscriber_events (subscriber_id, kind, detail, at) VALUES ($1, $2, $3, $4)",
                             )
                             .bind(r.subscriber_id)
                             .bind(to.as_str())
                             .bind(&label)
                             .bind(r.now)).await?;
-                                Some(to)
-                            } else {
-                                None
-                            }
+                            Some(to)
+                        } else {
+                            None
                         }
-                        _ => None,
-                    };
-                    if r.kind == "complaint" {
-                        // Never mailed again, even if the address is imported or added later.
-                        tx.exec(query(
+                    }
+                    _ => None,
+                };
+                if r.kind == "complaint" {
+                    // Never mailed again, even if the address is imported or added later.
+                    tx.exec(query(
                         "INSERT INTO suppressions (email_hash, reason, created_at) VALUES ($1, 'complaint', $2) \
                          ON CONFLICT (email_hash) DO NOTHING",
                     )
                     .bind(r.email_hash)
                     .bind(r.now)).await?;
-                    }
-                    if let Some(id) = r.resolves_unmatched {
-                        tx.exec(query(
+                }
+                if let Some(id) = r.resolves_unmatched {
+                    tx.exec(query(
                         "UPDATE bounce_unmatched SET resolved_at = $1, resolution = $2 WHERE id = $3",
                     )
                     .bind(r.now)
                     .bind(format!("applied: {label}"))
                     .bind(id)).await?;
-                    }
-                    Applied::Recorded { became }
                 }
-            };
-            tx.commit().await?;
-            out
+                Applied::Recorded { became }
+            }
         };
+        tx.commit().await?;
         Ok(applied)
     }
 
@@ -302,17 +298,16 @@ impl Store {
         raw: &[u8],
         now: i64,
     ) -> StoreResult<bool> {
+        let tx = self.begin().await?;
         let stored = {
-            let tx = self.begin().await?;
-            let out = {
-                let fresh = tx.exec(query(
+            let fresh = tx.exec(query(
                 "INSERT INTO bounce_processed (source_key, result, processed_at) VALUES ($1, 'unmatched', $2) \
                  ON CONFLICT (source_key) DO NOTHING",
             )
             .bind(source_key)
             .bind(now)).await?;
-                if fresh == 1 {
-                    tx.exec(query(
+            if fresh == 1 {
+                tx.exec(query(
                     "INSERT INTO bounce_unmatched (source, source_key, reason, raw, received_at) \
                      VALUES ($1, $2, $3, $4, $5)",
                 )
@@ -321,12 +316,10 @@ impl Store {
                 .bind(reason)
                 .bind(raw)
                 .bind(now)).await?;
-                }
-                fresh == 1
-            };
-            tx.commit().await?;
-            out
+            }
+            fresh == 1
         };
+        tx.commit().await?;
         Ok(stored)
     }
 
@@ -428,13 +421,13 @@ impl Store {
     /// Every failed, bounced or complained delivery of an issue, with its reason.
     pub async fn failed_deliveries(&self, digest_id: i64) -> StoreResult<Vec<FailedDelivery>> {
         let rows: Vec<FailedRow> = self.fetch_all(query(
-                "SELECT d.subscriber_id, s.email, d.state, d.outcome, d.outcome_detail, d.last_error, \
-                        COALESCE(d.outcome_at, d.updated_at) \
-                 FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id \
-                 WHERE d.digest_id = $1 AND (d.state = 'failed' OR d.outcome IS NOT NULL) \
-                 ORDER BY d.id",
-            )
-            .bind(digest_id)).await?;
+            "SELECT d.subscriber_id, s.email, d.state, d.outcome, d.outcome_detail, d.last_error, \
+                    COALESCE(d.outcome_at, d.updated_at) \
+             FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id \
+             WHERE d.digest_id = $1 AND (d.state = 'failed' OR d.outcome IS NOT NULL) \
+             ORDER BY d.id",
+        )
+        .bind(digest_id)).await?;
         Ok(rows
             .into_iter()
             .map(
@@ -468,24 +461,21 @@ impl Store {
         digest_id: i64,
         now: i64,
     ) -> StoreResult<Vec<i64>> {
+        let tx = self.begin().await?;
         let mut batches: Vec<i64> = {
-            let tx = self.begin().await?;
-            let out = {
-                let status: Option<String> = tx
-                    .scalar_optional(
-                        query("SELECT status FROM digests WHERE id = $1").bind(digest_id),
-                    )
-                    .await?;
-                match status.as_deref() {
-                    None => return Err(super::StoreError::NotFound),
-                    Some("sending" | "sent") => {}
-                    Some(other) => {
-                        return Err(super::StoreError::Conflict(format!(
-                            "digest {digest_id} is {other}; only a sending or sent digest can be retried"
-                        )));
-                    }
+            let status: Option<String> = tx
+                .scalar_optional(query("SELECT status FROM digests WHERE id = $1").bind(digest_id))
+                .await?;
+            match status.as_deref() {
+                None => return Err(super::StoreError::NotFound),
+                Some("sending" | "sent") => {}
+                Some(other) => {
+                    return Err(super::StoreError::Conflict(format!(
+                        "digest {digest_id} is {other}; only a sending or sent digest can be retried"
+                    )));
                 }
-                let batches: Vec<i64> = tx.scalars(query(
+            }
+            let batches: Vec<i64> = tx.scalars(query(
                 "UPDATE deliveries SET state = 'retrying', attempts = 0, next_attempt_at = $2, \
                  lease_until = NULL, updated_at = $2 \
                  WHERE digest_id = $1 AND state = 'failed' AND outcome IS NULL \
@@ -496,19 +486,17 @@ impl Store {
             )
             .bind(digest_id)
             .bind(now)).await?;
-                if !batches.is_empty() {
-                    tx.exec(query(
+            if !batches.is_empty() {
+                tx.exec(query(
                     "UPDATE digests SET status = 'sending', send_finished_at = NULL, updated_at = $2 \
                      WHERE id = $1 AND status = 'sent'",
                 )
                 .bind(digest_id)
                 .bind(now)).await?;
-                }
-                batches
-            };
-            tx.commit().await?;
-            out
+            }
+            batches
         };
+        tx.commit().await?;
         batches.sort_unstable();
         batches.dedup();
         Ok(batches)

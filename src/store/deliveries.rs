@@ -169,9 +169,9 @@ impl Store {
         now: i64,
     ) -> StoreResult<i64> {
         let id: i64 = self.scalar(query(
-            "INSERT INTO digests (issue_date, status, subject, html, text, composed_at, created_at, updated_at) \
-             VALUES ($1, 'composed', $2, $3, $4, $5, $5, $5) RETURNING id")
-            .bind(issue_date).bind(subject).bind(html).bind(text).bind(now)).await?;
+    "INSERT INTO digests (issue_date, status, subject, html, text, composed_at, created_at, updated_at) \
+     VALUES ($1, 'composed', $2, $3, $4, $5, $5, $5) RETURNING id")
+    .bind(issue_date).bind(subject).bind(html).bind(text).bind(now)).await?;
         Ok(id)
     }
 
@@ -364,15 +364,15 @@ impl Store {
     /// Counts one more permanent refusal for the subscriber and returns the new count.
     pub async fn record_bounce(&self, subscriber_id: i64) -> StoreResult<i64> {
         let count: Option<i64> = self.scalar_optional(query(
-            "UPDATE subscribers SET bounce_count = bounce_count + 1 WHERE id = $1 RETURNING bounce_count")
-            .bind(subscriber_id)).await?;
+                "UPDATE subscribers SET bounce_count = bounce_count + 1 WHERE id = $1 RETURNING bounce_count")
+                .bind(subscriber_id)).await?;
         count.ok_or(StoreError::NotFound)
     }
 
     /// Digests in `sending`: (id, whether the fan-out has run, send_started_at).
     pub async fn sending_digests(&self) -> StoreResult<Vec<(i64, bool, Option<i64>)>> {
         self.fetch_all(query(
-            "SELECT id, recipients IS NOT NULL, send_started_at FROM digests WHERE status = 'sending' ORDER BY id")).await
+                "SELECT id, recipients IS NOT NULL, send_started_at FROM digests WHERE status = 'sending' ORDER BY id")).await
     }
 
     /// How many of a digest's ledger rows are in each state (states with none left out).

@@ -303,24 +303,21 @@ impl Store {
     /// A new special edition for `date`, numbered after the day's earlier ones, with its
     /// creation in its history.
     pub async fn create_special_edition(&self, date: NaiveDate, now: i64) -> StoreResult<Digest> {
+        let tx = self.begin().await?;
         let id: i64 = {
-            let tx = self.begin().await?;
-            let out = {
-                let id: i64 = tx.scalar(query(
+            let id: i64 = tx.scalar(query(
                 "INSERT INTO digests (issue_date, kind, edition_no, status, created_at, updated_at) \
                  SELECT $1, 'special', COALESCE(MAX(edition_no), 0) + 1, 'draft', $2, $2 \
                  FROM digests WHERE issue_date = $1 AND kind = 'special' RETURNING id",
             )
             .bind(date_key(date))
             .bind(now)).await?;
-                tx.exec(query("INSERT INTO digest_events (digest_id, kind, detail, at) VALUES ($1, 'created', 'special edition', $2)")
-                .bind(id)
-                .bind(now)).await?;
-                id
-            };
-            tx.commit().await?;
-            out
+            tx.exec(query("INSERT INTO digest_events (digest_id, kind, detail, at) VALUES ($1, 'created', 'special edition', $2)")
+            .bind(id)
+            .bind(now)).await?;
+            id
         };
+        tx.commit().await?;
         self.digest(id).await
     }
 
@@ -450,24 +447,22 @@ impl Store {
         detail: Option<&str>,
         now: i64,
     ) -> StoreResult<bool> {
-        Ok({
-            let tx = self.begin().await?;
-            let out = {
-                let n = tx
-                    .exec(query(AssertSqlSafe(sql)).bind(id).bind(now))
-                    .await?;
-                if n == 1 {
-                    tx.exec(query("INSERT INTO digest_events (digest_id, kind, detail, at) VALUES ($1, $2, $3, $4)")
-                    .bind(id)
-                    .bind(event)
-                    .bind(detail)
-                    .bind(now)).await?;
-                }
-                n == 1
-            };
-            tx.commit().await?;
-            out
-        })
+        let tx = self.begin().await?;
+        let out = {
+            let n = tx
+                .exec(query(AssertSqlSafe(sql)).bind(id).bind(now))
+                .await?;
+            if n == 1 {
+                tx.exec(query("INSERT INTO digest_events (digest_id, kind, detail, at) VALUES ($1, $2, $3, $4)")
+                .bind(id)
+                .bind(event)
+                .bind(detail)
+                .bind(now)).await?;
+            }
+            n == 1
+        };
+        tx.commit().await?;
+        Ok(out)
     }
 
     /// Moves a composed (or held, or approved) digest to `sending`. The update is
@@ -546,37 +541,35 @@ impl Store {
              ON CONFLICT (digest_id, subscriber_id) DO NOTHING",
             audience_sql(kind, "$3")
         );
-        Ok({
-            let tx = self.begin().await?;
-            let out = {
-                let added = tx
-                    .exec(
-                        query(AssertSqlSafe(insert.as_str()))
-                            .bind(digest_id)
-                            .bind(batch_size.max(1))
-                            .bind(now),
-                    )
-                    .await?;
-                let (recipients, batches): (i64, i64) = tx.fetch_one(query(
-                "SELECT COUNT(*), COALESCE(MAX(batch_no) + 1, 0) FROM deliveries WHERE digest_id = $1")
-                .bind(digest_id)).await?;
-                tx.exec(
-                    query("UPDATE digests SET recipients = $2, updated_at = $3 WHERE id = $1")
+        let tx = self.begin().await?;
+        let out = {
+            let added = tx
+                .exec(
+                    query(AssertSqlSafe(insert.as_str()))
                         .bind(digest_id)
-                        .bind(recipients)
+                        .bind(batch_size.max(1))
                         .bind(now),
                 )
                 .await?;
-                if added > 0 || recipients == 0 {
-                    let detail = format!("{recipients} recipients in {batches} batches");
-                    tx.exec(query("INSERT INTO digest_events (digest_id, kind, detail, at) VALUES ($1, 'fanned out', $2, $3)")
-                    .bind(digest_id).bind(detail).bind(now)).await?;
-                }
-                (recipients, batches)
-            };
-            tx.commit().await?;
-            out
-        })
+            let (recipients, batches): (i64, i64) = tx.fetch_one(query(
+            "SELECT COUNT(*), COALESCE(MAX(batch_no) + 1, 0) FROM deliveries WHERE digest_id = $1")
+            .bind(digest_id)).await?;
+            tx.exec(
+                query("UPDATE digests SET recipients = $2, updated_at = $3 WHERE id = $1")
+                    .bind(digest_id)
+                    .bind(recipients)
+                    .bind(now),
+            )
+            .await?;
+            if added > 0 || recipients == 0 {
+                let detail = format!("{recipients} recipients in {batches} batches");
+                tx.exec(query("INSERT INTO digest_events (digest_id, kind, detail, at) VALUES ($1, 'fanned out', $2, $3)")
+                .bind(digest_id).bind(detail).bind(now)).await?;
+            }
+            (recipients, batches)
+        };
+        tx.commit().await?;
+        Ok(out)
     }
 
     /// Marks the digest sent once no row is left to send, with its history event. Safe to
@@ -719,38 +712,39 @@ impl Store {
              updated_at = $9 WHERE id = $1 AND status NOT IN ('sending', 'sent')";
         // The status change (draft or skipped to composed) and its history event are
         // written together; a recomposition that changes no status adds no event.
-        Ok({
-            let tx = self.begin().await?;
-            let out = {
-                let before: Option<String> = tx
-                    .scalar_optional(query("SELECT status FROM digests WHERE id = $1").bind(id))
-                    .await?;
-                let done = tx
-                    .exec(
-                        query(sql)
-                            .bind(id)
-                            .bind(c.subject)
-                            .bind(c.preheader)
-                            .bind(c.html)
-                            .bind(c.text)
-                            .bind(c.html_template)
-                            .bind(c.text_template)
-                            .bind(&ids)
-                            .bind(now),
-                    )
-                    .await?;
-                if done == 1 && matches!(before.as_deref(), Some("draft" | "skipped")) {
-                    let detail = format!("{} articles", c.article_ids.len());
-                    tx.exec(query("INSERT INTO digest_events (digest_id, kind, detail, at) VALUES ($1, 'composed', $2, $3)")
-                    .bind(id)
-                    .bind(detail)
-                    .bind(now)).await?;
-                }
-                done == 1
-            };
-            tx.commit().await?;
-            out
-        })
+        let tx = self.begin().await?;
+        let out = {
+            let before: Option<DigestStatus> = tx
+                .scalar_optional(query("SELECT status FROM digests WHERE id = $1").bind(id))
+                .await?;
+            let done = tx
+                .exec(
+                    query(sql)
+                        .bind(id)
+                        .bind(c.subject)
+                        .bind(c.preheader)
+                        .bind(c.html)
+                        .bind(c.text)
+                        .bind(c.html_template)
+                        .bind(c.text_template)
+                        .bind(&ids)
+                        .bind(now),
+                )
+                .await?;
+            if done == 1 && matches!(
+                    before,
+                    Some(DigestStatus::Draft | DigestStatus::Skipped)
+                ) {
+                let detail = format!("{} articles", c.article_ids.len());
+                tx.exec(query("INSERT INTO digest_events (digest_id, kind, detail, at) VALUES ($1, 'composed', $2, $3)")
+                .bind(id)
+                .bind(detail)
+                .bind(now)).await?;
+            }
+            done == 1
+        };
+        tx.commit().await?;
+        Ok(out)
     }
 
     /// Records that there was nothing to send (unless it already went out), with why.

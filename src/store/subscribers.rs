@@ -435,9 +435,9 @@ impl Store {
         reason: &str,
         now: i64,
     ) -> StoreResult<()> {
-        let deleted: u64 = {
-            let tx = self.begin().await?;
-            let out = {
+        let tx = self.begin().await?;
+        let deleted: u64 =
+            {
                 tx.exec(query(
                 "INSERT INTO suppressions (email_hash, reason, created_at) VALUES ($1, $2, $3) \
                  ON CONFLICT (email_hash) DO NOTHING",
@@ -448,9 +448,7 @@ impl Store {
                 tx.exec(query("DELETE FROM subscribers WHERE id = $1").bind(id))
                     .await?
             };
-            tx.commit().await?;
-            out
-        };
+        tx.commit().await?;
         if deleted == 0 {
             return Err(StoreError::NotFound);
         }
@@ -532,43 +530,40 @@ impl Store {
              VALUES {} ON CONFLICT (email_key) DO NOTHING RETURNING id, email_key",
             values.join(", ")
         );
+        let tx = self.begin().await?;
         let inserted: Vec<(i64, String)> = {
-            let tx = self.begin().await?;
-            let out = {
-                let mut q = query(AssertSqlSafe(insert.as_str())).bind(source);
-                for r in rows {
-                    q = q
-                        .bind(r.email.as_str())
-                        .bind(r.email.key())
-                        .bind(r.name.as_deref())
-                        .bind(r.status.as_str())
-                        .bind(r.created_at)
-                        .bind((r.status == SubscriberStatus::Confirmed).then_some(now))
-                        .bind(r.frequency.unwrap_or(Frequency::Daily).as_str())
-                        .bind(r.time_zone.as_deref());
+            let mut q = query(AssertSqlSafe(insert.as_str())).bind(source);
+            for r in rows {
+                q = q
+                    .bind(r.email.as_str())
+                    .bind(r.email.key())
+                    .bind(r.name.as_deref())
+                    .bind(r.status.as_str())
+                    .bind(r.created_at)
+                    .bind((r.status == SubscriberStatus::Confirmed).then_some(now))
+                    .bind(r.frequency.unwrap_or(Frequency::Daily).as_str())
+                    .bind(r.time_zone.as_deref());
+            }
+            let inserted: Vec<(i64, String)> = tx.fetch_all(q).await?;
+            if !inserted.is_empty() {
+                let events = format!(
+                    "INSERT INTO subscriber_events (subscriber_id, kind, detail, at) VALUES {}",
+                    (0..inserted.len())
+                        .map(|i| format!("(${}, 'created', $1, $2)", i + 3))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                let mut q = query(AssertSqlSafe(events.as_str()))
+                    .bind(format!("via {source}"))
+                    .bind(now);
+                for (id, _) in &inserted {
+                    q = q.bind(*id);
                 }
-                let inserted: Vec<(i64, String)> = tx.fetch_all(q).await?;
-                if !inserted.is_empty() {
-                    let events = format!(
-                        "INSERT INTO subscriber_events (subscriber_id, kind, detail, at) VALUES {}",
-                        (0..inserted.len())
-                            .map(|i| format!("(${}, 'created', $1, $2)", i + 3))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    );
-                    let mut q = query(AssertSqlSafe(events.as_str()))
-                        .bind(format!("via {source}"))
-                        .bind(now);
-                    for (id, _) in &inserted {
-                        q = q.bind(*id);
-                    }
-                    tx.exec(q).await?;
-                }
-                inserted
-            };
-            tx.commit().await?;
-            out
+                tx.exec(q).await?;
+            }
+            inserted
         };
+        tx.commit().await?;
         Ok(inserted.into_iter().map(|(_, key)| key).collect())
     }
 }
@@ -739,7 +734,7 @@ pub struct SubscriberDelivery {
     pub digest_id: i64,
     pub issue_date: String,
     pub subject: Option<String>,
-    pub state: String,
+    pub state: super::deliveries::DeliveryState,
     pub attempts: i64,
     pub last_error: Option<String>,
     pub sent_at: Option<i64>,
@@ -1054,12 +1049,12 @@ impl Store {
     /// reading an entry per subscriber as `DISTINCT` would.
     pub async fn subscriber_sources(&self) -> StoreResult<Vec<String>> {
         let rows: Vec<String> = self.scalars(query(
-            "WITH RECURSIVE s (v) AS ( \
-               SELECT MIN(source) FROM subscribers \
-               UNION ALL \
-               SELECT (SELECT MIN(source) FROM subscribers WHERE source > s.v) FROM s WHERE s.v IS NOT NULL \
-             ) SELECT v FROM s WHERE v IS NOT NULL ORDER BY v",
-        )).await?;
+       "WITH RECURSIVE s (v) AS ( \
+          SELECT MIN(source) FROM subscribers \
+          UNION ALL \
+          SELECT (SELECT MIN(source) FROM subscribers WHERE source > s.v) FROM s WHERE s.v IS NOT NULL \
+        ) SELECT v FROM s WHERE v IS NOT NULL ORDER BY v",
+   )).await?;
         Ok(rows)
     }
 
@@ -1121,37 +1116,34 @@ impl Store {
              FROM v WHERE subscribers.email_key = v.k RETURNING subscribers.id, subscribers.email_key",
             values.join(", ")
         );
+        let tx = self.begin().await?;
         let updated: Vec<(i64, String)> = {
-            let tx = self.begin().await?;
-            let out = {
-                let mut q = query(AssertSqlSafe(update.as_str()));
-                for r in rows {
-                    q = q
-                        .bind(r.email.key())
-                        .bind(r.name.as_deref())
-                        .bind(r.frequency.map(Frequency::as_str))
-                        .bind(r.time_zone.as_deref());
+            let mut q = query(AssertSqlSafe(update.as_str()));
+            for r in rows {
+                q = q
+                    .bind(r.email.key())
+                    .bind(r.name.as_deref())
+                    .bind(r.frequency.map(Frequency::as_str))
+                    .bind(r.time_zone.as_deref());
+            }
+            let updated: Vec<(i64, String)> = tx.fetch_all(q).await?;
+            if !updated.is_empty() {
+                let events = format!(
+                    "INSERT INTO subscriber_events (subscriber_id, kind, detail, at) VALUES {}",
+                    (0..updated.len())
+                        .map(|i| format!("(${}, 'details changed', 'by an import', $1)", i + 2))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                let mut q = query(AssertSqlSafe(events.as_str())).bind(now);
+                for (id, _) in &updated {
+                    q = q.bind(*id);
                 }
-                let updated: Vec<(i64, String)> = tx.fetch_all(q).await?;
-                if !updated.is_empty() {
-                    let events = format!(
-                        "INSERT INTO subscriber_events (subscriber_id, kind, detail, at) VALUES {}",
-                        (0..updated.len())
-                            .map(|i| format!("(${}, 'details changed', 'by an import', $1)", i + 2))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    );
-                    let mut q = query(AssertSqlSafe(events.as_str())).bind(now);
-                    for (id, _) in &updated {
-                        q = q.bind(*id);
-                    }
-                    tx.exec(q).await?;
-                }
-                updated
-            };
-            tx.commit().await?;
-            out
+                tx.exec(q).await?;
+            }
+            updated
         };
+        tx.commit().await?;
         Ok(updated.into_iter().map(|(_, key)| key).collect())
     }
 }
