@@ -731,10 +731,7 @@ impl Store {
                         .bind(now),
                 )
                 .await?;
-            if done == 1 && matches!(
-                    before,
-                    Some(DigestStatus::Draft | DigestStatus::Skipped)
-                ) {
+            if done == 1 && matches!(before, Some(DigestStatus::Draft | DigestStatus::Skipped)) {
                 let detail = format!("{} articles", c.article_ids.len());
                 tx.exec(query("INSERT INTO digest_events (digest_id, kind, detail, at) VALUES ($1, 'composed', $2, $3)")
                 .bind(id)

@@ -71,7 +71,7 @@ pub mod subscribers;
 pub mod users;
 
 pub(crate) use sql::Decoded;
-pub use sql::{Column, Db, Dialect, Query, Row, Tx, query};
+pub use sql::{Column, Db, Dialect, Pool, Query, Row, Tx, query};
 
 /// The application's handle on its database.
 #[derive(Clone, Debug)]
@@ -123,7 +123,7 @@ impl Store {
         if is_postgres_url(url) {
             let pool = pg_pool(url, 16).await?;
             Ok(Store {
-                db: Db::Postgres(pool),
+                db: Db::Pool(Pool::Postgres(pool)),
             })
         } else {
             let options = sqlite_options(url)?;
@@ -134,7 +134,7 @@ impl Store {
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot open SQLite database {url}: {e}"))?;
             Ok(Store {
-                db: Db::Sqlite(pool),
+                db: Db::Pool(Pool::Sqlite(pool)),
             })
         }
     }

@@ -127,11 +127,35 @@ impl<T> Column for T where
 {
 }
 
+/// A pool on either database. The store runs its statements on one; the job queue
+/// builds apalis's storage (typed per database) from one. Matching on it is the
+/// executor's job (here) and the queue's (`src/queue/`), nobody else's.
+#[derive(Clone, Debug)]
+pub enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+impl Pool {
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Pool::Sqlite(_) => Dialect::Sqlite,
+            Pool::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Pool::Sqlite(pool) => pool.close().await,
+            Pool::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
 /// The connection a [`super::Store`] runs its statements on.
 #[derive(Clone, Debug)]
 pub enum Db {
-    Sqlite(SqlitePool),
-    Postgres(PgPool),
+    Pool(Pool),
     /// Bound to an open transaction: see [`super::Store::begin`].
     Tx(Arc<TxCell>),
 }
@@ -171,11 +195,11 @@ macro_rules! on_conn {
             ..
         } = $q.checked()?;
         match &$store.db {
-            Db::Sqlite($c) => {
+            Db::Pool(Pool::Sqlite($c)) => {
                 let $args = sqlite;
                 $body
             }
-            Db::Postgres($c) => {
+            Db::Pool(Pool::Postgres($c)) => {
                 let $args = postgres;
                 $body
             }
@@ -202,8 +226,7 @@ impl super::Store {
     /// The dialect of the live database.
     pub fn dialect(&self) -> Dialect {
         match &self.db {
-            Db::Sqlite(_) => Dialect::Sqlite,
-            Db::Postgres(_) => Dialect::Postgres,
+            Db::Pool(pool) => pool.dialect(),
             Db::Tx(cell) => cell.dialect,
         }
     }
@@ -280,8 +303,10 @@ impl super::Store {
     /// the whole back.
     pub async fn begin(&self) -> StoreResult<Tx> {
         let conn = match &self.db {
-            Db::Sqlite(pool) => TxConn::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
-            Db::Postgres(pool) => TxConn::Postgres(pool.begin().await?),
+            Db::Pool(Pool::Sqlite(pool)) => {
+                TxConn::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?)
+            }
+            Db::Pool(Pool::Postgres(pool)) => TxConn::Postgres(pool.begin().await?),
             Db::Tx(_) => {
                 return Ok(Tx {
                     store: self.clone(),
@@ -341,20 +366,18 @@ impl super::Store {
         version: Option<i64>,
     ) -> Result<(), anyhow::Error> {
         match (&self.db, version) {
-            (Db::Sqlite(pool), None) => migrator.run(pool).await?,
-            (Db::Sqlite(pool), Some(v)) => migrator.run_to(v, pool).await?,
-            (Db::Postgres(pool), None) => migrator.run(pool).await?,
-            (Db::Postgres(pool), Some(v)) => migrator.run_to(v, pool).await?,
+            (Db::Pool(Pool::Sqlite(pool)), None) => migrator.run(pool).await?,
+            (Db::Pool(Pool::Sqlite(pool)), Some(v)) => migrator.run_to(v, pool).await?,
+            (Db::Pool(Pool::Postgres(pool)), None) => migrator.run(pool).await?,
+            (Db::Pool(Pool::Postgres(pool)), Some(v)) => migrator.run_to(v, pool).await?,
             (Db::Tx(_), _) => anyhow::bail!("migrations do not run inside a transaction"),
         }
         Ok(())
     }
 
     pub async fn close(&self) {
-        match &self.db {
-            Db::Sqlite(pool) => pool.close().await,
-            Db::Postgres(pool) => pool.close().await,
-            Db::Tx(_) => {}
+        if let Db::Pool(pool) = &self.db {
+            pool.close().await
         }
     }
 }
