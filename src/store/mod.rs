@@ -32,9 +32,15 @@
 //! to one helper: [`Store::exec`] (rows changed), [`Store::fetch_one`] /
 //! [`Store::fetch_optional`] / [`Store::fetch_all`] (rows, as tuples or
 //! `#[derive(sqlx::FromRow)]` structs), or [`Store::scalar`] / [`Store::scalar_optional`] /
-//! [`Store::scalars`] (one column). Stored words with a meaning (a digest's status, a
-//! delivery's state) are decoded into their enums once, in the row mapping, never
-//! compared as strings by callers.
+//! [`Store::scalars`] (one column). A table read into a domain type has one row struct
+//! (`#[derive(sqlx::FromRow)]`) and one `TryFrom` into the domain type, joined by
+//! `impl Decoded`; queries on it then use [`Store::decode_all`] / `decode_optional` /
+//! `decode_one`. Stored words with a meaning (a digest's [`digests::DigestStatus`], a
+//! delivery's [`deliveries::DeliveryState`]) decode straight into their enums
+//! (`stored_word!`), so callers compare enums, never strings.
+//!
+//! Raw pools never leave the store. Tests and benchmarks that need rows in a known state
+//! use [`fixtures`] (and `queue::fixtures` for apalis's table), never the service.
 //!
 //! # Transactions
 //!
