@@ -3,7 +3,7 @@
 use serde::Serialize;
 use sqlx::AssertSqlSafe;
 
-use super::{Store, StoreError, StoreResult, is_unique_violation, query};
+use super::{ConflictOnUnique, Store, StoreError, StoreResult, query};
 
 /// A feed as stored. Times are epoch milliseconds.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -60,22 +60,15 @@ impl Store {
             "INSERT INTO feeds (url, name, section, created_at) VALUES ($1, $2, $3, $4) \
              RETURNING {FEED_COLUMNS}"
         );
-        let row: StoreResult<Feed> = self
-            .fetch_one(
-                query(AssertSqlSafe(sql.as_str()))
-                    .bind(url)
-                    .bind(name)
-                    .bind(section)
-                    .bind(now),
-            )
-            .await;
-        match row {
-            Ok(feed) => Ok(feed),
-            Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(format!(
-                "a feed with the URL {url} already exists"
-            ))),
-            Err(e) => Err(e),
-        }
+        self.fetch_one(
+            query(AssertSqlSafe(sql.as_str()))
+                .bind(url)
+                .bind(name)
+                .bind(section)
+                .bind(now),
+        )
+        .await
+        .conflict_on_unique(|| format!("a feed with the URL {url} already exists"))
     }
 
     /// Adds a feed unless its URL is already known; returns whether it was added. Used for

@@ -233,3 +233,21 @@ fn ensure_dir(dir: &Path) -> Result<(), anyhow::Error> {
 pub fn is_unique_violation(e: &StoreError) -> bool {
     matches!(e, StoreError::Database(sqlx::Error::Database(db)) if db.is_unique_violation())
 }
+
+/// Turns a unique-constraint violation into a [`StoreError::Conflict`] saying `why`: the
+/// one way a store function reports "that already exists".
+pub(crate) trait ConflictOnUnique<T> {
+    fn conflict_on_unique(self, why: impl FnOnce() -> String) -> StoreResult<T>;
+}
+
+impl<T> ConflictOnUnique<T> for StoreResult<T> {
+    fn conflict_on_unique(self, why: impl FnOnce() -> String) -> StoreResult<T> {
+        self.map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Conflict(why())
+            } else {
+                e
+            }
+        })
+    }
+}

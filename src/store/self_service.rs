@@ -1,7 +1,7 @@
 //! What readers do for themselves beyond the subscriber row: the reasons they give for
 //! leaving (anonymous counts) and address changes waiting for the new address to confirm.
 
-use super::{Store, StoreError, StoreResult, is_unique_violation, query, subscribers::Subscriber};
+use super::{ConflictOnUnique, Store, StoreError, StoreResult, query, subscribers::Subscriber};
 use crate::domain::EmailAddress;
 
 impl Store {
@@ -64,16 +64,10 @@ impl Store {
                     .bind(new_email.key())
                     .bind(subscriber_id),
             )
-            .await;
-        match updated {
-            Ok(0) => return Err(StoreError::NotFound),
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => {
-                return Err(StoreError::Conflict(
-                    "that address is already on the list".into(),
-                ));
-            }
-            Err(e) => return Err(e),
+            .await
+            .conflict_on_unique(|| "that address is already on the list".into())?;
+        if updated == 0 {
+            return Err(StoreError::NotFound);
         }
         self.exec(query("DELETE FROM email_changes WHERE subscriber_id = $1").bind(subscriber_id))
             .await?;

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use sqlx::AssertSqlSafe;
 
-use super::{Dialect, Query, Store, StoreError, StoreResult, is_unique_violation, query};
+use super::{ConflictOnUnique, Dialect, Query, Store, StoreError, StoreResult, query};
 use crate::domain::{EmailAddress, Frequency, SubscriberStatus};
 
 /// A subscriber as stored. Times are epoch milliseconds.
@@ -116,8 +116,8 @@ impl Store {
             "INSERT INTO subscribers (email, email_key, name, status, source, created_at, status_changed_at, confirmed_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $6, $7) RETURNING {SUBSCRIBER_COLUMNS}"
         );
-        let row: StoreResult<SubscriberRow> = self
-            .fetch_one(
+        let subscriber: Subscriber = self
+            .decode_one(
                 query(AssertSqlSafe(sql.as_str()))
                     .bind(new.email.as_str())
                     .bind(new.email.key())
@@ -127,16 +127,8 @@ impl Store {
                     .bind(now)
                     .bind(confirmed_at),
             )
-            .await;
-        let subscriber: Subscriber = match row {
-            Ok(row) => row.try_into()?,
-            Err(e) if is_unique_violation(&e) => {
-                return Err(StoreError::Conflict(
-                    "this address is already on the list".into(),
-                ));
-            }
-            Err(e) => return Err(e),
-        };
+            .await
+            .conflict_on_unique(|| "this address is already on the list".into())?;
         self.record_event(
             subscriber.id,
             "created",
@@ -179,23 +171,7 @@ impl Store {
             if current.status == to {
                 return Ok(current);
             }
-            let stamp = time_column(to)
-                .map(|c| format!(", {c} = $1"))
-                .unwrap_or_default();
-            let sql = format!(
-                "UPDATE subscribers SET status = $2, status_changed_at = $1{stamp} WHERE id = $3 AND status = $4"
-            );
-            let done = self
-                .exec(
-                    query(AssertSqlSafe(sql.as_str()))
-                        .bind(now)
-                        .bind(to.as_str())
-                        .bind(id)
-                        .bind(current.status.as_str()),
-                )
-                .await?;
-            if done == 1 {
-                self.record_event(id, to.as_str(), None, now).await?;
+            if self.change_status_from(id, current.status, to, now).await? {
                 return self.subscriber(id).await;
             }
         }

@@ -8,7 +8,7 @@ use std::{fmt, str::FromStr};
 use serde::Serialize;
 use sqlx::AssertSqlSafe;
 
-use super::{Store, StoreError, StoreResult, is_unique_violation, query};
+use super::{ConflictOnUnique, Store, StoreError, StoreResult, query};
 
 /// What an admin may do: an operator watches (queue, subscribers); an editor also edits
 /// and sends.
@@ -216,22 +216,15 @@ impl Store {
             "INSERT INTO admin_users (email, password_hash, role, created_at) VALUES ($1, $2, $3, $4) \
              RETURNING {USER_COLUMNS}"
         );
-        let row: StoreResult<AdminUserRow> = self
-            .fetch_one(
-                query(AssertSqlSafe(sql.as_str()))
-                    .bind(normalise_email(email))
-                    .bind(password_hash)
-                    .bind(role.as_str())
-                    .bind(now),
-            )
-            .await;
-        match row {
-            Ok(r) => r.try_into(),
-            Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(
-                "an admin with this address already exists".into(),
-            )),
-            Err(e) => Err(e),
-        }
+        self.decode_one(
+            query(AssertSqlSafe(sql.as_str()))
+                .bind(normalise_email(email))
+                .bind(password_hash)
+                .bind(role.as_str())
+                .bind(now),
+        )
+        .await
+        .conflict_on_unique(|| "an admin with this address already exists".into())
     }
 
     pub async fn admin_user(&self, id: i64) -> StoreResult<AdminUser> {
