@@ -506,41 +506,53 @@ impl Store {
              VALUES {} ON CONFLICT (email_key) DO NOTHING RETURNING id, email_key",
             values.join(", ")
         );
+        let mut q = query(AssertSqlSafe(insert)).bind(source);
+        for r in rows {
+            q = q
+                .bind(r.email.as_str())
+                .bind(r.email.key())
+                .bind(r.name.as_deref())
+                .bind(r.status.as_str())
+                .bind(r.created_at)
+                .bind((r.status == SubscriberStatus::Confirmed).then_some(now))
+                .bind(r.frequency.unwrap_or(Frequency::Daily).as_str())
+                .bind(r.time_zone.as_deref());
+        }
+        self.write_import_batch(q, "created", &format!("via {source}"), now)
+            .await
+    }
+
+    /// Runs one import batch statement (`RETURNING id, email_key` of the rows it wrote)
+    /// and records `kind` / `detail` in the history of each of those rows, in one
+    /// transaction. Returns the `email_key`s written.
+    async fn write_import_batch(
+        &self,
+        batch: Query,
+        kind: &str,
+        detail: &str,
+        now: i64,
+    ) -> StoreResult<Vec<String>> {
         let tx = self.begin().await?;
-        let inserted: Vec<(i64, String)> = {
-            let mut q = query(AssertSqlSafe(insert.as_str())).bind(source);
-            for r in rows {
-                q = q
-                    .bind(r.email.as_str())
-                    .bind(r.email.key())
-                    .bind(r.name.as_deref())
-                    .bind(r.status.as_str())
-                    .bind(r.created_at)
-                    .bind((r.status == SubscriberStatus::Confirmed).then_some(now))
-                    .bind(r.frequency.unwrap_or(Frequency::Daily).as_str())
-                    .bind(r.time_zone.as_deref());
-            }
-            let inserted: Vec<(i64, String)> = tx.fetch_all(q).await?;
-            if !inserted.is_empty() {
-                let events = format!(
-                    "INSERT INTO subscriber_events (subscriber_id, kind, detail, at) VALUES {}",
-                    (0..inserted.len())
-                        .map(|i| format!("(${}, 'created', $1, $2)", i + 3))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
-                let mut q = query(AssertSqlSafe(events.as_str()))
-                    .bind(format!("via {source}"))
-                    .bind(now);
-                for (id, _) in &inserted {
-                    q = q.bind(*id);
-                }
-                tx.exec(q).await?;
-            }
-            inserted
-        };
+        let written: Vec<(i64, String)> = tx.fetch_all(batch).await?;
+        if !written.is_empty() {
+            let events = format!(
+                "INSERT INTO subscriber_events (subscriber_id, kind, detail, at) VALUES {}",
+                (0..written.len())
+                    .map(|i| format!("(${}, $1, $2, $3)", i + 4))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let q = written.iter().fold(
+                query(AssertSqlSafe(events))
+                    .bind(kind)
+                    .bind(detail)
+                    .bind(now),
+                |q, (id, _)| q.bind(*id),
+            );
+            tx.exec(q).await?;
+        }
         tx.commit().await?;
-        Ok(inserted.into_iter().map(|(_, key)| key).collect())
+        Ok(written.into_iter().map(|(_, key)| key).collect())
     }
 }
 
@@ -1092,35 +1104,16 @@ impl Store {
              FROM v WHERE subscribers.email_key = v.k RETURNING subscribers.id, subscribers.email_key",
             values.join(", ")
         );
-        let tx = self.begin().await?;
-        let updated: Vec<(i64, String)> = {
-            let mut q = query(AssertSqlSafe(update.as_str()));
-            for r in rows {
-                q = q
-                    .bind(r.email.key())
-                    .bind(r.name.as_deref())
-                    .bind(r.frequency.map(Frequency::as_str))
-                    .bind(r.time_zone.as_deref());
-            }
-            let updated: Vec<(i64, String)> = tx.fetch_all(q).await?;
-            if !updated.is_empty() {
-                let events = format!(
-                    "INSERT INTO subscriber_events (subscriber_id, kind, detail, at) VALUES {}",
-                    (0..updated.len())
-                        .map(|i| format!("(${}, 'details changed', 'by an import', $1)", i + 2))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
-                let mut q = query(AssertSqlSafe(events.as_str())).bind(now);
-                for (id, _) in &updated {
-                    q = q.bind(*id);
-                }
-                tx.exec(q).await?;
-            }
-            updated
-        };
-        tx.commit().await?;
-        Ok(updated.into_iter().map(|(_, key)| key).collect())
+        let mut q = query(AssertSqlSafe(update));
+        for r in rows {
+            q = q
+                .bind(r.email.key())
+                .bind(r.name.as_deref())
+                .bind(r.frequency.map(Frequency::as_str))
+                .bind(r.time_zone.as_deref());
+        }
+        self.write_import_batch(q, "details changed", "by an import", now)
+            .await
     }
 }
 
