@@ -20,7 +20,7 @@ use breakfast::{
     domain::Clock,
     domain::{Frequency, SubscriberStatus},
     shutdown::Shutdown,
-    store::{Db, subscribers::SubscriberFilter, users::AdminRole},
+    store::{query, subscribers::SubscriberFilter, users::AdminRole},
     subscribers::{ImportOptions, import_csv},
 };
 
@@ -76,8 +76,8 @@ async fn run(dir: &std::path::Path, url: &str, n: usize) -> anyhow::Result<()> {
     );
     seed_deliveries(&app).await?;
     // Fresh statistics, as autovacuum would have them a minute after a bulk load.
-    if let Db::Postgres(p) = app.store.db() {
-        sqlx::query("ANALYZE").execute(p).await?;
+    if app.store.is_postgres() {
+        app.store.fixture_exec(query("ANALYZE")).await?;
     }
 
     let hash = breakfast::web::auth::hash_password("bench password 123")?;
@@ -236,28 +236,25 @@ fn write_file(path: &std::path::Path, n: usize) -> anyhow::Result<()> {
 /// One sent issue to everyone, straight into the ledger (the send is not under test).
 async fn seed_deliveries(app: &App) -> anyhow::Result<()> {
     let now = app.now_ms();
-    macro_rules! seed {
-        ($pool:expr) => {{
-            let digest: i64 = sqlx::query_scalar(
+    let digest = app
+        .store
+        .fixture_i64(
+            query(
                 "INSERT INTO digests (issue_date, status, subject, created_at, updated_at) \
                  VALUES ('2026-11-30', 'sent', 'Bench', $1, $1) RETURNING id",
             )
-            .bind(now)
-            .fetch_one($pool)
-            .await?;
-            sqlx::query(
+            .bind(now),
+        )
+        .await?;
+    app.store
+        .fixture_exec(
+            query(
                 "INSERT INTO deliveries (digest_id, subscriber_id, batch_no, state, attempts, sent_at, updated_at) \
                  SELECT $1, id, 0, 'sent', 1, $2, $2 FROM subscribers",
             )
             .bind(digest)
-            .bind(now)
-            .execute($pool)
-            .await?;
-        }};
-    }
-    match app.store.db() {
-        Db::Sqlite(p) => seed!(p),
-        Db::Postgres(p) => seed!(p),
-    }
+            .bind(now),
+        )
+        .await?;
     Ok(())
 }

@@ -114,7 +114,7 @@ pub async fn failed(config: Config, id: i64, json: bool) -> anyhow::Result<()> {
                 "{}  {:<32}  {:<9}  {}",
                 time(f.at),
                 f.email,
-                f.outcome.as_deref().unwrap_or(&f.state),
+                f.outcome.as_deref().unwrap_or(f.state.as_str()),
                 f.reason
             );
         }

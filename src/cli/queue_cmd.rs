@@ -9,10 +9,8 @@ use serde_json::json;
 use crate::{
     config::Config,
     ops::metrics::{known_job_kinds, now_secs},
-    store::{
-        Store,
-        queue_stats::{JobFailure, KindStats},
-    },
+    queue::stats::{JobFailure, KindStats},
+    store::Store,
 };
 
 #[derive(Debug, Subcommand)]

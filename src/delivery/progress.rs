@@ -10,7 +10,7 @@ use crate::{
 
 /// Whether the send is still going: the digest's status, decoded.
 pub fn is_sending(p: &DeliveryProgress) -> bool {
-    p.status.parse::<DigestStatus>() == Ok(DigestStatus::Sending)
+    p.status == DigestStatus::Sending
 }
 
 pub async fn progress(app: &App, digest_id: i64) -> anyhow::Result<DeliveryProgress> {

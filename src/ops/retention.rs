@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::{app::App, shutdown::Shutdown};
 
-/// How often the done-job tallies move forward (see `store::queue_stats`).
+/// How often the done-job tallies move forward (see `queue::stats`).
 const TICK: Duration = Duration::from_secs(60);
 /// Pruning and a full recount happen once in this many ticks (hourly), and at start.
 const PRUNE_EVERY_TICKS: u64 = 60;

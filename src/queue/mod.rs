@@ -6,7 +6,10 @@
 //! due. Each job kind has its own, explicitly named queue, so renaming a Rust type never
 //! orphans queued jobs.
 
+#[doc(hidden)]
+pub mod fixtures;
 pub mod jobs;
+pub mod stats;
 pub mod workers;
 
 use std::time::Duration;
@@ -16,6 +19,8 @@ use apalis_postgres::PostgresStorage;
 use apalis_sqlite::SqliteStorage;
 use serde::{Serialize, de::DeserializeOwned};
 use sqlx::{PgPool, SqlitePool, sqlite::SqlitePoolOptions};
+
+use crate::store::Pool;
 
 use crate::{config::Config, store};
 
@@ -27,11 +32,12 @@ pub trait Job: Serialize + DeserializeOwned + Clone + Send + Sync + Unpin + 'sta
     const MAX_ATTEMPTS: usize = 5;
 }
 
-/// Where jobs are stored: the same database as everything else.
+/// Where jobs are stored: the same database as everything else. apalis's storage is
+/// typed per database, so the queue keeps the store's [`Pool`] and builds the storage
+/// from whichever it is.
 #[derive(Clone, Debug)]
-pub enum Queue {
-    Sqlite(SqlitePool),
-    Postgres(PgPool),
+pub struct Queue {
+    pub(crate) pool: Pool,
 }
 
 impl Queue {
@@ -47,7 +53,9 @@ impl Queue {
             PostgresStorage::setup(&pool)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot set up the job queue in PostgreSQL: {e}"))?;
-            Ok(Queue::Postgres(pool))
+            Ok(Queue {
+                pool: Pool::Postgres(pool),
+            })
         } else {
             let options = store::sqlite_options(url)?;
             let pool = SqlitePoolOptions::new()
@@ -58,7 +66,9 @@ impl Queue {
             SqliteStorage::setup(&pool)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot set up the job queue in SQLite: {e}"))?;
-            Ok(Queue::Sqlite(pool))
+            Ok(Queue {
+                pool: Pool::Sqlite(pool),
+            })
         }
     }
 
@@ -74,12 +84,12 @@ impl Queue {
             task = task.run_after(delay);
         }
         let task = task.build();
-        match self {
-            Queue::Sqlite(pool) => sqlite_storage::<J>(pool)
+        match &self.pool {
+            Pool::Sqlite(pool) => sqlite_storage::<J>(pool)
                 .push_task(task)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot queue a {} job: {e}", J::QUEUE)),
-            Queue::Postgres(pool) => postgres_storage::<J>(pool)
+            Pool::Postgres(pool) => postgres_storage::<J>(pool)
                 .push_task(task)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot queue a {} job: {e}", J::QUEUE)),
@@ -87,10 +97,7 @@ impl Queue {
     }
 
     pub async fn close(&self) {
-        match self {
-            Queue::Sqlite(p) => p.close().await,
-            Queue::Postgres(p) => p.close().await,
-        }
+        self.pool.close().await
     }
 }
 

@@ -10,8 +10,8 @@ use apalis::{
     prelude::*,
 };
 
-use super::{Queue, jobs, postgres_storage, sqlite_storage, worker_name};
-use crate::app::App;
+use super::{jobs, postgres_storage, sqlite_storage, worker_name};
+use crate::{app::App, store::Pool};
 
 /// Builds one worker: poll the named queue, hand each job the app, retry transient
 /// failures in-process with exponential backoff and jitter before apalis counts an attempt.
@@ -125,9 +125,9 @@ pub async fn run(
     let sender = tokio::spawn(crate::delivery::send::run(app.clone(), stopping.clone()));
     let monitor = Monitor::new()
         .shutdown_timeout(Duration::from_secs(app.config.queue.shutdown_timeout_secs));
-    let monitor = match &app.queue {
-        Queue::Sqlite(pool) => register_all!(monitor, app, sqlite_storage, pool),
-        Queue::Postgres(pool) => register_all!(monitor, app, postgres_storage, pool),
+    let monitor = match &app.queue.pool {
+        Pool::Sqlite(pool) => register_all!(monitor, app, sqlite_storage, pool),
+        Pool::Postgres(pool) => register_all!(monitor, app, postgres_storage, pool),
     };
     let result = monitor
         .run_with_signal(async move {

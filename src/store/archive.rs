@@ -2,7 +2,7 @@
 
 use chrono::NaiveDate;
 
-use super::{Store, StoreResult, digests::SentDigest, on_db};
+use super::{Store, StoreResult, digests::SentDigest, query};
 
 impl Store {
     /// The sent issues just before and just after `date`, for the previous/next links.
@@ -12,22 +12,26 @@ impl Store {
         date: NaiveDate,
     ) -> StoreResult<(Option<SentDigest>, Option<SentDigest>)> {
         let key = date.format("%Y-%m-%d").to_string();
-        let previous: Option<SentDigest> = on_db!(self, pool => sqlx::query_as(
-            "SELECT id, issue_date, subject, preheader, send_started_at FROM digests \
+        let previous: Option<SentDigest> = self
+            .fetch_optional(
+                query(
+                    "SELECT id, issue_date, subject, preheader, send_started_at FROM digests \
              WHERE status IN ('sending', 'sent') AND html IS NOT NULL AND issue_date < $1 \
              ORDER BY issue_date DESC LIMIT 1",
-        )
-        .bind(&key)
-        .fetch_optional(pool)
-        .await)?;
-        let next: Option<SentDigest> = on_db!(self, pool => sqlx::query_as(
-            "SELECT id, issue_date, subject, preheader, send_started_at FROM digests \
+                )
+                .bind(&key),
+            )
+            .await?;
+        let next: Option<SentDigest> = self
+            .fetch_optional(
+                query(
+                    "SELECT id, issue_date, subject, preheader, send_started_at FROM digests \
              WHERE status IN ('sending', 'sent') AND html IS NOT NULL AND issue_date > $1 \
              ORDER BY issue_date ASC LIMIT 1",
-        )
-        .bind(&key)
-        .fetch_optional(pool)
-        .await)?;
+                )
+                .bind(&key),
+            )
+            .await?;
         Ok((previous, next))
     }
 }

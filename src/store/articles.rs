@@ -3,7 +3,7 @@
 use serde::Serialize;
 use sqlx::AssertSqlSafe;
 
-use super::{Store, StoreError, StoreResult, on_db};
+use super::{Store, StoreError, StoreResult, query};
 
 /// An article as stored. `summary_html` was sanitised before it was stored. Times are
 /// epoch milliseconds.
@@ -27,7 +27,7 @@ pub struct Article {
 }
 
 #[derive(sqlx::FromRow)]
-struct ArticleRow {
+pub(crate) struct ArticleRow {
     id: i64,
     feed_id: i64,
     dedup_key: String,
@@ -43,6 +43,10 @@ struct ArticleRow {
     image_url: Option<String>,
     first_seen_at: i64,
     updated_at: i64,
+}
+
+impl super::Decoded for Article {
+    type Row = ArticleRow;
 }
 
 impl From<ArticleRow> for Article {
@@ -113,7 +117,7 @@ impl Store {
     ) -> StoreResult<Upserted> {
         let categories = serde_json::to_string(a.categories)
             .map_err(|e| StoreError::Corrupt(format!("categories: {e}")))?;
-        let row: Option<(i64, i64)> = on_db!(self, pool => sqlx::query_as(
+        let row: Option<(i64, i64)> = self.fetch_optional(query(
             "INSERT INTO articles (feed_id, dedup_key, guid, link, title, author, published_at, \
              summary_html, summary_text, section, categories, image_url, first_seen_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) \
@@ -142,9 +146,7 @@ impl Store {
         .bind(a.section)
         .bind(&categories)
         .bind(a.image_url)
-        .bind(now)
-        .fetch_optional(pool)
-        .await)?;
+        .bind(now)).await?;
         Ok(match row {
             Some((id, first_seen)) if first_seen == now => Upserted::New(id),
             Some((id, _)) => Upserted::Updated(id),
@@ -154,14 +156,15 @@ impl Store {
 
     pub async fn article(&self, id: i64) -> StoreResult<Article> {
         let sql = format!("SELECT {ARTICLE_COLUMNS} FROM articles WHERE id = $1");
-        let row: Option<ArticleRow> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str())).bind(id).fetch_optional(pool).await)?;
-        row.map(Article::from).ok_or(StoreError::NotFound)
+        self.decode_optional(query(AssertSqlSafe(sql.as_str())).bind(id))
+            .await?
+            .ok_or(StoreError::NotFound)
     }
 
     pub async fn article_by_dedup_key(&self, dedup_key: &str) -> StoreResult<Option<Article>> {
         let sql = format!("SELECT {ARTICLE_COLUMNS} FROM articles WHERE dedup_key = $1");
-        let row: Option<ArticleRow> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str())).bind(dedup_key).fetch_optional(pool).await)?;
-        Ok(row.map(Article::from))
+        self.decode_optional(query(AssertSqlSafe(sql.as_str())).bind(dedup_key))
+            .await
     }
 
     /// Articles of enabled feeds published in `[since, until)`, newest first, at most
@@ -177,13 +180,13 @@ impl Store {
              WHERE f.enabled AND a.published_at >= $1 AND a.published_at < $2 \
              ORDER BY a.published_at DESC, a.id DESC LIMIT $3"
         );
-        let rows: Vec<ArticleRow> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str()))
-            .bind(since)
-            .bind(until)
-            .bind(limit)
-            .fetch_all(pool)
-            .await)?;
-        Ok(rows.into_iter().map(Article::from).collect())
+        self.decode_all(
+            query(AssertSqlSafe(sql.as_str()))
+                .bind(since)
+                .bind(until)
+                .bind(limit),
+        )
+        .await
     }
 
     /// The window of an edition: articles of enabled feeds that Breakfast first saw in
@@ -204,14 +207,14 @@ impl Store {
              AND a.published_at >= a.first_seen_at - $3 \
              ORDER BY a.published_at DESC, a.id DESC LIMIT $4"
         );
-        let rows: Vec<ArticleRow> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str()))
-            .bind(since)
-            .bind(until)
-            .bind(backfill_ms)
-            .bind(limit)
-            .fetch_all(pool)
-            .await)?;
-        Ok(rows.into_iter().map(Article::from).collect())
+        self.decode_all(
+            query(AssertSqlSafe(sql.as_str()))
+                .bind(since)
+                .bind(until)
+                .bind(backfill_ms)
+                .bind(limit),
+        )
+        .await
     }
 
     /// The latest articles whatever their date, for the editor's list.
@@ -219,8 +222,8 @@ impl Store {
         let sql = format!(
             "SELECT {ARTICLE_COLUMNS} FROM articles ORDER BY published_at DESC, id DESC LIMIT $1"
         );
-        let rows: Vec<ArticleRow> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str())).bind(limit).fetch_all(pool).await)?;
-        Ok(rows.into_iter().map(Article::from).collect())
+        self.decode_all(query(AssertSqlSafe(sql.as_str())).bind(limit))
+            .await
     }
 
     /// The articles with these ids, in no particular order; unknown ids are left out.
@@ -235,13 +238,10 @@ impl Store {
             "SELECT {ARTICLE_COLUMNS_VIA_FEED} FROM articles a JOIN feeds f ON f.id = a.feed_id \
              WHERE a.id IN ({list})"
         );
-        let rows: Vec<ArticleRow> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str())).fetch_all(pool).await)?;
-        Ok(rows.into_iter().map(Article::from).collect())
+        self.decode_all(query(AssertSqlSafe(sql.as_str()))).await
     }
 
     pub async fn count_articles(&self) -> StoreResult<i64> {
-        Ok(
-            on_db!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM articles").fetch_one(pool).await)?,
-        )
+        self.scalar(query("SELECT COUNT(*) FROM articles")).await
     }
 }

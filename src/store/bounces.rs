@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{Store, StoreResult, on_db};
+use super::{Store, StoreResult, deliveries::DeliveryState, query};
 use crate::domain::SubscriberStatus;
 
 /// One bounce or complaint to apply. `source_key` identifies the report (a mailbox
@@ -85,7 +85,7 @@ fn rate(n: i64, of: i64) -> f64 {
 pub struct FailedDelivery {
     pub subscriber_id: i64,
     pub email: String,
-    pub state: String,
+    pub state: DeliveryState,
     pub outcome: Option<String>,
     pub reason: String,
     pub at: i64,
@@ -94,7 +94,7 @@ pub struct FailedDelivery {
 type FailedRow = (
     i64,
     String,
-    String,
+    DeliveryState,
     Option<String>,
     Option<String>,
     Option<String>,
@@ -122,21 +122,19 @@ impl Store {
         r: &BounceRecord<'_>,
         policy: BouncePolicy,
     ) -> StoreResult<Applied> {
-        let applied = super::in_tx!(self, tx => {
-            let fresh = sqlx::query(
+        let tx = self.begin().await?;
+        let applied = {
+            let fresh = tx.exec(query(
                 "INSERT INTO bounce_processed (source_key, result, processed_at) VALUES ($1, $2, $3) \
                  ON CONFLICT (source_key) DO NOTHING",
             )
             .bind(r.source_key)
             .bind(r.kind)
-            .bind(r.now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            .bind(r.now)).await?;
             if fresh == 0 {
                 Applied::Duplicate
             } else {
-                sqlx::query(
+                tx.exec(query(
                     "INSERT INTO bounce_events (subscriber_id, digest_id, kind, status_code, detail, source, at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 )
@@ -146,12 +144,10 @@ impl Store {
                 .bind(r.status_code)
                 .bind(r.detail)
                 .bind(r.source)
-                .bind(r.now)
-                .execute(&mut *tx)
-                .await?;
+                .bind(r.now)).await?;
                 if let Some(digest_id) = r.digest_id {
                     // A complaint outranks a bounce; a hard bounce outranks a soft one.
-                    sqlx::query(
+                    tx.exec(query(
                         "UPDATE deliveries SET outcome = $1, outcome_detail = $2, outcome_at = $3 \
                          WHERE digest_id = $4 AND subscriber_id = $5 AND (outcome IS NULL OR outcome = 'soft' \
                          OR (outcome = 'hard' AND $1 = 'complaint'))",
@@ -160,81 +156,80 @@ impl Store {
                     .bind(r.detail)
                     .bind(r.now)
                     .bind(digest_id)
-                    .bind(r.subscriber_id)
-                    .execute(&mut *tx)
-                    .await?;
+                    .bind(r.subscriber_id)).await?;
                 }
                 let label = match r.kind {
                     "complaint" => "complaint".to_string(),
                     k => format!("{k} bounce"),
                 };
                 let event = format!("{} ({})", r.detail, r.source);
-                sqlx::query(
+                tx.exec(query(
                     "INSERT INTO subscriber_events (subscriber_id, kind, detail, at) VALUES ($1, $2, $3, $4)",
                 )
                 .bind(r.subscriber_id)
                 .bind(&label)
                 .bind(&event)
-                .bind(r.now)
-                .execute(&mut *tx)
-                .await?;
-                let (status, bounce_count): (String, i64) = if r.kind == "hard" {
-                    sqlx::query_as(
+                .bind(r.now)).await?;
+                let (status, bounce_count): (String, i64) =
+                    if r.kind == "hard" {
+                        tx.fetch_one(query(
                         "UPDATE subscribers SET bounce_count = bounce_count + 1 WHERE id = $1 \
                          RETURNING status, bounce_count",
                     )
-                    .bind(r.subscriber_id)
-                    .fetch_one(&mut *tx)
-                    .await?
-                } else {
-                    sqlx::query_as("SELECT status, bounce_count FROM subscribers WHERE id = $1")
-                        .bind(r.subscriber_id)
-                        .fetch_one(&mut *tx)
+                    .bind(r.subscriber_id)).await?
+                    } else {
+                        tx.fetch_one(
+                            query("SELECT status, bounce_count FROM subscribers WHERE id = $1")
+                                .bind(r.subscriber_id),
+                        )
                         .await?
-                };
+                    };
                 let soft_count: i64 = if r.kind == "soft" {
-                    sqlx::query_scalar(
+                    tx.scalar(query(
                         "SELECT COUNT(*) FROM bounce_events WHERE subscriber_id = $1 AND kind = 'soft' AND at >= $2",
                     )
                     .bind(r.subscriber_id)
-                    .bind(policy.soft_since)
-                    .fetch_one(&mut *tx)
-                    .await?
+                    .bind(policy.soft_since)).await?
                 } else {
                     0
                 };
                 let target = match r.kind {
                     "complaint" => Some(SubscriberStatus::Complained),
-                    "hard" if bounce_count >= policy.hard_threshold => Some(SubscriberStatus::Bounced),
+                    "hard" if bounce_count >= policy.hard_threshold => {
+                        Some(SubscriberStatus::Bounced)
+                    }
                     "soft" if soft_count >= policy.soft_limit => Some(SubscriberStatus::Bounced),
                     _ => None,
                 };
                 let current: Option<SubscriberStatus> = status.parse().ok();
                 let became = match (current, target) {
                     (Some(from), Some(to)) if from != to && from.can_become(to) => {
-                        let stamp = if to == SubscriberStatus::Complained { "complained_at" } else { "bounced_at" };
+                        let stamp = if to == SubscriberStatus::Complained {
+                            "complained_at"
+                        } else {
+                            "bounced_at"
+                        };
                         let sql = format!(
                             "UPDATE subscribers SET status = $1, status_changed_at = $2, {stamp} = $2 \
-                             WHERE id = $3 AND status = $4"
+                         WHERE id = $3 AND status = $4"
                         );
-                        let n = sqlx::query(sqlx::AssertSqlSafe(sql))
-                            .bind(to.as_str())
-                            .bind(r.now)
-                            .bind(r.subscriber_id)
-                            .bind(from.as_str())
-                            .execute(&mut *tx)
-                            .await?
-                            .rows_affected();
+                        let n = tx
+                            .exec(
+                                query(sqlx::AssertSqlSafe(sql))
+                                    .bind(to.as_str())
+                                    .bind(r.now)
+                                    .bind(r.subscriber_id)
+                                    .bind(from.as_str()),
+                            )
+                            .await?;
                         if n == 1 {
-                            sqlx::query(
+                            tx.exec(query(
                                 "INSERT INTO subscriber_events (subscriber_id, kind, detail, at) VALUES ($1, $2, $3, $4)",
                             )
                             .bind(r.subscriber_id)
                             .bind(to.as_str())
                             .bind(&label)
-                            .bind(r.now)
-                            .execute(&mut *tx)
-                            .await?;
+                            .bind(r.now)).await?;
                             Some(to)
                         } else {
                             None
@@ -244,28 +239,25 @@ impl Store {
                 };
                 if r.kind == "complaint" {
                     // Never mailed again, even if the address is imported or added later.
-                    sqlx::query(
+                    tx.exec(query(
                         "INSERT INTO suppressions (email_hash, reason, created_at) VALUES ($1, 'complaint', $2) \
                          ON CONFLICT (email_hash) DO NOTHING",
                     )
                     .bind(r.email_hash)
-                    .bind(r.now)
-                    .execute(&mut *tx)
-                    .await?;
+                    .bind(r.now)).await?;
                 }
                 if let Some(id) = r.resolves_unmatched {
-                    sqlx::query(
+                    tx.exec(query(
                         "UPDATE bounce_unmatched SET resolved_at = $1, resolution = $2 WHERE id = $3",
                     )
                     .bind(r.now)
                     .bind(format!("applied: {label}"))
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
+                    .bind(id)).await?;
                 }
                 Applied::Recorded { became }
             }
-        });
+        };
+        tx.commit().await?;
         Ok(applied)
     }
 
@@ -277,26 +269,22 @@ impl Store {
         result: &str,
         now: i64,
     ) -> StoreResult<bool> {
-        let n = on_db!(self, pool => sqlx::query(
+        let n = self.exec(query(
             "INSERT INTO bounce_processed (source_key, result, processed_at) VALUES ($1, $2, $3) \
              ON CONFLICT (source_key) DO NOTHING",
         )
         .bind(source_key)
         .bind(result)
-        .bind(now)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+        .bind(now)).await?;
         Ok(n == 1)
     }
 
     pub async fn is_bounce_processed(&self, source_key: &str) -> StoreResult<bool> {
-        let found: Option<String> = on_db!(self, pool => sqlx::query_scalar(
-            "SELECT result FROM bounce_processed WHERE source_key = $1",
-        )
-        .bind(source_key)
-        .fetch_optional(pool)
-        .await)?;
+        let found: Option<String> = self
+            .scalar_optional(
+                query("SELECT result FROM bounce_processed WHERE source_key = $1").bind(source_key),
+            )
+            .await?;
         Ok(found.is_some())
     }
 
@@ -310,18 +298,16 @@ impl Store {
         raw: &[u8],
         now: i64,
     ) -> StoreResult<bool> {
-        let stored = super::in_tx!(self, tx => {
-            let fresh = sqlx::query(
+        let tx = self.begin().await?;
+        let stored = {
+            let fresh = tx.exec(query(
                 "INSERT INTO bounce_processed (source_key, result, processed_at) VALUES ($1, 'unmatched', $2) \
                  ON CONFLICT (source_key) DO NOTHING",
             )
             .bind(source_key)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            .bind(now)).await?;
             if fresh == 1 {
-                sqlx::query(
+                tx.exec(query(
                     "INSERT INTO bounce_unmatched (source, source_key, reason, raw, received_at) \
                      VALUES ($1, $2, $3, $4, $5)",
                 )
@@ -329,12 +315,11 @@ impl Store {
                 .bind(source_key)
                 .bind(reason)
                 .bind(raw)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+                .bind(now)).await?;
             }
             fresh == 1
-        });
+        };
+        tx.commit().await?;
         Ok(stored)
     }
 
@@ -344,25 +329,21 @@ impl Store {
         open_only: bool,
         limit: i64,
     ) -> StoreResult<Vec<UnmatchedReport>> {
-        let rows: Vec<UnmatchedRow> = on_db!(self, pool => sqlx::query_as(
+        let rows: Vec<UnmatchedRow> = self.fetch_all(query(
             "SELECT id, source, source_key, reason, raw, received_at, resolved_at, resolution \
              FROM bounce_unmatched WHERE (resolved_at IS NULL OR NOT $1) ORDER BY id DESC LIMIT $2",
         )
         .bind(open_only)
-        .bind(limit)
-        .fetch_all(pool)
-        .await)?;
+        .bind(limit)).await?;
         Ok(rows.into_iter().map(unmatched_from_row).collect())
     }
 
     pub async fn unmatched_report(&self, id: i64) -> StoreResult<UnmatchedReport> {
-        let row: Option<UnmatchedRow> = on_db!(self, pool => sqlx::query_as(
+        let row: Option<UnmatchedRow> = self.fetch_optional(query(
             "SELECT id, source, source_key, reason, raw, received_at, resolved_at, resolution \
              FROM bounce_unmatched WHERE id = $1",
         )
-        .bind(id)
-        .fetch_optional(pool)
-        .await)?;
+        .bind(id)).await?;
         row.map(unmatched_from_row)
             .ok_or(super::StoreError::NotFound)
     }
@@ -374,55 +355,61 @@ impl Store {
         reason: &str,
         resolved_at: Option<i64>,
     ) -> StoreResult<()> {
-        on_db!(self, pool => sqlx::query(
-            "UPDATE bounce_unmatched SET reason = $1, resolved_at = $2, \
+        self.exec(
+            query(
+                "UPDATE bounce_unmatched SET reason = $1, resolved_at = $2, \
              resolution = CASE WHEN $2 IS NULL THEN NULL ELSE $1 END WHERE id = $3",
+            )
+            .bind(reason)
+            .bind(resolved_at)
+            .bind(id),
         )
-        .bind(reason)
-        .bind(resolved_at)
-        .bind(id)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+        .await?;
         Ok(())
     }
 
     /// Whether the ledger has a row for this digest and subscriber.
     pub async fn delivery_exists(&self, digest_id: i64, subscriber_id: i64) -> StoreResult<bool> {
-        let n: i64 = on_db!(self, pool => sqlx::query_scalar(
-            "SELECT COUNT(*) FROM deliveries WHERE digest_id = $1 AND subscriber_id = $2",
-        )
-        .bind(digest_id)
-        .bind(subscriber_id)
-        .fetch_one(pool)
-        .await)?;
+        let n: i64 = self
+            .scalar(
+                query(
+                    "SELECT COUNT(*) FROM deliveries WHERE digest_id = $1 AND subscriber_id = $2",
+                )
+                .bind(digest_id)
+                .bind(subscriber_id),
+            )
+            .await?;
         Ok(n > 0)
     }
 
     /// The digest most recently sent to a subscriber: what a provider's event without
     /// our token is most likely about.
     pub async fn latest_sent_digest_for(&self, subscriber_id: i64) -> StoreResult<Option<i64>> {
-        let id: Option<i64> = on_db!(self, pool => sqlx::query_scalar(
-            "SELECT digest_id FROM deliveries WHERE subscriber_id = $1 AND state = 'sent' \
+        let id: Option<i64> = self
+            .scalar_optional(
+                query(
+                    "SELECT digest_id FROM deliveries WHERE subscriber_id = $1 AND state = 'sent' \
              ORDER BY sent_at DESC, id DESC LIMIT 1",
-        )
-        .bind(subscriber_id)
-        .fetch_optional(pool)
-        .await)?;
+                )
+                .bind(subscriber_id),
+            )
+            .await?;
         Ok(id)
     }
 
     pub async fn digest_bounce_counts(&self, digest_id: i64) -> StoreResult<BounceCounts> {
-        let (sent, hard, soft, complaints): (i64, i64, i64, i64) = on_db!(self, pool => sqlx::query_as(
-            "SELECT COUNT(*) FILTER (WHERE state = 'sent'), \
+        let (sent, hard, soft, complaints): (i64, i64, i64, i64) = self
+            .fetch_one(
+                query(
+                    "SELECT COUNT(*) FILTER (WHERE state = 'sent'), \
                     COUNT(*) FILTER (WHERE outcome = 'hard'), \
                     COUNT(*) FILTER (WHERE outcome = 'soft'), \
                     COUNT(*) FILTER (WHERE outcome = 'complaint') \
              FROM deliveries WHERE digest_id = $1",
-        )
-        .bind(digest_id)
-        .fetch_one(pool)
-        .await)?;
+                )
+                .bind(digest_id),
+            )
+            .await?;
         Ok(BounceCounts {
             sent,
             hard,
@@ -433,16 +420,14 @@ impl Store {
 
     /// Every failed, bounced or complained delivery of an issue, with its reason.
     pub async fn failed_deliveries(&self, digest_id: i64) -> StoreResult<Vec<FailedDelivery>> {
-        let rows: Vec<FailedRow> = on_db!(self, pool => sqlx::query_as(
-                "SELECT d.subscriber_id, s.email, d.state, d.outcome, d.outcome_detail, d.last_error, \
-                        COALESCE(d.outcome_at, d.updated_at) \
-                 FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id \
-                 WHERE d.digest_id = $1 AND (d.state = 'failed' OR d.outcome IS NOT NULL) \
-                 ORDER BY d.id",
-            )
-            .bind(digest_id)
-            .fetch_all(pool)
-            .await)?;
+        let rows: Vec<FailedRow> = self.fetch_all(query(
+            "SELECT d.subscriber_id, s.email, d.state, d.outcome, d.outcome_detail, d.last_error, \
+                    COALESCE(d.outcome_at, d.updated_at) \
+             FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id \
+             WHERE d.digest_id = $1 AND (d.state = 'failed' OR d.outcome IS NOT NULL) \
+             ORDER BY d.id",
+        )
+        .bind(digest_id)).await?;
         Ok(rows
             .into_iter()
             .map(
@@ -460,11 +445,10 @@ impl Store {
 
     /// Bounces and complaints applied, by kind, since the service began (for /metrics).
     pub async fn bounce_totals(&self) -> StoreResult<Vec<(String, i64)>> {
-        Ok(on_db!(self, pool => sqlx::query_as(
+        self.fetch_all(query(
             "SELECT kind, COUNT(*) FROM bounce_events GROUP BY kind ORDER BY kind",
-        )
-        .fetch_all(pool)
-        .await)?)
+        ))
+        .await
     }
 
     /// Puts an issue's deliveries that failed only because retries ran out (transient
@@ -477,10 +461,10 @@ impl Store {
         digest_id: i64,
         now: i64,
     ) -> StoreResult<Vec<i64>> {
-        let mut batches: Vec<i64> = super::in_tx!(self, tx => {
-            let status: Option<String> = sqlx::query_scalar("SELECT status FROM digests WHERE id = $1")
-                .bind(digest_id)
-                .fetch_optional(&mut *tx)
+        let tx = self.begin().await?;
+        let mut batches: Vec<i64> = {
+            let status: Option<String> = tx
+                .scalar_optional(query("SELECT status FROM digests WHERE id = $1").bind(digest_id))
                 .await?;
             match status.as_deref() {
                 None => return Err(super::StoreError::NotFound),
@@ -491,7 +475,7 @@ impl Store {
                     )));
                 }
             }
-            let batches: Vec<i64> = sqlx::query_scalar(
+            let batches: Vec<i64> = tx.scalars(query(
                 "UPDATE deliveries SET state = 'retrying', attempts = 0, next_attempt_at = $2, \
                  lease_until = NULL, updated_at = $2 \
                  WHERE digest_id = $1 AND state = 'failed' AND outcome IS NULL \
@@ -501,21 +485,18 @@ impl Store {
                  RETURNING batch_no",
             )
             .bind(digest_id)
-            .bind(now)
-            .fetch_all(&mut *tx)
-            .await?;
+            .bind(now)).await?;
             if !batches.is_empty() {
-                sqlx::query(
+                tx.exec(query(
                     "UPDATE digests SET status = 'sending', send_finished_at = NULL, updated_at = $2 \
                      WHERE id = $1 AND status = 'sent'",
                 )
                 .bind(digest_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+                .bind(now)).await?;
             }
             batches
-        });
+        };
+        tx.commit().await?;
         batches.sort_unstable();
         batches.dedup();
         Ok(batches)
@@ -523,20 +504,18 @@ impl Store {
 
     /// The most recent digest that went out (or is going out), for its rates in /metrics.
     pub async fn latest_sent_digest_id(&self) -> StoreResult<Option<i64>> {
-        Ok(on_db!(self, pool => sqlx::query_scalar(
+        self.scalar_optional(query(
             "SELECT id FROM digests WHERE status IN ('sending', 'sent') \
              ORDER BY send_started_at DESC, id DESC LIMIT 1",
-        )
-        .fetch_optional(pool)
-        .await)?)
+        ))
+        .await
     }
 
     pub async fn open_unmatched_count(&self) -> StoreResult<i64> {
-        Ok(on_db!(self, pool => sqlx::query_scalar(
+        self.scalar(query(
             "SELECT COUNT(*) FROM bounce_unmatched WHERE resolved_at IS NULL",
-        )
-        .fetch_one(pool)
-        .await)?)
+        ))
+        .await
     }
 
     /// Records that `digest_id` passed a limit; true only the first time.
@@ -546,26 +525,26 @@ impl Store {
         reason: &str,
         now: i64,
     ) -> StoreResult<bool> {
-        let n = on_db!(self, pool => sqlx::query(
-            "INSERT INTO bounce_alerts (digest_id, reason, at) VALUES ($1, $2, $3) \
+        let n = self
+            .exec(
+                query(
+                    "INSERT INTO bounce_alerts (digest_id, reason, at) VALUES ($1, $2, $3) \
              ON CONFLICT (digest_id) DO NOTHING",
-        )
-        .bind(digest_id)
-        .bind(reason)
-        .bind(now)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+                )
+                .bind(digest_id)
+                .bind(reason)
+                .bind(now),
+            )
+            .await?;
         Ok(n == 1)
     }
 
     /// The daily schedule's id, if one exists (to pause it without creating one).
     pub async fn daily_schedule_id(&self) -> StoreResult<Option<i64>> {
-        Ok(on_db!(self, pool => sqlx::query_scalar(
+        self.scalar_optional(query(
             "SELECT id FROM schedules WHERE kind = 'daily' ORDER BY id LIMIT 1",
-        )
-        .fetch_optional(pool)
-        .await)?)
+        ))
+        .await
     }
 }
 

@@ -7,7 +7,61 @@
 use serde::Serialize;
 use sqlx::AssertSqlSafe;
 
-use super::{Store, StoreError, StoreResult, on_db};
+use super::{Store, StoreError, StoreResult, digests::DigestStatus, query};
+
+/// Where one ledger row stands: queued → sending → sent, or back to retrying (and
+/// sending again) until it is sent or failed for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryState {
+    Queued,
+    Sending,
+    Sent,
+    Retrying,
+    Failed,
+}
+
+impl DeliveryState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Queued => "queued",
+            DeliveryState::Sending => "sending",
+            DeliveryState::Sent => "sent",
+            DeliveryState::Retrying => "retrying",
+            DeliveryState::Failed => "failed",
+        }
+    }
+
+    /// Not yet sent or failed for good.
+    pub fn is_pending(self) -> bool {
+        matches!(
+            self,
+            DeliveryState::Queued | DeliveryState::Sending | DeliveryState::Retrying
+        )
+    }
+}
+
+impl std::fmt::Display for DeliveryState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for DeliveryState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "queued" => DeliveryState::Queued,
+            "sending" => DeliveryState::Sending,
+            "sent" => DeliveryState::Sent,
+            "retrying" => DeliveryState::Retrying,
+            "failed" => DeliveryState::Failed,
+            other => return Err(format!("unknown delivery state {other:?}")),
+        })
+    }
+}
+
+super::sql::stored_word!(DeliveryState);
 
 /// A row claimed for sending, with what the sender needs to address the message.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -24,18 +78,18 @@ pub struct ClaimedDelivery {
 pub struct StoredDigest {
     pub id: i64,
     pub issue_date: String,
-    pub status: String,
+    pub status: DigestStatus,
     pub subject: Option<String>,
     pub html: Option<String>,
     pub text: Option<String>,
 }
 
 /// Where one digest's send stands: the operator's progress view.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct DeliveryProgress {
     pub digest_id: i64,
     pub issue_date: String,
-    pub status: String,
+    pub status: DigestStatus,
     pub recipients: Option<i64>,
     pub queued: i64,
     pub sending: i64,
@@ -51,7 +105,7 @@ pub struct DeliveryProgress {
 impl DeliveryProgress {
     /// Every recipient is either sent or failed, and the digest says so.
     pub fn is_finished(&self) -> bool {
-        self.status == "sent"
+        self.status == DigestStatus::Sent
     }
 
     pub fn pending(&self) -> i64 {
@@ -60,18 +114,20 @@ impl DeliveryProgress {
 }
 
 /// Why a send cannot start.
-pub fn refuse_send(id: i64, status: &str) -> StoreError {
+pub fn refuse_send(id: i64, status: DigestStatus) -> StoreError {
     let why = match status {
-        "sending" => "is already being sent; follow it with `breakfast digest status`".to_string(),
-        "sent" => "was already sent; it is never sent twice".to_string(),
-        "skipped" | "cancelled" => format!("was {status}"),
+        DigestStatus::Sending => {
+            "is already being sent; follow it with `breakfast digest status`".to_string()
+        }
+        DigestStatus::Sent => "was already sent; it is never sent twice".to_string(),
+        DigestStatus::Skipped | DigestStatus::Cancelled => format!("was {status}"),
         other => format!("is {other}, not composed"),
     };
     StoreError::Conflict(format!("digest {id} {why}"))
 }
 
 /// issue_date, status, recipients, send_started_at, send_finished_at.
-type DigestSendRow = (String, String, Option<i64>, Option<i64>, Option<i64>);
+type DigestSendRow = (String, DigestStatus, Option<i64>, Option<i64>, Option<i64>);
 
 fn id_list(ids: &[i64]) -> String {
     ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
@@ -112,26 +168,31 @@ impl Store {
         text: &str,
         now: i64,
     ) -> StoreResult<i64> {
-        let id: i64 = on_db!(self, pool => sqlx::query_scalar(
-            "INSERT INTO digests (issue_date, status, subject, html, text, composed_at, created_at, updated_at) \
-             VALUES ($1, 'composed', $2, $3, $4, $5, $5, $5) RETURNING id")
-            .bind(issue_date).bind(subject).bind(html).bind(text).bind(now)
-            .fetch_one(pool).await)?;
+        let id: i64 = self.scalar(query(
+    "INSERT INTO digests (issue_date, status, subject, html, text, composed_at, created_at, updated_at) \
+     VALUES ($1, 'composed', $2, $3, $4, $5, $5, $5) RETURNING id")
+    .bind(issue_date).bind(subject).bind(html).bind(text).bind(now)).await?;
         Ok(id)
     }
 
     pub async fn stored_digest(&self, id: i64) -> StoreResult<StoredDigest> {
-        let row: Option<StoredDigest> = on_db!(self, pool => sqlx::query_as(
-            "SELECT id, issue_date, status, subject, html, text FROM digests WHERE id = $1")
-            .bind(id).fetch_optional(pool).await)?;
+        let row: Option<StoredDigest> = self
+            .fetch_optional(
+                query(
+                    "SELECT id, issue_date, status, subject, html, text FROM digests WHERE id = $1",
+                )
+                .bind(id),
+            )
+            .await?;
         row.ok_or(StoreError::NotFound)
     }
 
     /// The digest for an issue date (`YYYY-MM-DD`), if one exists: (id, status).
     pub async fn digest_by_date(&self, issue_date: &str) -> StoreResult<Option<(i64, String)>> {
-        Ok(on_db!(self, pool => sqlx::query_as(
-            "SELECT id, status FROM digests WHERE issue_date = $1")
-            .bind(issue_date).fetch_optional(pool).await)?)
+        self.fetch_optional(
+            query("SELECT id, status FROM digests WHERE issue_date = $1").bind(issue_date),
+        )
+        .await
     }
 
     // Starting a send, the fan-out and finishing a digest change the digest's status
@@ -140,14 +201,13 @@ impl Store {
     /// Closes the rows of a digest whose subscriber left (or bounced) after the fan-out
     /// and that nobody is sending: the subscriber's choice wins over a send already planned.
     pub async fn fail_departed(&self, digest_id: i64, now: i64) -> StoreResult<u64> {
-        Ok(on_db!(self, pool => sqlx::query(
+        self.exec(query(
             "UPDATE deliveries SET state = 'failed', last_error = 'unsubscribed before sending', \
              lease_until = NULL, updated_at = $2 \
              WHERE digest_id = $1 AND state IN ('queued', 'retrying') \
              AND EXISTS (SELECT 1 FROM subscribers s WHERE s.id = deliveries.subscriber_id \
                          AND s.status <> 'confirmed')")
-            .bind(digest_id).bind(now)
-            .execute(pool).await.map(|r| r.rows_affected()))?)
+            .bind(digest_id).bind(now)).await
     }
 
     /// Atomically takes up to `limit` rows of a digest for `owner`, marking them
@@ -163,11 +223,7 @@ impl Store {
         now: i64,
         lease_until: i64,
     ) -> StoreResult<Vec<ClaimedDelivery>> {
-        let lock = if self.is_postgres() {
-            "FOR UPDATE SKIP LOCKED"
-        } else {
-            ""
-        };
+        let lock = self.dialect().pick("", "FOR UPDATE SKIP LOCKED");
         let sql = format!(
             "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, lease_owner = $2, \
              lease_until = $4, updated_at = $3 \
@@ -180,11 +236,15 @@ impl Store {
                (SELECT name FROM subscribers s WHERE s.id = deliveries.subscriber_id) AS name",
             kind.condition()
         );
-        Ok(
-            on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str()))
-            .bind(digest_id).bind(owner).bind(now).bind(lease_until).bind(limit)
-            .fetch_all(pool).await)?,
+        self.fetch_all(
+            query(AssertSqlSafe(sql.as_str()))
+                .bind(digest_id)
+                .bind(owner)
+                .bind(now)
+                .bind(lease_until)
+                .bind(limit),
         )
+        .await
     }
 
     /// Says that `owner` is alive until `alive_until`; the first call registers it.
@@ -194,35 +254,40 @@ impl Store {
         now: i64,
         alive_until: i64,
     ) -> StoreResult<()> {
-        on_db!(self, pool => sqlx::query(
-            "INSERT INTO delivery_owners (owner, started_at, alive_until) VALUES ($1, $2, $3) \
-             ON CONFLICT (owner) DO UPDATE SET alive_until = excluded.alive_until")
-            .bind(owner).bind(now).bind(alive_until)
-            .execute(pool).await.map(|r| r.rows_affected()))?;
+        self.exec(
+            query(
+                "INSERT INTO delivery_owners (owner, started_at, alive_until) VALUES ($1, $2, $3) \
+             ON CONFLICT (owner) DO UPDATE SET alive_until = excluded.alive_until",
+            )
+            .bind(owner)
+            .bind(now)
+            .bind(alive_until),
+        )
+        .await?;
         Ok(())
     }
 
     /// Removes `owner` (a clean stop) and owners silent since before `forget_before`.
     pub async fn drop_delivery_owners(&self, owner: &str, forget_before: i64) -> StoreResult<()> {
-        on_db!(self, pool => sqlx::query(
-            "DELETE FROM delivery_owners WHERE owner = $1 OR alive_until < $2")
-            .bind(owner).bind(forget_before)
-            .execute(pool).await.map(|r| r.rows_affected()))?;
+        self.exec(
+            query("DELETE FROM delivery_owners WHERE owner = $1 OR alive_until < $2")
+                .bind(owner)
+                .bind(forget_before),
+        )
+        .await?;
         Ok(())
     }
 
     /// How many processes are sending (or ready to) right now: their heartbeat is fresh.
     pub async fn live_delivery_owners(&self, now: i64) -> StoreResult<i64> {
-        Ok(on_db!(self, pool => sqlx::query_scalar(
-            "SELECT COUNT(*) FROM delivery_owners WHERE alive_until >= $1")
-            .bind(now).fetch_one(pool).await)?)
+        self.scalar(query("SELECT COUNT(*) FROM delivery_owners WHERE alive_until >= $1").bind(now))
+            .await
     }
 
     /// Ids of the fanned-out digests being sent, oldest first.
     pub async fn sending_digest_ids(&self) -> StoreResult<Vec<i64>> {
-        Ok(on_db!(self, pool => sqlx::query_scalar(
-            "SELECT id FROM digests WHERE status = 'sending' AND recipients IS NOT NULL ORDER BY id")
-            .fetch_all(pool).await)?)
+        self.scalars(query(
+            "SELECT id FROM digests WHERE status = 'sending' AND recipients IS NOT NULL ORDER BY id")).await
     }
 
     /// Records the server's acceptance of many messages in one statement. The statement
@@ -234,23 +299,15 @@ impl Store {
         }
         const SET: &str = "UPDATE deliveries SET state = 'sent', sent_at = $1, lease_until = NULL, \
              lease_owner = NULL, last_error = NULL, updated_at = $1 WHERE state = 'sending' AND ";
-        let done = match &self.db {
-            super::Db::Postgres(pool) => sqlx::query(AssertSqlSafe(format!("{SET}id = ANY($2)")))
+        let ids_in = self
+            .dialect()
+            .pick("id IN (SELECT value FROM json_each($2))", "id = ANY($2)");
+        self.exec(
+            query(AssertSqlSafe(format!("{SET}{ids_in}")))
                 .bind(now)
-                .bind(ids)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected()),
-            super::Db::Sqlite(pool) => sqlx::query(AssertSqlSafe(format!(
-                "{SET}id IN (SELECT value FROM json_each($2))"
-            )))
-            .bind(now)
-            .bind(format!("[{}]", id_list(ids)))
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()),
-        };
-        Ok(done?)
+                .bind_each(format!("[{}]", id_list(ids)), ids),
+        )
+        .await
     }
 
     /// Gives rows claimed but never started back: their attempt is not counted, and
@@ -265,10 +322,8 @@ impl Store {
              updated_at = $1 WHERE state = 'sending' AND id IN ({})",
             id_list(ids)
         );
-        Ok(
-            on_db!(self, pool => sqlx::query(AssertSqlSafe(sql.as_str()))
-            .bind(now).execute(pool).await.map(|r| r.rows_affected()))?,
-        )
+        self.exec(query(AssertSqlSafe(sql.as_str())).bind(now))
+            .await
     }
 
     pub async fn mark_retrying(
@@ -278,36 +333,58 @@ impl Store {
         next_attempt_at: i64,
         now: i64,
     ) -> StoreResult<()> {
-        on_db!(self, pool => sqlx::query(
-            "UPDATE deliveries SET state = 'retrying', last_error = $2, next_attempt_at = $3, \
-             lease_until = NULL, updated_at = $4 WHERE id = $1 AND state = 'sending'")
-            .bind(id).bind(error).bind(next_attempt_at).bind(now)
-            .execute(pool).await.map(|r| r.rows_affected()))?;
+        self.exec(
+            query(
+                "UPDATE deliveries SET state = 'retrying', last_error = $2, next_attempt_at = $3, \
+             lease_until = NULL, updated_at = $4 WHERE id = $1 AND state = 'sending'",
+            )
+            .bind(id)
+            .bind(error)
+            .bind(next_attempt_at)
+            .bind(now),
+        )
+        .await?;
         Ok(())
     }
 
     pub async fn mark_failed(&self, id: i64, error: &str, now: i64) -> StoreResult<()> {
-        on_db!(self, pool => sqlx::query(
-            "UPDATE deliveries SET state = 'failed', last_error = $2, lease_until = NULL, \
-             updated_at = $3 WHERE id = $1 AND state = 'sending'")
-            .bind(id).bind(error).bind(now)
-            .execute(pool).await.map(|r| r.rows_affected()))?;
+        self.exec(
+            query(
+                "UPDATE deliveries SET state = 'failed', last_error = $2, lease_until = NULL, \
+             updated_at = $3 WHERE id = $1 AND state = 'sending'",
+            )
+            .bind(id)
+            .bind(error)
+            .bind(now),
+        )
+        .await?;
         Ok(())
     }
 
     /// Counts one more permanent refusal for the subscriber and returns the new count.
     pub async fn record_bounce(&self, subscriber_id: i64) -> StoreResult<i64> {
-        let count: Option<i64> = on_db!(self, pool => sqlx::query_scalar(
-            "UPDATE subscribers SET bounce_count = bounce_count + 1 WHERE id = $1 RETURNING bounce_count")
-            .bind(subscriber_id).fetch_optional(pool).await)?;
+        let count: Option<i64> = self.scalar_optional(query(
+                "UPDATE subscribers SET bounce_count = bounce_count + 1 WHERE id = $1 RETURNING bounce_count")
+                .bind(subscriber_id)).await?;
         count.ok_or(StoreError::NotFound)
     }
 
     /// Digests in `sending`: (id, whether the fan-out has run, send_started_at).
     pub async fn sending_digests(&self) -> StoreResult<Vec<(i64, bool, Option<i64>)>> {
-        Ok(on_db!(self, pool => sqlx::query_as(
-            "SELECT id, recipients IS NOT NULL, send_started_at FROM digests WHERE status = 'sending' ORDER BY id")
-            .fetch_all(pool).await)?)
+        self.fetch_all(query(
+                "SELECT id, recipients IS NOT NULL, send_started_at FROM digests WHERE status = 'sending' ORDER BY id")).await
+    }
+
+    /// How many of a digest's ledger rows are in each state (states with none left out).
+    pub async fn ledger_state_counts(
+        &self,
+        digest_id: i64,
+    ) -> StoreResult<Vec<(DeliveryState, i64)>> {
+        self.fetch_all(
+            query("SELECT state, COUNT(*) FROM deliveries WHERE digest_id = $1 GROUP BY state")
+                .bind(digest_id),
+        )
+        .await
     }
 
     pub async fn delivery_progress(
@@ -315,14 +392,12 @@ impl Store {
         digest_id: i64,
         now: i64,
     ) -> StoreResult<DeliveryProgress> {
-        let digest: Option<DigestSendRow> = on_db!(self, pool => sqlx::query_as(
+        let digest: Option<DigestSendRow> = self.fetch_optional(query(
             "SELECT issue_date, status, recipients, send_started_at, send_finished_at FROM digests WHERE id = $1")
-            .bind(digest_id).fetch_optional(pool).await)?;
+            .bind(digest_id)).await?;
         let (issue_date, status, recipients, started, finished) =
             digest.ok_or(StoreError::NotFound)?;
-        let counts: Vec<(String, i64)> = on_db!(self, pool => sqlx::query_as(
-            "SELECT state, COUNT(*) FROM deliveries WHERE digest_id = $1 GROUP BY state")
-            .bind(digest_id).fetch_all(pool).await)?;
+        let counts = self.ledger_state_counts(digest_id).await?;
         let mut p = DeliveryProgress {
             digest_id,
             issue_date,
@@ -330,16 +405,20 @@ impl Store {
             recipients,
             send_started_at: started,
             send_finished_at: finished,
-            ..Default::default()
+            queued: 0,
+            sending: 0,
+            sent: 0,
+            retrying: 0,
+            failed: 0,
+            rate_per_second: 0.0,
         };
         for (state, n) in counts {
-            match state.as_str() {
-                "queued" => p.queued = n,
-                "sending" => p.sending = n,
-                "sent" => p.sent = n,
-                "retrying" => p.retrying = n,
-                "failed" => p.failed = n,
-                _ => {}
+            match state {
+                DeliveryState::Queued => p.queued = n,
+                DeliveryState::Sending => p.sending = n,
+                DeliveryState::Sent => p.sent = n,
+                DeliveryState::Retrying => p.retrying = n,
+                DeliveryState::Failed => p.failed = n,
             }
         }
         if let Some(start) = started {

@@ -4,7 +4,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 use sqlx::AssertSqlSafe;
 
-use super::{Store, StoreError, StoreResult, in_tx, on_db};
+use super::{Store, StoreError, StoreResult, query};
 
 /// Where a digest is in its life (see the README's lifecycle diagram):
 /// draft → composed → (held | approved) → sending → sent, or skipped when there was
@@ -52,6 +52,14 @@ impl DigestStatus {
         DigestStatus::Approved,
     ];
 }
+
+impl std::fmt::Display for DigestStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+super::sql::stored_word!(DigestStatus);
 
 impl std::str::FromStr for DigestStatus {
     type Err = String;
@@ -152,7 +160,7 @@ pub struct Digest {
 }
 
 #[derive(sqlx::FromRow)]
-struct DigestRow {
+pub(crate) struct DigestRow {
     id: i64,
     issue_date: String,
     kind: String,
@@ -173,6 +181,10 @@ struct DigestRow {
     review_sent_at: Option<i64>,
     created_at: i64,
     updated_at: i64,
+}
+
+impl super::Decoded for Digest {
+    type Row = DigestRow;
 }
 
 impl TryFrom<DigestRow> for Digest {
@@ -276,16 +288,13 @@ impl Store {
         kind: EditionKind,
         now: i64,
     ) -> StoreResult<Digest> {
-        on_db!(self, pool => sqlx::query(
+        self.exec(query(
             "INSERT INTO digests (issue_date, kind, edition_no, status, created_at, updated_at) \
              VALUES ($1, $2, 0, 'draft', $3, $3) ON CONFLICT (issue_date, kind, edition_no) DO NOTHING",
         )
         .bind(date_key(date))
         .bind(kind.as_str())
-        .bind(now)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+        .bind(now)).await?;
         self.edition_for_date(date, kind)
             .await?
             .ok_or(StoreError::NotFound)
@@ -294,30 +303,29 @@ impl Store {
     /// A new special edition for `date`, numbered after the day's earlier ones, with its
     /// creation in its history.
     pub async fn create_special_edition(&self, date: NaiveDate, now: i64) -> StoreResult<Digest> {
-        let id: i64 = in_tx!(self, tx => {
-            let id: i64 = sqlx::query_scalar(
+        let tx = self.begin().await?;
+        let id: i64 = {
+            let id: i64 = tx.scalar(query(
                 "INSERT INTO digests (issue_date, kind, edition_no, status, created_at, updated_at) \
                  SELECT $1, 'special', COALESCE(MAX(edition_no), 0) + 1, 'draft', $2, $2 \
                  FROM digests WHERE issue_date = $1 AND kind = 'special' RETURNING id",
             )
             .bind(date_key(date))
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await?;
-            sqlx::query("INSERT INTO digest_events (digest_id, kind, detail, at) VALUES ($1, 'created', 'special edition', $2)")
-                .bind(id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+            .bind(now)).await?;
+            tx.exec(query("INSERT INTO digest_events (digest_id, kind, detail, at) VALUES ($1, 'created', 'special edition', $2)")
+            .bind(id)
+            .bind(now)).await?;
             id
-        });
+        };
+        tx.commit().await?;
         self.digest(id).await
     }
 
     pub async fn digest(&self, id: i64) -> StoreResult<Digest> {
         let sql = format!("SELECT {DIGEST_COLUMNS} FROM digests WHERE id = $1");
-        let row: Option<DigestRow> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str())).bind(id).fetch_optional(pool).await)?;
-        row.ok_or(StoreError::NotFound)?.try_into()
+        self.decode_optional(query(AssertSqlSafe(sql.as_str())).bind(id))
+            .await?
+            .ok_or(StoreError::NotFound)
     }
 
     /// The daily issue for `date` (not its special editions nor the weekly edition).
@@ -334,15 +342,19 @@ impl Store {
         let sql = format!(
             "SELECT {DIGEST_COLUMNS} FROM digests WHERE issue_date = $1 AND kind = $2 AND edition_no = 0"
         );
-        let row: Option<DigestRow> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str())).bind(date_key(date)).bind(kind.as_str()).fetch_optional(pool).await)?;
-        row.map(Digest::try_from).transpose()
+        self.decode_optional(
+            query(AssertSqlSafe(sql.as_str()))
+                .bind(date_key(date))
+                .bind(kind.as_str()),
+        )
+        .await
     }
 
     /// Every edition of `date` (daily, specials, weekly), in the order they were made.
     pub async fn editions_of_date(&self, date: NaiveDate) -> StoreResult<Vec<Digest>> {
         let sql = format!("SELECT {DIGEST_COLUMNS} FROM digests WHERE issue_date = $1 ORDER BY id");
-        let rows: Vec<DigestRow> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str())).bind(date_key(date)).fetch_all(pool).await)?;
-        rows.into_iter().map(Digest::try_from).collect()
+        self.decode_all(query(AssertSqlSafe(sql.as_str())).bind(date_key(date)))
+            .await
     }
 
     /// Digests waiting on an editor: composed for review, or held at their send time.
@@ -351,18 +363,16 @@ impl Store {
             "SELECT {DIGEST_COLUMNS} FROM digests WHERE status IN ('held') \
              OR (status = 'composed' AND review_sent_at IS NOT NULL) ORDER BY issue_date, id"
         );
-        let rows: Vec<DigestRow> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str())).fetch_all(pool).await)?;
-        rows.into_iter().map(Digest::try_from).collect()
+        self.decode_all(query(AssertSqlSafe(sql.as_str()))).await
     }
 
     /// The rendering with placeholders that per-recipient personalisation starts from.
     pub async fn digest_templates(&self, id: i64) -> StoreResult<Option<(String, String)>> {
-        let row: Option<(Option<String>, Option<String>)> = on_db!(self, pool => sqlx::query_as(
-            "SELECT html_template, text_template FROM digests WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(pool)
-        .await)?;
+        let row: Option<(Option<String>, Option<String>)> = self
+            .fetch_optional(
+                query("SELECT html_template, text_template FROM digests WHERE id = $1").bind(id),
+            )
+            .await?;
         match row {
             None => Err(StoreError::NotFound),
             Some((Some(html), Some(text))) => Ok(Some((html, text))),
@@ -386,9 +396,8 @@ impl Store {
             "SELECT MAX(composed_at) FROM digests WHERE kind IN ({kinds}) \
              AND status IN ('sending', 'sent') AND id <> $1"
         );
-        Ok(
-            on_db!(self, pool => sqlx::query_scalar(AssertSqlSafe(sql.as_str())).bind(excluding).fetch_one(pool).await)?,
-        )
+        self.scalar(query(AssertSqlSafe(sql.as_str())).bind(excluding))
+            .await
     }
 
     /// How many subscribers an edition of `kind` would go to at `now`, by the same rule
@@ -398,9 +407,8 @@ impl Store {
             "SELECT COUNT(*) FROM subscribers WHERE {}",
             audience_sql(kind, "$1")
         );
-        Ok(
-            on_db!(self, pool => sqlx::query_scalar(AssertSqlSafe(sql.as_str())).bind(now).fetch_one(pool).await)?,
-        )
+        self.scalar(query(AssertSqlSafe(sql.as_str())).bind(now))
+            .await
     }
 
     /// Moves a digest from one of `from` to `to` and records `event` in its history, in
@@ -439,24 +447,22 @@ impl Store {
         detail: Option<&str>,
         now: i64,
     ) -> StoreResult<bool> {
-        Ok(in_tx!(self, tx => {
-            let n = sqlx::query(AssertSqlSafe(sql))
-                .bind(id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+        let tx = self.begin().await?;
+        let out = {
+            let n = tx
+                .exec(query(AssertSqlSafe(sql)).bind(id).bind(now))
+                .await?;
             if n == 1 {
-                sqlx::query("INSERT INTO digest_events (digest_id, kind, detail, at) VALUES ($1, $2, $3, $4)")
-                    .bind(id)
-                    .bind(event)
-                    .bind(detail)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
+                tx.exec(query("INSERT INTO digest_events (digest_id, kind, detail, at) VALUES ($1, $2, $3, $4)")
+                .bind(id)
+                .bind(event)
+                .bind(detail)
+                .bind(now)).await?;
             }
             n == 1
-        }))
+        };
+        tx.commit().await?;
+        Ok(out)
     }
 
     /// Moves a composed (or held, or approved) digest to `sending`. The update is
@@ -477,10 +483,7 @@ impl Store {
             return Ok(());
         }
         let digest = self.digest(digest_id).await?;
-        Err(super::deliveries::refuse_send(
-            digest_id,
-            digest.status.as_str(),
-        ))
+        Err(super::deliveries::refuse_send(digest_id, digest.status))
     }
 
     /// An editor's approval: from composed or held to approved, recorded with who.
@@ -538,24 +541,35 @@ impl Store {
              ON CONFLICT (digest_id, subscriber_id) DO NOTHING",
             audience_sql(kind, "$3")
         );
-        Ok(in_tx!(self, tx => {
-            let added = sqlx::query(AssertSqlSafe(insert.as_str()))
-                .bind(digest_id).bind(batch_size.max(1)).bind(now)
-                .execute(&mut *tx).await?.rows_affected();
-            let (recipients, batches): (i64, i64) = sqlx::query_as(
-                "SELECT COUNT(*), COALESCE(MAX(batch_no) + 1, 0) FROM deliveries WHERE digest_id = $1")
-                .bind(digest_id).fetch_one(&mut *tx).await?;
-            sqlx::query("UPDATE digests SET recipients = $2, updated_at = $3 WHERE id = $1")
-                .bind(digest_id).bind(recipients).bind(now)
-                .execute(&mut *tx).await?;
+        let tx = self.begin().await?;
+        let out = {
+            let added = tx
+                .exec(
+                    query(AssertSqlSafe(insert.as_str()))
+                        .bind(digest_id)
+                        .bind(batch_size.max(1))
+                        .bind(now),
+                )
+                .await?;
+            let (recipients, batches): (i64, i64) = tx.fetch_one(query(
+            "SELECT COUNT(*), COALESCE(MAX(batch_no) + 1, 0) FROM deliveries WHERE digest_id = $1")
+            .bind(digest_id)).await?;
+            tx.exec(
+                query("UPDATE digests SET recipients = $2, updated_at = $3 WHERE id = $1")
+                    .bind(digest_id)
+                    .bind(recipients)
+                    .bind(now),
+            )
+            .await?;
             if added > 0 || recipients == 0 {
                 let detail = format!("{recipients} recipients in {batches} batches");
-                sqlx::query("INSERT INTO digest_events (digest_id, kind, detail, at) VALUES ($1, 'fanned out', $2, $3)")
-                    .bind(digest_id).bind(detail).bind(now)
-                    .execute(&mut *tx).await?;
+                tx.exec(query("INSERT INTO digest_events (digest_id, kind, detail, at) VALUES ($1, 'fanned out', $2, $3)")
+                .bind(digest_id).bind(detail).bind(now)).await?;
             }
             (recipients, batches)
-        }))
+        };
+        tx.commit().await?;
+        Ok(out)
     }
 
     /// Marks the digest sent once no row is left to send, with its history event. Safe to
@@ -576,25 +590,27 @@ impl Store {
 
     /// The digest's history, oldest first.
     pub async fn digest_events(&self, id: i64) -> StoreResult<Vec<DigestEvent>> {
-        Ok(on_db!(self, pool => sqlx::query_as(
-            "SELECT kind, detail, at FROM digest_events WHERE digest_id = $1 ORDER BY at, id",
+        self.fetch_all(
+            query(
+                "SELECT kind, detail, at FROM digest_events WHERE digest_id = $1 ORDER BY at, id",
+            )
+            .bind(id),
         )
-        .bind(id)
-        .fetch_all(pool)
-        .await)?)
+        .await
     }
 
     /// Digests that went out, newest first, for the public archive.
     pub async fn list_sent_digests(&self, limit: i64, offset: i64) -> StoreResult<Vec<SentDigest>> {
-        Ok(on_db!(self, pool => sqlx::query_as(
-            "SELECT id, issue_date, subject, preheader, send_started_at FROM digests \
+        self.fetch_all(
+            query(
+                "SELECT id, issue_date, subject, preheader, send_started_at FROM digests \
              WHERE status IN ('sending', 'sent') AND html IS NOT NULL \
              ORDER BY issue_date DESC LIMIT $1 OFFSET $2",
+            )
+            .bind(limit)
+            .bind(offset),
         )
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(pool)
-        .await)?)
+        .await
     }
 
     /// The editor's note, in Markdown; refused once the digest has gone out.
@@ -633,13 +649,7 @@ impl Store {
         value: Option<&str>,
         now: i64,
     ) -> StoreResult<()> {
-        let done = on_db!(self, pool => sqlx::query(sql)
-            .bind(id)
-            .bind(value)
-            .bind(now)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?;
+        let done = self.exec(query(sql).bind(id).bind(value).bind(now)).await?;
         if done == 0 {
             let digest = self.digest(id).await?;
             return Err(StoreError::Conflict(format!(
@@ -652,41 +662,39 @@ impl Store {
 
     /// Pins, drops or places an article in a digest (replacing an earlier decision).
     pub async fn set_digest_pick(&self, digest_id: i64, pick: &DigestPick) -> StoreResult<()> {
-        on_db!(self, pool => sqlx::query(
-            "INSERT INTO digest_picks (digest_id, article_id, pinned, dropped, position) \
+        self.exec(
+            query(
+                "INSERT INTO digest_picks (digest_id, article_id, pinned, dropped, position) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (digest_id, article_id) DO UPDATE SET \
              pinned = excluded.pinned, dropped = excluded.dropped, position = excluded.position",
+            )
+            .bind(digest_id)
+            .bind(pick.article_id)
+            .bind(pick.pinned)
+            .bind(pick.dropped)
+            .bind(pick.position),
         )
-        .bind(digest_id)
-        .bind(pick.article_id)
-        .bind(pick.pinned)
-        .bind(pick.dropped)
-        .bind(pick.position)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+        .await?;
         Ok(())
     }
 
     /// Forgets the editor's decision about an article: it is chosen like any other again.
     pub async fn clear_digest_pick(&self, digest_id: i64, article_id: i64) -> StoreResult<()> {
-        on_db!(self, pool => sqlx::query("DELETE FROM digest_picks WHERE digest_id = $1 AND article_id = $2")
-            .bind(digest_id)
-            .bind(article_id)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?;
+        self.exec(
+            query("DELETE FROM digest_picks WHERE digest_id = $1 AND article_id = $2")
+                .bind(digest_id)
+                .bind(article_id),
+        )
+        .await?;
         Ok(())
     }
 
     pub async fn digest_picks(&self, digest_id: i64) -> StoreResult<Vec<DigestPick>> {
-        Ok(on_db!(self, pool => sqlx::query_as(
+        self.fetch_all(query(
             "SELECT article_id, pinned, dropped, position FROM digest_picks WHERE digest_id = $1 \
              ORDER BY position IS NULL, position, article_id",
         )
-        .bind(digest_id)
-        .fetch_all(pool)
-        .await)?)
+        .bind(digest_id)).await
     }
 
     /// Stores a composition unless the digest has meanwhile started sending; returns
@@ -704,35 +712,36 @@ impl Store {
              updated_at = $9 WHERE id = $1 AND status NOT IN ('sending', 'sent')";
         // The status change (draft or skipped to composed) and its history event are
         // written together; a recomposition that changes no status adds no event.
-        Ok(in_tx!(self, tx => {
-            let before: Option<String> = sqlx::query_scalar("SELECT status FROM digests WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&mut *tx)
+        let tx = self.begin().await?;
+        let out = {
+            let before: Option<DigestStatus> = tx
+                .scalar_optional(query("SELECT status FROM digests WHERE id = $1").bind(id))
                 .await?;
-            let done = sqlx::query(sql)
-                .bind(id)
-                .bind(c.subject)
-                .bind(c.preheader)
-                .bind(c.html)
-                .bind(c.text)
-                .bind(c.html_template)
-                .bind(c.text_template)
-                .bind(&ids)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if done == 1 && matches!(before.as_deref(), Some("draft" | "skipped")) {
+            let done = tx
+                .exec(
+                    query(sql)
+                        .bind(id)
+                        .bind(c.subject)
+                        .bind(c.preheader)
+                        .bind(c.html)
+                        .bind(c.text)
+                        .bind(c.html_template)
+                        .bind(c.text_template)
+                        .bind(&ids)
+                        .bind(now),
+                )
+                .await?;
+            if done == 1 && matches!(before, Some(DigestStatus::Draft | DigestStatus::Skipped)) {
                 let detail = format!("{} articles", c.article_ids.len());
-                sqlx::query("INSERT INTO digest_events (digest_id, kind, detail, at) VALUES ($1, 'composed', $2, $3)")
-                    .bind(id)
-                    .bind(detail)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
+                tx.exec(query("INSERT INTO digest_events (digest_id, kind, detail, at) VALUES ($1, 'composed', $2, $3)")
+                .bind(id)
+                .bind(detail)
+                .bind(now)).await?;
             }
             done == 1
-        }))
+        };
+        tx.commit().await?;
+        Ok(out)
     }
 
     /// Records that there was nothing to send (unless it already went out), with why.
@@ -757,15 +766,12 @@ impl Store {
     /// Marks a composed digest as sent, keeping an earlier send start if delivery
     /// recorded one. The archive shows digests from this point on.
     pub async fn mark_digest_sent(&self, id: i64, now: i64) -> StoreResult<()> {
-        let done = on_db!(self, pool => sqlx::query(
+        let done = self.exec(query(
             "UPDATE digests SET status = 'sent', send_started_at = COALESCE(send_started_at, $2), \
              send_finished_at = $2, updated_at = $2 WHERE id = $1 AND html IS NOT NULL",
         )
         .bind(id)
-        .bind(now)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+        .bind(now)).await?;
         if done == 0 {
             return Err(StoreError::Conflict(
                 "only a composed digest can be marked sent".into(),

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use sqlx::AssertSqlSafe;
 
-use super::{Store, StoreError, StoreResult, is_unique_violation, on_db};
+use super::{ConflictOnUnique, Store, StoreError, StoreResult, query};
 
 /// A feed as stored. Times are epoch milliseconds.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -60,20 +60,15 @@ impl Store {
             "INSERT INTO feeds (url, name, section, created_at) VALUES ($1, $2, $3, $4) \
              RETURNING {FEED_COLUMNS}"
         );
-        let row: Result<Feed, sqlx::Error> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str()))
-            .bind(url)
-            .bind(name)
-            .bind(section)
-            .bind(now)
-            .fetch_one(pool)
-            .await);
-        match row {
-            Ok(feed) => Ok(feed),
-            Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(format!(
-                "a feed with the URL {url} already exists"
-            ))),
-            Err(e) => Err(e.into()),
-        }
+        self.fetch_one(
+            query(AssertSqlSafe(sql.as_str()))
+                .bind(url)
+                .bind(name)
+                .bind(section)
+                .bind(now),
+        )
+        .await
+        .conflict_on_unique(|| format!("a feed with the URL {url} already exists"))
     }
 
     /// Adds a feed unless its URL is already known; returns whether it was added. Used for
@@ -85,35 +80,38 @@ impl Store {
         section: Option<&str>,
         now: i64,
     ) -> StoreResult<bool> {
-        let added = on_db!(self, pool => sqlx::query(
-            "INSERT INTO feeds (url, name, section, created_at) VALUES ($1, $2, $3, $4) \
+        let added = self
+            .exec(
+                query(
+                    "INSERT INTO feeds (url, name, section, created_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (url) DO NOTHING",
-        )
-        .bind(url)
-        .bind(name)
-        .bind(section)
-        .bind(now)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+                )
+                .bind(url)
+                .bind(name)
+                .bind(section)
+                .bind(now),
+            )
+            .await?;
         Ok(added == 1)
     }
 
     pub async fn feed(&self, id: i64) -> StoreResult<Feed> {
         let sql = format!("SELECT {FEED_COLUMNS} FROM feeds WHERE id = $1");
-        let row: Option<Feed> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str())).bind(id).fetch_optional(pool).await)?;
+        let row: Option<Feed> = self
+            .fetch_optional(query(AssertSqlSafe(sql.as_str())).bind(id))
+            .await?;
         row.ok_or(StoreError::NotFound)
     }
 
     /// Every feed, oldest first.
     pub async fn feeds(&self) -> StoreResult<Vec<Feed>> {
         let sql = format!("SELECT {FEED_COLUMNS} FROM feeds ORDER BY id");
-        Ok(on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str())).fetch_all(pool).await)?)
+        self.fetch_all(query(AssertSqlSafe(sql.as_str()))).await
     }
 
     pub async fn enabled_feeds(&self) -> StoreResult<Vec<Feed>> {
         let sql = format!("SELECT {FEED_COLUMNS} FROM feeds WHERE enabled ORDER BY id");
-        Ok(on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str())).fetch_all(pool).await)?)
+        self.fetch_all(query(AssertSqlSafe(sql.as_str()))).await
     }
 
     /// Changes what editors see and where the feed's articles are grouped.
@@ -124,16 +122,15 @@ impl Store {
         section: Option<&str>,
         enabled: bool,
     ) -> StoreResult<Feed> {
-        let done = on_db!(self, pool => sqlx::query(
-            "UPDATE feeds SET name = $2, section = $3, enabled = $4 WHERE id = $1",
-        )
-        .bind(id)
-        .bind(name)
-        .bind(section)
-        .bind(enabled)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+        let done = self
+            .exec(
+                query("UPDATE feeds SET name = $2, section = $3, enabled = $4 WHERE id = $1")
+                    .bind(id)
+                    .bind(name)
+                    .bind(section)
+                    .bind(enabled),
+            )
+            .await?;
         if done == 0 {
             return Err(StoreError::NotFound);
         }
@@ -142,11 +139,9 @@ impl Store {
 
     /// Removes a feed and its articles (and so their places in unsent digests).
     pub async fn delete_feed(&self, id: i64) -> StoreResult<()> {
-        let done = on_db!(self, pool => sqlx::query("DELETE FROM feeds WHERE id = $1")
-            .bind(id)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?;
+        let done = self
+            .exec(query("DELETE FROM feeds WHERE id = $1").bind(id))
+            .await?;
         if done == 0 {
             return Err(StoreError::NotFound);
         }
@@ -161,7 +156,7 @@ impl Store {
         last_modified: Option<&str>,
         now: i64,
     ) -> StoreResult<()> {
-        on_db!(self, pool => sqlx::query(
+        self.exec(query(
             "UPDATE feeds SET etag = $2, last_modified = $3, last_fetched_at = $4, last_ok_at = $4, \
              last_status = $5, last_error = NULL WHERE id = $1",
         )
@@ -169,41 +164,32 @@ impl Store {
         .bind(etag)
         .bind(last_modified)
         .bind(now)
-        .bind(FeedStatus::Ok.as_str())
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+        .bind(FeedStatus::Ok.as_str())).await?;
         Ok(())
     }
 
     /// The server answered 304: the feed is healthy and unchanged.
     pub async fn record_feed_not_modified(&self, id: i64, now: i64) -> StoreResult<()> {
-        on_db!(self, pool => sqlx::query(
+        self.exec(query(
             "UPDATE feeds SET last_fetched_at = $2, last_ok_at = $2, last_status = $3, last_error = NULL \
              WHERE id = $1",
         )
         .bind(id)
         .bind(now)
-        .bind(FeedStatus::NotModified.as_str())
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+        .bind(FeedStatus::NotModified.as_str())).await?;
         Ok(())
     }
 
     /// The fetch or parse failed; the validators stay, so the next try is still conditional.
     pub async fn record_feed_error(&self, id: i64, error: &str, now: i64) -> StoreResult<()> {
         let error: String = error.chars().take(MAX_ERROR_CHARS).collect();
-        on_db!(self, pool => sqlx::query(
+        self.exec(query(
             "UPDATE feeds SET last_fetched_at = $2, last_status = $3, last_error = $4 WHERE id = $1",
         )
         .bind(id)
         .bind(now)
         .bind(FeedStatus::Error.as_str())
-        .bind(error)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+        .bind(error)).await?;
         Ok(())
     }
 }

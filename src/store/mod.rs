@@ -1,14 +1,60 @@
 //! The only room that speaks SQL. Everything else asks the store in domain terms.
 //!
-//! One `Store` serves SQLite and PostgreSQL. Most statements are written once in the
-//! dialect both understand (`$1` placeholders work in both; times are epoch-millisecond
-//! integers chosen by the application), and [`on_db!`] runs them on whichever pool is live.
+//! # The dialect contract
+//!
+//! One `Store` serves SQLite (3.35 or later) and PostgreSQL, and each query is written
+//! **once**, in the SQL both speak:
+//!
+//! - **Placeholders** are `$1`, `$2`… (both drivers accept them), bound in order with
+//!   [`Query::bind`]. A value is never spliced into the text; only fixed fragments and
+//!   lists of our own integers are (`AssertSqlSafe` marks those statements).
+//! - **Times** are `BIGINT` epoch milliseconds chosen by the application's clock (never
+//!   `now()` / `CURRENT_TIMESTAMP`), so both dialects compare and sort them as integers
+//!   and a test's manual clock reaches the database. Calendar dates are `TEXT`
+//!   `YYYY-MM-DD`. apalis's own tables keep their times otherwise (see `src/queue/`).
+//! - **Booleans** are `BOOLEAN` columns written as `TRUE` / `FALSE` literals or bound
+//!   `bool`s (SQLite stores 0/1 and decodes them as `bool`).
+//! - **Ids** are `BIGINT` (`INTEGER PRIMARY KEY` on SQLite, identity on PostgreSQL);
+//!   every integer decodes as `i64`; `COUNT(*)` and `SUM` come back `BIGINT` (cast a
+//!   `SUM` with `CAST(… AS BIGINT)` where PostgreSQL would make it `NUMERIC`).
+//! - **`INSERT … RETURNING`** gives back a new row's id or columns; **`ON CONFLICT (…)
+//!   DO NOTHING / DO UPDATE SET …`** is the upsert; a unique violation is recognised with
+//!   [`is_unique_violation`], the same in both.
+//! - **Where the two differ** (PostgreSQL's `ILIKE`, arrays, `generate_series`, `FOR
+//!   UPDATE SKIP LOCKED`, apalis's time columns), the statement takes the fragment from
+//!   [`Dialect::pick`] on `self.dialect()` (or a named [`Dialect`] method) and is otherwise
+//!   the same text. That is the one way to express a difference: no branch on the pool,
+//!   no second copy of a query.
+//!
+//! # Running a query
+//!
+//! A store function builds a [`Query`] with [`query`], binds its parameters, and hands it
+//! to one helper: [`Store::exec`] (rows changed), [`Store::fetch_one`] /
+//! [`Store::fetch_optional`] / [`Store::fetch_all`] (rows, as tuples or
+//! `#[derive(sqlx::FromRow)]` structs), or [`Store::scalar`] / [`Store::scalar_optional`] /
+//! [`Store::scalars`] (one column). A table read into a domain type has one row struct
+//! (`#[derive(sqlx::FromRow)]`) and one `TryFrom` into the domain type, joined by
+//! `impl Decoded`; queries on it then use [`Store::decode_all`] / `decode_optional` /
+//! `decode_one`. Stored words with a meaning (a digest's [`digests::DigestStatus`], a
+//! delivery's [`deliveries::DeliveryState`]) decode straight into their enums
+//! (`stored_word!`), so callers compare enums, never strings.
+//!
+//! Raw pools never leave the store. Tests and benchmarks that need rows in a known state
+//! use [`fixtures`] (and `queue::fixtures` for apalis's table), never the service.
+//!
+//! # Transactions
+//!
+//! [`Store::begin`] returns a [`Tx`], which is itself a store: call any store function on
+//! it and it runs in the transaction; [`Tx::commit`] commits, dropping it rolls back. A
+//! store function that needs several statements to be atomic does the same, so it also
+//! composes into a caller's transaction (a `begin` on a bound store joins the open one).
+//! SQLite transactions begin `IMMEDIATE`.
 
 use sqlx::AssertSqlSafe;
 use std::{path::Path, str::FromStr, time::Duration};
 
 use sqlx::{
-    PgPool, SqlitePool,
+    PgPool,
     migrate::Migrator,
     postgres::{PgConnectOptions, PgPoolOptions},
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
@@ -20,57 +66,18 @@ pub mod bounces;
 pub mod deliveries;
 pub mod digests;
 pub mod feeds;
+#[doc(hidden)]
+pub mod fixtures;
 pub mod queue_stats;
 pub mod schedules;
 pub mod self_service;
 pub mod settings;
+mod sql;
 pub mod subscribers;
 pub mod users;
 
-/// Runs `$body` with `$pool` bound to the live pool, whatever its type. The body is
-/// compiled once per dialect, so the same query text serves both databases.
-macro_rules! on_db {
-    ($store:expr, $pool:ident => $body:expr) => {
-        match &$store.db {
-            $crate::store::Db::Sqlite($pool) => $body,
-            $crate::store::Db::Postgres($pool) => $body,
-        }
-    };
-}
-pub(crate) use on_db;
-
-/// Runs `$body` inside a transaction on whichever pool is live; `$tx` is `&mut` the
-/// transaction's connection. Commits when the body completes; an early `?` rolls back.
-macro_rules! in_tx {
-    ($store:expr, $tx:ident => $body:expr) => {
-        match &$store.db {
-            $crate::store::Db::Sqlite(pool) => {
-                // IMMEDIATE takes SQLite's write lock up front (waiting out
-                // `busy_timeout`), so a transaction that reads before it writes cannot
-                // fail with "database is locked" when it upgrades.
-                let mut guard = pool.begin_with("BEGIN IMMEDIATE").await?;
-                let $tx = &mut *guard;
-                let out = $body;
-                guard.commit().await?;
-                out
-            }
-            $crate::store::Db::Postgres(pool) => {
-                let mut guard = pool.begin().await?;
-                let $tx = &mut *guard;
-                let out = $body;
-                guard.commit().await?;
-                out
-            }
-        }
-    };
-}
-pub(crate) use in_tx;
-
-#[derive(Clone, Debug)]
-pub enum Db {
-    Sqlite(SqlitePool),
-    Postgres(PgPool),
-}
+pub(crate) use sql::Decoded;
+pub use sql::{Column, Db, Dialect, Pool, Query, Row, Tx, query};
 
 /// The application's handle on its database.
 #[derive(Clone, Debug)]
@@ -94,18 +101,23 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// For row mappings that cannot fail (see [`Decoded`]).
+impl From<std::convert::Infallible> for StoreError {
+    fn from(never: std::convert::Infallible) -> StoreError {
+        match never {}
+    }
+}
+
 /// Our migrations keep their history apart from apalis's, which share the database
 /// and would otherwise see our rows as migrations they are missing.
 const MIGRATIONS_TABLE: &str = "app_migrations";
 
-fn sqlite_migrator() -> Migrator {
-    let mut m = sqlx::migrate!("./migrations/sqlite");
-    m.dangerous_set_table_name(MIGRATIONS_TABLE);
-    m
-}
-
-fn postgres_migrator() -> Migrator {
-    let mut m = sqlx::migrate!("./migrations/postgres");
+/// This dialect's migrations, under their own history table.
+fn migrator(dialect: Dialect) -> Migrator {
+    let mut m = dialect.pick(
+        sqlx::migrate!("./migrations/sqlite"),
+        sqlx::migrate!("./migrations/postgres"),
+    );
     m.dangerous_set_table_name(MIGRATIONS_TABLE);
     m
 }
@@ -117,7 +129,7 @@ impl Store {
         if is_postgres_url(url) {
             let pool = pg_pool(url, 16).await?;
             Ok(Store {
-                db: Db::Postgres(pool),
+                db: Db::Pool(Pool::Postgres(pool)),
             })
         } else {
             let options = sqlite_options(url)?;
@@ -128,70 +140,43 @@ impl Store {
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot open SQLite database {url}: {e}"))?;
             Ok(Store {
-                db: Db::Sqlite(pool),
+                db: Db::Pool(Pool::Sqlite(pool)),
             })
         }
     }
 
-    pub fn db(&self) -> &Db {
-        &self.db
-    }
-
     pub fn is_postgres(&self) -> bool {
-        matches!(self.db, Db::Postgres(_))
+        self.dialect() == Dialect::Postgres
     }
 
     /// Applies the schema; safe to run at every start and from several processes.
     pub async fn migrate(&self) -> Result<(), anyhow::Error> {
-        match &self.db {
-            Db::Sqlite(pool) => sqlite_migrator().run(pool).await?,
-            Db::Postgres(pool) => postgres_migrator().run(pool).await?,
-        }
-        Ok(())
+        self.run_migrations(migrator(self.dialect()), None).await
     }
 
     /// Whether every migration this binary knows has been applied (for /readyz).
     pub async fn migrations_applied(&self) -> StoreResult<bool> {
-        let expected = match &self.db {
-            Db::Sqlite(_) => sqlite_migrator().iter().count(),
-            Db::Postgres(_) => postgres_migrator().iter().count(),
-        } as i64;
+        let expected = migrator(self.dialect()).iter().count() as i64;
         let sql = format!("SELECT COUNT(*) FROM {MIGRATIONS_TABLE} WHERE success");
-        let applied: i64 = on_db!(self, pool => sqlx::query_scalar(AssertSqlSafe(sql.as_str())).fetch_one(pool).await)?;
+        let applied: i64 = self.scalar(query(AssertSqlSafe(sql))).await?;
         Ok(applied >= expected)
     }
 
     /// A cheap round trip, for health checks.
     pub async fn ping(&self) -> StoreResult<()> {
-        let _: i64 = on_db!(self, pool => sqlx::query_scalar("SELECT CAST(1 AS BIGINT)").fetch_one(pool).await)?;
+        let _: i64 = self.scalar(query("SELECT CAST(1 AS BIGINT)")).await?;
         Ok(())
     }
 
     /// The names of our tables, for comparing dialects in tests and for `migrate`'s report.
     pub async fn table_names(&self) -> StoreResult<Vec<String>> {
-        let names: Vec<String> = match &self.db {
-            Db::Sqlite(pool) => {
-                sqlx::query_scalar(
-                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
-                     AND name NOT IN ('Jobs', 'Workers', '_sqlx_migrations') ORDER BY name",
-                )
-                .fetch_all(pool)
-                .await?
-            }
-            Db::Postgres(pool) => {
-                sqlx::query_scalar(
-                    "SELECT table_name::text FROM information_schema.tables \
-                     WHERE table_schema = 'public' AND table_name <> '_sqlx_migrations' ORDER BY table_name",
-                )
-                .fetch_all(pool)
-                .await?
-            }
-        };
-        Ok(names)
-    }
-
-    pub async fn close(&self) {
-        on_db!(self, pool => pool.close().await)
+        let sql = self.dialect().pick(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+             AND name NOT IN ('Jobs', 'Workers', '_sqlx_migrations') ORDER BY name",
+            "SELECT table_name::text FROM information_schema.tables \
+             WHERE table_schema = 'public' AND table_name <> '_sqlx_migrations' ORDER BY table_name",
+        );
+        self.scalars(query(sql)).await
     }
 }
 
@@ -245,6 +230,24 @@ fn ensure_dir(dir: &Path) -> Result<(), anyhow::Error> {
 }
 
 /// True when the error is a unique-constraint violation (the same in both dialects).
-pub fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+pub fn is_unique_violation(e: &StoreError) -> bool {
+    matches!(e, StoreError::Database(sqlx::Error::Database(db)) if db.is_unique_violation())
+}
+
+/// Turns a unique-constraint violation into a [`StoreError::Conflict`] saying `why`: the
+/// one way a store function reports "that already exists".
+pub(crate) trait ConflictOnUnique<T> {
+    fn conflict_on_unique(self, why: impl FnOnce() -> String) -> StoreResult<T>;
+}
+
+impl<T> ConflictOnUnique<T> for StoreResult<T> {
+    fn conflict_on_unique(self, why: impl FnOnce() -> String) -> StoreResult<T> {
+        self.map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Conflict(why())
+            } else {
+                e
+            }
+        })
+    }
 }

@@ -6,7 +6,7 @@
 use serde::Serialize;
 use sqlx::AssertSqlSafe;
 
-use super::{Store, StoreError, StoreResult, on_db};
+use super::{Store, StoreError, StoreResult, query};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -66,7 +66,7 @@ pub struct Schedule {
 }
 
 #[derive(sqlx::FromRow)]
-struct ScheduleRow {
+pub(crate) struct ScheduleRow {
     id: i64,
     kind: String,
     send_time: Option<String>,
@@ -84,6 +84,10 @@ struct ScheduleRow {
 
 const COLUMNS: &str = "id, kind, send_time, time_zone, days, skip_when_empty, mode, paused, \
     run_at, digest_id, cancelled, created_at, updated_at";
+
+impl super::Decoded for Schedule {
+    type Row = ScheduleRow;
+}
 
 impl TryFrom<ScheduleRow> for Schedule {
     type Error = StoreError;
@@ -152,7 +156,7 @@ impl Store {
         if let Some(s) = self.find_daily_schedule().await? {
             return Ok(s);
         }
-        on_db!(self, pool => sqlx::query(
+        self.exec(query(
             "INSERT INTO schedules (kind, send_time, time_zone, days, skip_when_empty, mode, created_at, updated_at) \
              VALUES ('daily', $1, $2, $3, $4, $5, $6, $6) ON CONFLICT DO NOTHING",
         )
@@ -161,10 +165,7 @@ impl Store {
         .bind(defaults.days)
         .bind(defaults.skip_when_empty)
         .bind(defaults.mode.as_str())
-        .bind(now)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+        .bind(now)).await?;
         self.find_daily_schedule()
             .await?
             .ok_or(StoreError::NotFound)
@@ -172,8 +173,8 @@ impl Store {
 
     async fn find_daily_schedule(&self) -> StoreResult<Option<Schedule>> {
         let sql = format!("SELECT {COLUMNS} FROM schedules WHERE kind = 'daily'");
-        let row: Option<ScheduleRow> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str())).fetch_optional(pool).await)?;
-        row.map(Schedule::try_from).transpose()
+        self.decode_optional(query(AssertSqlSafe(sql.as_str())))
+            .await
     }
 
     pub async fn update_daily_schedule(
@@ -182,7 +183,7 @@ impl Store {
         s: &DailySettings<'_>,
         now: i64,
     ) -> StoreResult<()> {
-        let n = on_db!(self, pool => sqlx::query(
+        let n = self.exec(query(
             "UPDATE schedules SET send_time = $1, time_zone = $2, days = $3, skip_when_empty = $4, \
              mode = $7, updated_at = $5 WHERE id = $6 AND kind = 'daily'",
         )
@@ -192,10 +193,7 @@ impl Store {
         .bind(s.skip_when_empty)
         .bind(now)
         .bind(id)
-        .bind(s.mode.as_str())
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+        .bind(s.mode.as_str())).await?;
         if n == 0 {
             return Err(StoreError::NotFound);
         }
@@ -203,15 +201,14 @@ impl Store {
     }
 
     pub async fn set_schedule_paused(&self, id: i64, paused: bool, now: i64) -> StoreResult<()> {
-        let n = on_db!(self, pool => sqlx::query(
-            "UPDATE schedules SET paused = $1, updated_at = $2 WHERE id = $3",
-        )
-        .bind(paused)
-        .bind(now)
-        .bind(id)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+        let n = self
+            .exec(
+                query("UPDATE schedules SET paused = $1, updated_at = $2 WHERE id = $3")
+                    .bind(paused)
+                    .bind(now)
+                    .bind(id),
+            )
+            .await?;
         if n == 0 {
             return Err(StoreError::NotFound);
         }
@@ -229,27 +226,24 @@ impl Store {
             "INSERT INTO schedules (kind, time_zone, run_at, digest_id, skip_when_empty, created_at, updated_at) \
              VALUES ('oneoff', $1, $2, $3, FALSE, $4, $4) RETURNING {COLUMNS}"
         );
-        let row: ScheduleRow = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str()))
-            .bind(time_zone)
-            .bind(run_at)
-            .bind(digest_id)
-            .bind(now)
-            .fetch_one(pool)
-            .await)?;
-        row.try_into()
+        self.decode_one(
+            query(AssertSqlSafe(sql.as_str()))
+                .bind(time_zone)
+                .bind(run_at)
+                .bind(digest_id)
+                .bind(now),
+        )
+        .await
     }
 
     /// Cancels a one-off that has not fired yet; `Conflict` when it already has.
     pub async fn cancel_one_off(&self, id: i64, now: i64) -> StoreResult<()> {
-        let n = on_db!(self, pool => sqlx::query(
+        let n = self.exec(query(
             "UPDATE schedules SET cancelled = TRUE, updated_at = $1 WHERE id = $2 AND kind = 'oneoff' \
              AND NOT EXISTS (SELECT 1 FROM schedule_runs r WHERE r.schedule_id = schedules.id)",
         )
         .bind(now)
-        .bind(id)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+        .bind(id)).await?;
         if n == 0 {
             return Err(StoreError::Conflict(
                 "that one-off send has already gone out or does not exist".into(),
@@ -265,8 +259,7 @@ impl Store {
              AND NOT EXISTS (SELECT 1 FROM schedule_runs r WHERE r.schedule_id = schedules.id) \
              ORDER BY run_at"
         );
-        let rows: Vec<ScheduleRow> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str())).fetch_all(pool).await)?;
-        rows.into_iter().map(Schedule::try_from).collect()
+        self.decode_all(query(AssertSqlSafe(sql.as_str()))).await
     }
 
     /// Claims a send: true for exactly one caller per (schedule, local date).
@@ -277,17 +270,14 @@ impl Store {
         outcome: &str,
         now: i64,
     ) -> StoreResult<bool> {
-        let n = on_db!(self, pool => sqlx::query(
+        let n = self.exec(query(
             "INSERT INTO schedule_runs (schedule_id, local_date, fired_at, outcome) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (schedule_id, local_date) DO NOTHING",
         )
         .bind(schedule_id)
         .bind(local_date)
         .bind(now)
-        .bind(outcome)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+        .bind(outcome)).await?;
         Ok(n == 1)
     }
 
@@ -301,7 +291,7 @@ impl Store {
         stale_before: i64,
         now: i64,
     ) -> StoreResult<bool> {
-        let n = on_db!(self, pool => sqlx::query(
+        let n = self.exec(query(
             "UPDATE schedule_runs SET fired_at = $1 WHERE schedule_id = $2 AND local_date = $3 \
              AND outcome = $4 AND fired_at < $5",
         )
@@ -309,10 +299,7 @@ impl Store {
         .bind(schedule_id)
         .bind(local_date)
         .bind(claimed_outcome)
-        .bind(stale_before)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+        .bind(stale_before)).await?;
         Ok(n == 1)
     }
 
@@ -323,37 +310,36 @@ impl Store {
         digest_id: Option<i64>,
         outcome: &str,
     ) -> StoreResult<()> {
-        on_db!(self, pool => sqlx::query(
+        self.exec(query(
             "UPDATE schedule_runs SET digest_id = $1, outcome = $2 WHERE schedule_id = $3 AND local_date = $4",
         )
         .bind(digest_id)
         .bind(outcome)
         .bind(schedule_id)
-        .bind(local_date)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+        .bind(local_date)).await?;
         Ok(())
     }
 
     pub async fn schedule_runs(&self, schedule_id: i64) -> StoreResult<Vec<ScheduleRun>> {
-        Ok(on_db!(self, pool => sqlx::query_as(
-            "SELECT schedule_id, local_date, fired_at, digest_id, outcome FROM schedule_runs \
+        self.fetch_all(
+            query(
+                "SELECT schedule_id, local_date, fired_at, digest_id, outcome FROM schedule_runs \
              WHERE schedule_id = $1 ORDER BY fired_at",
+            )
+            .bind(schedule_id),
         )
-        .bind(schedule_id)
-        .fetch_all(pool)
-        .await)?)
+        .await
     }
 
     /// The latest firings of any schedule, newest first.
     pub async fn recent_schedule_runs(&self, limit: i64) -> StoreResult<Vec<ScheduleRun>> {
-        Ok(on_db!(self, pool => sqlx::query_as(
-            "SELECT schedule_id, local_date, fired_at, digest_id, outcome FROM schedule_runs \
+        self.fetch_all(
+            query(
+                "SELECT schedule_id, local_date, fired_at, digest_id, outcome FROM schedule_runs \
              ORDER BY fired_at DESC LIMIT $1",
+            )
+            .bind(limit),
         )
-        .bind(limit)
-        .fetch_all(pool)
-        .await)?)
+        .await
     }
 }

@@ -1,25 +1,24 @@
 //! Small key/value settings that belong with the data, such as the generated secret.
 
-use super::{Store, StoreResult, on_db};
+use super::{Store, StoreResult, query};
 
 impl Store {
     pub async fn setting(&self, key: &str) -> StoreResult<Option<String>> {
-        let value = on_db!(self, pool => sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
-            .bind(key)
-            .fetch_optional(pool)
-            .await)?;
+        let value = self
+            .scalar_optional(query("SELECT value FROM settings WHERE key = $1").bind(key))
+            .await?;
         Ok(value)
     }
 
     /// Stores `value` unless the key already has one, and returns whichever value won.
     /// Several processes starting at once therefore agree on one value.
     pub async fn setting_or_insert(&self, key: &str, value: &str) -> StoreResult<String> {
-        on_db!(self, pool => sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
-            .bind(key)
-            .bind(value)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?;
+        self.exec(
+            query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+                .bind(key)
+                .bind(value),
+        )
+        .await?;
         Ok(self
             .setting(key)
             .await?
@@ -27,14 +26,11 @@ impl Store {
     }
 
     pub async fn set_setting(&self, key: &str, value: &str) -> StoreResult<()> {
-        on_db!(self, pool => sqlx::query(
+        self.exec(query(
             "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         )
         .bind(key)
-        .bind(value)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+        .bind(value)).await?;
         Ok(())
     }
 }

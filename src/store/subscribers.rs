@@ -3,7 +3,7 @@
 use serde::Serialize;
 use sqlx::AssertSqlSafe;
 
-use super::{Store, StoreError, StoreResult, is_unique_violation, on_db};
+use super::{ConflictOnUnique, Dialect, Query, Store, StoreError, StoreResult, query};
 use crate::domain::{EmailAddress, Frequency, SubscriberStatus};
 
 /// A subscriber as stored. Times are epoch milliseconds.
@@ -29,7 +29,7 @@ pub struct Subscriber {
 }
 
 #[derive(sqlx::FromRow)]
-struct SubscriberRow {
+pub(crate) struct SubscriberRow {
     id: i64,
     email: String,
     name: Option<String>,
@@ -51,6 +51,10 @@ struct SubscriberRow {
 pub(crate) const SUBSCRIBER_COLUMNS: &str = "id, email, name, status, source, frequency, paused_until, \
     bounce_count, created_at, status_changed_at, confirmed_at, unsubscribed_at, bounced_at, \
     complained_at, confirmation_sent_at, time_zone";
+
+impl super::Decoded for Subscriber {
+    type Row = SubscriberRow;
+}
 
 impl TryFrom<SubscriberRow> for Subscriber {
     type Error = StoreError;
@@ -112,25 +116,19 @@ impl Store {
             "INSERT INTO subscribers (email, email_key, name, status, source, created_at, status_changed_at, confirmed_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $6, $7) RETURNING {SUBSCRIBER_COLUMNS}"
         );
-        let row: Result<SubscriberRow, sqlx::Error> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str()))
-            .bind(new.email.as_str())
-            .bind(new.email.key())
-            .bind(new.name)
-            .bind(new.status.as_str())
-            .bind(new.source)
-            .bind(now)
-            .bind(confirmed_at)
-            .fetch_one(pool)
-            .await);
-        let subscriber: Subscriber = match row {
-            Ok(row) => row.try_into()?,
-            Err(e) if is_unique_violation(&e) => {
-                return Err(StoreError::Conflict(
-                    "this address is already on the list".into(),
-                ));
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let subscriber: Subscriber = self
+            .decode_one(
+                query(AssertSqlSafe(sql.as_str()))
+                    .bind(new.email.as_str())
+                    .bind(new.email.key())
+                    .bind(new.name)
+                    .bind(new.status.as_str())
+                    .bind(new.source)
+                    .bind(now)
+                    .bind(confirmed_at),
+            )
+            .await
+            .conflict_on_unique(|| "this address is already on the list".into())?;
         self.record_event(
             subscriber.id,
             "created",
@@ -143,8 +141,9 @@ impl Store {
 
     pub async fn subscriber(&self, id: i64) -> StoreResult<Subscriber> {
         let sql = format!("SELECT {SUBSCRIBER_COLUMNS} FROM subscribers WHERE id = $1");
-        let row: Option<SubscriberRow> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str())).bind(id).fetch_optional(pool).await)?;
-        row.ok_or(StoreError::NotFound)?.try_into()
+        self.decode_optional(query(AssertSqlSafe(sql.as_str())).bind(id))
+            .await?
+            .ok_or(StoreError::NotFound)
     }
 
     /// Finds an address regardless of its case.
@@ -153,8 +152,8 @@ impl Store {
         email: &EmailAddress,
     ) -> StoreResult<Option<Subscriber>> {
         let sql = format!("SELECT {SUBSCRIBER_COLUMNS} FROM subscribers WHERE email_key = $1");
-        let row: Option<SubscriberRow> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str())).bind(email.key()).fetch_optional(pool).await)?;
-        row.map(Subscriber::try_from).transpose()
+        self.decode_optional(query(AssertSqlSafe(sql.as_str())).bind(email.key()))
+            .await
     }
 
     /// Moves a subscriber to `to` if the lifecycle allows it, stamping the time of the
@@ -172,22 +171,7 @@ impl Store {
             if current.status == to {
                 return Ok(current);
             }
-            let stamp = time_column(to)
-                .map(|c| format!(", {c} = $1"))
-                .unwrap_or_default();
-            let sql = format!(
-                "UPDATE subscribers SET status = $2, status_changed_at = $1{stamp} WHERE id = $3 AND status = $4"
-            );
-            let done = on_db!(self, pool => sqlx::query(AssertSqlSafe(sql.as_str()))
-                .bind(now)
-                .bind(to.as_str())
-                .bind(id)
-                .bind(current.status.as_str())
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected()))?;
-            if done == 1 {
-                self.record_event(id, to.as_str(), None, now).await?;
+            if self.change_status_from(id, current.status, to, now).await? {
                 return self.subscriber(id).await;
             }
         }
@@ -213,14 +197,15 @@ impl Store {
         let sql = format!(
             "UPDATE subscribers SET status = $2, status_changed_at = $1{stamp} WHERE id = $3 AND status = $4"
         );
-        let done = on_db!(self, pool => sqlx::query(AssertSqlSafe(sql.as_str()))
-            .bind(now)
-            .bind(to.as_str())
-            .bind(id)
-            .bind(from.as_str())
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?;
+        let done = self
+            .exec(
+                query(AssertSqlSafe(sql.as_str()))
+                    .bind(now)
+                    .bind(to.as_str())
+                    .bind(id)
+                    .bind(from.as_str()),
+            )
+            .await?;
         if done == 1 {
             self.record_event(id, to.as_str(), None, now).await?;
         }
@@ -229,11 +214,11 @@ impl Store {
 
     /// Counts per status, with zero for statuses nobody is in.
     pub async fn count_subscribers_by_status(&self) -> StoreResult<Vec<(SubscriberStatus, i64)>> {
-        let rows: Vec<(String, i64)> = on_db!(self, pool => sqlx::query_as(
-            "SELECT status, COUNT(*) FROM subscribers GROUP BY status",
-        )
-        .fetch_all(pool)
-        .await)?;
+        let rows: Vec<(String, i64)> = self
+            .fetch_all(query(
+                "SELECT status, COUNT(*) FROM subscribers GROUP BY status",
+            ))
+            .await?;
         Ok(SubscriberStatus::ALL
             .into_iter()
             .map(|s| {
@@ -255,16 +240,13 @@ impl Store {
         detail: Option<&str>,
         now: i64,
     ) -> StoreResult<()> {
-        on_db!(self, pool => sqlx::query(
+        self.exec(query(
             "INSERT INTO subscriber_events (subscriber_id, kind, detail, at) VALUES ($1, $2, $3, $4)",
         )
         .bind(subscriber_id)
         .bind(kind)
         .bind(detail)
-        .bind(now)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+        .bind(now)).await?;
         Ok(())
     }
 }
@@ -314,27 +296,30 @@ impl Store {
         let sql = format!(
             "SELECT {SUBSCRIBER_COLUMNS} FROM subscribers WHERE id > $1 {filter} ORDER BY id LIMIT $2"
         );
-        let rows: Vec<SubscriberRow> = on_db!(self, pool => {
-            let mut q = sqlx::query_as(AssertSqlSafe(sql.as_str())).bind(after_id).bind(limit);
+        let rows: Vec<SubscriberRow> = {
+            let mut q = query(AssertSqlSafe(sql.as_str()))
+                .bind(after_id)
+                .bind(limit);
             if let Some(s) = status {
                 q = q.bind(s.as_str());
             }
-            q.fetch_all(pool).await
-        })?;
+            self.fetch_all(q).await
+        }?;
         rows.into_iter().map(Subscriber::try_from).collect()
     }
 
     pub async fn count_subscribers(&self, status: Option<SubscriberStatus>) -> StoreResult<i64> {
         let n: i64 = match status {
             Some(s) => {
-                on_db!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM subscribers WHERE status = $1")
-                .bind(s.as_str())
-                .fetch_one(pool)
-                .await)?
+                self.scalar(
+                    query("SELECT COUNT(*) FROM subscribers WHERE status = $1").bind(s.as_str()),
+                )
+                .await?
             }
-            None => on_db!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM subscribers")
-                .fetch_one(pool)
-                .await)?,
+            None => {
+                self.scalar(query("SELECT COUNT(*) FROM subscribers"))
+                    .await?
+            }
         };
         Ok(n)
     }
@@ -348,28 +333,45 @@ impl Store {
         now: i64,
         not_since: i64,
     ) -> StoreResult<bool> {
-        let n = on_db!(self, pool => sqlx::query(
-            "UPDATE subscribers SET confirmation_sent_at = $1 \
+        let n = self
+            .exec(
+                query(
+                    "UPDATE subscribers SET confirmation_sent_at = $1 \
              WHERE id = $2 AND status = 'pending' \
              AND (confirmation_sent_at IS NULL OR confirmation_sent_at <= $3)",
-        )
-        .bind(now)
-        .bind(id)
-        .bind(not_since)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+                )
+                .bind(now)
+                .bind(id)
+                .bind(not_since),
+            )
+            .await?;
         Ok(n == 1)
     }
 
     /// Gives a claim back when the email could not be queued, so a retry is not throttled.
     pub async fn release_confirmation_send(&self, id: i64) -> StoreResult<()> {
-        on_db!(self, pool => sqlx::query("UPDATE subscribers SET confirmation_sent_at = NULL WHERE id = $1")
-            .bind(id)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?;
+        self.exec(
+            query("UPDATE subscribers SET confirmation_sent_at = NULL WHERE id = $1").bind(id),
+        )
+        .await?;
         Ok(())
+    }
+
+    /// Runs `update` (an UPDATE of subscriber `id`'s row), records `event` in their
+    /// history and returns the changed subscriber; `NotFound` when there is no such row.
+    async fn change_subscriber(
+        &self,
+        id: i64,
+        update: Query,
+        event: &str,
+        detail: Option<&str>,
+        now: i64,
+    ) -> StoreResult<Subscriber> {
+        if self.exec(update).await? == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.record_event(id, event, detail, now).await?;
+        self.subscriber(id).await
     }
 
     pub async fn update_preferences(
@@ -378,31 +380,22 @@ impl Store {
         update: &PreferencesUpdate<'_>,
         now: i64,
     ) -> StoreResult<Subscriber> {
-        let n = on_db!(self, pool => sqlx::query(
+        let update = query(
             "UPDATE subscribers SET name = $1, frequency = $2, paused_until = $3 WHERE id = $4",
         )
         .bind(update.name)
         .bind(update.frequency.as_str())
         .bind(update.paused_until)
-        .bind(id)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
-        if n == 0 {
-            return Err(StoreError::NotFound);
-        }
-        self.record_event(id, "preferences changed", None, now)
-            .await?;
-        self.subscriber(id).await
+        .bind(id);
+        self.change_subscriber(id, update, "preferences changed", None, now)
+            .await
     }
 
     pub async fn subscriber_events(&self, id: i64) -> StoreResult<Vec<SubscriberEvent>> {
-        let rows: Vec<(String, Option<String>, i64)> = on_db!(self, pool => sqlx::query_as(
+        let rows: Vec<(String, Option<String>, i64)> = self.fetch_all(query(
             "SELECT kind, detail, at FROM subscriber_events WHERE subscriber_id = $1 ORDER BY at, id",
         )
-        .bind(id)
-        .fetch_all(pool)
-        .await)?;
+        .bind(id)).await?;
         Ok(rows
             .into_iter()
             .map(|(kind, detail, at)| SubscriberEvent { kind, detail, at })
@@ -418,22 +411,20 @@ impl Store {
         reason: &str,
         now: i64,
     ) -> StoreResult<()> {
-        let deleted: u64 = super::in_tx!(self, tx => {
-            sqlx::query(
+        let tx = self.begin().await?;
+        let deleted: u64 =
+            {
+                tx.exec(query(
                 "INSERT INTO suppressions (email_hash, reason, created_at) VALUES ($1, $2, $3) \
                  ON CONFLICT (email_hash) DO NOTHING",
             )
             .bind(email_hash)
             .bind(reason)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("DELETE FROM subscribers WHERE id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-        });
+            .bind(now)).await?;
+                tx.exec(query("DELETE FROM subscribers WHERE id = $1").bind(id))
+                    .await?
+            };
+        tx.commit().await?;
         if deleted == 0 {
             return Err(StoreError::NotFound);
         }
@@ -441,12 +432,11 @@ impl Store {
     }
 
     pub async fn is_suppressed(&self, email_hash: &str) -> StoreResult<bool> {
-        let found: Option<String> = on_db!(self, pool => sqlx::query_scalar(
-            "SELECT email_hash FROM suppressions WHERE email_hash = $1",
-        )
-        .bind(email_hash)
-        .fetch_optional(pool)
-        .await)?;
+        let found: Option<String> = self
+            .scalar_optional(
+                query("SELECT email_hash FROM suppressions WHERE email_hash = $1").bind(email_hash),
+            )
+            .await?;
         Ok(found.is_some())
     }
 
@@ -459,29 +449,26 @@ impl Store {
             "SELECT email_hash FROM suppressions WHERE email_hash IN ({})",
             placeholders(1, hashes.len())
         );
-        let found: Vec<String> = on_db!(self, pool => {
-            let mut q = sqlx::query_scalar(AssertSqlSafe(sql.as_str()));
+        let found: Vec<String> = {
+            let mut q = query(AssertSqlSafe(sql.as_str()));
             for h in hashes {
                 q = q.bind(h);
             }
-            q.fetch_all(pool).await
-        })?;
+            self.scalars(q).await
+        }?;
         Ok(found)
     }
 
     pub async fn remove_suppression(&self, email_hash: &str) -> StoreResult<()> {
-        on_db!(self, pool => sqlx::query("DELETE FROM suppressions WHERE email_hash = $1")
-            .bind(email_hash)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?;
+        self.exec(query("DELETE FROM suppressions WHERE email_hash = $1").bind(email_hash))
+            .await?;
         Ok(())
     }
 
     pub async fn suppression_count(&self) -> StoreResult<i64> {
-        let n: i64 = on_db!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM suppressions")
-            .fetch_one(pool)
-            .await)?;
+        let n: i64 = self
+            .scalar(query("SELECT COUNT(*) FROM suppressions"))
+            .await?;
         Ok(n)
     }
 
@@ -519,39 +506,53 @@ impl Store {
              VALUES {} ON CONFLICT (email_key) DO NOTHING RETURNING id, email_key",
             values.join(", ")
         );
-        let inserted: Vec<(i64, String)> = super::in_tx!(self, tx => {
-            let mut q = sqlx::query_as(AssertSqlSafe(insert.as_str())).bind(source);
-            for r in rows {
-                q = q
-                    .bind(r.email.as_str())
-                    .bind(r.email.key())
-                    .bind(r.name.as_deref())
-                    .bind(r.status.as_str())
-                    .bind(r.created_at)
-                    .bind((r.status == SubscriberStatus::Confirmed).then_some(now))
-                    .bind(r.frequency.unwrap_or(Frequency::Daily).as_str())
-                    .bind(r.time_zone.as_deref());
-            }
-            let inserted: Vec<(i64, String)> = q.fetch_all(&mut *tx).await?;
-            if !inserted.is_empty() {
-                let events = format!(
-                    "INSERT INTO subscriber_events (subscriber_id, kind, detail, at) VALUES {}",
-                    (0..inserted.len())
-                        .map(|i| format!("(${}, 'created', $1, $2)", i + 3))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
-                let mut q = sqlx::query(AssertSqlSafe(events.as_str()))
-                    .bind(format!("via {source}"))
-                    .bind(now);
-                for (id, _) in &inserted {
-                    q = q.bind(*id);
-                }
-                q.execute(&mut *tx).await?;
-            }
-            inserted
-        });
-        Ok(inserted.into_iter().map(|(_, key)| key).collect())
+        let mut q = query(AssertSqlSafe(insert)).bind(source);
+        for r in rows {
+            q = q
+                .bind(r.email.as_str())
+                .bind(r.email.key())
+                .bind(r.name.as_deref())
+                .bind(r.status.as_str())
+                .bind(r.created_at)
+                .bind((r.status == SubscriberStatus::Confirmed).then_some(now))
+                .bind(r.frequency.unwrap_or(Frequency::Daily).as_str())
+                .bind(r.time_zone.as_deref());
+        }
+        self.write_import_batch(q, "created", &format!("via {source}"), now)
+            .await
+    }
+
+    /// Runs one import batch statement (`RETURNING id, email_key` of the rows it wrote)
+    /// and records `kind` / `detail` in the history of each of those rows, in one
+    /// transaction. Returns the `email_key`s written.
+    async fn write_import_batch(
+        &self,
+        batch: Query,
+        kind: &str,
+        detail: &str,
+        now: i64,
+    ) -> StoreResult<Vec<String>> {
+        let tx = self.begin().await?;
+        let written: Vec<(i64, String)> = tx.fetch_all(batch).await?;
+        if !written.is_empty() {
+            let events = format!(
+                "INSERT INTO subscriber_events (subscriber_id, kind, detail, at) VALUES {}",
+                (0..written.len())
+                    .map(|i| format!("(${}, $1, $2, $3)", i + 4))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let q = written.iter().fold(
+                query(AssertSqlSafe(events))
+                    .bind(kind)
+                    .bind(detail)
+                    .bind(now),
+                |q, (id, _)| q.bind(*id),
+            );
+            tx.exec(q).await?;
+        }
+        tx.commit().await?;
+        Ok(written.into_iter().map(|(_, key)| key).collect())
     }
 }
 
@@ -672,10 +673,10 @@ fn contains_pattern(fragment: &str) -> String {
 /// the same, and neither needs `LOWER()` on each name.
 fn filter_conditions(
     filter: &SubscriberFilter,
-    postgres: bool,
+    dialect: Dialect,
     args: &mut Vec<Arg>,
 ) -> Vec<String> {
-    let like = if postgres { "ILIKE" } else { "LIKE" };
+    let like = dialect.pick("LIKE", "ILIKE");
     let mut conditions = Vec::new();
     let mut push = |args: &mut Vec<Arg>, arg: Arg, sql: &dyn Fn(usize) -> String| {
         args.push(arg);
@@ -721,7 +722,7 @@ pub struct SubscriberDelivery {
     pub digest_id: i64,
     pub issue_date: String,
     pub subject: Option<String>,
-    pub state: String,
+    pub state: super::deliveries::DeliveryState,
     pub attempts: i64,
     pub last_error: Option<String>,
     pub sent_at: Option<i64>,
@@ -787,23 +788,23 @@ impl Store {
     /// Ids of up to `limit` subscribers `filter` matches, in no particular order.
     async fn matching_ids(&self, filter: &SubscriberFilter, limit: i64) -> StoreResult<Vec<i64>> {
         let mut args = Vec::new();
-        let conditions = filter_conditions(filter, self.is_postgres(), &mut args);
+        let conditions = filter_conditions(filter, self.dialect(), &mut args);
         args.push(Arg::Int(limit));
         let sql = format!(
             "SELECT id FROM subscribers {} LIMIT ${}",
             where_clause(&conditions),
             args.len()
         );
-        let ids: Vec<i64> = on_db!(self, pool => {
-            let mut q = sqlx::query_scalar(AssertSqlSafe(sql.as_str()));
+        let ids: Vec<i64> = {
+            let mut q = query(AssertSqlSafe(sql.as_str()));
             for a in &args {
                 q = match a {
                     Arg::Text(t) => q.bind(t.as_str()),
                     Arg::Int(i) => q.bind(*i),
                 };
             }
-            q.fetch_all(pool).await
-        })?;
+            self.scalars(q).await
+        }?;
         Ok(ids)
     }
 
@@ -829,13 +830,13 @@ impl Store {
             "SELECT id FROM subscribers WHERE id IN ({}) ORDER BY {order}",
             placeholders(1, ids.len())
         );
-        let ordered: Vec<i64> = on_db!(self, pool => {
-            let mut q = sqlx::query_scalar(AssertSqlSafe(sql.as_str()));
+        let ordered: Vec<i64> = {
+            let mut q = query(AssertSqlSafe(sql.as_str()));
             for id in ids {
                 q = q.bind(*id);
             }
-            q.fetch_all(pool).await
-        })?;
+            self.scalars(q).await
+        }?;
         let limit = limit.max(1) as usize;
         let (start, end) = match cursor {
             PageCursor::First => (0, limit.min(ordered.len())),
@@ -857,13 +858,13 @@ impl Store {
                  FROM subscribers WHERE id IN ({})",
                 placeholders(1, page_ids.len())
             );
-            let found: Vec<ListRow> = on_db!(self, pool => {
-                let mut q = sqlx::query_as(AssertSqlSafe(sql.as_str()));
+            let found: Vec<ListRow> = {
+                let mut q = query(AssertSqlSafe(sql.as_str()));
                 for id in page_ids {
                     q = q.bind(*id);
                 }
-                q.fetch_all(pool).await
-            })?;
+                self.fetch_all(q).await
+            }?;
             let mut by_id: std::collections::HashMap<i64, ListRow> =
                 found.into_iter().map(|r| (r.row.id, r)).collect();
             for id in page_ids {
@@ -917,7 +918,7 @@ impl Store {
         limit: i64,
     ) -> StoreResult<SubscriberPage> {
         let mut args = Vec::new();
-        let mut conditions = filter_conditions(filter, self.is_postgres(), &mut args);
+        let mut conditions = filter_conditions(filter, self.dialect(), &mut args);
         // Walking backwards (a "previous" link) reads the reverse order, then flips.
         let (anchor, backwards) = match cursor {
             PageCursor::First => (None, false),
@@ -969,16 +970,16 @@ impl Store {
             args.len(),
             order
         );
-        let rows: Vec<ListRow> = on_db!(self, pool => {
-            let mut q = sqlx::query_as(AssertSqlSafe(sql.as_str()));
+        let rows: Vec<ListRow> = {
+            let mut q = query(AssertSqlSafe(sql.as_str()));
             for a in &args {
                 q = match a {
                     Arg::Text(t) => q.bind(t.as_str()),
                     Arg::Int(i) => q.bind(*i),
                 };
             }
-            q.fetch_all(pool).await
-        })?;
+            self.fetch_all(q).await
+        }?;
         let more = rows.len() as i64 > limit;
         let mut page: Vec<SubscriberListRow> = rows
             .into_iter()
@@ -1002,33 +1003,32 @@ impl Store {
 
     /// The sort keys of the subscriber a page starts from.
     async fn cursor_key(&self, id: i64) -> StoreResult<Option<(i64, String)>> {
-        let row: Option<(i64, String)> = on_db!(self, pool => sqlx::query_as(
-            "SELECT created_at, email_key FROM subscribers WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(pool)
-        .await)?;
+        let row: Option<(i64, String)> = self
+            .fetch_optional(
+                query("SELECT created_at, email_key FROM subscribers WHERE id = $1").bind(id),
+            )
+            .await?;
         Ok(row)
     }
 
     /// How many subscribers `filter` matches (the table's "N matches").
     pub async fn count_matching(&self, filter: &SubscriberFilter) -> StoreResult<i64> {
         let mut args = Vec::new();
-        let conditions = filter_conditions(filter, self.is_postgres(), &mut args);
+        let conditions = filter_conditions(filter, self.dialect(), &mut args);
         let sql = format!(
             "SELECT COUNT(*) FROM subscribers {}",
             where_clause(&conditions)
         );
-        let n: i64 = on_db!(self, pool => {
-            let mut q = sqlx::query_scalar(AssertSqlSafe(sql.as_str()));
+        let n: i64 = {
+            let mut q = query(AssertSqlSafe(sql.as_str()));
             for a in &args {
                 q = match a {
                     Arg::Text(t) => q.bind(t.as_str()),
                     Arg::Int(i) => q.bind(*i),
                 };
             }
-            q.fetch_one(pool).await
-        })?;
+            self.scalar(q).await
+        }?;
         Ok(n)
     }
 
@@ -1036,29 +1036,25 @@ impl Store {
     /// Found by hopping through the source index, one probe per source, instead of
     /// reading an entry per subscriber as `DISTINCT` would.
     pub async fn subscriber_sources(&self) -> StoreResult<Vec<String>> {
-        let rows: Vec<String> = on_db!(self, pool => sqlx::query_scalar(
-            "WITH RECURSIVE s (v) AS ( \
-               SELECT MIN(source) FROM subscribers \
-               UNION ALL \
-               SELECT (SELECT MIN(source) FROM subscribers WHERE source > s.v) FROM s WHERE s.v IS NOT NULL \
-             ) SELECT v FROM s WHERE v IS NOT NULL ORDER BY v",
-        )
-        .fetch_all(pool)
-        .await)?;
+        let rows: Vec<String> = self.scalars(query(
+       "WITH RECURSIVE s (v) AS ( \
+          SELECT MIN(source) FROM subscribers \
+          UNION ALL \
+          SELECT (SELECT MIN(source) FROM subscribers WHERE source > s.v) FROM s WHERE s.v IS NOT NULL \
+        ) SELECT v FROM s WHERE v IS NOT NULL ORDER BY v",
+   )).await?;
         Ok(rows)
     }
 
     /// Every issue sent (or being sent) to a subscriber, newest first.
     pub async fn subscriber_deliveries(&self, id: i64) -> StoreResult<Vec<SubscriberDelivery>> {
-        let rows: Vec<SubscriberDelivery> = on_db!(self, pool => sqlx::query_as(
+        let rows: Vec<SubscriberDelivery> = self.fetch_all(query(
             "SELECT d.digest_id, g.issue_date, g.subject, d.state, CAST(d.attempts AS BIGINT) AS attempts, \
              d.last_error, d.sent_at, d.updated_at \
              FROM deliveries d JOIN digests g ON g.id = d.digest_id \
              WHERE d.subscriber_id = $1 ORDER BY g.issue_date DESC, d.id DESC",
         )
-        .bind(id)
-        .fetch_all(pool)
-        .await)?;
+        .bind(id)).await?;
         Ok(rows)
     }
 
@@ -1069,22 +1065,14 @@ impl Store {
         edit: &AdminEdit<'_>,
         now: i64,
     ) -> StoreResult<Subscriber> {
-        let n = on_db!(self, pool => sqlx::query(
-            "UPDATE subscribers SET name = $1, frequency = $2, time_zone = $3 WHERE id = $4",
-        )
-        .bind(edit.name)
-        .bind(edit.frequency.as_str())
-        .bind(edit.time_zone)
-        .bind(id)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
-        if n == 0 {
-            return Err(StoreError::NotFound);
-        }
-        self.record_event(id, "details changed", Some("by an editor"), now)
-            .await?;
-        self.subscriber(id).await
+        let update =
+            query("UPDATE subscribers SET name = $1, frequency = $2, time_zone = $3 WHERE id = $4")
+                .bind(edit.name)
+                .bind(edit.frequency.as_str())
+                .bind(edit.time_zone)
+                .bind(id);
+        self.change_subscriber(id, update, "details changed", Some("by an editor"), now)
+            .await
     }
 
     /// For an import that updates existing addresses: sets the name, frequency and zone
@@ -1116,33 +1104,16 @@ impl Store {
              FROM v WHERE subscribers.email_key = v.k RETURNING subscribers.id, subscribers.email_key",
             values.join(", ")
         );
-        let updated: Vec<(i64, String)> = super::in_tx!(self, tx => {
-            let mut q = sqlx::query_as(AssertSqlSafe(update.as_str()));
-            for r in rows {
-                q = q
-                    .bind(r.email.key())
-                    .bind(r.name.as_deref())
-                    .bind(r.frequency.map(Frequency::as_str))
-                    .bind(r.time_zone.as_deref());
-            }
-            let updated: Vec<(i64, String)> = q.fetch_all(&mut *tx).await?;
-            if !updated.is_empty() {
-                let events = format!(
-                    "INSERT INTO subscriber_events (subscriber_id, kind, detail, at) VALUES {}",
-                    (0..updated.len())
-                        .map(|i| format!("(${}, 'details changed', 'by an import', $1)", i + 2))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
-                let mut q = sqlx::query(AssertSqlSafe(events.as_str())).bind(now);
-                for (id, _) in &updated {
-                    q = q.bind(*id);
-                }
-                q.execute(&mut *tx).await?;
-            }
-            updated
-        });
-        Ok(updated.into_iter().map(|(_, key)| key).collect())
+        let mut q = query(AssertSqlSafe(update));
+        for r in rows {
+            q = q
+                .bind(r.email.key())
+                .bind(r.name.as_deref())
+                .bind(r.frequency.map(Frequency::as_str))
+                .bind(r.time_zone.as_deref());
+        }
+        self.write_import_batch(q, "details changed", "by an import", now)
+            .await
     }
 }
 
@@ -1223,7 +1194,7 @@ impl Store {
         size_bytes: i64,
         now: i64,
     ) -> StoreResult<i64> {
-        let id: i64 = on_db!(self, pool => sqlx::query_scalar(
+        let id: i64 = self.scalar(query(
             "INSERT INTO subscriber_imports (admin_id, file_name, path, size_bytes, state, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, 'uploaded', $5, $5) RETURNING id",
         )
@@ -1231,20 +1202,16 @@ impl Store {
         .bind(file_name)
         .bind(path)
         .bind(size_bytes)
-        .bind(now)
-        .fetch_one(pool)
-        .await)?;
+        .bind(now)).await?;
         Ok(id)
     }
 
     pub async fn import_job(&self, id: i64) -> StoreResult<ImportJob> {
-        let row: Option<ImportJobRow> = on_db!(self, pool => sqlx::query_as(
+        let row: Option<ImportJobRow> = self.fetch_optional(query(
             "SELECT id, admin_id, file_name, path, size_bytes, state, options, bytes_done, report, error, \
              created_at, updated_at FROM subscriber_imports WHERE id = $1",
         )
-        .bind(id)
-        .fetch_optional(pool)
-        .await)?;
+        .bind(id)).await?;
         let r = row.ok_or(StoreError::NotFound)?;
         Ok(ImportJob {
             id: r.0,
@@ -1265,30 +1232,24 @@ impl Store {
     /// Moves an uploaded import to running with its options; false if it was not waiting
     /// (already started by a second click), so it runs once.
     pub async fn start_import(&self, id: i64, options: &str, now: i64) -> StoreResult<bool> {
-        let n = on_db!(self, pool => sqlx::query(
+        let n = self.exec(query(
             "UPDATE subscriber_imports SET state = 'running', options = $1, updated_at = $2 \
              WHERE id = $3 AND state = 'uploaded'",
         )
         .bind(options)
         .bind(now)
-        .bind(id)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+        .bind(id)).await?;
         Ok(n == 1)
     }
 
     /// Records how far a running import has read; `updated_at` doubles as its heartbeat.
     pub async fn import_progress(&self, id: i64, bytes_done: i64, now: i64) -> StoreResult<()> {
-        on_db!(self, pool => sqlx::query(
+        self.exec(query(
             "UPDATE subscriber_imports SET bytes_done = $1, updated_at = $2 WHERE id = $3 AND state = 'running'",
         )
         .bind(bytes_done)
         .bind(now)
-        .bind(id)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+        .bind(id)).await?;
         Ok(())
     }
 
@@ -1302,7 +1263,7 @@ impl Store {
         bytes_done: i64,
         now: i64,
     ) -> StoreResult<()> {
-        on_db!(self, pool => sqlx::query(
+        self.exec(query(
             "UPDATE subscriber_imports SET state = $1, report = $2, error = $3, bytes_done = $4, updated_at = $5 \
              WHERE id = $6",
         )
@@ -1311,10 +1272,7 @@ impl Store {
         .bind(error)
         .bind(bytes_done)
         .bind(now)
-        .bind(id)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+        .bind(id)).await?;
         Ok(())
     }
 }

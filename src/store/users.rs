@@ -8,7 +8,7 @@ use std::{fmt, str::FromStr};
 use serde::Serialize;
 use sqlx::AssertSqlSafe;
 
-use super::{Store, StoreError, StoreResult, is_unique_violation, on_db};
+use super::{ConflictOnUnique, Store, StoreError, StoreResult, query};
 
 /// What an admin may do: an operator watches (queue, subscribers); an editor also edits
 /// and sends.
@@ -70,7 +70,7 @@ pub struct AdminUser {
 }
 
 #[derive(sqlx::FromRow)]
-struct AdminUserRow {
+pub(crate) struct AdminUserRow {
     id: i64,
     email: String,
     password_hash: String,
@@ -87,6 +87,10 @@ const USER_COLUMNS: &str =
 /// The same columns prefixed with `u.`, for joins.
 const USER_COLUMNS_U: &str = "u.id, u.email, u.password_hash, u.role, u.failed_logins, \
     u.locked_until, u.last_login_at, u.created_at";
+
+impl super::Decoded for AdminUser {
+    type Row = AdminUserRow;
+}
 
 impl TryFrom<AdminUserRow> for AdminUser {
     type Error = StoreError;
@@ -154,7 +158,7 @@ pub struct ApiTokenInfo {
 }
 
 #[derive(sqlx::FromRow)]
-struct ApiTokenRow {
+pub(crate) struct ApiTokenRow {
     id: i64,
     user_id: i64,
     name: String,
@@ -165,6 +169,10 @@ struct ApiTokenRow {
 }
 
 const TOKEN_COLUMNS: &str = "id, user_id, name, access, created_at, last_used_at, expires_at";
+
+impl super::Decoded for ApiTokenInfo {
+    type Row = ApiTokenRow;
+}
 
 impl From<ApiTokenRow> for ApiTokenInfo {
     fn from(r: ApiTokenRow) -> Self {
@@ -208,41 +216,33 @@ impl Store {
             "INSERT INTO admin_users (email, password_hash, role, created_at) VALUES ($1, $2, $3, $4) \
              RETURNING {USER_COLUMNS}"
         );
-        let row: Result<AdminUserRow, sqlx::Error> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str()))
-            .bind(normalise_email(email))
-            .bind(password_hash)
-            .bind(role.as_str())
-            .bind(now)
-            .fetch_one(pool)
-            .await);
-        match row {
-            Ok(r) => r.try_into(),
-            Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(
-                "an admin with this address already exists".into(),
-            )),
-            Err(e) => Err(e.into()),
-        }
+        self.decode_one(
+            query(AssertSqlSafe(sql.as_str()))
+                .bind(normalise_email(email))
+                .bind(password_hash)
+                .bind(role.as_str())
+                .bind(now),
+        )
+        .await
+        .conflict_on_unique(|| "an admin with this address already exists".into())
     }
 
     pub async fn admin_user(&self, id: i64) -> StoreResult<AdminUser> {
         let sql = format!("SELECT {USER_COLUMNS} FROM admin_users WHERE id = $1");
-        let row: Option<AdminUserRow> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str())).bind(id).fetch_optional(pool).await)?;
-        row.ok_or(StoreError::NotFound)?.try_into()
+        self.decode_optional(query(AssertSqlSafe(sql.as_str())).bind(id))
+            .await?
+            .ok_or(StoreError::NotFound)
     }
 
     pub async fn admin_user_by_email(&self, email: &str) -> StoreResult<Option<AdminUser>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM admin_users WHERE email = $1");
-        let row: Option<AdminUserRow> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str()))
-            .bind(normalise_email(email))
-            .fetch_optional(pool)
-            .await)?;
-        row.map(AdminUser::try_from).transpose()
+        self.decode_optional(query(AssertSqlSafe(sql.as_str())).bind(normalise_email(email)))
+            .await
     }
 
     pub async fn list_admin_users(&self) -> StoreResult<Vec<AdminUser>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM admin_users ORDER BY email");
-        let rows: Vec<AdminUserRow> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str())).fetch_all(pool).await)?;
-        rows.into_iter().map(AdminUser::try_from).collect()
+        self.decode_all(query(AssertSqlSafe(sql.as_str()))).await
     }
 
     /// Removes an admin with their sessions and tokens; `NotFound` when there is none.
@@ -252,52 +252,37 @@ impl Store {
             .await?
             .ok_or(StoreError::NotFound)?;
         self.delete_sessions_of(user.id).await?;
-        on_db!(self, pool => sqlx::query("DELETE FROM api_tokens WHERE user_id = $1")
-            .bind(user.id)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?;
-        on_db!(self, pool => sqlx::query("DELETE FROM admin_users WHERE id = $1")
-            .bind(user.id)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?;
+        self.exec(query("DELETE FROM api_tokens WHERE user_id = $1").bind(user.id))
+            .await?;
+        self.exec(query("DELETE FROM admin_users WHERE id = $1").bind(user.id))
+            .await?;
         Ok(())
     }
 
     /// Replaces the password and ends every session, so a stolen cookie dies with the old
     /// password; also lifts every lock-out of the account.
     pub async fn set_admin_password(&self, user_id: i64, password_hash: &str) -> StoreResult<()> {
-        let n = on_db!(self, pool => sqlx::query(
+        let n = self.exec(query(
             "UPDATE admin_users SET password_hash = $1, failed_logins = 0, locked_until = NULL WHERE id = $2",
         )
         .bind(password_hash)
-        .bind(user_id)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+        .bind(user_id)).await?;
         if n == 0 {
             return Err(StoreError::NotFound);
         }
-        on_db!(self, pool => sqlx::query(
+        self.exec(query(
             "DELETE FROM login_attempts WHERE account = (SELECT email FROM admin_users WHERE id = $1)",
         )
-        .bind(user_id)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+        .bind(user_id)).await?;
         self.delete_sessions_of(user_id).await
     }
 
     pub async fn record_successful_login(&self, user_id: i64, now: i64) -> StoreResult<()> {
-        on_db!(self, pool => sqlx::query(
+        self.exec(query(
             "UPDATE admin_users SET failed_logins = 0, locked_until = NULL, last_login_at = $1 WHERE id = $2",
         )
         .bind(now)
-        .bind(user_id)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+        .bind(user_id)).await?;
         Ok(())
     }
 
@@ -323,14 +308,16 @@ impl Store {
                         ELSE login_attempts.window_start END \
              WHERE login_attempts.window_start <= $4 OR login_attempts.attempts < $5 \
              RETURNING attempts";
-        let n: Option<i64> = on_db!(self, pool => sqlx::query_scalar(sql)
-            .bind(normalise_email(account))
-            .bind(client)
-            .bind(now)
-            .bind(window_starts_after)
-            .bind(max)
-            .fetch_optional(pool)
-            .await)?;
+        let n: Option<i64> = self
+            .scalar_optional(
+                query(sql)
+                    .bind(normalise_email(account))
+                    .bind(client)
+                    .bind(now)
+                    .bind(window_starts_after)
+                    .bind(max),
+            )
+            .await?;
         Ok(n)
     }
 
@@ -340,47 +327,45 @@ impl Store {
         account: &str,
         client: &str,
     ) -> StoreResult<Option<i64>> {
-        let at: Option<i64> = on_db!(self, pool => sqlx::query_scalar(
-            "SELECT window_start FROM login_attempts WHERE account = $1 AND client = $2",
-        )
-        .bind(normalise_email(account))
-        .bind(client)
-        .fetch_optional(pool)
-        .await)?;
+        let at: Option<i64> = self
+            .scalar_optional(
+                query("SELECT window_start FROM login_attempts WHERE account = $1 AND client = $2")
+                    .bind(normalise_email(account))
+                    .bind(client),
+            )
+            .await?;
         Ok(at)
     }
 
     /// Forgets the attempts of (`account`, `client`) after a successful sign-in.
     pub async fn clear_login_attempts(&self, account: &str, client: &str) -> StoreResult<()> {
-        on_db!(self, pool => sqlx::query(
-            "DELETE FROM login_attempts WHERE account = $1 AND client = $2",
+        self.exec(
+            query("DELETE FROM login_attempts WHERE account = $1 AND client = $2")
+                .bind(normalise_email(account))
+                .bind(client),
         )
-        .bind(normalise_email(account))
-        .bind(client)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+        .await?;
         Ok(())
     }
 
     /// Forgets every window that has run out, so guesses at made-up addresses do not pile
     /// up (an index range on `window_start`).
     pub async fn prune_login_attempts(&self, window_starts_after: i64) -> StoreResult<u64> {
-        let n = on_db!(self, pool => sqlx::query("DELETE FROM login_attempts WHERE window_start <= $1")
-            .bind(window_starts_after)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?;
+        let n = self
+            .exec(
+                query("DELETE FROM login_attempts WHERE window_start <= $1")
+                    .bind(window_starts_after),
+            )
+            .await?;
         Ok(n)
     }
 
     /// Lifts every lock-out of `account` (after `users passwd`).
     pub async fn clear_all_login_attempts(&self, account: &str) -> StoreResult<()> {
-        on_db!(self, pool => sqlx::query("DELETE FROM login_attempts WHERE account = $1")
-            .bind(normalise_email(account))
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?;
+        self.exec(
+            query("DELETE FROM login_attempts WHERE account = $1").bind(normalise_email(account)),
+        )
+        .await?;
         Ok(())
     }
 
@@ -392,7 +377,7 @@ impl Store {
         now: i64,
         expires_at: i64,
     ) -> StoreResult<()> {
-        on_db!(self, pool => sqlx::query(
+        self.exec(query(
             "INSERT INTO admin_sessions (token_hash, user_id, csrf_token, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5)",
         )
@@ -400,10 +385,7 @@ impl Store {
         .bind(user_id)
         .bind(csrf_token)
         .bind(now)
-        .bind(expires_at)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+        .bind(expires_at)).await?;
         Ok(())
     }
 
@@ -414,10 +396,9 @@ impl Store {
             "SELECT s.csrf_token, s.expires_at, {USER_COLUMNS_U} FROM admin_sessions s \
              JOIN admin_users u ON u.id = s.user_id WHERE s.token_hash = $1"
         );
-        let row: Option<SessionRow> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str()))
-            .bind(token_hash)
-            .fetch_optional(pool)
-            .await)?;
+        let row: Option<SessionRow> = self
+            .fetch_optional(query(AssertSqlSafe(sql.as_str())).bind(token_hash))
+            .await?;
         row.map(|r| {
             Ok(AdminSession {
                 user: r.user.try_into()?,
@@ -429,30 +410,22 @@ impl Store {
     }
 
     pub async fn delete_admin_session(&self, token_hash: &str) -> StoreResult<()> {
-        on_db!(self, pool => sqlx::query("DELETE FROM admin_sessions WHERE token_hash = $1")
-            .bind(token_hash)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?;
+        self.exec(query("DELETE FROM admin_sessions WHERE token_hash = $1").bind(token_hash))
+            .await?;
         Ok(())
     }
 
     pub async fn delete_sessions_of(&self, user_id: i64) -> StoreResult<()> {
-        on_db!(self, pool => sqlx::query("DELETE FROM admin_sessions WHERE user_id = $1")
-            .bind(user_id)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?;
+        self.exec(query("DELETE FROM admin_sessions WHERE user_id = $1").bind(user_id))
+            .await?;
         Ok(())
     }
 
     /// Forgets sessions that ended before `now`; returns how many.
     pub async fn delete_expired_sessions(&self, now: i64) -> StoreResult<u64> {
-        let n = on_db!(self, pool => sqlx::query("DELETE FROM admin_sessions WHERE expires_at < $1")
-            .bind(now)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?;
+        let n = self
+            .exec(query("DELETE FROM admin_sessions WHERE expires_at < $1").bind(now))
+            .await?;
         Ok(n)
     }
 
@@ -465,15 +438,17 @@ impl Store {
             "INSERT INTO api_tokens (user_id, name, token_hash, access, expires_at, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6) RETURNING {TOKEN_COLUMNS}"
         );
-        let row: ApiTokenRow = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str()))
-            .bind(t.user_id)
-            .bind(t.name)
-            .bind(t.token_hash)
-            .bind(t.access.as_str())
-            .bind(t.expires_at)
-            .bind(now)
-            .fetch_one(pool)
-            .await)?;
+        let row: ApiTokenRow = self
+            .fetch_one(
+                query(AssertSqlSafe(sql.as_str()))
+                    .bind(t.user_id)
+                    .bind(t.name)
+                    .bind(t.token_hash)
+                    .bind(t.access.as_str())
+                    .bind(t.expires_at)
+                    .bind(now),
+            )
+            .await?;
         Ok(row.into())
     }
 
@@ -494,18 +469,20 @@ impl Store {
             "SELECT t.access, {USER_COLUMNS_U} FROM api_tokens t JOIN admin_users u ON u.id = t.user_id \
              WHERE t.token_hash = $1 AND (t.expires_at IS NULL OR t.expires_at > $2)"
         );
-        let row: Option<Row> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str()))
-            .bind(token_hash)
-            .bind(now)
-            .fetch_optional(pool)
-            .await)?;
+        let row: Option<Row> = self
+            .fetch_optional(
+                query(AssertSqlSafe(sql.as_str()))
+                    .bind(token_hash)
+                    .bind(now),
+            )
+            .await?;
         let Some(row) = row else { return Ok(None) };
-        on_db!(self, pool => sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2")
-            .bind(now)
-            .bind(token_hash)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?;
+        self.exec(
+            query("UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2")
+                .bind(now)
+                .bind(token_hash),
+        )
+        .await?;
         Ok(Some((
             row.user.try_into()?,
             ApiAccess::from_column(&row.access),
@@ -514,31 +491,27 @@ impl Store {
 
     /// Revokes every token of `user_id` (after a password change); returns how many.
     pub async fn delete_api_tokens_of(&self, user_id: i64) -> StoreResult<u64> {
-        let n = on_db!(self, pool => sqlx::query("DELETE FROM api_tokens WHERE user_id = $1")
-            .bind(user_id)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?;
+        let n = self
+            .exec(query("DELETE FROM api_tokens WHERE user_id = $1").bind(user_id))
+            .await?;
         Ok(n)
     }
 
     pub async fn list_api_tokens(&self, user_id: i64) -> StoreResult<Vec<ApiTokenInfo>> {
         let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE user_id = $1 ORDER BY id");
-        let rows: Vec<ApiTokenRow> = on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql.as_str()))
-        .bind(user_id)
-        .fetch_all(pool)
-        .await)?;
-        Ok(rows.into_iter().map(ApiTokenInfo::from).collect())
+        self.decode_all(query(AssertSqlSafe(sql.as_str())).bind(user_id))
+            .await
     }
 
     /// Revokes one of `user_id`'s tokens; `NotFound` when it is not theirs.
     pub async fn delete_api_token(&self, user_id: i64, token_id: i64) -> StoreResult<()> {
-        let n = on_db!(self, pool => sqlx::query("DELETE FROM api_tokens WHERE id = $1 AND user_id = $2")
-            .bind(token_id)
-            .bind(user_id)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?;
+        let n = self
+            .exec(
+                query("DELETE FROM api_tokens WHERE id = $1 AND user_id = $2")
+                    .bind(token_id)
+                    .bind(user_id),
+            )
+            .await?;
         if n == 0 {
             return Err(StoreError::NotFound);
         }

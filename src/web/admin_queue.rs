@@ -20,7 +20,8 @@ use super::{
 use crate::{
     app::App,
     ops::metrics::{known_job_kinds, now_secs},
-    store::queue_stats::{DigestProgress, JobFailure, KindStats},
+    queue::stats::{JobFailure, KindStats},
+    store::queue_stats::DigestProgress,
 };
 
 const PATH: &str = "/admin/queue";
@@ -95,7 +96,7 @@ fn digest_row(d: &DigestProgress) -> DigestRow {
     DigestRow {
         id: d.digest_id,
         issue_date: d.issue_date.clone(),
-        status: d.status.clone(),
+        status: d.status.to_string(),
         total: d.total,
         sent: d.sent,
         failed: d.failed,

@@ -263,22 +263,15 @@ async fn login_logout_csrf_and_roles(backend: Backend) {
     );
 
     // Only the hash of the session token is stored.
-    let stored: i64 = match t.app.store.db() {
-        breakfast::store::Db::Sqlite(p) => {
-            sqlx::query_scalar("SELECT COUNT(*) FROM admin_sessions WHERE token_hash = $1")
-                .bind(&token)
-                .fetch_one(p)
-                .await
-                .unwrap()
-        }
-        breakfast::store::Db::Postgres(p) => {
-            sqlx::query_scalar("SELECT COUNT(*) FROM admin_sessions WHERE token_hash = $1")
-                .bind(&token)
-                .fetch_one(p)
-                .await
-                .unwrap()
-        }
-    };
+    let stored = t
+        .app
+        .store
+        .fixture_i64(
+            breakfast::store::query("SELECT COUNT(*) FROM admin_sessions WHERE token_hash = $1")
+                .bind(&token),
+        )
+        .await
+        .unwrap();
     assert_eq!(stored, 0);
 
     let out = b.post("/admin/logout", &[("csrf", &csrf)]).await;

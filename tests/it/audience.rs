@@ -10,7 +10,7 @@ use breakfast::{
     App,
     domain::{Clock, EmailAddress, Frequency, SubscriberStatus},
     store::{
-        Db,
+        query,
         subscribers::{ImportRow, NewSubscriber, PageCursor, SubscriberFilter, SubscriberSort},
         users::AdminRole,
     },
@@ -577,32 +577,29 @@ on_both_databases!(subscriber_page_and_actions);
 /// A sent issue in the ledger, written directly: the delivery pipeline is not under test.
 async fn record_delivery(app: &App, subscriber: i64) {
     let now = app.now_ms();
-    macro_rules! run {
-        ($pool:expr) => {{
-            let digest: i64 = sqlx::query_scalar(
+    let digest = app
+        .store
+        .fixture_i64(
+            query(
                 "INSERT INTO digests (issue_date, status, subject, created_at, updated_at) \
                  VALUES ('2026-11-30', 'sent', 'Tuesday news', $1, $1) RETURNING id",
             )
-            .bind(now)
-            .fetch_one($pool)
-            .await
-            .unwrap();
-            sqlx::query(
+            .bind(now),
+        )
+        .await
+        .unwrap();
+    app.store
+        .fixture_exec(
+            query(
                 "INSERT INTO deliveries (digest_id, subscriber_id, batch_no, state, attempts, sent_at, updated_at) \
                  VALUES ($1, $2, 0, 'sent', 1, $3, $3)",
             )
             .bind(digest)
             .bind(subscriber)
-            .bind(now)
-            .execute($pool)
-            .await
-            .unwrap();
-        }};
-    }
-    match app.store.db() {
-        Db::Sqlite(p) => run!(p),
-        Db::Postgres(p) => run!(p),
-    }
+            .bind(now),
+        )
+        .await
+        .unwrap();
 }
 
 async fn export_follows_the_filter_and_neutralises(backend: Backend) {

@@ -75,7 +75,7 @@ async fn send_digest(app: &App, date: &str) -> i64 {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let p = app.store.delivery_progress(id, app.now_ms()).await.unwrap();
-        if p.status == "sent" {
+        if p.is_finished() {
             return id;
         }
         assert!(Instant::now() < deadline, "digest not sent in time: {p:?}");
@@ -1516,7 +1516,7 @@ async fn an_operator_can_retry_deliveries_whose_retries_ran_out(backend: Backend
     let deadline = Instant::now() + Duration::from_secs(60);
     let p = loop {
         let p = app.store.delivery_progress(d, app.now_ms()).await.unwrap();
-        if p.status == "sent" && p.sent == 3 {
+        if p.is_finished() && p.sent == 3 {
             break p;
         }
         assert!(Instant::now() < deadline, "not retried: {p:?}");

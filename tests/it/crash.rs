@@ -150,7 +150,7 @@ async fn wait_until_sent(app: &App, digest_id: i64) -> DeliveryProgress {
             .delivery_progress(digest_id, app.now_ms())
             .await
             .unwrap();
-        if p.status == "sent" {
+        if p.is_finished() {
             return p;
         }
         assert!(

@@ -78,7 +78,7 @@ async fn wait_until_sent(app: &App, digest_id: i64, timeout: Duration) -> Delive
             .delivery_progress(digest_id, app.now_ms())
             .await
             .unwrap();
-        if p.status == "sent" || Instant::now() > deadline {
+        if p.is_finished() || Instant::now() > deadline {
             return p;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

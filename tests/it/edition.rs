@@ -1055,22 +1055,12 @@ async fn upgrading_keeps_every_digest_and_delivery(backend: Backend) {
         "INSERT INTO schedules (kind, send_time, time_zone, created_at, updated_at) VALUES ('daily', '07:00', 'Europe/London', 1, 1)",
         "INSERT INTO schedules (kind, time_zone, run_at, digest_id, created_at, updated_at) VALUES ('oneoff', 'Europe/London', 5, 1, 1, 1)",
     ];
-    macro_rules! old_schema {
-        ($pool:expr, $dir:literal) => {{
-            let mut m = sqlx::migrate!($dir);
-            m.dangerous_set_table_name("app_migrations");
-            m.run_to(6, $pool).await.unwrap();
-            for sql in statements {
-                sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .execute($pool)
-                    .await
-                    .unwrap();
-            }
-        }};
-    }
-    match store.db() {
-        breakfast::store::Db::Sqlite(pool) => old_schema!(pool, "./migrations/sqlite"),
-        breakfast::store::Db::Postgres(pool) => old_schema!(pool, "./migrations/postgres"),
+    store.migrate_to(6).await.unwrap();
+    for sql in statements {
+        store
+            .fixture_exec(breakfast::store::query(sql))
+            .await
+            .unwrap();
     }
     store.close().await;
     let config = crate::helpers::test_config(&db, "http://127.0.0.1:9", "");

@@ -18,4 +18,5 @@ mod foundation;
 mod ops;
 mod schedule;
 mod security;
+mod store;
 mod subscribers;

@@ -5,8 +5,7 @@ use std::time::{Duration, Instant};
 use breakfast::{
     domain::{Clock, EmailAddress},
     ops::metrics::{known_job_kinds, now_secs},
-    queue::{Job, jobs::SendTransactional},
-    store::queue_stats::{KindStats, RawJob},
+    queue::{Job, fixtures::RawJob, jobs::SendTransactional, stats::KindStats},
 };
 use serde_json::Value;
 

@@ -55,7 +55,7 @@ pub async fn page(
                 .into_iter()
                 .map(|f| FailedRow {
                     email: f.email,
-                    outcome: f.outcome.unwrap_or(f.state),
+                    outcome: f.outcome.unwrap_or_else(|| f.state.to_string()),
                     reason: f.reason,
                     at: when(f.at, zone),
                 })

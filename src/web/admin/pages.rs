@@ -47,7 +47,7 @@ pub async fn past_digests(
             archive_url: format!("/archive/{}", d.issue_date),
             date: d.issue_date,
             subject: d.subject.unwrap_or_default(),
-            status: p.status.clone(),
+            status: p.status.to_string(),
             recipients: p.recipients.map_or("–".into(), |r| r.to_string()),
             sent: p.sent,
             failed: p.failed,

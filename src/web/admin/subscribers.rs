@@ -326,7 +326,7 @@ async fn detail_response(
             archive_href: format!("/archive/{}", d.issue_date),
             issue: d.issue_date,
             subject: d.subject.unwrap_or_default(),
-            state: d.state,
+            state: d.state.to_string(),
             when: when(d.sent_at.unwrap_or(d.updated_at), zone),
             attempts: d.attempts,
             error: d.last_error.unwrap_or_default(),
