@@ -40,3 +40,14 @@ pub async fn fan_out(app: &App, digest_id: i64) -> anyhow::Result<(i64, i64)> {
     super::finish_if_done(app, digest_id).await?;
     Ok((recipients, batches))
 }
+
+/// The [`FanOutDigest`](super::jobs::FanOutDigest) handler: writes the ledger, then wakes
+/// this process's sender.
+pub async fn fan_out_digest(
+    job: super::jobs::FanOutDigest,
+    app: apalis::prelude::Data<App>,
+) -> Result<(), apalis::prelude::BoxDynError> {
+    fan_out(&app, job.digest_id).await?;
+    super::send::wake();
+    Ok(())
+}

@@ -17,7 +17,7 @@ use crate::{
     subscribers::{self, ServiceError, address},
 };
 
-use super::{body::*, confirm::*, preferences::*, respond::*, signup::*};
+use super::{body::*, preferences::preferences_view, respond::*};
 
 /// The preferences page's "change your address" form: mails a link to the new address.
 pub(super) async fn request_address_change(

@@ -1,5 +1,6 @@
 //! Body negotiation: which shape a request body arrived in, and reading it as a form.
 
+use axum::extract::Query;
 use std::collections::HashMap;
 
 use axum::{
@@ -110,4 +111,17 @@ pub(super) fn read_form(
         return Err(Box::new(unsupported(app, false)));
     }
     Ok(form_fields(&body))
+}
+
+pub(super) type Params = Query<HashMap<String, String>>;
+
+pub(super) fn token_of(
+    query: &HashMap<String, String>,
+    form: Option<&HashMap<String, String>>,
+) -> String {
+    query
+        .get("token")
+        .or_else(|| form.and_then(|f| f.get("token")))
+        .cloned()
+        .unwrap_or_default()
 }

@@ -17,7 +17,7 @@ use crate::{
     subscribers::{self},
 };
 
-use super::{body::*, respond::*, signup::*};
+use super::{body::*, respond::*, signup::accepted};
 
 /// What the confirmed page says: when the first issue comes and where the latest is.
 /// What the confirmed page says; no preferences link when an expired link was replayed.
@@ -39,19 +39,6 @@ pub(super) async fn confirmed_view(app: &App, c: &subscribers::Confirmed) -> Con
             (d.subject.unwrap_or_else(|| d.issue_date.clone()), href)
         }),
     }
-}
-
-pub(super) type Params = Query<HashMap<String, String>>;
-
-pub(super) fn token_of(
-    query: &HashMap<String, String>,
-    form: Option<&HashMap<String, String>>,
-) -> String {
-    query
-        .get("token")
-        .or_else(|| form.and_then(|f| f.get("token")))
-        .cloned()
-        .unwrap_or_default()
 }
 
 /// The page a confirmation link opens: it changes nothing (link scanners follow links).

@@ -14,23 +14,10 @@ use crate::{
     subscribers::{self, PreferencesInput, Profile, ServiceError},
 };
 
-use super::{body::*, confirm::*, respond::*, signup::*};
+use super::{body::*, respond::*};
 
 pub(super) fn when(ms: i64) -> String {
     from_ms(ms).format("%-d %b %Y, %H:%M UTC").to_string()
-}
-
-pub(super) fn weekday_name(short: &str) -> String {
-    let full = match short.trim().to_ascii_lowercase().get(..3).unwrap_or("") {
-        "mon" => "Monday",
-        "tue" => "Tuesday",
-        "wed" => "Wednesday",
-        "thu" => "Thursday",
-        "fri" => "Friday",
-        "sat" => "Saturday",
-        _ => "Sunday",
-    };
-    format!("{full}s")
 }
 
 pub(super) fn preferences_view(

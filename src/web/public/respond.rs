@@ -133,3 +133,32 @@ pub(super) fn too_many(app: &App, wait: std::time::Duration, json: bool) -> Resp
         .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     resp
 }
+
+pub(super) fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// "10 minutes": how long the confirmation throttle makes a visitor wait for another link.
+pub(super) fn resend_interval(app: &App) -> String {
+    match app.config.subscribers.resend_confirmation_minutes {
+        1 => "minute".into(),
+        n => format!("{n} minutes"),
+    }
+}
+
+pub(super) fn weekday_name(short: &str) -> String {
+    let full = match short.trim().to_ascii_lowercase().get(..3).unwrap_or("") {
+        "mon" => "Monday",
+        "tue" => "Tuesday",
+        "wed" => "Wednesday",
+        "thu" => "Thursday",
+        "fri" => "Friday",
+        "sat" => "Saturday",
+        _ => "Sunday",
+    };
+    format!("{full}s")
+}

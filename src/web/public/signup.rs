@@ -20,7 +20,7 @@ use crate::{
     subscribers::{self},
 };
 
-use super::{body::*, preferences::*, respond::*};
+use super::{body::*, respond::*};
 
 pub(super) fn signup_view(app: &App, embed: bool) -> SignupView {
     SignupView {
@@ -160,22 +160,6 @@ pub(super) async fn subscribe(
     let weekly = input.frequency.as_deref().map(str::trim) == Some("weekly");
     subscribers::signup_after_answer(&app, email, name, weekly).await;
     accepted()
-}
-
-pub(super) fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().chain(c).collect(),
-        None => String::new(),
-    }
-}
-
-/// "10 minutes": how long the confirmation throttle makes a visitor wait for another link.
-pub(super) fn resend_interval(app: &App) -> String {
-    match app.config.subscribers.resend_confirmation_minutes {
-        1 => "minute".into(),
-        n => format!("{n} minutes"),
-    }
 }
 
 pub(super) fn accepted(app: &App, json: bool, echo: &CheckEmailView) -> Response {

@@ -17,7 +17,7 @@ use crate::{
     subscribers::{self, Resubscribed, leaving},
 };
 
-use super::{body::*, confirm::*, preferences::*, respond::*};
+use super::{body::*, preferences::when, respond::*};
 
 pub(super) async fn unsubscribe_page(State(app): State<App>, Query(q): Params) -> Response {
     let token = token_of(&q, None);
