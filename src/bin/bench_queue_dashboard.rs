@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use breakfast::{
     App, config::Config, domain::Clock, ops::metrics::now_secs, store::queue_stats::RawJob,
-    web::admin_queue::queue_view,
+    web::admin::queue::queue_view,
 };
 use templates::{admin::AdminNav, page::PageMeta, queue::queue_page};
 

@@ -2,7 +2,6 @@
 
 pub mod admin;
 pub mod admin_doctor;
-pub mod admin_queue;
 pub mod api;
 pub mod api_auth;
 pub mod archive;
@@ -45,7 +44,7 @@ pub fn router(app: App) -> Router {
     Router::new()
         .merge(ops::routes())
         .merge(admin::routes())
-        .merge(admin_queue::routes())
+        .merge(admin::queue::routes())
         .merge(admin_doctor::routes())
         .merge(archive::routes())
         .merge(public::routes())

@@ -8,15 +8,10 @@ use axum::{
     routing::{get, post},
 };
 use serde::Deserialize;
-use templates::{
-    page::{Flash, FlashKind},
-    queue::{DigestRow, FailureRow, KindRow, QueueView, queue_page},
-};
+use templates::admin::queue::{DigestRow, FailureRow, KindRow, QueueView, queue_page};
 
-use super::{
-    admin::{Fields, admin_zone, html_page, meta, nav, see_other, when},
-    auth::{PageError, RequireOperator},
-};
+use super::{Fields, admin_zone, flash_for, html_page, meta, nav, see_other, when};
+use crate::web::auth::{PageError, RequireOperator};
 use crate::{
     app::App,
     ops::metrics::{known_job_kinds, now_secs},
@@ -128,24 +123,6 @@ pub fn duration_words(secs: i64) -> String {
         3_600..86_400 => format!("{} h {} min", secs / 3_600, secs % 3_600 / 60),
         _ => format!("{} d {} h", secs / 86_400, secs % 86_400 / 3_600),
     }
-}
-
-/// The fixed messages actions hand back through `?msg=`.
-fn flash_for(code: Option<&str>) -> Option<Flash> {
-    let (kind, message) = match code? {
-        "retried" => (FlashKind::Success, "The job is queued again."),
-        "retried-all" => (FlashKind::Success, "Every failed job is queued again."),
-        "discarded" => (FlashKind::Success, "The job was discarded."),
-        "gone" => (
-            FlashKind::Info,
-            "That job has already moved on (it was retried, finished or purged).",
-        ),
-        _ => return None,
-    };
-    Some(Flash {
-        kind,
-        message: message.into(),
-    })
 }
 
 fn back(code: &str) -> Response {
