@@ -42,7 +42,8 @@ pub async fn fan_out(app: &App, digest_id: i64) -> anyhow::Result<(i64, i64)> {
 }
 
 /// The [`FanOutDigest`](super::jobs::FanOutDigest) handler: writes the ledger, then wakes
-/// this process's sender.
+/// this process's sender. Its lines carry a `job` span naming the digest.
+#[tracing::instrument(name = "job", skip_all, fields(kind = "fan-out", digest = job.digest_id))]
 pub async fn fan_out_digest(
     job: super::jobs::FanOutDigest,
     app: apalis::prelude::Data<App>,

@@ -415,7 +415,9 @@ async fn dispatch(
 }
 
 /// Sends one claimed row and records the outcome; returns once the outcome is in the
-/// ledger (the caller's slot is held until then).
+/// ledger (the caller's slot is held until then). Its lines carry the digest and the
+/// ledger row (never the address).
+#[tracing::instrument(name = "delivery", skip_all, fields(digest = digest_id, delivery = row.id))]
 async fn deliver_one(
     app: &App,
     rt: &DeliveryRuntime,
@@ -640,6 +642,7 @@ async fn bounce(app: &App, subscriber_id: i64) -> anyhow::Result<()> {
 }
 
 /// The [`DeliverBatch`](super::jobs::DeliverBatch) handler.
+#[tracing::instrument(name = "job", skip_all, fields(kind = "batch", digest = job.digest_id, batch = job.batch_no))]
 pub async fn deliver_batch(
     job: super::jobs::DeliverBatch,
     _app: apalis::prelude::Data<App>,

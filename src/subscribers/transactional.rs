@@ -48,6 +48,7 @@ async fn no_longer_wanted(
 
 /// Sends the message; a permanent refusal is logged and recorded, not retried, since
 /// sending the same message again cannot succeed.
+#[tracing::instrument(name = "job", skip_all, fields(kind = "transactional", subscriber = ?job.list_subscriber_id.or(job.event.as_ref().map(|e| e.0))))]
 pub async fn send_transactional(job: SendTransactional, app: Data<App>) -> Result<(), BoxDynError> {
     if let Some(why) = no_longer_wanted(&job, &app).await? {
         tracing::info!(subscriber = ?job.event.as_ref().map(|e| e.0), why, "transactional email dropped");

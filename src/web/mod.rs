@@ -10,6 +10,7 @@ pub mod error;
 pub mod ops;
 pub mod public;
 pub mod rate_limit;
+pub mod trace;
 pub mod webhooks;
 
 use std::{
@@ -58,6 +59,7 @@ pub fn router(app: App) -> Router {
         ))
         // The admin's file upload sets and enforces its own (much larger) limit.
         .merge(admin::upload_routes())
+        .layer(axum::middleware::from_fn(trace::request_span))
         .layer(TraceLayer::new_for_http())
         .layer(axum::Extension(auth::LoginGate::new(&app.config.admin)))
         .with_state(app)
