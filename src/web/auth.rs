@@ -279,6 +279,26 @@ where
     }
 }
 
+/// The signed-in user, if their role passes `allowed`; a 403 page otherwise. The one check
+/// behind [`RequireOperator`] and [`RequireEditor`].
+async fn signed_in_with<S>(
+    parts: &mut Parts,
+    state: &S,
+    allowed: fn(AdminRole) -> bool,
+) -> Result<CurrentUser, AuthRejection>
+where
+    App: FromRef<S>,
+    S: Send + Sync,
+{
+    let user = <CurrentUser as FromRequestParts<S>>::from_request_parts(parts, state).await?;
+    if !allowed(user.role) {
+        return Err(AuthRejection::Page(PageError::forbidden(&App::from_ref(
+            state,
+        ))));
+    }
+    Ok(user)
+}
+
 impl<S> FromRequestParts<S> for RequireOperator
 where
     App: FromRef<S>,
@@ -287,13 +307,9 @@ where
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let user = <CurrentUser as FromRequestParts<S>>::from_request_parts(parts, state).await?;
-        if !user.role.can_operate() {
-            return Err(AuthRejection::Page(PageError::forbidden(&App::from_ref(
-                state,
-            ))));
-        }
-        Ok(RequireOperator(user))
+        signed_in_with(parts, state, AdminRole::can_operate)
+            .await
+            .map(RequireOperator)
     }
 }
 
@@ -305,13 +321,9 @@ where
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let user = <CurrentUser as FromRequestParts<S>>::from_request_parts(parts, state).await?;
-        if !user.role.can_edit() {
-            return Err(AuthRejection::Page(PageError::forbidden(&App::from_ref(
-                state,
-            ))));
-        }
-        Ok(RequireEditor(user))
+        signed_in_with(parts, state, AdminRole::can_edit)
+            .await
+            .map(RequireEditor)
     }
 }
 

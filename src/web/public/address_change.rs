@@ -28,10 +28,7 @@ pub(super) async fn request_address_change(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    if let Err(wait) = limiter.check(ip, "address", app.config.subscribers.rate_limit_per_minute) {
-        return too_many(&app, wait, false);
-    }
-    let form = match read_form(&app, &headers, body) {
+    let form = match limited_form(&app, &limiter, ip, "address", &headers, body) {
         Ok(f) => f,
         Err(r) => return *r,
     };

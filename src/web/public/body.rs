@@ -1,18 +1,17 @@
 //! Body negotiation: which shape a request body arrived in, and reading it as a form.
 
-use axum::extract::Query;
-use std::collections::HashMap;
+use std::{collections::HashMap, net::IpAddr};
 
 use axum::{
     Json,
     body::Bytes,
-    extract::rejection::BytesRejection,
+    extract::{Query, rejection::BytesRejection},
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use serde_json::json;
 
-use crate::app::App;
+use crate::{app::App, web::rate_limit::RateLimiter};
 
 use super::respond::*;
 
@@ -124,4 +123,21 @@ pub(super) fn token_of(
         .or_else(|| form.and_then(|f| f.get("token")))
         .cloned()
         .unwrap_or_default()
+}
+
+/// A form post that costs us an email: a 429 page once this client has spent `bucket`'s
+/// budget for the minute (each action has its own bucket), else the body read as a form.
+pub(super) fn limited_form(
+    app: &App,
+    limiter: &RateLimiter,
+    ip: IpAddr,
+    bucket: &'static str,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<HashMap<String, String>, Box<Response>> {
+    let per_minute = app.config.subscribers.rate_limit_per_minute;
+    if let Err(wait) = limiter.check(ip, bucket, per_minute) {
+        return Err(Box::new(too_many(app, wait, false)));
+    }
+    read_form(app, headers, body)
 }

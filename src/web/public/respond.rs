@@ -151,14 +151,11 @@ pub(super) fn resend_interval(app: &App) -> String {
 }
 
 pub(super) fn weekday_name(short: &str) -> String {
-    let full = match short.trim().to_ascii_lowercase().get(..3).unwrap_or("") {
-        "mon" => "Monday",
-        "tue" => "Tuesday",
-        "wed" => "Wednesday",
-        "thu" => "Thursday",
-        "fri" => "Friday",
-        "sat" => "Saturday",
-        _ => "Sunday",
-    };
+    // The schedule's one weekday table; anything unknown reads as Sunday, as it always did.
+    let key = short.trim().to_ascii_lowercase();
+    let full = crate::schedule::WEEKDAYS
+        .iter()
+        .find(|(_, k, _)| key.get(..3) == Some(*k))
+        .map_or("Sunday", |(_, _, name)| name);
     format!("{full}s")
 }
