@@ -41,7 +41,7 @@ impl std::fmt::Debug for Personaliser {
 }
 
 impl Personaliser {
-    /// Loads the rendering stored by [`compose_for_date`] for `digest_id`.
+    /// Loads the rendering stored by [`crate::edition::compose_for_date`] for `digest_id`.
     pub async fn load(app: &App, digest_id: i64) -> anyhow::Result<Personaliser> {
         let digest = app.store.digest(digest_id).await?;
         let (html, text) = app

@@ -37,7 +37,10 @@ use crate::{
     app::App,
     config::AdminConfig,
     domain::token::random_secret,
-    store::users::{AdminRole, AdminUser},
+    store::{
+        StoreError,
+        users::{AdminRole, AdminUser},
+    },
 };
 
 /// The session cookie's name.
@@ -154,19 +157,87 @@ impl PageError {
     }
 }
 
+impl From<anyhow::Error> for PageError {
+    /// For `?` in handlers: logged in full, answered with the generic 500 page.
+    fn from(error: anyhow::Error) -> Self {
+        internal_page(format!("{error:#}"))
+    }
+}
+
+impl From<StoreError> for PageError {
+    /// For `?` in handlers: a missing row is a 404 page, anything else a logged 500.
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound => PageError(Box::new(PageErrorBody {
+                status: StatusCode::NOT_FOUND,
+                heading: "Not found".into(),
+                message: "There is no such page.".into(),
+                publication: String::new(),
+                link: Some(("Back to the admin".into(), "/admin".into())),
+            })),
+            other => internal_page(other.to_string()),
+        }
+    }
+}
+
+/// The 500 page, made without the app at hand: [`name_pages`] names the publication.
+fn internal_page(error: String) -> PageError {
+    tracing::error!(%error, "admin request failed");
+    PageError(Box::new(PageErrorBody {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        heading: "Something went wrong".into(),
+        message: "The request could not be completed; the details are in the server log. \
+                  Nothing was sent."
+            .into(),
+        publication: String::new(),
+        link: Some(("Back to the admin".into(), "/admin".into())),
+    }))
+}
+
+/// A page error that left its handler before it knew the publication's name.
+#[derive(Clone)]
+struct UnnamedPage(PageError);
+
+/// Renders the page errors made by `From` (which have no app to ask) with the
+/// publication's name, on the way out of every route.
+pub async fn name_pages(
+    axum::extract::State(app): axum::extract::State<App>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    match response.extensions_mut().remove::<UnnamedPage>() {
+        Some(UnnamedPage(page)) => {
+            let mut body = *page.0;
+            body.publication = app.config.newsletter.name.clone();
+            render(body)
+        }
+        None => response,
+    }
+}
+
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        let e = *self.0;
-        let meta = PageMeta {
-            title: e.heading.clone(),
-            publication: e.publication.clone(),
-            flash: None,
-            noindex: true,
-        };
-        let link = e.link.as_ref().map(|(l, h)| (l.as_str(), h.as_str()));
-        let body = error_page(&meta, e.status.as_u16(), &e.heading, &e.message, link);
-        (e.status, no_store(), body).into_response()
+        if self.0.publication.is_empty() {
+            let mut response = (self.0.status, no_store()).into_response();
+            response.extensions_mut().insert(UnnamedPage(self));
+            return response;
+        }
+        render(*self.0)
     }
+}
+
+/// The error page in the site's shell, never cached.
+fn render(e: PageErrorBody) -> Response {
+    let meta = PageMeta {
+        title: e.heading.clone(),
+        publication: e.publication.clone(),
+        flash: None,
+        noindex: true,
+    };
+    let link = e.link.as_ref().map(|(l, h)| (l.as_str(), h.as_str()));
+    let body = error_page(&meta, e.status.as_u16(), &e.heading, &e.message, link);
+    (e.status, no_store(), body).into_response()
 }
 
 /// Admin pages show private data: never cache them, and never let another site frame

@@ -59,6 +59,10 @@ pub fn router(app: App) -> Router {
         ))
         // The admin's file upload sets and enforces its own (much larger) limit.
         .merge(admin::upload_routes())
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            auth::name_pages,
+        ))
         .layer(axum::middleware::from_fn(trace::request_span))
         .layer(TraceLayer::new_for_http())
         .layer(axum::Extension(auth::LoginGate::new(&app.config.admin)))

@@ -44,9 +44,7 @@ async fn dashboard(
     RequireOperator(user): RequireOperator,
     Query(q): Query<DashboardQuery>,
 ) -> Result<Response, PageError> {
-    let mut view = queue_view(&app)
-        .await
-        .map_err(|e| PageError::internal(&app, e))?;
+    let mut view = queue_view(&app).await?;
     view.csrf = user.csrf.clone();
     let meta = meta(&app, "Queue", flash_for(q.msg.as_deref()));
     Ok(html_page(queue_page(&meta, &nav(&user, PATH), &view)))
@@ -135,11 +133,7 @@ async fn retry_all(
     form: Fields,
 ) -> Result<Response, PageError> {
     form.check_csrf(&app, &user)?;
-    let n = app
-        .store
-        .retry_failed_jobs(None, now_secs())
-        .await
-        .map_err(|e| PageError::internal(&app, e))?;
+    let n = app.store.retry_failed_jobs(None, now_secs()).await?;
     tracing::info!(
         admin = user.id,
         jobs = n,
@@ -155,11 +149,7 @@ async fn retry_one(
     form: Fields,
 ) -> Result<Response, PageError> {
     form.check_csrf(&app, &user)?;
-    let done = app
-        .store
-        .retry_job(&id, now_secs())
-        .await
-        .map_err(|e| PageError::internal(&app, e))?;
+    let done = app.store.retry_job(&id, now_secs()).await?;
     tracing::info!(admin = user.id, job = %id, done, "operator retried a job");
     Ok(back(if done { "retried" } else { "gone" }))
 }
@@ -171,11 +161,7 @@ async fn discard_one(
     form: Fields,
 ) -> Result<Response, PageError> {
     form.check_csrf(&app, &user)?;
-    let done = app
-        .store
-        .discard_job(&id, now_secs())
-        .await
-        .map_err(|e| PageError::internal(&app, e))?;
+    let done = app.store.discard_job(&id, now_secs()).await?;
     tracing::info!(admin = user.id, job = %id, done, "operator discarded a job");
     Ok(back(if done { "discarded" } else { "gone" }))
 }

@@ -3,17 +3,16 @@
 use std::{collections::HashMap, net::IpAddr};
 
 use axum::{
-    Json,
     body::Bytes,
     extract::{Query, rejection::BytesRejection},
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use serde_json::json;
 
 use crate::{app::App, web::rate_limit::RateLimiter};
 
 use super::respond::*;
+use crate::web::error::ApiError;
 
 /// How a request body arrived.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,11 +64,7 @@ pub(super) fn body_error(app: &App, rejection: BytesRejection, json: bool) -> Re
         )
     };
     if json {
-        (
-            status,
-            Json(json!({ "error": message, "status": status.as_u16() })),
-        )
-            .into_response()
+        ApiError::new(status, message).into_response()
     } else {
         error(app, status, "We could not read that", message)
     }
@@ -79,7 +74,7 @@ pub(super) fn unsupported(app: &App, json: bool) -> Response {
     let message = "send the form as application/x-www-form-urlencoded or JSON as application/json";
     let status = StatusCode::UNSUPPORTED_MEDIA_TYPE;
     if json {
-        (status, Json(json!({ "error": message, "status": 415 }))).into_response()
+        ApiError::new(status, message).into_response()
     } else {
         error(app, status, "We could not read that", message)
     }

@@ -21,6 +21,7 @@ use crate::{
 };
 
 use super::{body::*, respond::*};
+use crate::web::error::ApiError;
 
 pub(super) fn signup_view(app: &App, embed: bool) -> SignupView {
     SignupView {
@@ -101,11 +102,7 @@ pub(super) async fn subscribe(
                 } else {
                     "the body is not valid JSON"
                 };
-                return (
-                    status,
-                    Json(json!({ "error": message, "status": status.as_u16() })),
-                )
-                    .into_response();
+                return ApiError::new(status, message).into_response();
             }
         },
         BodyKind::Other => return unsupported(&app, json),
@@ -134,11 +131,7 @@ pub(super) async fn subscribe(
             let name_error = n.err().map(|e| capitalise(&e));
             if kind == BodyKind::Json {
                 let message = email_error.or(name_error).unwrap_or_default();
-                return (
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    Json(json!({ "error": message, "status": 422 })),
-                )
-                    .into_response();
+                return ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message).into_response();
             }
             let view = SignupView {
                 email: input.email.clone(),

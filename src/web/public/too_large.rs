@@ -1,16 +1,15 @@
 //! The global 413 middleware: oversized bodies get our error shape.
 
 use axum::{
-    Json,
     extract::State,
     http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
-use serde_json::json;
 
 use crate::app::App;
 
 use super::{body::*, respond::*};
+use crate::web::error::ApiError;
 
 /// Bodies up to this size are read and discarded before a 413, so the client, which is
 /// still sending, reliably gets the answer instead of a reset connection.
@@ -51,11 +50,7 @@ pub async fn shape_too_large(
         crate::web::BODY_LIMIT / 1024
     );
     if json {
-        (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            Json(json!({ "error": message, "status": 413 })),
-        )
-            .into_response()
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, message).into_response()
     } else {
         error(
             &app,
