@@ -471,3 +471,39 @@ async fn personal_api_tokens_open_the_api() {
     assert!(!page.body.contains(&token), "never shown again");
     t.stop().await;
 }
+
+/// A store failure in a handler that uses `?` is the admin's 500 page, in the site's
+/// shell with the publication's name (filled in on the way out), and logs the detail.
+async fn a_store_failure_is_the_named_500_page(backend: Backend) {
+    let Some(t) = TestApp::spawn(backend).await else {
+        return;
+    };
+    add_user(&t.app, "op@example.org", AdminRole::Operator).await;
+    let mut b = Browser::new(&t);
+    b.login("op@example.org", PASSWORD).await;
+    assert_eq!(b.get("/admin/bounces").await.status, StatusCode::OK);
+    // Break the table the page reads, behind the store's back.
+    let drop = "DROP TABLE bounce_unmatched";
+    match backend {
+        Backend::Sqlite => {
+            use sqlx::Connection;
+            let mut c = sqlx::SqliteConnection::connect(&t.db.url).await.unwrap();
+            sqlx::query(drop).execute(&mut c).await.unwrap();
+        }
+        Backend::Postgres => {
+            use sqlx::Connection;
+            let mut c = sqlx::PgConnection::connect(&t.db.url).await.unwrap();
+            sqlx::query(drop).execute(&mut c).await.unwrap();
+        }
+    }
+    let page = b.get("/admin/bounces").await;
+    assert_eq!(page.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(page.body.contains("Something went wrong"), "{}", page.body);
+    assert!(
+        page.body.contains(&t.app.config.newsletter.name),
+        "{}",
+        page.body
+    );
+    t.stop().await;
+}
+on_both_databases!(a_store_failure_is_the_named_500_page);
