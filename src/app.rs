@@ -37,9 +37,9 @@ const SECRET_SETTING: &str = "signing_secret";
 
 impl App {
     /// Opens the database, applies migrations, sets up the queue and the mail transport.
+    /// Processes start through [`crate::service::open`], which installs the metrics
+    /// recorder first; opening an `App` alone records nothing process-wide.
     pub async fn open(config: Config, clock: Clock) -> anyhow::Result<App> {
-        // Before anything records a metric, or it would go nowhere.
-        crate::ops::metrics::install();
         let store = Store::connect(config.database_url.expose()).await?;
         store
             .migrate()

@@ -4,6 +4,7 @@
 //! room with one job; SQL lives in [`store`], HTTP in [`web`], SMTP in [`mail`], markup in
 //! the `templates` crate.
 
+pub mod accounts;
 pub mod app;
 pub mod archive;
 pub mod bounces;
@@ -19,6 +20,7 @@ pub mod mail;
 pub mod ops;
 pub mod queue;
 pub mod schedule;
+pub mod service;
 pub mod shutdown;
 pub mod store;
 pub mod subscribers;

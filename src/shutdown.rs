@@ -1,4 +1,7 @@
-//! One shutdown signal shared by the web server, the workers and the periodic tasks.
+//! One shutdown signal shared by the web server, the workers and the periodic tasks, and
+//! [`every`], the loop each periodic task runs in until that signal.
+
+use std::{future::Future, time::Duration};
 
 use tokio::sync::watch;
 
@@ -56,4 +59,31 @@ async fn wait_for_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// Calls `round` every `every` until shutdown, logging failures without stopping: one bad
+/// round (a locked database, a feed that hangs) must not end the loop.
+pub fn every<F, Fut>(
+    name: &'static str,
+    every: Duration,
+    shutdown: Shutdown,
+    mut round: F,
+) -> tokio::task::JoinHandle<()>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: Future<Output = anyhow::Result<()>> + Send,
+{
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {},
+                _ = shutdown.clone().wait() => break,
+            }
+            if let Err(e) = round().await {
+                tracing::warn!(task = name, error = %format!("{e:#}"), "periodic task failed; will retry");
+            }
+        }
+    })
 }

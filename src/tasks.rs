@@ -1,7 +1,6 @@
-//! Periodic work that runs beside the queue workers: each loop is a small function that
-//! does one round of work and returns; [`run`] calls it on its interval until shutdown.
-
-use std::{future::Future, time::Duration};
+//! The periodic loops that run beside the queue workers, by process role. Each loop is a
+//! small function in its own room that does one round of work and returns;
+//! [`crate::shutdown::every`] calls it on its interval until shutdown.
 
 use crate::{app::App, shutdown::Shutdown};
 
@@ -25,31 +24,4 @@ pub fn spawn_all(app: &App, role: Role, shutdown: &Shutdown) -> Vec<tokio::task:
     handles.push(crate::ops::retention::spawn(app, shutdown));
     handles.extend(crate::bounces::mailbox::spawn(app, shutdown));
     handles
-}
-
-/// Calls `round` every `every` until shutdown, logging failures without stopping: one bad
-/// round (a locked database, a feed that hangs) must not end the loop.
-pub fn every<F, Fut>(
-    name: &'static str,
-    every: Duration,
-    shutdown: Shutdown,
-    mut round: F,
-) -> tokio::task::JoinHandle<()>
-where
-    F: FnMut() -> Fut + Send + 'static,
-    Fut: Future<Output = anyhow::Result<()>> + Send,
-{
-    tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(every);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = ticker.tick() => {},
-                _ = shutdown.clone().wait() => break,
-            }
-            if let Err(e) = round().await {
-                tracing::warn!(task = name, error = %format!("{e:#}"), "periodic task failed; will retry");
-            }
-        }
-    })
 }

@@ -49,7 +49,7 @@ async fn run(dir: &std::path::Path, url: &str, n: usize) -> anyhow::Result<()> {
         "database_url = {url:?}\nsecret = \"bench-secret-0123456789\"\n[ingest]\npoll_minutes = 0\n"
     ))?;
     config.mail.outbox_dir = dir.join("outbox").display().to_string();
-    let app = App::open(config, Clock::System).await?;
+    let app = breakfast::service::open(config, Clock::System).await?;
     let database = if app.store.is_postgres() {
         "PostgreSQL"
     } else {

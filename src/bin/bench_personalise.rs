@@ -11,8 +11,9 @@ use std::time::Instant;
 use breakfast::{
     App,
     config::Config,
-    digest::{ComposeOutcome, Personaliser, compose_for_date},
+    digest::Personaliser,
     domain::Clock,
+    edition::{ComposeOutcome, compose_for_date},
     store::articles::NewArticle,
 };
 
@@ -40,7 +41,7 @@ async fn run(dir: &std::path::Path, recipients: i64) -> anyhow::Result<()> {
         dir.display()
     ))?;
     config.mail.outbox_dir = dir.join("outbox").display().to_string();
-    let app = App::open(config, Clock::System).await?;
+    let app = breakfast::service::open(config, Clock::System).await?;
     seed(&app).await?;
     let date = breakfast::edition::today(&app).await;
 

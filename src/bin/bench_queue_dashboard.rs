@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use breakfast::{
     App, config::Config, domain::Clock, ops::metrics::now_secs, queue::fixtures::RawJob,
-    web::admin_queue::queue_view,
+    web::admin::queue::queue_view,
 };
 use templates::{admin::AdminNav, page::PageMeta, queue::queue_page};
 
@@ -40,7 +40,7 @@ async fn run(dir: &std::path::Path, url: &str, done_jobs: i64) -> anyhow::Result
         "database_url = {url:?}\nsecret = \"bench-secret-0123456789\"\n[ingest]\npoll_minutes = 0\n"
     ))?;
     config.mail.outbox_dir = dir.join("outbox").display().to_string();
-    let app = App::open(config, Clock::System).await?;
+    let app = breakfast::service::open(config, Clock::System).await?;
     let database = if app.store.is_postgres() {
         "PostgreSQL"
     } else {

@@ -132,7 +132,7 @@ pub fn spawn(app: &App, shutdown: &Shutdown) -> Option<tokio::task::JoinHandle<(
     let every = Duration::from_secs(app.config.bounces.poll_secs.max(1));
     let app = app.clone();
     let stop = shutdown.clone();
-    Some(crate::tasks::every(
+    Some(crate::shutdown::every(
         "bounce mailbox",
         every,
         shutdown.clone(),

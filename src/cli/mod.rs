@@ -20,10 +20,7 @@ use crate::{
     app::App,
     config::{Config, LogFormat},
     domain::Clock,
-    queue,
-    shutdown::Shutdown,
-    tasks::{self, Role},
-    telemetry, web,
+    service, telemetry,
 };
 
 #[derive(Debug, Parser)]
@@ -126,8 +123,8 @@ pub fn main() -> ExitCode {
 
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
-        Command::Serve => serve(config).await,
-        Command::Worker => worker(config).await,
+        Command::Serve => service::serve(config).await,
+        Command::Worker => service::work(config).await,
         Command::Migrate => migrate(config).await,
         Command::Digest(command) => digest::run(command, config).await,
         Command::Feeds(command) => feeds::run(command, config).await,
@@ -141,57 +138,13 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
 }
 
 /// Opens the app for a command that does its job and exits.
+/// Every command opens the app through the composition root, on the system clock.
 pub(crate) async fn open(config: Config) -> anyhow::Result<App> {
-    App::open(config, Clock::System).await
+    service::open(config, Clock::System).await
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
-    let listener = web::bind(config.listen).await?;
-    crate::doctor::warn_example_values(&config);
-    let app = open(config).await?;
-    let shutdown = Shutdown::on_signals();
-    tracing::info!(
-        listen = %app.config.listen,
-        base_url = %app.config.base_url,
-        mail = %app.mailer.describe(),
-        database = if app.store.is_postgres() { "postgresql" } else { "sqlite" },
-        "breakfast is serving"
-    );
-    run_until_shutdown(app, Role::Serve, shutdown, Some(listener)).await
-}
-
-async fn worker(config: Config) -> anyhow::Result<()> {
-    crate::doctor::warn_example_values(&config);
-    let app = open(config).await?;
-    let shutdown = Shutdown::on_signals();
-    tracing::info!(mail = %app.mailer.describe(), "breakfast worker started");
-    run_until_shutdown(app, Role::Worker, shutdown, None).await
-}
-
-/// Runs the web server (when given a listener), the queue workers and the periodic tasks
-/// until shutdown, then waits for each to finish what it was doing.
-pub async fn run_until_shutdown(
-    app: App,
-    role: Role,
-    shutdown: Shutdown,
-    listener: Option<tokio::net::TcpListener>,
-) -> anyhow::Result<()> {
-    let loops = tasks::spawn_all(&app, role, &shutdown);
-    let workers = queue::workers::run(app.clone(), shutdown.clone().wait());
-    let result = match listener {
-        Some(listener) => {
-            let (w, q) = tokio::join!(web::serve(app.clone(), listener, shutdown.clone()), workers);
-            w.and(q)
-        }
-        None => workers.await,
-    };
-    for handle in loops {
-        let _ = handle.await;
-    }
-    app.close().await;
-    tracing::info!("stopped");
-    result
-}
+/// Kept at its old path for callers (tests) written before [`crate::service`] existed.
+pub use crate::service::run_until_shutdown;
 
 async fn migrate(config: Config) -> anyhow::Result<()> {
     let app = open(config).await?;

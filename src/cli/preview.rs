@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 use crate::{
     app::App,
     config::Config,
-    digest::{self, ComposeOutcome},
+    edition::{self, ComposeOutcome},
 };
 
 pub struct PreviewArgs {
@@ -31,7 +31,7 @@ async fn preview_with(app: &App, args: PreviewArgs) -> anyhow::Result<()> {
         Some(d) => d,
         None => crate::edition::today(app).await,
     };
-    let id = match digest::compose_for_date(app, date).await? {
+    let id = match edition::compose_for_date(app, date).await? {
         ComposeOutcome::Composed(id) => id,
         ComposeOutcome::AlreadySent(id) => {
             eprintln!("the digest for {date} has already been sent; showing it as sent");

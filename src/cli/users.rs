@@ -5,12 +5,12 @@ use std::io::{BufRead, IsTerminal, Write};
 use clap::Subcommand;
 
 use crate::{
+    accounts::{check_new_password, hash_password, new_api_token},
     config::Config,
     store::{
         StoreError,
         users::{AdminRole, ApiAccess, NewApiToken},
     },
-    web::auth::{check_new_password, hash_password, new_api_token},
 };
 
 #[derive(Debug, Subcommand)]

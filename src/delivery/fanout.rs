@@ -40,3 +40,15 @@ pub async fn fan_out(app: &App, digest_id: i64) -> anyhow::Result<(i64, i64)> {
     super::finish_if_done(app, digest_id).await?;
     Ok((recipients, batches))
 }
+
+/// The [`FanOutDigest`](super::jobs::FanOutDigest) handler: writes the ledger, then wakes
+/// this process's sender. Its lines carry a `job` span naming the digest.
+#[tracing::instrument(name = "job", skip_all, fields(kind = "fan-out", digest = job.digest_id))]
+pub async fn fan_out_digest(
+    job: super::jobs::FanOutDigest,
+    app: apalis::prelude::Data<App>,
+) -> Result<(), apalis::prelude::BoxDynError> {
+    fan_out(&app, job.digest_id).await?;
+    super::send::wake();
+    Ok(())
+}

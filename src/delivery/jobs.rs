@@ -1,9 +1,10 @@
 //! The delivery job kinds. Each is only a prompt: the ledger says what is left to do.
+//! Their handlers live with the work they start: [`super::fanout::fan_out_digest`] and
+//! [`super::send::deliver_batch`].
 
-use apalis::prelude::{BoxDynError, Data};
 use serde::{Deserialize, Serialize};
 
-use crate::{app::App, queue::Job};
+use crate::queue::Job;
 
 /// Write the ledger rows of a digest that has started sending, then queue its batches.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -30,16 +31,4 @@ pub struct DeliverBatch {
 impl Job for DeliverBatch {
     const QUEUE: &'static str = "delivery-batch";
     const MAX_ATTEMPTS: usize = 3;
-}
-
-pub async fn fan_out_digest(job: FanOutDigest, app: Data<App>) -> Result<(), BoxDynError> {
-    super::fanout::fan_out(&app, job.digest_id).await?;
-    super::send::wake();
-    Ok(())
-}
-
-pub async fn deliver_batch(job: DeliverBatch, _app: Data<App>) -> Result<(), BoxDynError> {
-    tracing::debug!(digest = job.digest_id, batch = job.batch_no, "batch ready");
-    super::send::wake();
-    Ok(())
 }

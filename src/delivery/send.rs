@@ -415,7 +415,9 @@ async fn dispatch(
 }
 
 /// Sends one claimed row and records the outcome; returns once the outcome is in the
-/// ledger (the caller's slot is held until then).
+/// ledger (the caller's slot is held until then). Its lines carry the digest and the
+/// ledger row (never the address).
+#[tracing::instrument(name = "delivery", skip_all, fields(digest = digest_id, delivery = row.id))]
 async fn deliver_one(
     app: &App,
     rt: &DeliveryRuntime,
@@ -496,7 +498,7 @@ async fn record_loop(app: App, mut to_record: mpsc::UnboundedReceiver<Accepted>)
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        metrics::counter!(crate::ops::metrics::MESSAGES_SENT).increment(ids.len() as u64);
+        metrics::counter!(crate::ops::metric_names::MESSAGES_SENT).increment(ids.len() as u64);
         for (_, done) in group.drain(..) {
             let _ = done.send(());
         }
@@ -599,7 +601,7 @@ async fn record_failure(
             .mark_failed(row.id, &error.to_string(), now)
             .await?;
         rt.tally.failed.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!(crate::ops::metrics::MESSAGES_FAILED).increment(1);
+        metrics::counter!(crate::ops::metric_names::MESSAGES_FAILED).increment(1);
         return bounce(app, row.subscriber_id).await;
     }
     if row.attempts >= i64::from(q.max_delivery_attempts.max(1)) {
@@ -607,7 +609,7 @@ async fn record_failure(
         let why = format!("gave up after {} attempts: {error}", row.attempts);
         app.store.mark_failed(row.id, &why, now).await?;
         rt.tally.failed.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!(crate::ops::metrics::MESSAGES_FAILED).increment(1);
+        metrics::counter!(crate::ops::metric_names::MESSAGES_FAILED).increment(1);
         return Ok(());
     }
     let delay = backoff_ms(row.attempts as u32, q.retry_base_ms, q.retry_max_ms);
@@ -616,7 +618,7 @@ async fn record_failure(
         .mark_retrying(row.id, &error.to_string(), now + delay as i64, now)
         .await?;
     rt.tally.retrying.fetch_add(1, Ordering::Relaxed);
-    metrics::counter!(crate::ops::metrics::MESSAGES_RETRIED).increment(1);
+    metrics::counter!(crate::ops::metric_names::MESSAGES_RETRIED).increment(1);
     Ok(())
 }
 
@@ -636,5 +638,16 @@ async fn bounce(app: &App, subscriber_id: i64) -> anyhow::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// The [`DeliverBatch`](super::jobs::DeliverBatch) handler.
+#[tracing::instrument(name = "job", skip_all, fields(kind = "batch", digest = job.digest_id, batch = job.batch_no))]
+pub async fn deliver_batch(
+    job: super::jobs::DeliverBatch,
+    _app: apalis::prelude::Data<App>,
+) -> Result<(), apalis::prelude::BoxDynError> {
+    tracing::debug!(digest = job.digest_id, batch = job.batch_no, "batch ready");
+    wake();
     Ok(())
 }

@@ -43,7 +43,7 @@ pub async fn sweep_once(app: &App) -> anyhow::Result<SweepReport> {
 /// The sweeper loop, run by `serve` and `worker` alike (and by `digest send --wait`).
 pub fn spawn(app: &App, shutdown: &crate::shutdown::Shutdown) -> tokio::task::JoinHandle<()> {
     let app = app.clone();
-    crate::tasks::every(
+    crate::shutdown::every(
         "delivery-sweeper",
         SWEEP_EVERY,
         shutdown.clone(),

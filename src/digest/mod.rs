@@ -1,49 +1,20 @@
 //! The daily digest: choosing the day's articles, rendering the email once, and filling
 //! in each recipient's greeting and links cheaply.
 //!
-//! The delivery side needs two things from here: [`compose_for_date`] to make (or find)
-//! the stored digest for a date, and a [`Personaliser`] to turn that stored digest into
-//! one recipient's subject, HTML and text without rendering the template again.
+//! The delivery side needs one thing from here: a [`Personaliser`] to turn a stored digest
+//! into one recipient's subject, HTML and text without rendering the template again.
+//! Making (or finding) the stored digest for a date is the edition's
+//! ([`crate::edition::compose_for_date`]), since the edition owns the "nothing to send" rule.
 
 pub mod compose;
 pub mod personalise;
 
 use anyhow::Context;
-use chrono::NaiveDate;
 
 use crate::{app::App, config::DigestConfig, domain::Purpose, domain::TokenSigner};
 use personalise::{Fill, Template};
 
 pub use compose::{Selection, section_of, select, subject_for, subject_from_pattern};
-
-/// What [`compose_for_date`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ComposeOutcome {
-    /// The digest is stored (or refreshed) and ready to preview or send.
-    Composed(i64),
-    /// Nothing to send by the edition's one rule ([`crate::edition::nothing_to_send`]);
-    /// the date's digest is marked skipped.
-    SkippedNothingNew,
-    /// The digest for that date is already sending or sent; it is never recomposed.
-    AlreadySent(i64),
-}
-
-/// Composes the daily issue for `date` and applies the edition's "nothing to send" rule
-/// (for previews, tools and tests; sending goes through [`crate::edition::send`]).
-pub async fn compose_for_date(app: &App, date: NaiveDate) -> anyhow::Result<ComposeOutcome> {
-    use crate::edition::Prepared;
-    let digest = app.store.get_or_create_digest(date, app.now_ms()).await?;
-    Ok(
-        match crate::edition::prepare(app, &digest)
-            .await
-            .with_context(|| format!("cannot compose the digest for {date}"))?
-        {
-            Prepared::Ready(id) => ComposeOutcome::Composed(id),
-            Prepared::NothingToSend(_) => ComposeOutcome::SkippedNothingNew,
-            Prepared::AlreadyOut(id) => ComposeOutcome::AlreadySent(id),
-        },
-    )
-}
 
 /// A stored digest ready to be personalised per recipient. Load it once per digest (per
 /// process); [`Personaliser::render_for`] then costs microseconds per recipient.
@@ -70,7 +41,7 @@ impl std::fmt::Debug for Personaliser {
 }
 
 impl Personaliser {
-    /// Loads the rendering stored by [`compose_for_date`] for `digest_id`.
+    /// Loads the rendering stored by [`crate::edition::compose_for_date`] for `digest_id`.
     pub async fn load(app: &App, digest_id: i64) -> anyhow::Result<Personaliser> {
         let digest = app.store.digest(digest_id).await?;
         let (html, text) = app

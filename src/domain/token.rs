@@ -167,6 +167,14 @@ pub fn random_secret() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// Compares without returning early, so the time taken says nothing about the token.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,5 +239,12 @@ mod tests {
     fn unsubscribe_tokens_never_expire() {
         let t = signer().sign(7, Purpose::Unsubscribe, None);
         assert_eq!(signer().verify(&t, Purpose::Unsubscribe, i64::MAX), Ok(7));
+    }
+
+    #[test]
+    fn constant_time_eq_works() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
     }
 }

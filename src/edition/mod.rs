@@ -16,6 +16,7 @@
 pub mod review;
 pub mod test_copy;
 
+use anyhow::Context;
 use chrono::{NaiveDate, Weekday};
 use chrono_tz::Tz;
 
@@ -316,4 +317,32 @@ pub async fn config_drift(app: &App) -> anyhow::Result<Option<String>> {
          Change the schedule in /admin/schedule; the configuration only seeds it on first start",
         diffs.join("; ")
     )))
+}
+
+/// What [`compose_for_date`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ComposeOutcome {
+    /// The digest is stored (or refreshed) and ready to preview or send.
+    Composed(i64),
+    /// Nothing to send by the edition's one rule ([`nothing_to_send`]);
+    /// the date's digest is marked skipped.
+    SkippedNothingNew,
+    /// The digest for that date is already sending or sent; it is never recomposed.
+    AlreadySent(i64),
+}
+
+/// Composes the daily issue for `date` and applies the edition's "nothing to send" rule
+/// (for previews, tools and tests; sending goes through [`send`]).
+pub async fn compose_for_date(app: &App, date: NaiveDate) -> anyhow::Result<ComposeOutcome> {
+    let digest = app.store.get_or_create_digest(date, app.now_ms()).await?;
+    Ok(
+        match prepare(app, &digest)
+            .await
+            .with_context(|| format!("cannot compose the digest for {date}"))?
+        {
+            Prepared::Ready(id) => ComposeOutcome::Composed(id),
+            Prepared::NothingToSend(_) => ComposeOutcome::SkippedNothingNew,
+            Prepared::AlreadyOut(id) => ComposeOutcome::AlreadySent(id),
+        },
+    )
 }

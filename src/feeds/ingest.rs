@@ -16,12 +16,11 @@ use super::{
 };
 use crate::{
     app::App,
-    shutdown::Shutdown,
+    shutdown::{Shutdown, every},
     store::{
         articles::{NewArticle, Upserted},
         feeds::Feed,
     },
-    tasks::every,
 };
 
 /// Feeds fetched at once: enough that one slow feed does not hold up the rest, few

@@ -1,8 +1,10 @@
 //! Feed ingestion: bytes from the network (`fetch`), articles from bytes
 //! (`parse`), and safe markup from whatever a publisher wrote (`sanitize`).
 //!
-//! Nothing here touches the database, so the pipeline can be tested against
-//! plain strings and a loopback server; the store decides what is new.
+//! `fetch`, `parse` and `sanitize` touch no database, so the pipeline can be tested
+//! against plain strings and a loopback server. `ingest` connects them to the store (the
+//! configured feeds become rows, each fetch's articles are upserted, the store decides
+//! what is new) and runs the polling loop.
 
 pub mod fetch;
 pub mod ingest;

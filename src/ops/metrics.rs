@@ -1,7 +1,9 @@
 //! Prometheus metrics: one recorder per process, counters and histograms recorded where
 //! things happen, gauges read from the database when `/metrics` is scraped.
 //!
-//! Names other rooms record (the names are the contract; keep them stable):
+//! The names other rooms record live in [`super::metric_names`], a leaf that depends on
+//! nothing, so that recording a metric never pulls in this module (which reads the store,
+//! the queue and the bounce tallies):
 //! - [`MESSAGES_SENT`], [`MESSAGES_FAILED`], [`MESSAGES_RETRIED`]: digest deliveries;
 //! - `breakfast_transactional_{sent,failed,retried}_total`: single emails;
 //! - [`MAIL_SEND_SECONDS`]: time per message handed to the transport;
@@ -16,48 +18,8 @@ use axum::{
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+pub use super::metric_names::*;
 use crate::{app::App, queue::Job, queue::jobs::SendTransactional};
-
-pub const MESSAGES_SENT: &str = "breakfast_messages_sent_total";
-pub const MESSAGES_FAILED: &str = "breakfast_messages_failed_total";
-pub const MESSAGES_RETRIED: &str = "breakfast_messages_retried_total";
-pub const MAIL_SEND_SECONDS: &str = "breakfast_mail_send_seconds";
-pub const FEED_FETCHES: &str = "breakfast_feed_fetches_total";
-pub const HTTP_REQUESTS: &str = "breakfast_http_requests_total";
-pub const HTTP_SECONDS: &str = "breakfast_http_request_duration_seconds";
-pub const SUBSCRIBERS: &str = "breakfast_subscribers";
-pub const JOBS: &str = "breakfast_jobs";
-pub const OLDEST_WAITING: &str = "breakfast_queue_oldest_waiting_seconds";
-
-/// Counters that exist from the start, so a dashboard shows 0 rather than "no data".
-const COUNTERS: &[(&str, &str)] = &[
-    (
-        MESSAGES_SENT,
-        "Digest messages accepted by the mail transport.",
-    ),
-    (
-        MESSAGES_FAILED,
-        "Digest messages given up on (permanent refusal or attempts exhausted).",
-    ),
-    (
-        MESSAGES_RETRIED,
-        "Digest messages that failed for now and will be tried again.",
-    ),
-    (
-        "breakfast_transactional_sent_total",
-        "Single emails (confirmations, welcomes, tests) sent.",
-    ),
-    (
-        "breakfast_transactional_failed_total",
-        "Single emails refused for good.",
-    ),
-    (
-        "breakfast_transactional_retried_total",
-        "Single emails that failed for now and will be retried.",
-    ),
-    (FEED_FETCHES, "Feed fetches by result."),
-    (HTTP_REQUESTS, "HTTP requests by method, route and status."),
-];
 
 /// Bucket bounds in seconds: SMTP hand-offs take milliseconds to tens of seconds.
 const MAIL_BUCKETS: &[f64] = &[

@@ -1,6 +1,7 @@
 //! Running the service well: metrics, pruning, and keeping addresses out of the logs.
 
 pub mod files;
+pub mod metric_names;
 pub mod metrics;
 pub mod retention;
 

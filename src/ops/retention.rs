@@ -66,7 +66,7 @@ async fn tick(app: &App, round: u64) -> anyhow::Result<()> {
 pub fn spawn(app: &App, shutdown: &Shutdown) -> tokio::task::JoinHandle<()> {
     let app = app.clone();
     let round = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    crate::tasks::every("retention", TICK, shutdown.clone(), move || {
+    crate::shutdown::every("retention", TICK, shutdown.clone(), move || {
         let app = app.clone();
         let round = round.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         async move { tick(&app, round).await }

@@ -43,21 +43,21 @@ macro_rules! register_all {
                 $storage_fn::<jobs::SendTransactional>($pool),
                 jobs::SendTransactional,
                 4,
-                jobs::send_transactional
+                crate::subscribers::transactional::send_transactional
             ))
             .register(worker!(
                 $app,
                 $storage_fn::<crate::delivery::jobs::FanOutDigest>($pool),
                 crate::delivery::jobs::FanOutDigest,
                 2,
-                crate::delivery::jobs::fan_out_digest
+                crate::delivery::fanout::fan_out_digest
             ))
             .register(worker!(
                 $app,
                 $storage_fn::<crate::delivery::jobs::DeliverBatch>($pool),
                 crate::delivery::jobs::DeliverBatch,
                 1,
-                crate::delivery::jobs::deliver_batch
+                crate::delivery::send::deliver_batch
             ))
     }};
 }

@@ -12,6 +12,7 @@
 //! Exactly once: a due send is claimed by inserting the (schedule, local date) row into
 //! `schedule_runs`; whichever process's insert lands fires it, the others see the row.
 
+pub mod daily;
 pub mod runner;
 
 use chrono::{

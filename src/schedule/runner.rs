@@ -12,14 +12,14 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{DailyRule, parse_days, parse_time, parse_zone, within_grace};
+use super::{DailyRule, parse_zone, within_grace};
 use crate::{
     app::App,
     domain::clock::from_ms,
     edition::{self, By, Outcome, Which, review},
     store::{
         digests::EditionKind,
-        schedules::{DailySettings, Schedule, ScheduleMode},
+        schedules::{Schedule, ScheduleMode},
     },
 };
 
@@ -31,28 +31,7 @@ pub const OUTCOME_ALREADY_SENT: &str = "already sent";
 pub const OUTCOME_HELD: &str = "held: not approved by the send time";
 pub const OUTCOME_MISSED: &str = "missed: the service was down past the grace window";
 
-/// The daily schedule, created from the configuration on first use.
-pub async fn daily_schedule(app: &App) -> anyhow::Result<Schedule> {
-    let c = &app.config.schedule;
-    let days = c.days.join(",");
-    let defaults = DailySettings {
-        send_time: &c.send_time,
-        time_zone: &c.time_zone,
-        days: &days,
-        skip_when_empty: app.config.digest.skip_when_empty,
-        mode: c.mode.parse().unwrap_or(ScheduleMode::Approval),
-    };
-    Ok(app.store.daily_schedule(&defaults, app.now_ms()).await?)
-}
-
-/// The rule a stored daily schedule describes.
-pub fn rule_of(s: &Schedule) -> Result<DailyRule, String> {
-    Ok(DailyRule {
-        time: parse_time(s.send_time.as_deref().unwrap_or(""))?,
-        zone: parse_zone(&s.time_zone)?,
-        days: parse_days(s.days.split(','))?,
-    })
-}
+pub use super::daily::{daily_schedule, rule_of};
 
 /// The weekly edition's rule: the daily schedule's time and zone, on the weekly day.
 pub fn weekly_rule_of(app: &App, s: &Schedule) -> Result<DailyRule, String> {
@@ -234,7 +213,7 @@ pub fn spawn(app: &App, shutdown: &crate::shutdown::Shutdown) -> tokio::task::Jo
             }
         }
     });
-    crate::tasks::every("scheduler", every, shutdown.clone(), move || {
+    crate::shutdown::every("scheduler", every, shutdown.clone(), move || {
         let app = app.clone();
         async move {
             tick(&app).await?;

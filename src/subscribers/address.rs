@@ -11,7 +11,7 @@ use templates::email::transactional::{
 use super::{LinkError, ServiceError, ServiceResult, holder, load};
 use crate::{
     app::App,
-    domain::{EmailAddress, Purpose, TokenError},
+    domain::{EmailAddress, Purpose, TokenError, token::constant_time_eq},
     queue::jobs::SendTransactional,
     store::{StoreError, subscribers::Subscriber},
 };
@@ -21,15 +21,6 @@ pub const CHANGE_LINK_DAYS: i64 = 2;
 
 fn address_tag(app: &App, email: &EmailAddress) -> String {
     app.signer.fingerprint(&format!("change:{}", email.key()))
-}
-
-/// Constant-time comparison, so the tag cannot be guessed byte by byte.
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
 }
 
 /// Records the wish to move to `raw_new` and mails a confirmation link to it. The answer
@@ -120,7 +111,8 @@ pub async fn pending_change(
     };
     let (raw, _) = app.store.email_change(id).await?.ok_or_else(superseded)?;
     let new = EmailAddress::parse(&raw).map_err(|_| superseded())?;
-    if !same(&address_tag(app, &new), tag.trim()) {
+    // Constant-time, so the tag cannot be guessed byte by byte.
+    if !constant_time_eq(address_tag(app, &new).as_bytes(), tag.trim().as_bytes()) {
         return Err(superseded());
     }
     Ok((s, new))

@@ -11,6 +11,7 @@ pub mod address;
 pub mod csv_safe;
 pub mod import;
 pub mod leaving;
+pub mod transactional;
 pub mod upload;
 
 use chrono::Duration;

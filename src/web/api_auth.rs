@@ -8,7 +8,7 @@
 
 use axum::{
     extract::FromRequestParts,
-    http::{StatusCode, header::AUTHORIZATION, request::Parts},
+    http::{HeaderMap, StatusCode, header::AUTHORIZATION, request::Parts},
 };
 
 use super::error::ApiError;
@@ -54,7 +54,7 @@ impl FromRequestParts<App> for ApiAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts).ok_or_else(ApiError::unauthorized)?;
+        let token = bearer(&parts.headers).ok_or_else(ApiError::unauthorized)?;
         match authenticate(app, token).await? {
             Some(principal) => Ok(ApiAuth { principal }),
             None => Err(ApiError::unauthorized()),
@@ -81,9 +81,10 @@ impl ApiAuth {
     }
 }
 
-/// The token of an `Authorization: Bearer …` header, if there is one.
-fn bearer(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+/// The token of an `Authorization: Bearer …` header (scheme in any case), if there is
+/// one: the API's tokens and the `/metrics` token are both read with it.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.trim().split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)

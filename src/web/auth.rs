@@ -1,4 +1,6 @@
-//! Who is asking: admin sessions, roles, CSRF, passwords.
+//! Who is asking: admin sessions, roles, CSRF, and the per-client sign-in gate. Accounts,
+//! password rules and lock-out are the [`crate::accounts`] service's; they are re-exported
+//! here for the handlers (and older callers) that name them through this module.
 //!
 //! A session is a random token in an HttpOnly cookie; the database keeps only its keyed
 //! hash, with a per-session CSRF token that every admin form echoes back in a hidden
@@ -13,10 +15,6 @@
 //! }
 //! ```
 
-use argon2::{
-    Algorithm, Argon2, Block, Params, Version,
-    password_hash::{PasswordHasher, phc::PasswordHash},
-};
 use axum::{
     extract::{FromRef, FromRequestParts, OptionalFromRequestParts},
     http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts},
@@ -29,11 +27,20 @@ use std::{net::IpAddr, sync::Arc, time::Duration};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::rate_limit::RateLimiter;
+pub use crate::{
+    accounts::{
+        LoginError, authenticate, check_new_password, hash_password, new_api_token, verify_password,
+    },
+    domain::token::constant_time_eq,
+};
 use crate::{
     app::App,
     config::AdminConfig,
     domain::token::random_secret,
-    store::users::{AdminRole, AdminUser},
+    store::{
+        StoreError,
+        users::{AdminRole, AdminUser},
+    },
 };
 
 /// The session cookie's name.
@@ -150,19 +157,87 @@ impl PageError {
     }
 }
 
+impl From<anyhow::Error> for PageError {
+    /// For `?` in handlers: logged in full, answered with the generic 500 page.
+    fn from(error: anyhow::Error) -> Self {
+        internal_page(format!("{error:#}"))
+    }
+}
+
+impl From<StoreError> for PageError {
+    /// For `?` in handlers: a missing row is a 404 page, anything else a logged 500.
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound => PageError(Box::new(PageErrorBody {
+                status: StatusCode::NOT_FOUND,
+                heading: "Not found".into(),
+                message: "There is no such page.".into(),
+                publication: String::new(),
+                link: Some(("Back to the admin".into(), "/admin".into())),
+            })),
+            other => internal_page(other.to_string()),
+        }
+    }
+}
+
+/// The 500 page, made without the app at hand: [`name_pages`] names the publication.
+fn internal_page(error: String) -> PageError {
+    tracing::error!(%error, "admin request failed");
+    PageError(Box::new(PageErrorBody {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        heading: "Something went wrong".into(),
+        message: "The request could not be completed; the details are in the server log. \
+                  Nothing was sent."
+            .into(),
+        publication: String::new(),
+        link: Some(("Back to the admin".into(), "/admin".into())),
+    }))
+}
+
+/// A page error that left its handler before it knew the publication's name.
+#[derive(Clone)]
+struct UnnamedPage(PageError);
+
+/// Renders the page errors made by `From` (which have no app to ask) with the
+/// publication's name, on the way out of every route.
+pub async fn name_pages(
+    axum::extract::State(app): axum::extract::State<App>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    match response.extensions_mut().remove::<UnnamedPage>() {
+        Some(UnnamedPage(page)) => {
+            let mut body = *page.0;
+            body.publication = app.config.newsletter.name.clone();
+            render(body)
+        }
+        None => response,
+    }
+}
+
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        let e = *self.0;
-        let meta = PageMeta {
-            title: e.heading.clone(),
-            publication: e.publication.clone(),
-            flash: None,
-            noindex: true,
-        };
-        let link = e.link.as_ref().map(|(l, h)| (l.as_str(), h.as_str()));
-        let body = error_page(&meta, e.status.as_u16(), &e.heading, &e.message, link);
-        (e.status, no_store(), body).into_response()
+        if self.0.publication.is_empty() {
+            let mut response = (self.0.status, no_store()).into_response();
+            response.extensions_mut().insert(UnnamedPage(self));
+            return response;
+        }
+        render(*self.0)
     }
+}
+
+/// The error page in the site's shell, never cached.
+fn render(e: PageErrorBody) -> Response {
+    let meta = PageMeta {
+        title: e.heading.clone(),
+        publication: e.publication.clone(),
+        flash: None,
+        noindex: true,
+    };
+    let link = e.link.as_ref().map(|(l, h)| (l.as_str(), h.as_str()));
+    let body = error_page(&meta, e.status.as_u16(), &e.heading, &e.message, link);
+    (e.status, no_store(), body).into_response()
 }
 
 /// Admin pages show private data: never cache them, and never let another site frame
@@ -275,6 +350,26 @@ where
     }
 }
 
+/// The signed-in user, if their role passes `allowed`; a 403 page otherwise. The one check
+/// behind [`RequireOperator`] and [`RequireEditor`].
+async fn signed_in_with<S>(
+    parts: &mut Parts,
+    state: &S,
+    allowed: fn(AdminRole) -> bool,
+) -> Result<CurrentUser, AuthRejection>
+where
+    App: FromRef<S>,
+    S: Send + Sync,
+{
+    let user = <CurrentUser as FromRequestParts<S>>::from_request_parts(parts, state).await?;
+    if !allowed(user.role) {
+        return Err(AuthRejection::Page(PageError::forbidden(&App::from_ref(
+            state,
+        ))));
+    }
+    Ok(user)
+}
+
 impl<S> FromRequestParts<S> for RequireOperator
 where
     App: FromRef<S>,
@@ -283,13 +378,9 @@ where
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let user = <CurrentUser as FromRequestParts<S>>::from_request_parts(parts, state).await?;
-        if !user.role.can_operate() {
-            return Err(AuthRejection::Page(PageError::forbidden(&App::from_ref(
-                state,
-            ))));
-        }
-        Ok(RequireOperator(user))
+        signed_in_with(parts, state, AdminRole::can_operate)
+            .await
+            .map(RequireOperator)
     }
 }
 
@@ -301,13 +392,9 @@ where
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let user = <CurrentUser as FromRequestParts<S>>::from_request_parts(parts, state).await?;
-        if !user.role.can_edit() {
-            return Err(AuthRejection::Page(PageError::forbidden(&App::from_ref(
-                state,
-            ))));
-        }
-        Ok(RequireEditor(user))
+        signed_in_with(parts, state, AdminRole::can_edit)
+            .await
+            .map(RequireEditor)
     }
 }
 
@@ -321,14 +408,6 @@ pub fn verify_csrf(
         Some(s) if constant_time_eq(s.trim().as_bytes(), user.csrf.as_bytes()) => Ok(()),
         _ => Err(PageError::csrf(app)),
     }
-}
-
-/// Compares without returning early, so the time taken says nothing about the token.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Where to come back to after signing in: this request's path, if it is a page.
@@ -421,90 +500,6 @@ pub async fn end_session(app: &App, headers: &HeaderMap) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Why a login was refused, in words for the login form.
-#[derive(Debug, thiserror::Error)]
-pub enum LoginError {
-    #[error("That email address and password do not match an account.")]
-    BadCredentials,
-    /// The password was checked and was wrong, and that was the window's last attempt.
-    #[error(
-        "That email address and password do not match an account. Too many failed attempts: sign-in with this address from your network is locked for {minutes} more minute(s). Try again later, or ask someone to reset the password with `breakfast users passwd`."
-    )]
-    LastAttempt { minutes: i64 },
-    /// Refused without checking the password.
-    #[error(
-        "Too many failed attempts: sign-in with this address from your network is locked for {minutes} more minute(s). Try again later, or ask someone to reset the password with `breakfast users passwd`."
-    )]
-    Locked { minutes: i64 },
-    #[error("{0}")]
-    Internal(#[from] anyhow::Error),
-}
-
-/// Checks a password for a sign-in from `client`.
-///
-/// The attempt is reserved in the store *before* the password is checked, per (address
-/// typed, client): at most `admin.max_failed_logins` checks per `admin.lockout_minutes`
-/// window, however many guesses arrive at once, and a stranger's guesses lock out only the
-/// stranger. Unknown addresses take the same path — reservation, an argon2 check against
-/// a dummy hash, the same answers — so nothing tells them apart from real accounts.
-pub async fn authenticate(
-    app: &App,
-    email: &str,
-    password: &str,
-    client: IpAddr,
-) -> Result<AdminUser, LoginError> {
-    let now = app.now_ms();
-    let window_ms = i64::from(app.config.admin.lockout_minutes.max(1)) * 60_000;
-    let window_cutoff = now - window_ms;
-    let max = i64::from(app.config.admin.max_failed_logins.max(1));
-    let client = client.to_string();
-    let minutes_left = |start: i64| ((start + window_ms - now).max(0) + 59_999) / 60_000;
-    let store = &app.store;
-    store
-        .prune_login_attempts(window_cutoff)
-        .await
-        .map_err(anyhow::Error::from)?;
-    let attempt = store
-        .reserve_login_attempt(email, &client, now, window_cutoff, max)
-        .await
-        .map_err(anyhow::Error::from)?;
-    let Some(attempt) = attempt else {
-        let start = store
-            .login_window_start(email, &client)
-            .await
-            .map_err(anyhow::Error::from)?
-            .unwrap_or(now);
-        return Err(LoginError::Locked {
-            minutes: minutes_left(start).max(1),
-        });
-    };
-    let user = store
-        .admin_user_by_email(email)
-        .await
-        .map_err(anyhow::Error::from)?;
-    let hash = user
-        .as_ref()
-        .map_or_else(|| DUMMY_HASH.to_string(), |u| u.password_hash.clone());
-    let matches = verify_password(password.to_string(), hash).await;
-    match user {
-        Some(user) if matches => {
-            store
-                .clear_login_attempts(email, &client)
-                .await
-                .map_err(anyhow::Error::from)?;
-            store
-                .record_successful_login(user.id, now)
-                .await
-                .map_err(anyhow::Error::from)?;
-            Ok(user)
-        }
-        _ if attempt >= max => Err(LoginError::LastAttempt {
-            minutes: i64::from(app.config.admin.lockout_minutes.max(1)),
-        }),
-        _ => Err(LoginError::BadCredentials),
-    }
-}
-
 /// Bounds the cost of sign-ins for the whole process: a per-client budget spent before
 /// any hashing, and a few argon2 checks at a time (each holds ~19 MiB while it runs, so a
 /// flood of logins costs a queue, not gigabytes).
@@ -547,93 +542,6 @@ impl LoginGate {
     }
 }
 
-/// A valid argon2id hash of a random password, for timing-equal refusals.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$1n4DuyR7pHbJ8E2H2lsqAvUCUq5KhNJr5sDxXwS3yXc";
-
-/// An argon2id PHC string for `password`.
-pub fn hash_password(password: &str) -> anyhow::Result<String> {
-    Argon2::default()
-        .hash_password(password.as_bytes())
-        .map(|h| h.to_string())
-        .map_err(|e| anyhow::anyhow!("cannot hash the password: {e}"))
-}
-
-/// Checks `password` against a stored hash off the async threads (argon2 is slow on
-/// purpose).
-pub async fn verify_password(password: String, hash: String) -> bool {
-    tokio::task::spawn_blocking(move || verify_with_pooled_memory(password.as_bytes(), &hash))
-        .await
-        .unwrap_or(false)
-}
-
-/// Argon2's working memory (~19 MiB per check), kept and reused rather than freed: freed
-/// blocks of that size stay in the allocator's per-thread arenas, so a stream of checks on
-/// different threads grew the process by 19 MiB per thread. The pool holds at most as many
-/// buffers as checks ever ran at once, which [`LoginGate`] bounds.
-static ARGON2_MEMORY: std::sync::Mutex<Vec<Vec<Block>>> = std::sync::Mutex::new(Vec::new());
-
-fn verify_with_pooled_memory(password: &[u8], phc: &str) -> bool {
-    let mut memory = ARGON2_MEMORY
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .pop()
-        .unwrap_or_default();
-    let matches = verify_in(password, phc, &mut memory);
-    ARGON2_MEMORY
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .push(memory);
-    matches
-}
-
-/// Recomputes the PHC string's hash for `password` with its own algorithm, version,
-/// parameters and salt, in `memory`, and compares in constant time.
-fn verify_in(password: &[u8], phc: &str, memory: &mut Vec<Block>) -> bool {
-    let Ok(parsed) = PasswordHash::new(phc) else {
-        return false;
-    };
-    let (Ok(algorithm), Ok(params)) = (
-        Algorithm::try_from(parsed.algorithm.as_str()),
-        Params::try_from(&parsed),
-    ) else {
-        return false;
-    };
-    let version = match parsed.version.map(Version::try_from) {
-        None => Version::default(),
-        Some(Ok(v)) => v,
-        Some(Err(_)) => return false,
-    };
-    let (Some(salt), Some(expected)) = (parsed.salt.as_ref(), parsed.hash.as_ref()) else {
-        return false;
-    };
-    if memory.len() < params.block_count() {
-        memory.resize(params.block_count(), Block::default());
-    }
-    let mut out = vec![0u8; expected.as_bytes().len()];
-    Argon2::new(algorithm, version, params)
-        .hash_password_into_with_memory(password, salt, &mut out, memory.as_mut_slice())
-        .is_ok()
-        && constant_time_eq(&out, expected.as_bytes())
-}
-
-/// Rules for new passwords, checked by the CLI and the web alike.
-pub fn check_new_password(password: &str) -> Result<(), String> {
-    if password.chars().count() < 10 {
-        return Err("the password must be at least 10 characters long".into());
-    }
-    if password.len() > 1024 {
-        return Err("the password is too long (at most 1024 bytes)".into());
-    }
-    Ok(())
-}
-
-/// A fresh personal API token (shown once) and the hash to store.
-pub fn new_api_token(app: &App) -> (String, String) {
-    let token = format!("bf_{}", random_secret());
-    let hash = app.signer.fingerprint(&token);
-    (token, hash)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -656,24 +564,5 @@ mod tests {
         );
         assert_eq!(cookie(&h, SESSION_COOKIE).as_deref(), Some("xyz"));
         assert_eq!(cookie(&h, "b"), None);
-    }
-
-    #[test]
-    fn passwords_round_trip_and_dummy_hash_parses() {
-        let h = hash_password("correct horse battery").unwrap();
-        assert!(h.starts_with("$argon2id$"));
-        assert!(PasswordHash::new(DUMMY_HASH).is_ok());
-        assert!(verify_with_pooled_memory(b"correct horse battery", &h));
-        assert!(!verify_with_pooled_memory(b"correct horse batterY", &h));
-        assert!(!verify_with_pooled_memory(b"x", "not a hash"));
-        // The dummy hash is a real one: checking against it costs what a real check costs.
-        assert!(!verify_with_pooled_memory(b"x", DUMMY_HASH));
-    }
-
-    #[test]
-    fn constant_time_eq_works() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"ab"));
     }
 }

@@ -1,4 +1,22 @@
-//! Errors as the JSON API answers them.
+//! Errors, one story per layer. This is the one place that tells it.
+//!
+//! - **Domain and store.** Parsing a domain type fails with that type's own error
+//!   (`EmailError`, `TokenError`, …); the store answers [`crate::store::StoreError`]:
+//!   `NotFound`, `Conflict`, `IllegalTransition`, or the database's own failure.
+//! - **Services.** Work an operator runs (jobs, commands, loops) answers `anyhow::Result`
+//!   with context. Where the caller must choose an answer, a service has a typed error:
+//!   `subscribers::ServiceError` and `LinkError`, `accounts::LoginError`,
+//!   `subscribers::upload::UploadError`.
+//! - **Web.** Exactly two shapes leave a handler. JSON callers get [`ApiError`] (this
+//!   module): `{"error": "…", "status": n}`, from the API, the webhooks and the reader's
+//!   JSON sign-up alike. Pages get an HTML error page: [`crate::web::auth::PageError`] for
+//!   the admin, `web::public::respond` for the reader's pages. Both have `From` the store
+//!   error (a missing row is a 404; anything else is logged in full and answered with a
+//!   generic 500), and `PageError` also `From<anyhow::Error>`, so handlers use `?`. A
+//!   `PageError` made by `From` has no app to name the publication;
+//!   [`crate::web::auth::name_pages`] fills that in on the way out.
+//!
+//! Nothing else writes an error body: a new handler returns one of these.
 
 use axum::{
     Json,

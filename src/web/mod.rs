@@ -2,7 +2,6 @@
 
 pub mod admin;
 pub mod admin_doctor;
-pub mod admin_queue;
 pub mod api;
 pub mod api_auth;
 pub mod archive;
@@ -11,6 +10,7 @@ pub mod error;
 pub mod ops;
 pub mod public;
 pub mod rate_limit;
+pub mod trace;
 pub mod webhooks;
 
 use std::{
@@ -45,7 +45,7 @@ pub fn router(app: App) -> Router {
     Router::new()
         .merge(ops::routes())
         .merge(admin::routes())
-        .merge(admin_queue::routes())
+        .merge(admin::queue::routes())
         .merge(admin_doctor::routes())
         .merge(archive::routes())
         .merge(public::routes())
@@ -59,6 +59,11 @@ pub fn router(app: App) -> Router {
         ))
         // The admin's file upload sets and enforces its own (much larger) limit.
         .merge(admin::upload_routes())
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            auth::name_pages,
+        ))
+        .layer(axum::middleware::from_fn(trace::request_span))
         .layer(TraceLayer::new_for_http())
         .layer(axum::Extension(auth::LoginGate::new(&app.config.admin)))
         .with_state(app)

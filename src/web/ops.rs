@@ -9,7 +9,7 @@ use axum::{
 };
 use serde_json::{Value, json};
 
-use crate::{app::App, ops::metrics};
+use crate::{app::App, domain::token::constant_time_eq, ops::metrics};
 
 pub fn routes() -> Router<App> {
     Router::new()
@@ -125,15 +125,6 @@ fn metrics_allowed(app: &App, headers: &HeaderMap) -> bool {
     if token.is_empty() {
         return false;
     }
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|given| same_secret(given.trim().as_bytes(), token.expose().as_bytes()))
-}
-
-/// Compares without stopping at the first difference, so timing says nothing about how
-/// much of a guess was right.
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    super::api_auth::bearer(headers)
+        .is_some_and(|given| constant_time_eq(given.as_bytes(), token.expose().as_bytes()))
 }

@@ -13,7 +13,8 @@ pub mod email;
 pub mod leaving;
 pub mod page;
 pub mod public;
-pub mod queue;
+/// The queue page lives under `admin`, as its handler does under `web::admin`.
+pub use admin::queue;
 
 pub use maud::{DOCTYPE, Markup, PreEscaped, html};
 

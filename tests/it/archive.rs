@@ -8,8 +8,8 @@ use std::{io::Write as _, process::Stdio, time::Duration};
 
 use breakfast::{
     App,
-    digest::{ComposeOutcome, compose_for_date},
     domain::{Clock, EmailAddress, Purpose, SubscriberStatus},
+    edition::{ComposeOutcome, compose_for_date},
     store::{articles::NewArticle, digests::DigestPick},
 };
 use chrono::{DateTime, NaiveDate, Utc};

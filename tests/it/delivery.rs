@@ -10,17 +10,14 @@ use std::{
 use breakfast::{
     App,
     delivery::{self, jobs::DeliverBatch},
-    domain::{Clock, EmailAddress, SubscriberStatus},
-    store::{deliveries::DeliveryProgress, subscribers::NewSubscriber},
+    domain::{Clock, SubscriberStatus},
 };
 
 use crate::{
     helpers::{Backend, Mail, SmtpBehaviour, SmtpServer, TestApp, TestDb, test_config},
+    kit::{digest, subscriber, wait_until_sent},
     on_both_databases,
 };
-
-const HTML: &str = "<html><body><h1>Today</h1><p>The tenants won.</p></body></html>";
-const TEXT: &str = "Today\n\nThe tenants won.\n";
 
 /// Test settings: mail to `smtp`, retries after ~100 ms, short leases.
 fn extra_toml(smtp: &SmtpServer) -> String {
@@ -32,57 +29,6 @@ fn extra_toml(smtp: &SmtpServer) -> String {
 
 async fn spawn(backend: Backend, smtp: &SmtpServer) -> Option<TestApp> {
     TestApp::spawn_with(backend, &extra_toml(smtp), Clock::System).await
-}
-
-async fn subscriber(app: &App, address: &str, status: SubscriberStatus) -> i64 {
-    let email = EmailAddress::parse(address).unwrap();
-    let initial = if status == SubscriberStatus::Pending {
-        SubscriberStatus::Pending
-    } else {
-        SubscriberStatus::Confirmed
-    };
-    let s = app
-        .store
-        .insert_subscriber(
-            &NewSubscriber {
-                email: &email,
-                name: Some("Reader"),
-                status: initial,
-                source: "test",
-            },
-            app.now_ms(),
-        )
-        .await
-        .unwrap();
-    if status != initial {
-        app.store
-            .set_subscriber_status(s.id, status, app.now_ms())
-            .await
-            .unwrap();
-    }
-    s.id
-}
-
-async fn digest(app: &App, date: &str) -> i64 {
-    app.store
-        .insert_composed_digest(date, "Breakfast today", HTML, TEXT, app.now_ms())
-        .await
-        .unwrap()
-}
-
-async fn wait_until_sent(app: &App, digest_id: i64, timeout: Duration) -> DeliveryProgress {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let p = app
-            .store
-            .delivery_progress(digest_id, app.now_ms())
-            .await
-            .unwrap();
-        if p.is_finished() || Instant::now() > deadline {
-            return p;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// Envelope recipient → number of messages the SMTP server accepted for it.

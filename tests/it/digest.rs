@@ -18,8 +18,9 @@ use axum::{
 };
 use breakfast::{
     App,
-    digest::{ComposeOutcome, Personaliser, compose_for_date},
+    digest::Personaliser,
     domain::{Clock, Purpose},
+    edition::{ComposeOutcome, compose_for_date},
     feeds::ingest::{self, FeedResult},
     store::digests::DigestPick,
 };

@@ -765,10 +765,13 @@ async fn feed_categories_become_sections(backend: Backend) {
     paper.publish("match", "2026-12-01T04:10:00Z", &["Sport", "Football"]);
     paper.publish("plain", "2026-12-01T04:20:00Z", &[]);
     ingest::fetch_all(app).await.unwrap();
-    let ok = breakfast::digest::compose_for_date(app, day("2026-12-01"))
+    let ok = breakfast::edition::compose_for_date(app, day("2026-12-01"))
         .await
         .unwrap();
-    assert!(matches!(ok, breakfast::digest::ComposeOutcome::Composed(_)));
+    assert!(matches!(
+        ok,
+        breakfast::edition::ComposeOutcome::Composed(_)
+    ));
     let d = app
         .store
         .digest_for_date(day("2026-12-01"))

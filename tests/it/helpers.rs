@@ -11,11 +11,10 @@ use std::{
 
 use breakfast::{
     App,
-    cli::run_until_shutdown,
     config::Config,
     domain::Clock,
+    service::{self, Role, run_until_shutdown},
     shutdown::{Shutdown, ShutdownTrigger},
-    tasks::Role,
 };
 use sqlx::Connection;
 use tempfile::TempDir;
@@ -156,7 +155,7 @@ impl TestApp {
         let mut config = test_config(&db, &base, extra_toml);
         config.listen = addr;
         configure(&mut config);
-        let app = App::open(config, clock).await.expect("app opens");
+        let app = service::open(config, clock).await.expect("app opens");
         let (trigger, shutdown) = Shutdown::new();
         let handle = tokio::spawn(run_until_shutdown(
             app.clone(),

@@ -2,6 +2,7 @@
 //! PostgreSQL, and a real SMTP server (aiosmtpd). One test crate, so it links once.
 
 mod helpers;
+mod kit;
 
 mod admin;
 mod archive;

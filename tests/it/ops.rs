@@ -591,3 +591,43 @@ async fn digest_progress_comes_from_the_ledger(backend: Backend) {
     t.stop().await;
 }
 on_both_databases!(digest_progress_comes_from_the_ledger);
+
+/// Every answer names its request's span in `X-Request-Id` (issue 14): a fresh id per
+/// request, ours rather than the client's, on pages, unknown routes and refusals alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_response_carries_its_own_request_id() {
+    let Some(t) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let id_of = |r: &reqwest::Response| {
+        r.headers()
+            .get("x-request-id")
+            .map(|v| v.to_str().unwrap().to_string())
+            .expect("an X-Request-Id header")
+    };
+    let mut seen = std::collections::HashSet::new();
+    for path in ["/", "/no-such-page", "/healthz"] {
+        let r = t
+            .http
+            .get(t.url(path))
+            .header("x-request-id", "chosen-by-the-client")
+            .send()
+            .await
+            .unwrap();
+        let id = id_of(&r);
+        assert_eq!(id.len(), 32, "{id}");
+        assert!(id.chars().all(|c| c.is_ascii_hexdigit()), "{id}");
+        assert!(seen.insert(id), "ids repeat");
+    }
+    let big = "x".repeat(200 * 1024);
+    let r = t
+        .http
+        .post(t.url("/subscribe"))
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert!(seen.insert(id_of(&r)));
+    t.stop().await;
+}

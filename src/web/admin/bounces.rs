@@ -26,11 +26,10 @@ pub async fn page(
     RequireOperator(user): RequireOperator,
     Query(q): Query<BouncesQuery>,
 ) -> Result<Response, PageError> {
-    let fail = |e: crate::store::StoreError| PageError::internal(&app, e);
     let zone = admin_zone(&app).await;
     let mut issues = Vec::new();
-    for d in app.store.list_sent_digests(20, 0).await.map_err(fail)? {
-        let c = app.store.digest_bounce_counts(d.id).await.map_err(fail)?;
+    for d in app.store.list_sent_digests(20, 0).await? {
+        let c = app.store.digest_bounce_counts(d.id).await?;
         issues.push(IssueRates {
             digest_id: d.id,
             date: d.issue_date,
@@ -50,8 +49,7 @@ pub async fn page(
             let rows = app
                 .store
                 .failed_deliveries(issue.digest_id)
-                .await
-                .map_err(fail)?
+                .await?
                 .into_iter()
                 .map(|f| FailedRow {
                     email: f.email,
@@ -67,8 +65,7 @@ pub async fn page(
     let unmatched = app
         .store
         .unmatched_reports(true, 200)
-        .await
-        .map_err(fail)?
+        .await?
         .into_iter()
         .map(|u| UnmatchedRow {
             id: u.id,

@@ -41,13 +41,12 @@ pub async fn edit_feed(
     let feed = match app.store.feed(id).await {
         Ok(feed) => feed,
         Err(StoreError::NotFound) => return Err(PageError::not_found(&app, "feed")),
-        Err(e) => return Err(PageError::internal(&app, e)),
+        Err(e) => return Err(e.into()),
     };
     let section = (!section.is_empty()).then_some(section.as_str());
     app.store
         .update_feed(id, &name, section, feed.enabled)
-        .await
-        .map_err(|e| PageError::internal(&app, e))?;
+        .await?;
     tracing::info!(
         admin = user.id,
         feed = id,

@@ -13,11 +13,7 @@ pub async fn page(
     State(app): State<App>,
     RequireEditor(user): RequireEditor,
 ) -> Result<Response, PageError> {
-    let counts = app
-        .store
-        .unsubscribe_reason_counts()
-        .await
-        .map_err(|e| PageError::internal(&app, e))?;
+    let counts = app.store.unsubscribe_reason_counts().await?;
     let rows: Vec<(String, i64)> = counts
         .into_iter()
         .map(|(key, n)| (reason_label(&key).to_string(), n))

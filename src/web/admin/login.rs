@@ -153,9 +153,7 @@ pub async fn logout(
     f: Fields,
 ) -> Result<Response, PageError> {
     f.check_csrf(&app, &user)?;
-    auth::end_session(&app, &headers)
-        .await
-        .map_err(|e| PageError::internal(&app, e))?;
+    auth::end_session(&app, &headers).await?;
     let mut res = see_other("/admin/login?signed_out=1");
     res.headers_mut()
         .append(header::SET_COOKIE, clear_cookie(SESSION_COOKIE));

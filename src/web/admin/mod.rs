@@ -8,6 +8,7 @@ mod feed_edit;
 mod leaving;
 mod login;
 mod pages;
+pub mod queue;
 mod schedule;
 mod subscribers;
 
@@ -208,6 +209,13 @@ pub fn flash_for(code: Option<&str>) -> Option<Flash> {
         "still-unmatched" => (
             FlashKind::Info,
             "The report still cannot be matched; its reason is updated below.",
+        ),
+        "retried" => (FlashKind::Success, "The job is queued again."),
+        "retried-all" => (FlashKind::Success, "Every failed job is queued again."),
+        "discarded" => (FlashKind::Success, "The job was discarded."),
+        "gone" => (
+            FlashKind::Info,
+            "That job has already moved on (it was retried, finished or purged).",
         ),
         _ => return None,
     };

@@ -23,26 +23,14 @@ pub struct Msg {
     msg: Option<String>,
 }
 
-fn internal(app: &App) -> impl Fn(StoreError) -> PageError + '_ {
-    move |e| PageError::internal(app, e)
-}
-
 pub async fn past_digests(
     State(app): State<App>,
     RequireEditor(user): RequireEditor,
 ) -> Result<Response, PageError> {
-    let digests = app
-        .store
-        .list_sent_digests(100, 0)
-        .await
-        .map_err(internal(&app))?;
+    let digests = app.store.list_sent_digests(100, 0).await?;
     let mut rows = Vec::with_capacity(digests.len());
     for d in digests {
-        let p = app
-            .store
-            .delivery_progress(d.id, app.now_ms())
-            .await
-            .map_err(internal(&app))?;
+        let p = app.store.delivery_progress(d.id, app.now_ms()).await?;
         rows.push(PastDigestRow {
             archive_url: format!("/archive/{}", d.issue_date),
             date: d.issue_date,
@@ -68,7 +56,7 @@ async fn feeds_response(
     form: FeedForm,
 ) -> Result<Response, PageError> {
     let zone = admin_zone(app).await;
-    let feeds = app.store.feeds().await.map_err(internal(app))?;
+    let feeds = app.store.feeds().await?;
     let rows: Vec<FeedRow> = feeds
         .into_iter()
         .map(|f| FeedRow {
@@ -145,7 +133,7 @@ pub async fn add_feed(
             form.error = Some(m);
             feeds_response(&app, &user, StatusCode::CONFLICT, None, form).await
         }
-        Err(e) => Err(PageError::internal(&app, e)),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -177,7 +165,7 @@ pub async fn delete_feed(
     f.check_csrf(&app, &user)?;
     match app.store.delete_feed(id).await {
         Ok(()) | Err(StoreError::NotFound) => Ok(see_other("/admin/feeds?msg=feed-removed")),
-        Err(e) => Err(PageError::internal(&app, e)),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -192,8 +180,7 @@ async fn tokens_response(
     let tokens: Vec<TokenRow> = app
         .store
         .list_api_tokens(user.id)
-        .await
-        .map_err(internal(app))?
+        .await?
         .into_iter()
         .map(|t| TokenRow {
             id: t.id,
@@ -268,9 +255,7 @@ pub async fn create_token(
             }
         },
     };
-    let token = create_api_token(&app, user.id, &name, access, expires_days)
-        .await
-        .map_err(|e| PageError::internal(&app, e))?;
+    let token = create_api_token(&app, user.id, &name, access, expires_days).await?;
     tracing::info!(admin = user.id, "API token created");
     tokens_response(&app, &user, Some(&token), None, None).await
 }
@@ -305,6 +290,6 @@ pub async fn revoke_token(
     f.check_csrf(&app, &user)?;
     match app.store.delete_api_token(user.id, id).await {
         Ok(()) | Err(StoreError::NotFound) => Ok(see_other("/admin/tokens?msg=revoked")),
-        Err(e) => Err(PageError::internal(&app, e)),
+        Err(e) => Err(e.into()),
     }
 }

@@ -58,8 +58,7 @@ async fn render(
     flash: Option<templates::page::Flash>,
     again: Redisplay,
 ) -> Result<Response, PageError> {
-    let internal = |e: anyhow::Error| PageError::internal(app, e);
-    let daily = daily_schedule(app).await.map_err(internal)?;
+    let daily = daily_schedule(app).await?;
     let zone = parse_zone(&daily.time_zone).unwrap_or(chrono_tz::Europe::London);
     let next_sends = match rule_of(&daily) {
         Ok(rule) => rule
@@ -72,8 +71,7 @@ async fn render(
     let one_offs = app
         .store
         .pending_one_offs()
-        .await
-        .map_err(|e| internal(e.into()))?
+        .await?
         .into_iter()
         .filter_map(|s| {
             let z = parse_zone(&s.time_zone).unwrap_or(zone);
@@ -83,14 +81,11 @@ async fn render(
     let runs = app
         .store
         .recent_schedule_runs(10)
-        .await
-        .map_err(|e| internal(e.into()))?
+        .await?
         .into_iter()
         .map(|r| (r.local_date, r.outcome, when(r.fired_at, zone)))
         .collect();
-    let greetings = crate::digest::greeting_config(app)
-        .await
-        .map_err(internal)?;
+    let greetings = crate::digest::greeting_config(app).await?;
     let days_on: Vec<String> = daily
         .days
         .split(',')
@@ -125,8 +120,7 @@ async fn render(
         awaiting: app
             .store
             .digests_awaiting_approval()
-            .await
-            .map_err(|e| internal(e.into()))?
+            .await?
             .iter()
             .map(|d| {
                 (
@@ -198,9 +192,7 @@ pub async fn save_daily(
     let tz = f.text("time_zone");
     let days: Vec<String> = f.all("days").into_iter().map(str::to_string).collect();
     let skip = f.get("skip_when_empty").is_some();
-    let daily = daily_schedule(&app)
-        .await
-        .map_err(|e| PageError::internal(&app, e))?;
+    let daily = daily_schedule(&app).await?;
     let mode_field = f.get("mode").map(str::to_owned);
     let checked = (|| {
         let mode: ScheduleMode = match mode_field.as_deref() {
@@ -241,8 +233,7 @@ pub async fn save_daily(
             },
             app.now_ms(),
         )
-        .await
-        .map_err(|e| PageError::internal(&app, e))?;
+        .await?;
     tracing::info!(
         admin = user.id,
         mode = mode.as_str(),
@@ -286,10 +277,7 @@ pub async fn save_greeting(
         (crate::digest::GREETING_SETTING, &with_name),
         (crate::digest::GREETING_WITHOUT_NAME_SETTING, &without),
     ] {
-        app.store
-            .set_setting(key, value)
-            .await
-            .map_err(|e| PageError::internal(&app, e))?;
+        app.store.set_setting(key, value).await?;
     }
     tracing::info!(admin = user.id, "greeting changed");
     Ok(see_other("/admin/schedule?msg=saved"))
@@ -302,13 +290,10 @@ pub async fn pause(
 ) -> Result<Response, PageError> {
     f.check_csrf(&app, &user)?;
     let paused = f.get("paused") == Some("1");
-    let daily = daily_schedule(&app)
-        .await
-        .map_err(|e| PageError::internal(&app, e))?;
+    let daily = daily_schedule(&app).await?;
     app.store
         .set_schedule_paused(daily.id, paused, app.now_ms())
-        .await
-        .map_err(|e| PageError::internal(&app, e))?;
+        .await?;
     tracing::info!(admin = user.id, paused, "daily schedule paused/resumed");
     Ok(see_other(if paused {
         "/admin/schedule?msg=paused"
@@ -348,8 +333,7 @@ pub async fn add_one_off(
     };
     app.store
         .insert_one_off(at.timestamp_millis(), z.name(), None, app.now_ms())
-        .await
-        .map_err(|e| PageError::internal(&app, e))?;
+        .await?;
     tracing::info!(admin = user.id, "one-off send scheduled");
     Ok(see_other("/admin/schedule?msg=oneoff-added"))
 }
@@ -369,6 +353,6 @@ pub async fn cancel_one_off(
                     .with_link("Back to the schedule", "/admin/schedule"),
             )
         }
-        Err(e) => Err(PageError::internal(&app, e)),
+        Err(e) => Err(e.into()),
     }
 }

@@ -49,10 +49,6 @@ pub fn upload_routes() -> Router<App> {
         .layer(DefaultBodyLimit::disable())
 }
 
-fn internal(app: &App) -> impl Fn(StoreError) -> PageError + '_ {
-    move |e| PageError::internal(app, e)
-}
-
 /// The table's query string: filters, search, order and where the page starts.
 #[derive(Deserialize, Default, Debug, Clone)]
 pub struct ListQuery {
@@ -151,17 +147,12 @@ pub async fn list(
     let (counts, page, matches) = app
         .store
         .subscriber_overview(&filter, sort, q.cursor(), PAGE_SIZE)
-        .await
-        .map_err(internal(&app))?;
+        .await?;
     let counts = counts
         .into_iter()
         .map(|(s, n)| (s.to_string(), n))
         .collect();
-    let sources = app
-        .store
-        .subscriber_sources()
-        .await
-        .map_err(internal(&app))?;
+    let sources = app.store.subscriber_sources().await?;
     let rows = page
         .rows
         .iter()
@@ -267,9 +258,8 @@ pub async fn export_csv(
     Query(q): Query<ListQuery>,
 ) -> Result<Response, PageError> {
     let mut out = Vec::new();
-    let n = crate::subscribers::import::export_filtered(&app, &q.filter(), q.sort(), &mut out)
-        .await
-        .map_err(|e| PageError::internal(&app, e))?;
+    let n =
+        crate::subscribers::import::export_filtered(&app, &q.filter(), q.sort(), &mut out).await?;
     tracing::info!(admin = user.id, rows = n, "subscribers exported");
     Ok((
         [
@@ -311,16 +301,14 @@ async fn detail_response(
     let events = app
         .store
         .subscriber_events(s.id)
-        .await
-        .map_err(internal(app))?
+        .await?
         .into_iter()
         .map(|e| (when(e.at, zone), e.kind, e.detail.unwrap_or_default()))
         .collect();
     let deliveries: Vec<DeliveryLine> = app
         .store
         .subscriber_deliveries(s.id)
-        .await
-        .map_err(internal(app))?
+        .await?
         .into_iter()
         .map(|d| DeliveryLine {
             archive_href: format!("/archive/{}", d.issue_date),
@@ -456,10 +444,7 @@ pub async fn edit(
         frequency,
         time_zone: time_zone.as_deref(),
     };
-    app.store
-        .update_subscriber_details(id, &edit, now)
-        .await
-        .map_err(internal(&app))?;
+    app.store.update_subscriber_details(id, &edit, now).await?;
     if status != s.status {
         match app.store.set_subscriber_status(id, status, now).await {
             Ok(_) => {}
@@ -1043,9 +1028,7 @@ pub async fn import_submit(
         );
         return Ok((status, html_page(markup)).into_response());
     }
-    upload::start(&app, &job, &options)
-        .await
-        .map_err(|e| PageError::internal(&app, e))?;
+    upload::start(&app, &job, &options).await?;
     tracing::info!(admin = user.id, import = id, "subscriber import started");
     Ok(see_other(&format!("/admin/subscribers/import/{id}")))
 }
@@ -1064,8 +1047,7 @@ pub async fn import_report(
             ),
         );
     };
-    let body = crate::subscribers::import::report_csv(&report)
-        .map_err(|e| PageError::internal(&app, e))?;
+    let body = crate::subscribers::import::report_csv(&report)?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),

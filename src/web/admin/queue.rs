@@ -8,15 +8,10 @@ use axum::{
     routing::{get, post},
 };
 use serde::Deserialize;
-use templates::{
-    page::{Flash, FlashKind},
-    queue::{DigestRow, FailureRow, KindRow, QueueView, queue_page},
-};
+use templates::admin::queue::{DigestRow, FailureRow, KindRow, QueueView, queue_page};
 
-use super::{
-    admin::{Fields, admin_zone, html_page, meta, nav, see_other, when},
-    auth::{PageError, RequireOperator},
-};
+use super::{Fields, admin_zone, flash_for, html_page, meta, nav, see_other, when};
+use crate::web::auth::{PageError, RequireOperator};
 use crate::{
     app::App,
     ops::metrics::{known_job_kinds, now_secs},
@@ -50,9 +45,7 @@ async fn dashboard(
     RequireOperator(user): RequireOperator,
     Query(q): Query<DashboardQuery>,
 ) -> Result<Response, PageError> {
-    let mut view = queue_view(&app)
-        .await
-        .map_err(|e| PageError::internal(&app, e))?;
+    let mut view = queue_view(&app).await?;
     view.csrf = user.csrf.clone();
     let meta = meta(&app, "Queue", flash_for(q.msg.as_deref()));
     Ok(html_page(queue_page(&meta, &nav(&user, PATH), &view)))
@@ -131,24 +124,6 @@ pub fn duration_words(secs: i64) -> String {
     }
 }
 
-/// The fixed messages actions hand back through `?msg=`.
-fn flash_for(code: Option<&str>) -> Option<Flash> {
-    let (kind, message) = match code? {
-        "retried" => (FlashKind::Success, "The job is queued again."),
-        "retried-all" => (FlashKind::Success, "Every failed job is queued again."),
-        "discarded" => (FlashKind::Success, "The job was discarded."),
-        "gone" => (
-            FlashKind::Info,
-            "That job has already moved on (it was retried, finished or purged).",
-        ),
-        _ => return None,
-    };
-    Some(Flash {
-        kind,
-        message: message.into(),
-    })
-}
-
 fn back(code: &str) -> Response {
     see_other(&format!("{PATH}?msg={code}"))
 }
@@ -159,11 +134,7 @@ async fn retry_all(
     form: Fields,
 ) -> Result<Response, PageError> {
     form.check_csrf(&app, &user)?;
-    let n = app
-        .store
-        .retry_failed_jobs(None, now_secs())
-        .await
-        .map_err(|e| PageError::internal(&app, e))?;
+    let n = app.store.retry_failed_jobs(None, now_secs()).await?;
     tracing::info!(
         admin = user.id,
         jobs = n,
@@ -179,11 +150,7 @@ async fn retry_one(
     form: Fields,
 ) -> Result<Response, PageError> {
     form.check_csrf(&app, &user)?;
-    let done = app
-        .store
-        .retry_job(&id, now_secs())
-        .await
-        .map_err(|e| PageError::internal(&app, e))?;
+    let done = app.store.retry_job(&id, now_secs()).await?;
     tracing::info!(admin = user.id, job = %id, done, "operator retried a job");
     Ok(back(if done { "retried" } else { "gone" }))
 }
@@ -195,11 +162,7 @@ async fn discard_one(
     form: Fields,
 ) -> Result<Response, PageError> {
     form.check_csrf(&app, &user)?;
-    let done = app
-        .store
-        .discard_job(&id, now_secs())
-        .await
-        .map_err(|e| PageError::internal(&app, e))?;
+    let done = app.store.discard_job(&id, now_secs()).await?;
     tracing::info!(admin = user.id, job = %id, done, "operator discarded a job");
     Ok(back(if done { "discarded" } else { "gone" }))
 }

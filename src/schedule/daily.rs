@@ -1,0 +1,32 @@
+//! The stored daily schedule and the rule it describes: read by the runner, the edition,
+//! the archive and the admin pages. Apart from the runner so that the edition, which the
+//! runner fires, can read the schedule without depending on the runner.
+
+use super::{DailyRule, parse_days, parse_time, parse_zone};
+use crate::{
+    app::App,
+    store::schedules::{DailySettings, Schedule, ScheduleMode},
+};
+
+/// The daily schedule, created from the configuration on first use.
+pub async fn daily_schedule(app: &App) -> anyhow::Result<Schedule> {
+    let c = &app.config.schedule;
+    let days = c.days.join(",");
+    let defaults = DailySettings {
+        send_time: &c.send_time,
+        time_zone: &c.time_zone,
+        days: &days,
+        skip_when_empty: app.config.digest.skip_when_empty,
+        mode: c.mode.parse().unwrap_or(ScheduleMode::Approval),
+    };
+    Ok(app.store.daily_schedule(&defaults, app.now_ms()).await?)
+}
+
+/// The rule a stored daily schedule describes.
+pub fn rule_of(s: &Schedule) -> Result<DailyRule, String> {
+    Ok(DailyRule {
+        time: parse_time(s.send_time.as_deref().unwrap_or(""))?,
+        zone: parse_zone(&s.time_zone)?,
+        days: parse_days(s.days.split(','))?,
+    })
+}
