@@ -12,7 +12,7 @@ use axum::{
 };
 use chrono::NaiveDate;
 use serde::Deserialize;
-use templates::admin::{DigestArticle, DigestView};
+use templates::admin::digest::{DigestArticle, DigestView};
 
 use super::{Fields, flash_for, html_page, meta, nav, see_other};
 use crate::{
@@ -83,7 +83,7 @@ pub async fn today(
     let view = digest_view(&app, digest, &user.csrf)
         .await
         .map_err(internal)?;
-    Ok(html_page(templates::admin::digest_page(
+    Ok(html_page(templates::admin::digest::digest_page(
         &meta(&app, "Today's digest", flash),
         &nav(&user, "/admin"),
         &view,
@@ -635,7 +635,7 @@ pub async fn confirm_send(
     let subject = digest.subject.clone().unwrap_or_default();
     Ok((
         no_store(),
-        templates::admin::send_confirm_page(
+        templates::admin::digest::send_confirm_page(
             &meta(&app, "Send now?", None),
             &nav(&user, "/admin"),
             id,
@@ -771,7 +771,7 @@ pub async fn draft_view(
 
 /// Where a test copy's unsubscribe and preferences links lead.
 pub async fn test_copy_page(State(app): State<App>) -> Response {
-    html_page(templates::admin::test_copy_page(
+    html_page(templates::admin::digest::test_copy_page(
         &meta(&app, "This was a test copy", None),
         &app.config.newsletter.name,
     ))
