@@ -4,8 +4,10 @@
 //! Nothing here touches the database, so the pipeline can be tested against
 //! plain strings and a loopback server; the store decides what is new.
 
+pub mod by_url;
 pub mod fetch;
 pub mod ingest;
+pub mod page_meta;
 pub mod parse;
 pub mod sanitize;
 
