@@ -386,3 +386,57 @@ async fn overrides_announcement_and_add_by_url(backend: Backend) {
     t.stop().await;
 }
 on_both_databases!(overrides_announcement_and_add_by_url);
+
+/// The composer in headless Chromium (`tests/support/composer_browser.cjs`): pin, drag,
+/// keyboard move and an override, without reloads. Needs node with playwright-core on
+/// `NODE_PATH` and Chromium, so it is run on request (see the README); screenshots go
+/// to `$SHOTS` (default: a temporary folder, printed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs node, playwright-core and chromium"]
+async fn composer_in_headless_chromium() {
+    let Some(t) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    add_user(&t.app, "ed@example.org", AdminRole::Editor).await;
+    seed_content(
+        &t.app,
+        &[
+            "Rent strike spreads",
+            "Nurses ballot",
+            "Dockers win pay rise",
+            "Tenants union grows",
+            "Bus drivers walk out",
+        ],
+        &["reader@example.org"],
+    )
+    .await;
+    let shots = std::env::var("SHOTS").unwrap_or_else(|_| t.db.dir.path().display().to_string());
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/support/composer_browser.cjs"
+    );
+    let base = t.base.clone();
+    let out = tokio::task::spawn_blocking({
+        let shots = shots.clone();
+        move || {
+            std::process::Command::new("node")
+                .arg(script)
+                .env("BASE", base)
+                .env("EMAIL", "ed@example.org")
+                .env("PASSWORD", PASSWORD)
+                .env("SHOTS", shots)
+                .output()
+                .expect("node runs")
+        }
+    })
+    .await
+    .unwrap();
+    println!("{}", String::from_utf8_lossy(&out.stdout));
+    println!("screenshots in {shots}");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    t.stop().await;
+}

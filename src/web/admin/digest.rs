@@ -13,7 +13,12 @@ use axum::{
 };
 use chrono::NaiveDate;
 use serde::Deserialize;
-use templates::admin::digest::{DigestArticle, DigestView, subscribers};
+use templates::admin::digest::{DigestArticle, DigestView};
+
+/// "subscriber" or "subscribers", for a count.
+fn plural(n: i64) -> &'static str {
+    if n == 1 { "subscriber" } else { "subscribers" }
+}
 
 use super::{Fields, flash_for, html_page, meta, nav, see_other};
 use crate::{
@@ -189,11 +194,15 @@ async fn digest_view(app: &App, digest: Digest, csrf: &str) -> anyhow::Result<Di
             && matches!(digest.status, DigestStatus::Composed | DigestStatus::Held),
         offer_special: todays_out && date == today,
         audience: audience_label(digest.kind).into(),
-        readers_line: format!(
-            "{} daily and {} weekly (confirmed, not paused).",
-            subscribers(edition::audience(app, crate::store::digests::EditionKind::Daily).await?),
-            subscribers(edition::audience(app, crate::store::digests::EditionKind::Weekly).await?)
-        ),
+        readers_line: {
+            let daily = edition::audience(app, crate::store::digests::EditionKind::Daily).await?;
+            let weekly = edition::audience(app, crate::store::digests::EditionKind::Weekly).await?;
+            format!(
+                "{daily} daily {} and {weekly} weekly {} (confirmed, not paused).",
+                plural(daily),
+                plural(weekly)
+            )
+        },
         awaiting,
         subject,
         default_subject,

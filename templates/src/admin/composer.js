@@ -95,7 +95,8 @@
       article: item.getAttribute("data-article"),
       action: submitter && submitter.getAttribute("data-action")
     };
-    send(form.action, body, focus).then(function (applied) {
+    // Not `form.action`: the forms have a field named "action", which shadows it.
+    send(form.getAttribute("action"), body, focus).then(function (applied) {
       if (!applied) HTMLFormElement.prototype.submit.call(form);
     });
   });
