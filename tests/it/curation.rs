@@ -46,8 +46,13 @@ async fn start_site() -> String {
         body.push_str(&"x".repeat(200_000));
         ([(header::CONTENT_TYPE, "text/html")], body).into_response()
     };
+    let slow = || async {
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        ([(header::CONTENT_TYPE, "text/html")], "<title>Late</title>")
+    };
     let app = Router::new()
         .route("/article", get(article))
+        .route("/slow", get(slow))
         .route("/plain", get(plain))
         .route("/image.png", get(image))
         .route("/big", get(big));
@@ -231,7 +236,7 @@ on_both_databases!(reorder_over_json_and_without_script);
 async fn overrides_announcement_and_add_by_url(backend: Backend) {
     let Some(t) = TestApp::spawn_with(
         backend,
-        "[ingest]\nmax_bytes = 100000\n",
+        "[ingest]\nmax_bytes = 100000\ntimeout_secs = 1\n",
         breakfast::domain::Clock::System,
     )
     .await
@@ -329,6 +334,7 @@ async fn overrides_announcement_and_add_by_url(backend: Backend) {
         ("http://192.168.1.1/".to_owned(), "internal addresses"),
         (format!("{site}/image.png"), "not a web page"),
         (format!("{site}/big"), "larger than"),
+        (format!("{site}/slow"), "did not answer within 1s"),
         ("ftp://example.org/x".to_owned(), "full web address"),
     ] {
         let r = b.post(&add, &[("csrf", &csrf), ("url", &url)]).await;
@@ -354,6 +360,8 @@ async fn overrides_announcement_and_add_by_url(backend: Backend) {
     let page = b.get("/admin").await;
     assert!(page.body.contains("added by URL"));
     assert!(page.body.contains("Only a title"));
+    let feeds = b.get("/admin/feeds").await;
+    assert!(!feeds.body.contains("added-by-url"), "not listed as a feed");
 
     // Send: the email carries the overrides, the added articles and the announcement.
     let sent = b

@@ -1,7 +1,10 @@
-//! Today's digest: the articles, the editor's note and subject, preview, test and send.
+//! Today's digest: the articles (pin, drop, restore, move, per-issue overrides, add by
+//! URL, the announcement), the editor's note and subject, preview, test and send.
 //!
 //! Every change re-composes the digest, so the article list, the preview, the test and
-//! the send all show exactly what subscribers would get.
+//! the send all show exactly what subscribers would get. The article actions answer a
+//! plain form post with a redirect back to the article, and the composer's script
+//! (`Accept: application/json`) with the new list to swap in.
 
 use std::collections::HashMap;
 
