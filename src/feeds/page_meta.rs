@@ -37,9 +37,7 @@ pub fn page_meta(html: &[u8], page_url: &Url) -> PageMeta {
     let mut from = 0;
     while let Some(at) = lower_head[from..].find("<meta") {
         let start = from + at + "<meta".len();
-        let close = lower_head[start..]
-            .find('>')
-            .map_or(lower_head.len(), |c| start + c);
+        let close = tag_end(&lower_head[start..]).map_or(lower_head.len(), |c| start + c);
         let attrs = attributes(&head[start..close]);
         from = close;
         let key = attrs
@@ -70,6 +68,20 @@ pub fn page_meta(html: &[u8], page_url: &Url) -> PageMeta {
         description: clean(og_description.or(description), MAX_SUMMARY_CHARS),
         image_url: og_image.and_then(|i| absolute_http_url(&plain_text(&i), Some(page_url))),
     }
+}
+
+/// Where a tag's attributes end: the first `>` outside a quoted value.
+fn tag_end(attrs: &str) -> Option<usize> {
+    let mut quote = None;
+    for (i, c) in attrs.char_indices() {
+        match (quote, c) {
+            (None, '"' | '\'') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (None, '>') => return Some(i),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Plain text, one line of whitespace, bounded; nothing when empty.

@@ -373,6 +373,10 @@ async fn overrides_announcement_and_add_by_url(backend: Backend) {
     assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.body);
     let mail = t.wait_for_outbox(1, Duration::from_secs(60)).await;
     let m = Mail::parse(&mail[0]);
+    if let Ok(dir) = std::env::var("SHOTS") {
+        // To look at in a browser: the sent issue with its overrides and announcement.
+        let _ = std::fs::write(format!("{dir}/curated-email.html"), &m.html);
+    }
     assert!(m.html.contains("Rent strike reaches 40 estates"));
     assert!(!m.html.contains("Rent strike spreads"));
     assert!(m.html.contains("picket lines"));
