@@ -7,7 +7,7 @@ use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
 use templates::email::digest::{
-    ArticleView, DigestEmail, SectionView, render_digest_html, render_digest_text,
+    AnnouncementView, ArticleView, DigestEmail, SectionView, render_digest_html, render_digest_text,
 };
 use url::Url;
 
@@ -18,6 +18,7 @@ use crate::{
     feeds::sanitize::{clean_html, truncate_words},
     store::{
         articles::Article,
+        curation::{Announcement, ArticleOverride},
         digests::{ComposedDigest, Digest, DigestPick, EditionKind},
     },
 };
@@ -83,15 +84,28 @@ pub async fn compose(app: &App, digest: &Digest, zone: Tz) -> anyhow::Result<Com
         .store
         .articles_first_seen_between(since, now, backfill_ms, MAX_CANDIDATES)
         .await?;
-    // The editor's pinned articles are in whatever their date.
+    // The editor's pinned articles, and those added to this issue by URL, are in
+    // whatever their date.
     let have: HashSet<i64> = candidates.iter().map(|a| a.id).collect();
+    let added = app.store.added_article_ids(digest.id).await?;
     let pinned_elsewhere: Vec<i64> = picks
         .iter()
-        .filter(|p| p.pinned && !p.dropped && !have.contains(&p.article_id))
+        .filter(|p| p.pinned && !p.dropped)
         .map(|p| p.article_id)
+        .chain(added)
+        .filter(|id| !have.contains(id))
         .collect();
     candidates.extend(app.store.articles_by_ids(&pinned_elsewhere).await?);
     let mut selection = select(candidates, &picks, &app.config.digest);
+    apply_overrides(
+        &mut selection,
+        &app.store.article_overrides(digest.id).await?,
+    );
+    let announcement = app
+        .store
+        .announcement(digest.id)
+        .await?
+        .and_then(|a| announcement_view(&a, app));
     if digest.kind == EditionKind::Weekly {
         let best = app.config.digest.weekly_per_section.max(1);
         for (_, articles) in &mut selection.sections {
@@ -111,8 +125,11 @@ pub async fn compose(app: &App, digest: &Digest, zone: Tz) -> anyhow::Result<Com
         zone,
         digest,
         &selection,
-        note.as_ref(),
-        on_this_day.as_ref(),
+        Blocks {
+            note: note.as_ref(),
+            announcement,
+            on_this_day: on_this_day.as_ref(),
+        },
     )?;
     let ids: Vec<i64> = selection
         .articles()
@@ -145,6 +162,42 @@ pub async fn compose(app: &App, digest: &Digest, zone: Tz) -> anyhow::Result<Com
         articles: selection.articles().count(),
         has_note: note.is_some(),
     }))
+}
+
+/// The editor's per-issue text and image in place of the feed's, so that every part
+/// made from this composition (email, text, archive) shows the same article. The
+/// feed's own text stays in the store.
+pub fn apply_overrides(selection: &mut Selection, overrides: &[ArticleOverride]) {
+    let by_id: HashMap<i64, &ArticleOverride> =
+        overrides.iter().map(|o| (o.article_id, o)).collect();
+    let articles = selection.pinned.iter_mut().chain(
+        selection
+            .sections
+            .iter_mut()
+            .flat_map(|(_, a)| a.iter_mut()),
+    );
+    for a in articles {
+        let Some(o) = by_id.get(&a.id) else { continue };
+        if let Some(title) = &o.title {
+            a.title = title.clone();
+        }
+        if let Some(summary) = &o.summary {
+            a.summary_text = summary.clone();
+        }
+        if let Some(image) = &o.image_url {
+            a.image_url = Some(image.clone());
+        }
+    }
+}
+
+/// The announcement, from Markdown to sanitised HTML and text like the editor's note.
+fn announcement_view(a: &Announcement, app: &App) -> Option<AnnouncementView> {
+    let rendered = EditorNote::from_markdown(&a.body, app)?;
+    Some(AnnouncementView {
+        html: rendered.html,
+        text: rendered.text,
+        after: usize::try_from(a.after_article).unwrap_or(0),
+    })
 }
 
 /// Where an edition's window starts. The window is keyed on when Breakfast first saw
@@ -381,15 +434,26 @@ pub(crate) struct Rendered {
     pub archive_text: String,
 }
 
+/// What an issue shows besides its stories.
+struct Blocks<'a> {
+    note: Option<&'a EditorNote>,
+    announcement: Option<AnnouncementView>,
+    on_this_day: Option<&'a Article>,
+}
+
 fn render(
     app: &App,
     greetings: &DigestConfig,
     tz: Tz,
     digest: &Digest,
     selection: &Selection,
-    note: Option<&EditorNote>,
-    on_this_day: Option<&Article>,
+    blocks: Blocks<'_>,
 ) -> anyhow::Result<Rendered> {
+    let Blocks {
+        note,
+        announcement,
+        on_this_day,
+    } = blocks;
     let subject = digest
         .subject_override
         .as_deref()
@@ -447,6 +511,7 @@ fn render(
                 .saturating_sub(selection.pinned.len()),
         ),
         on_this_day: on_this_day.map(|a| view(a, false, "%-d %B %Y")),
+        announcement,
         view_in_browser_url: app.url(&archive_path(digest)),
         subscribe_url: app.url("/"),
         unsubscribe_url: sentinels.for_slot(Slot::Unsubscribe),

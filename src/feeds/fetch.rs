@@ -180,6 +180,8 @@ pub enum FetchError {
     TooLarge { limit: u64 },
     #[error("not a feed: the server sent an HTML page")]
     HtmlPage,
+    #[error("not a web page: the server sent {0}")]
+    NotHtml(String),
     #[error("could not read {path}: {detail}")]
     File { path: String, detail: String },
     #[error("network error: {0}")]
@@ -242,7 +244,9 @@ pub async fn fetch_feed(
     })?;
     let fetch = async {
         match parsed.scheme() {
-            "http" | "https" => fetch_http(client, parsed, validators, limits).await,
+            "http" | "https" => fetch_http(client, parsed, validators, limits, ACCEPT)
+                .await
+                .map(|(outcome, _)| outcome),
             "file" => fetch_file(&parsed, validators, limits).await,
             other => Err(FetchError::UnsupportedScheme(other.to_owned())),
         }
@@ -262,6 +266,44 @@ fn reject_html(outcome: FetchOutcome) -> Result<FetchOutcome, FetchError> {
     }
 }
 
+/// Web pages, for an article an editor adds by its URL.
+const ACCEPT_PAGE: &str = "text/html, application/xhtml+xml;q=0.9, */*;q=0.1";
+
+/// Fetches the web page at `url` (http or https only) through the same client, limits
+/// and address policy as feeds, and insists on HTML: an editor adding an article by
+/// URL must get a clear answer for an image, a PDF or a feed.
+pub async fn fetch_page(
+    client: &Client,
+    url: &str,
+    limits: &FetchLimits,
+) -> Result<Vec<u8>, FetchError> {
+    let parsed = Url::parse(url.trim()).map_err(|e| FetchError::InvalidUrl {
+        url: url.to_owned(),
+        reason: e.to_string(),
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(FetchError::UnsupportedScheme(parsed.scheme().to_owned()));
+    }
+    let none = Validators::default();
+    let fetch = fetch_http(client, parsed, &none, limits, ACCEPT_PAGE);
+    let (body, content_type) = match tokio::time::timeout(limits.timeout, fetch)
+        .await
+        .map_err(|_| FetchError::TimedOut(limits.timeout))??
+    {
+        (FetchOutcome::Fetched { body, .. }, content_type) => (body, content_type),
+        (FetchOutcome::NotModified, _) => (Vec::new(), None),
+    };
+    let html_type = content_type.as_deref().is_some_and(|t| {
+        let t = t.to_ascii_lowercase();
+        t.starts_with("text/html") || t.starts_with("application/xhtml+xml")
+    });
+    if !html_type && !looks_like_html(&body) {
+        let what = content_type.map_or_else(|| "no content type".to_owned(), |t| format!("“{t}”"));
+        return Err(FetchError::NotHtml(what));
+    }
+    Ok(body)
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("too many redirects")]
 struct TooManyRedirects;
@@ -271,21 +313,22 @@ async fn fetch_http(
     url: Url,
     validators: &Validators,
     limits: &FetchLimits,
-) -> Result<FetchOutcome, FetchError> {
+    accept: &str,
+) -> Result<(FetchOutcome, Option<String>), FetchError> {
     let host = url.host_str().unwrap_or_default().to_owned();
     if let Some(refused) = literal_refused(&url, &limits.allow_private) {
         return Err(FetchError::Internal { host: refused.host });
     }
     let response = client
         .get(url)
-        .header(header::ACCEPT, ACCEPT)
+        .header(header::ACCEPT, accept)
         .headers(conditional_headers(validators))
         .send()
         .await
         .map_err(|e| classify(&e, &host, limits))?;
     let status = response.status();
     if status == StatusCode::NOT_MODIFIED {
-        return Ok(FetchOutcome::NotModified);
+        return Ok((FetchOutcome::NotModified, None));
     }
     if !status.is_success() {
         return Err(FetchError::Status {
@@ -302,12 +345,18 @@ async fn fetch_http(
         });
     }
     let validators = response_validators(response.headers());
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let body = read_capped(response, &host, limits).await?;
-    Ok(FetchOutcome::Fetched {
+    let fetched = FetchOutcome::Fetched {
         body,
         validators,
         status: status.as_u16(),
-    })
+    };
+    Ok((fetched, content_type))
 }
 
 fn conditional_headers(validators: &Validators) -> HeaderMap {
@@ -507,7 +556,7 @@ fn http_date(time: SystemTime) -> String {
         .to_string()
 }
 
-fn human_duration(d: Duration) -> String {
+pub(crate) fn human_duration(d: Duration) -> String {
     if d.subsec_millis() == 0 {
         format!("{}s", d.as_secs())
     } else {
@@ -515,7 +564,7 @@ fn human_duration(d: Duration) -> String {
     }
 }
 
-fn human_bytes(bytes: u64) -> String {
+pub(crate) fn human_bytes(bytes: u64) -> String {
     const MIB: u64 = 1024 * 1024;
     const KIB: u64 = 1024;
     match bytes {

@@ -149,7 +149,7 @@ pub fn spawn_polling(app: &App, shutdown: &Shutdown) -> Option<tokio::task::Join
     ))
 }
 
-fn limits(app: &App) -> FetchLimits {
+pub(crate) fn limits(app: &App) -> FetchLimits {
     let ingest = &app.config.ingest;
     FetchLimits {
         timeout: Duration::from_secs(ingest.timeout_secs.max(1)),
@@ -159,7 +159,7 @@ fn limits(app: &App) -> FetchLimits {
     }
 }
 
-fn client(app: &App) -> anyhow::Result<reqwest::Client> {
+pub(crate) fn client(app: &App) -> anyhow::Result<reqwest::Client> {
     let agent = format!(
         "Breakfast/{} (+{})",
         env!("CARGO_PKG_VERSION"),

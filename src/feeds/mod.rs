@@ -6,8 +6,10 @@
 //! configured feeds become rows, each fetch's articles are upserted, the store decides
 //! what is new) and runs the polling loop.
 
+pub mod by_url;
 pub mod fetch;
 pub mod ingest;
+pub mod page_meta;
 pub mod parse;
 pub mod sanitize;
 

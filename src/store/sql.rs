@@ -53,6 +53,8 @@ pub struct Query {
     sqlite: SqliteArguments,
     postgres: PgArguments,
     error: Option<String>,
+    /// Whether the driver may keep this statement prepared (and PostgreSQL its plan).
+    persistent: bool,
 }
 
 /// A statement to run on either database: `$1`, `$2`… placeholders, parameters bound in
@@ -63,6 +65,7 @@ pub fn query(sql: impl SqlSafeStr) -> Query {
         sqlite: SqliteArguments::default(),
         postgres: PgArguments::default(),
         error: None,
+        persistent: true,
     }
 }
 
@@ -90,6 +93,14 @@ impl Query {
                 self.error = Some(format!("cannot encode parameter ${n}: {e}"));
             }
         }
+        self
+    }
+
+    /// Asks the driver not to keep the statement prepared when `keep` is false: for a
+    /// statement whose best plan depends on its parameters (a search fragment), which
+    /// PostgreSQL would otherwise settle into one generic plan after a few runs.
+    pub fn persistent(mut self, keep: bool) -> Query {
+        self.persistent = keep;
         self
     }
 
@@ -187,11 +198,12 @@ fn finished() -> StoreError {
 /// the transaction it is bound to) and `$sql`, `$args` to the query's text and this
 /// dialect's arguments. The one place the connection's type is matched.
 macro_rules! on_conn {
-    ($store:expr, $q:expr, |$c:ident, $sql:ident, $args:ident| $body:expr) => {{
+    ($store:expr, $q:expr, |$c:ident, $sql:ident, $args:ident, $keep:ident| $body:expr) => {{
         let Query {
             sql: $sql,
             sqlite,
             postgres,
+            persistent: $keep,
             ..
         } = $q.checked()?;
         match &$store.db {
@@ -233,9 +245,10 @@ impl super::Store {
 
     /// Runs a statement; returns how many rows it changed.
     pub(crate) async fn exec(&self, q: Query) -> StoreResult<u64> {
-        Ok(on_conn!(self, q, |c, sql, args| sqlx::query_with(
+        Ok(on_conn!(self, q, |c, sql, args, keep| sqlx::query_with(
             sql, args
         )
+        .persistent(keep)
         .execute(c)
         .await?
         .rows_affected()))
@@ -244,53 +257,59 @@ impl super::Store {
     /// The first row; [`StoreError::NotFound`] is not used here: no row is a database
     /// error (`RowNotFound`), as with sqlx.
     pub(crate) async fn fetch_one<T: Row>(&self, q: Query) -> StoreResult<T> {
-        Ok(on_conn!(self, q, |c, sql, args| sqlx::query_as_with(
+        Ok(on_conn!(self, q, |c, sql, args, keep| sqlx::query_as_with(
             sql, args
         )
+        .persistent(keep)
         .fetch_one(c)
         .await?))
     }
 
     pub(crate) async fn fetch_optional<T: Row>(&self, q: Query) -> StoreResult<Option<T>> {
-        Ok(on_conn!(self, q, |c, sql, args| sqlx::query_as_with(
+        Ok(on_conn!(self, q, |c, sql, args, keep| sqlx::query_as_with(
             sql, args
         )
+        .persistent(keep)
         .fetch_optional(c)
         .await?))
     }
 
     pub(crate) async fn fetch_all<T: Row>(&self, q: Query) -> StoreResult<Vec<T>> {
-        Ok(on_conn!(self, q, |c, sql, args| sqlx::query_as_with(
+        Ok(on_conn!(self, q, |c, sql, args, keep| sqlx::query_as_with(
             sql, args
         )
+        .persistent(keep)
         .fetch_all(c)
         .await?))
     }
 
     /// The first column of the first row.
     pub(crate) async fn scalar<T: Column>(&self, q: Query) -> StoreResult<T> {
-        Ok(on_conn!(self, q, |c, sql, args| sqlx::query_scalar_with(
-            sql, args
-        )
-        .fetch_one(c)
-        .await?))
+        Ok(on_conn!(self, q, |c, sql, args, keep| {
+            sqlx::query_scalar_with(sql, args)
+                .persistent(keep)
+                .fetch_one(c)
+                .await?
+        }))
     }
 
     pub(crate) async fn scalar_optional<T: Column>(&self, q: Query) -> StoreResult<Option<T>> {
-        Ok(on_conn!(self, q, |c, sql, args| sqlx::query_scalar_with(
-            sql, args
-        )
-        .fetch_optional(c)
-        .await?))
+        Ok(on_conn!(self, q, |c, sql, args, keep| {
+            sqlx::query_scalar_with(sql, args)
+                .persistent(keep)
+                .fetch_optional(c)
+                .await?
+        }))
     }
 
     /// The first column of every row.
     pub(crate) async fn scalars<T: Column>(&self, q: Query) -> StoreResult<Vec<T>> {
-        Ok(on_conn!(self, q, |c, sql, args| sqlx::query_scalar_with(
-            sql, args
-        )
-        .fetch_all(c)
-        .await?))
+        Ok(on_conn!(self, q, |c, sql, args, keep| {
+            sqlx::query_scalar_with(sql, args)
+                .persistent(keep)
+                .fetch_all(c)
+                .await?
+        }))
     }
 
     /// Opens a transaction. The [`Tx`] is a store (it derefs to one): every store function

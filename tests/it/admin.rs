@@ -196,7 +196,7 @@ async fn digest_page_preview_test_send_and_send_once(backend: Backend) {
     let page = b.get("/admin").await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     assert!(page.body.contains("Dockers win pay rise"), "{}", page.body);
-    assert!(page.body.contains("Send now to 1 subscribers"));
+    assert!(page.body.contains("Send now to 1 subscriber…"));
     let csrf = page.csrf();
     let digest_id: i64 = page
         .body

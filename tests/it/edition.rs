@@ -716,7 +716,8 @@ async fn weekly_readers_get_the_weekly_edition_only(backend: Backend) {
         page.body
     );
     assert!(
-        page.body.contains("1 daily and 1 weekly subscribers"),
+        page.body
+            .contains("1 daily subscriber and 1 weekly subscriber "),
         "{}",
         page.body
     );

@@ -9,6 +9,7 @@ mod archive;
 mod audience;
 mod bounces;
 mod crash;
+mod curation;
 mod delivery;
 mod digest;
 mod dkim;

@@ -1,18 +1,27 @@
-//! Today's digest: the articles, the editor's note and subject, preview, test and send.
+//! Today's digest: the articles (pin, drop, restore, move, per-issue overrides, add by
+//! URL, the announcement), the editor's note and subject, preview, test and send.
 //!
 //! Every change re-composes the digest, so the article list, the preview, the test and
-//! the send all show exactly what subscribers would get.
+//! the send all show exactly what subscribers would get. The article actions answer a
+//! plain form post with a redirect back to the article, and the composer's script
+//! (`Accept: application/json`) with the new list to swap in.
 
 use std::collections::HashMap;
 
 use axum::{
+    Json,
     extract::{Path, Query, State},
-    http::{StatusCode, header},
+    http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use chrono::NaiveDate;
 use serde::Deserialize;
-use templates::admin::{DigestArticle, DigestView};
+use templates::admin::digest::{DigestArticle, DigestView};
+
+/// "subscriber" or "subscribers", for a count.
+fn plural(n: i64) -> &'static str {
+    if n == 1 { "subscriber" } else { "subscribers" }
+}
 
 use super::{Fields, flash_for, html_page, meta, nav, see_other};
 use crate::{
@@ -20,14 +29,16 @@ use crate::{
     digest::{Personaliser, section_of},
     domain::EmailAddress,
     edition::{self, By, Outcome, Which, review, test_copy},
+    feeds::parse::absolute_http_url,
     queue::jobs::SendTransactional,
     schedule::runner,
     store::{
         StoreError,
+        curation::{Announcement, ArticleOverride},
         digests::{Digest, DigestPick, DigestStatus},
         schedules::ScheduleMode,
     },
-    web::auth::{PageError, RequireEditor, RequireOperator, no_store},
+    web::auth::{CurrentUser, PageError, RequireEditor, RequireOperator, no_store},
 };
 
 #[derive(Deserialize, Default)]
@@ -83,11 +94,12 @@ pub async fn today(
     let view = digest_view(&app, digest, &user.csrf)
         .await
         .map_err(internal)?;
-    Ok(html_page(templates::admin::digest_page(
+    let page = templates::admin::digest::digest_page(
         &meta(&app, "Today's digest", flash),
         &nav(&user, "/admin"),
         &view,
-    )))
+    );
+    Ok((composer_headers(), page).into_response())
 }
 
 /// The weekly edition of the next weekly day (created as a draft to preview).
@@ -143,10 +155,12 @@ async fn digest_view(app: &App, digest: Digest, csrf: &str) -> anyhow::Result<Di
     let date = digest.issue_date;
     let articles = article_rows(app, &digest).await?;
     let recipients = edition::audience(app, digest.kind).await?;
+    let default_subject = crate::digest::subject_for(app, digest.kind, digest.edition_no, date);
     let subject = digest
         .subject
         .clone()
-        .unwrap_or_else(|| crate::digest::subject_for(app, digest.kind, digest.edition_no, date));
+        .unwrap_or_else(|| default_subject.clone());
+    let announcement = app.store.announcement(digest.id).await?;
     let mode = runner::daily_schedule(app).await?.mode;
     let todays_out = app
         .store
@@ -183,14 +197,26 @@ async fn digest_view(app: &App, digest: Digest, csrf: &str) -> anyhow::Result<Di
             && matches!(digest.status, DigestStatus::Composed | DigestStatus::Held),
         offer_special: todays_out && date == today,
         audience: audience_label(digest.kind).into(),
-        readers_line: format!(
-            "{} daily and {} weekly subscribers (confirmed, not paused).",
-            edition::audience(app, crate::store::digests::EditionKind::Daily).await?,
-            edition::audience(app, crate::store::digests::EditionKind::Weekly).await?
-        ),
+        readers_line: {
+            let daily = edition::audience(app, crate::store::digests::EditionKind::Daily).await?;
+            let weekly = edition::audience(app, crate::store::digests::EditionKind::Weekly).await?;
+            format!(
+                "{daily} daily {} and {weekly} weekly {} (confirmed, not paused).",
+                plural(daily),
+                plural(weekly)
+            )
+        },
         awaiting,
         subject,
+        default_subject,
         subject_override: digest.subject_override.clone().unwrap_or_default(),
+        announcement: announcement
+            .as_ref()
+            .map(|a| a.body.clone())
+            .unwrap_or_default(),
+        announcement_after: announcement.as_ref().map_or(1, |a| a.after_article),
+        add_url: String::new(),
+        add_url_error: None,
         editor_note: digest.editor_note.clone(),
         articles,
         problem,
@@ -265,6 +291,14 @@ async fn article_rows(app: &App, digest: &Digest) -> anyhow::Result<Vec<DigestAr
         .into_iter()
         .map(|a| (a.id, a))
         .collect();
+    let overrides: HashMap<i64, ArticleOverride> = app
+        .store
+        .article_overrides(digest.id)
+        .await?
+        .into_iter()
+        .map(|o| (o.article_id, o))
+        .collect();
+    let added = app.store.added_article_ids(digest.id).await?;
     let feeds: HashMap<i64, String> = app
         .store
         .feeds()
@@ -278,14 +312,22 @@ async fn article_rows(app: &App, digest: &Digest) -> anyhow::Result<Vec<DigestAr
         .map(|a| {
             let pick = pick_of.get(&a.id);
             let feed = feeds.get(&a.feed_id).cloned().unwrap_or_default();
+            let o = overrides.get(&a.id).cloned().unwrap_or_default();
             DigestArticle {
                 id: a.id,
                 // The section exactly as the email shows it.
                 source: format!("{} · {feed}", section_of(&a, &app.config.digest)),
-                title: a.title,
+                title: o.title.clone().unwrap_or_else(|| a.title.clone()),
                 link: a.link,
                 pinned: pick.is_some_and(|p| p.pinned),
                 dropped: pick.is_some_and(|p| p.dropped),
+                added: added.contains(&a.id),
+                feed_title: a.title,
+                override_title: o.title.unwrap_or_default(),
+                override_summary: o.summary.unwrap_or_default(),
+                override_image: o.image_url.unwrap_or_default(),
+                feed_summary: a.summary_text,
+                feed_image: a.image_url.unwrap_or_default(),
             }
         })
         .collect())
@@ -321,16 +363,100 @@ fn back_to(d: &Digest, msg: Option<&str>, anchor: &str) -> Response {
     see_other(&format!("/admin?date={}{msg}{anchor}", d.issue_date))
 }
 
-/// Drop, restore, pin, unpin, move up or down one article.
+/// Whether the request came from the composer's script, which asks for JSON: it gets
+/// the new article list to swap in instead of a redirect.
+fn wants_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"))
+}
+
+/// The answer to the script: what changed (for the live region), the new list and the
+/// digest's status, after the change was composed.
+async fn live_answer(app: &App, user: &CurrentUser, id: i64, message: String) -> Response {
+    let view = match app.store.digest(id).await {
+        Ok(d) => digest_view(app, d, &user.csrf).await,
+        Err(e) => Err(e.into()),
+    };
+    match view {
+        Ok(view) => (
+            no_store(),
+            Json(serde_json::json!({
+                "ok": true,
+                "message": message,
+                "status": view.status,
+                "list": templates::admin::digest::article_list(&view).into_string(),
+            })),
+        )
+            .into_response(),
+        Err(e) => live_error(&PageError::internal(app, e)),
+    }
+}
+
+/// A refused change, as JSON for the script (the same words as the error page).
+fn live_error(e: &PageError) -> Response {
+    (
+        e.status(),
+        no_store(),
+        Json(serde_json::json!({ "ok": false, "error": e.0.message })),
+    )
+        .into_response()
+}
+
+/// Where an article now stands, in the editor's words.
+async fn describe_move(app: &App, id: i64, article_id: i64, what: &str) -> String {
+    let Ok(digest) = app.store.digest(id).await else {
+        return what.to_owned();
+    };
+    let title = app
+        .store
+        .article(article_id)
+        .await
+        .map(|a| a.title)
+        .unwrap_or_default();
+    match digest.article_ids.iter().position(|a| *a == article_id) {
+        Some(i) => format!(
+            "{what}: “{title}”, now {} of {}.",
+            i + 1,
+            digest.article_ids.len()
+        ),
+        None => format!("{what}: “{title}”."),
+    }
+}
+
+/// Drop, restore, pin, unpin, move up or down one place, to the top, or to a place
+/// (`to`, from dragging). Answers the script with JSON and a browser without it with a
+/// redirect back to the article.
 pub async fn article_action(
     State(app): State<App>,
     RequireEditor(user): RequireEditor,
     Path((id, article_id)): Path<(i64, i64)>,
+    headers: HeaderMap,
     f: Fields,
 ) -> Result<Response, PageError> {
-    f.check_csrf(&app, &user)?;
-    let digest = editable_digest(&app, id).await?;
-    let internal = |e: StoreError| PageError::internal(&app, e);
+    let json = wants_json(&headers);
+    match apply_article_action(&app, &user, id, article_id, &f).await {
+        Ok((digest, what)) if json => {
+            let message = describe_move(&app, digest.id, article_id, what).await;
+            Ok(live_answer(&app, &user, id, message).await)
+        }
+        Ok((digest, _)) => Ok(back_to(&digest, None, &format!("#article-{article_id}"))),
+        Err(e) if json => Ok(live_error(&e)),
+        Err(e) => Err(e),
+    }
+}
+
+async fn apply_article_action(
+    app: &App,
+    user: &CurrentUser,
+    id: i64,
+    article_id: i64,
+    f: &Fields,
+) -> Result<(Digest, &'static str), PageError> {
+    f.check_csrf(app, user)?;
+    let digest = editable_digest(app, id).await?;
+    let internal = |e: StoreError| PageError::internal(app, e);
     let picks = app.store.digest_picks(id).await.map_err(internal)?;
     let current = picks
         .iter()
@@ -342,67 +468,86 @@ pub async fn article_action(
             dropped: false,
             position: None,
         });
-    match f.get("action").unwrap_or("") {
+    let what = match f.get("action").unwrap_or("") {
         "drop" => {
-            set(
-                &app,
-                id,
-                DigestPick {
-                    dropped: true,
-                    pinned: false,
-                    ..current
-                },
-            )
-            .await?
+            let pick = DigestPick {
+                dropped: true,
+                pinned: false,
+                ..current
+            };
+            set(app, id, pick).await?;
+            "Dropped"
         }
         "restore" => {
-            set(
-                &app,
-                id,
-                DigestPick {
-                    dropped: false,
-                    ..current
-                },
-            )
-            .await?
+            let pick = DigestPick {
+                dropped: false,
+                ..current
+            };
+            set(app, id, pick).await?;
+            "Restored"
         }
         "pin" => {
-            set(
-                &app,
-                id,
-                DigestPick {
-                    pinned: true,
-                    dropped: false,
-                    ..current
-                },
-            )
-            .await?
+            let pick = DigestPick {
+                pinned: true,
+                dropped: false,
+                ..current
+            };
+            set(app, id, pick).await?;
+            "Pinned"
         }
         "unpin" => {
-            set(
-                &app,
-                id,
-                DigestPick {
-                    pinned: false,
-                    ..current
-                },
-            )
-            .await?
+            let pick = DigestPick {
+                pinned: false,
+                ..current
+            };
+            set(app, id, pick).await?;
+            "Unpinned"
         }
         dir @ ("up" | "down") => {
-            move_article(&app, &digest, &picks, article_id, dir == "up").await?
+            let order = &digest.article_ids;
+            let to = order.iter().position(|a| *a == article_id).map(|i| {
+                if dir == "up" {
+                    i.saturating_sub(1)
+                } else {
+                    i + 1
+                }
+            });
+            if let Some(to) = to {
+                move_article(app, &digest, &picks, article_id, to).await?;
+            }
+            if dir == "up" {
+                "Moved up"
+            } else {
+                "Moved down"
+            }
+        }
+        "top" => {
+            move_article(app, &digest, &picks, article_id, 0).await?;
+            "Moved to the top"
+        }
+        "move" => {
+            let to = f.text("to").parse::<usize>().map_err(|_| {
+                PageError::new(
+                    app,
+                    StatusCode::BAD_REQUEST,
+                    "Where to?",
+                    "A move needs the place to move the article to.",
+                )
+            })?;
+            move_article(app, &digest, &picks, article_id, to).await?;
+            "Moved"
         }
         _ => {
             return Err(PageError::new(
-                &app,
+                app,
                 StatusCode::BAD_REQUEST,
                 "Unknown action",
                 "Use the buttons beside each article.",
             ));
         }
-    }
-    recompose(&app, &digest).await;
-    Ok(back_to(&digest, None, ""))
+    };
+    recompose(app, &digest).await;
+    Ok((digest, what))
 }
 
 async fn set(app: &App, digest_id: i64, pick: DigestPick) -> Result<(), PageError> {
@@ -412,35 +557,245 @@ async fn set(app: &App, digest_id: i64, pick: DigestPick) -> Result<(), PageErro
         .map_err(|e| PageError::internal(app, e))
 }
 
-/// Swaps an article with its neighbour and writes every article's place, so the order
-/// shown is the order stored.
+/// Moves an article to place `to` of the composed order and writes every article's
+/// place, so the order shown is the order stored. The top stories are the pinned ones:
+/// an article put among them (or at the very top) is pinned, and a pinned one put
+/// below them is unpinned; elsewhere it keeps its section, whose order it takes.
 async fn move_article(
     app: &App,
     digest: &Digest,
     picks: &[DigestPick],
     article_id: i64,
-    up: bool,
+    to: usize,
 ) -> Result<(), PageError> {
     let mut order = digest.article_ids.clone();
-    let Some(i) = order.iter().position(|a| *a == article_id) else {
+    let Some(from) = order.iter().position(|a| *a == article_id) else {
         return Ok(());
     };
-    let j = if up { i.checked_sub(1) } else { Some(i + 1) };
-    let Some(j) = j.filter(|j| *j < order.len()) else {
-        return Ok(());
+    let pinned_now = |aid: i64| picks.iter().any(|p| p.article_id == aid && p.pinned);
+    let was_pinned = pinned_now(article_id);
+    order.remove(from);
+    let to = to.min(order.len());
+    order.insert(to, article_id);
+    let pinned_after = if to == 0 {
+        was_pinned || order.get(1).is_some_and(|a| pinned_now(*a)) || to < from
+    } else {
+        pinned_now(order[to - 1])
     };
-    order.swap(i, j);
     for (pos, aid) in order.iter().enumerate() {
-        let old = picks.iter().find(|p| p.article_id == *aid);
+        let pinned = if *aid == article_id {
+            pinned_after
+        } else {
+            pinned_now(*aid)
+        };
         let pick = DigestPick {
             article_id: *aid,
-            pinned: old.is_some_and(|p| p.pinned),
+            pinned,
             dropped: false,
             position: Some(pos as i64),
         };
         set(app, digest.id, pick).await?;
     }
     Ok(())
+}
+
+const MAX_OVERRIDE_TITLE_CHARS: usize = 300;
+const MAX_OVERRIDE_SUMMARY_CHARS: usize = 2_000;
+
+/// An article's headline, summary and image for this issue only (`action=save`), or
+/// back to the feed's (`action=revert`). The feed's text is never touched.
+pub async fn article_override(
+    State(app): State<App>,
+    RequireEditor(user): RequireEditor,
+    Path((id, article_id)): Path<(i64, i64)>,
+    headers: HeaderMap,
+    f: Fields,
+) -> Result<Response, PageError> {
+    let json = wants_json(&headers);
+    match apply_override(&app, &user, id, article_id, &f).await {
+        Ok((_, what)) if json => Ok(live_answer(&app, &user, id, what.to_owned()).await),
+        Ok((digest, _)) => Ok(back_to(
+            &digest,
+            Some("saved"),
+            &format!("#article-{article_id}"),
+        )),
+        Err(e) if json => Ok(live_error(&e)),
+        Err(e) => Err(e),
+    }
+}
+
+async fn apply_override(
+    app: &App,
+    user: &CurrentUser,
+    id: i64,
+    article_id: i64,
+    f: &Fields,
+) -> Result<(Digest, &'static str), PageError> {
+    f.check_csrf(app, user)?;
+    let digest = editable_digest(app, id).await?;
+    let article = match app.store.article(article_id).await {
+        Ok(a) => a,
+        Err(StoreError::NotFound) => return Err(PageError::not_found(app, "article")),
+        Err(e) => return Err(PageError::internal(app, e)),
+    };
+    let bad = |msg: &str| PageError::new(app, StatusCode::BAD_REQUEST, "Not saved", msg);
+    let one_line = |name: &str| -> String {
+        f.text(name)
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect()
+    };
+    let o = if f.get("action") == Some("revert") {
+        ArticleOverride {
+            article_id,
+            ..Default::default()
+        }
+    } else {
+        let title = one_line("title");
+        let summary = f.text("summary").replace("\r\n", "\n");
+        let image = f.text("image_url");
+        if title.chars().count() > MAX_OVERRIDE_TITLE_CHARS
+            || summary.chars().count() > MAX_OVERRIDE_SUMMARY_CHARS
+        {
+            return Err(bad(&format!(
+                "A headline can be at most {MAX_OVERRIDE_TITLE_CHARS} characters and a summary {MAX_OVERRIDE_SUMMARY_CHARS}. Nothing was saved."
+            )));
+        }
+        let image_url = if image.is_empty() {
+            None
+        } else {
+            Some(absolute_http_url(&image, None).ok_or_else(|| {
+                bad("The image must be a full web address starting with https:// or http://. Nothing was saved.")
+            })?)
+        };
+        // Typing the feed's own text back is no override.
+        let differs = |new: String, old: &str| (!new.is_empty() && new != old).then_some(new);
+        ArticleOverride {
+            article_id,
+            title: differs(title, &article.title),
+            summary: differs(summary, &article.summary_text),
+            image_url: image_url.filter(|i| Some(i) != article.image_url.as_ref()),
+        }
+    };
+    let what = if o.is_empty() {
+        "Back to the feed's text"
+    } else {
+        "Saved for this issue"
+    };
+    app.store
+        .set_article_override(id, &o, app.now_ms())
+        .await
+        .map_err(|e| PageError::internal(app, e))?;
+    recompose(app, &digest).await;
+    Ok((digest, what))
+}
+
+/// Adds the article at a URL to this issue: the page is fetched like a feed (same
+/// limits, same refusal of internal addresses), its metadata read and sanitised. On
+/// any failure the page comes back with the URL and the reason, and nothing is added.
+pub async fn add_by_url(
+    State(app): State<App>,
+    RequireEditor(user): RequireEditor,
+    Path(id): Path<i64>,
+    f: Fields,
+) -> Result<Response, PageError> {
+    f.check_csrf(&app, &user)?;
+    let digest = editable_digest(&app, id).await?;
+    let url = f.text("url");
+    match crate::feeds::by_url::add_article(&app, digest.id, &url).await {
+        Ok(article_id) => {
+            tracing::info!(
+                admin = user.id,
+                digest = id,
+                article = article_id,
+                "article added by URL"
+            );
+            recompose(&app, &digest).await;
+            Ok(back_to(
+                &digest,
+                Some("article-added"),
+                &format!("#article-{article_id}"),
+            ))
+        }
+        Err(e) => {
+            tracing::info!(admin = user.id, digest = id, error = %e, "article not added by URL");
+            let mut view = digest_view(&app, digest, &user.csrf)
+                .await
+                .map_err(|e| PageError::internal(&app, e))?;
+            view.add_url = url;
+            view.add_url_error = Some(e.to_string());
+            let page = templates::admin::digest::digest_page(
+                &meta(&app, "Today's digest", None),
+                &nav(&user, "/admin"),
+                &view,
+            );
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, composer_headers(), page).into_response())
+        }
+    }
+}
+
+const MAX_ANNOUNCEMENT_CHARS: usize = 2_000;
+
+/// The announcement block and where it goes; an empty one removes it.
+pub async fn save_announcement(
+    State(app): State<App>,
+    RequireEditor(user): RequireEditor,
+    Path(id): Path<i64>,
+    f: Fields,
+) -> Result<Response, PageError> {
+    f.check_csrf(&app, &user)?;
+    let digest = editable_digest(&app, id).await?;
+    let body = f.text("announcement").replace("\r\n", "\n");
+    if body.chars().count() > MAX_ANNOUNCEMENT_CHARS {
+        return Err(PageError::new(
+            &app,
+            StatusCode::BAD_REQUEST,
+            "Too long",
+            format!(
+                "An announcement can be at most {MAX_ANNOUNCEMENT_CHARS} characters. Nothing was saved; go back to shorten it."
+            ),
+        ));
+    }
+    let after = f.text("after").parse::<i64>().unwrap_or(1).clamp(0, 1_000);
+    app.store
+        .set_announcement(
+            id,
+            &Announcement {
+                body,
+                after_article: after,
+            },
+            app.now_ms(),
+        )
+        .await
+        .map_err(|e| PageError::internal(&app, e))?;
+    recompose(&app, &digest).await;
+    Ok(back_to(&digest, Some("saved"), "#announcement"))
+}
+
+/// The composer page's policy: scripts only from our own files (the composer's), so
+/// nothing that slipped into an article title could run.
+const COMPOSER_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+     img-src 'self' https: http: data:; frame-src 'self'; frame-ancestors 'none'; form-action 'self'; \
+     base-uri 'none'; object-src 'none'";
+
+fn composer_headers() -> [(header::HeaderName, &'static str); 2] {
+    [
+        (header::CONTENT_SECURITY_POLICY, COMPOSER_CSP),
+        (header::CACHE_CONTROL, "no-store"),
+    ]
+}
+
+/// `/admin/assets/composer.js`: the composer's script, from the binary.
+pub async fn composer_js() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        templates::admin::digest::COMPOSER_JS,
+    )
+        .into_response()
 }
 
 /// An editor's change: an approval is withdrawn, and the issue recomposed.
@@ -635,7 +990,7 @@ pub async fn confirm_send(
     let subject = digest.subject.clone().unwrap_or_default();
     Ok((
         no_store(),
-        templates::admin::send_confirm_page(
+        templates::admin::digest::send_confirm_page(
             &meta(&app, "Send now?", None),
             &nav(&user, "/admin"),
             id,
@@ -771,7 +1126,7 @@ pub async fn draft_view(
 
 /// Where a test copy's unsubscribe and preferences links lead.
 pub async fn test_copy_page(State(app): State<App>) -> Response {
-    html_page(templates::admin::test_copy_page(
+    html_page(templates::admin::digest::test_copy_page(
         &meta(&app, "This was a test copy", None),
         &app.config.newsletter.name,
     ))

@@ -39,6 +39,16 @@ pub fn routes() -> Router<App> {
             "/admin/digest/{id}/articles/{article}",
             post(digest::article_action),
         )
+        .route(
+            "/admin/digest/{id}/articles/{article}/override",
+            post(digest::article_override),
+        )
+        .route("/admin/digest/{id}/add-url", post(digest::add_by_url))
+        .route(
+            "/admin/digest/{id}/announcement",
+            post(digest::save_announcement),
+        )
+        .route("/admin/assets/composer.js", get(digest::composer_js))
         .route("/admin/digest/{id}/note", post(digest::save_note))
         .route("/admin/digest/{id}/preview.html", get(digest::preview_html))
         .route("/admin/digest/{id}/preview.txt", get(digest::preview_text))
@@ -175,6 +185,7 @@ pub fn nav(user: &CurrentUser, current: &str) -> AdminNav {
 pub fn flash_for(code: Option<&str>) -> Option<Flash> {
     let (kind, message) = match code? {
         "saved" => (FlashKind::Success, "Saved."),
+        "article-added" => (FlashKind::Success, "Article added to this issue."),
         "test-sent" => (
             FlashKind::Success,
             "A test is on its way to your address. It can take a minute to arrive.",

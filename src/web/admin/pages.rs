@@ -59,6 +59,8 @@ async fn feeds_response(
     let feeds = app.store.feeds().await?;
     let rows: Vec<FeedRow> = feeds
         .into_iter()
+        // Articles added by URL hang from a feed row that is never polled: not a feed.
+        .filter(|f| f.url != crate::store::curation::ADDED_BY_URL_FEED)
         .map(|f| FeedRow {
             id: f.id,
             last_fetched: f

@@ -32,6 +32,8 @@ pub struct DigestEmail {
     pub pinned: Vec<ArticleView>,
     pub sections: Vec<SectionView>,
     pub on_this_day: Option<ArticleView>,
+    /// The editor's announcement, placed between the stories.
+    pub announcement: Option<AnnouncementView>,
     /// The issue's archive page; also the link the email asks readers to share.
     pub view_in_browser_url: String,
     /// The sign-up page, for readers who got the email forwarded.
@@ -45,6 +47,38 @@ pub struct DigestEmail {
     pub why_received: String,
     /// A hex colour such as "#b3001b"; anything else falls back to the red.
     pub accent_colour: String,
+}
+
+/// A short block an editor places between stories (a fundraiser, an event).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AnnouncementView {
+    /// Already sanitised; written as is.
+    pub html: String,
+    pub text: String,
+    /// How many stories (pinned, then section by section) come before it; past the
+    /// last story it follows the last one.
+    pub after: usize,
+}
+
+/// The reading-order number of each story's end, to place the announcement: pinned
+/// story `i` ends at `i + 1`, and each section continues the count.
+fn section_offsets(d: &DigestEmail) -> Vec<usize> {
+    let mut at = d.pinned.len();
+    d.sections
+        .iter()
+        .filter(|s| !s.articles.is_empty())
+        .map(|s| {
+            let start = at;
+            at += s.articles.len();
+            start
+        })
+        .collect()
+}
+
+/// Where the announcement goes: after this many stories (clamped to their number).
+fn announcement_at(d: &DigestEmail) -> Option<usize> {
+    let total = d.pinned.len() + d.sections.iter().map(|s| s.articles.len()).sum::<usize>();
+    d.announcement.as_ref().map(|a| a.after.min(total))
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -113,16 +147,19 @@ pub fn render_digest_html(d: &DigestEmail) -> String {
                     (masthead(d, accent))
                     (opening(d, accent))
                     @if !d.headlines.is_empty() { (headline_list(&d.headlines, accent)) }
+                    @if announcement_at(d) == Some(0) { (announcement_block(d, accent)) }
                     @if !d.pinned.is_empty() {
                         (section_heading("Top stories", accent))
                         @for (i, a) in d.pinned.iter().enumerate() {
                             (lead_article(a, accent, i + 1 == d.pinned.len()))
+                            @if announcement_at(d) == Some(i + 1) { (announcement_block(d, accent)) }
                         }
                     }
-                    @for s in d.sections.iter().filter(|s| !s.articles.is_empty()) {
+                    @for (s, start) in d.sections.iter().filter(|s| !s.articles.is_empty()).zip(section_offsets(d)) {
                         (section_heading(&s.name, accent))
                         @for (i, a) in s.articles.iter().enumerate() {
                             (article_row(a, accent, i + 1 == s.articles.len()))
+                            @if announcement_at(d) == Some(start + i + 1) { (announcement_block(d, accent)) }
                         }
                     }
                     @if let Some(a) = &d.on_this_day {
@@ -171,6 +208,26 @@ fn opening(d: &DigestEmail, accent: &str) -> Markup {
                                     (PreEscaped(note))
                                 }
                             }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The editor's announcement: a tinted box between stories.
+fn announcement_block(d: &DigestEmail, accent: &str) -> Markup {
+    let Some(a) = &d.announcement else {
+        return html! {};
+    };
+    html! {
+        tr {
+            td.bf-pad style="padding:22px 32px 0 32px" {
+                table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="border-collapse:collapse" {
+                    tr {
+                        td.bf-box.bf-ink.bf-announcement bgcolor=(BOX_BG) style={ "background-color:" (box_bg!()) ";border-left:4px solid " (accent) ";padding:14px 20px;font-family:" (sans!()) ";font-size:16px;line-height:24px;color:" (ink!()) } {
+                            (PreEscaped(inline_note(&a.html, accent)))
                         }
                     }
                 }
@@ -484,11 +541,42 @@ pub fn render_digest_text(d: &DigestEmail) -> String {
         }
         out.push('\n');
     }
+    // The stories, with the announcement cut in after the chosen one.
+    let at = announcement_at(d);
+    let mut done = 0;
+    let push_announcement = |out: &mut String, done: usize| {
+        if let (Some(at), Some(a)) = (at, &d.announcement)
+            && at == done
+            && !a.text.trim().is_empty()
+        {
+            out.push_str("* * *\n\n");
+            out.push_str(&wrap(&a.text, 72));
+            out.push_str("\n\n* * *\n\n");
+        }
+    };
+    push_announcement(&mut out, 0);
+    let mut groups: Vec<(&str, &[ArticleView])> = Vec::new();
     if !d.pinned.is_empty() {
-        push_section(&mut out, "Top stories", &d.pinned);
+        groups.push(("Top stories", &d.pinned));
     }
     for s in d.sections.iter().filter(|s| !s.articles.is_empty()) {
-        push_section(&mut out, &s.name, &s.articles);
+        groups.push((&s.name, &s.articles));
+    }
+    for (heading, articles) in groups {
+        // A group is split where the announcement falls inside it.
+        let split = at
+            .filter(|at| *at > done && *at < done + articles.len())
+            .map(|at| at - done);
+        match split {
+            Some(k) => {
+                push_section(&mut out, heading, &articles[..k]);
+                push_announcement(&mut out, done + k);
+                push_stories(&mut out, &articles[k..]);
+            }
+            None => push_section(&mut out, heading, articles),
+        }
+        done += articles.len();
+        push_announcement(&mut out, done);
     }
     if let Some(a) = &d.on_this_day {
         push_section(&mut out, "On this day", std::slice::from_ref(a));
@@ -514,6 +602,10 @@ pub fn render_digest_text(d: &DigestEmail) -> String {
 fn push_section(out: &mut String, heading: &str, articles: &[ArticleView]) {
     out.push_str(&underlined(heading, '-'));
     out.push_str("\n\n");
+    push_stories(out, articles);
+}
+
+fn push_stories(out: &mut String, articles: &[ArticleView]) {
     for a in articles {
         out.push_str(&wrap(&a.title, 72));
         out.push('\n');
@@ -615,6 +707,7 @@ pub(crate) mod tests {
                 SectionView { name: "International".into(), articles: vec![article(4, "International", false), article(5, "International", true)] },
             ],
             on_this_day: Some(ArticleView { published_label: Some("6 March 1984".into()), image_url: None, ..article(6, "History", false) }),
+            announcement: None,
             view_in_browser_url: "https://example.org/digests/2026-03-06".into(),
             subscribe_url: "https://example.org/".into(),
             unsubscribe_url: UNSUB.into(),
@@ -761,5 +854,48 @@ pub(crate) mod tests {
             assert!(tag.contains(" width=\""), "{tag}");
             assert!(tag.contains("max-width:"), "{tag}");
         }
+    }
+
+    #[test]
+    fn announcement_sits_after_the_chosen_story_in_both_parts() {
+        let d = DigestEmail {
+            announcement: Some(AnnouncementView {
+                html: "<p>Rally on <strong>Saturday</strong></p>".into(),
+                text: "Rally on Saturday".into(),
+                after: 2,
+            }),
+            ..sample()
+        };
+        let stories = all_articles(&d);
+        let (second, third) = (&stories[1].title, &stories[2].title);
+        let html = render_digest_html(&d);
+        let at = html.find("Rally on").expect("announcement in the HTML");
+        assert!(
+            html.find(second.as_str()).unwrap() < at,
+            "after the second story"
+        );
+        assert!(
+            at < html.find(third.as_str()).unwrap(),
+            "before the third story"
+        );
+        let text = render_digest_text(&d);
+        let at = text
+            .find("Rally on Saturday")
+            .expect("announcement in the text");
+        assert!(text.find(second.as_str()).unwrap() < at);
+        assert!(at < text.find(third.as_str()).unwrap());
+        // Past the last story, it follows the last one; and it is written once.
+        let d = DigestEmail {
+            announcement: Some(AnnouncementView {
+                after: 99,
+                ..d.announcement.clone().unwrap()
+            }),
+            ..d
+        };
+        assert_eq!(
+            render_digest_text(&d).matches("Rally on Saturday").count(),
+            1
+        );
+        assert_eq!(render_digest_html(&d).matches("Rally on").count(), 1);
     }
 }
