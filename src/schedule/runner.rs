@@ -12,14 +12,14 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{DailyRule, parse_days, parse_time, parse_zone, within_grace};
+use super::{DailyRule, FIRST_ZONE, parse_days, parse_time, parse_zone, within_grace};
 use crate::{
     app::App,
     domain::clock::from_ms,
     edition::{self, By, Outcome, Which, review},
     store::{
         digests::EditionKind,
-        schedules::{DailySettings, Schedule, ScheduleMode},
+        schedules::{DailySettings, DeliveryMode, Schedule, ScheduleMode},
     },
 };
 
@@ -41,6 +41,7 @@ pub async fn daily_schedule(app: &App) -> anyhow::Result<Schedule> {
         days: &days,
         skip_when_empty: app.config.digest.skip_when_empty,
         mode: c.mode.parse().unwrap_or(ScheduleMode::Approval),
+        delivery: c.delivery.parse().unwrap_or_default(),
     };
     Ok(app.store.daily_schedule(&defaults, app.now_ms()).await?)
 }
@@ -54,11 +55,25 @@ pub fn rule_of(s: &Schedule) -> Result<DailyRule, String> {
     })
 }
 
-/// The weekly edition's rule: the daily schedule's time and zone, on the weekly day.
+/// The rule the scheduler fires the daily issue by: the stored rule, except that with
+/// delivery in each reader's zone it fires in [`FIRST_ZONE`] (before any reader's send
+/// time on the issue's date; each reader's row then waits for their own).
+pub fn firing_rule_of(s: &Schedule) -> Result<DailyRule, String> {
+    let rule = rule_of(s)?;
+    Ok(match s.delivery {
+        DeliveryMode::Moment => rule,
+        DeliveryMode::Local => DailyRule {
+            zone: FIRST_ZONE,
+            ..rule
+        },
+    })
+}
+
+/// The weekly edition's firing rule: the daily one's time and zone, on the weekly day.
 pub fn weekly_rule_of(app: &App, s: &Schedule) -> Result<DailyRule, String> {
     Ok(DailyRule {
         days: vec![edition::weekly_day(app)],
-        ..rule_of(s)?
+        ..firing_rule_of(s)?
     })
 }
 
@@ -86,7 +101,7 @@ pub async fn tick(app: &App) -> anyhow::Result<usize> {
 }
 
 async fn tick_daily(app: &App, s: &Schedule, now: DateTime<Utc>) -> anyhow::Result<usize> {
-    let rules = match (rule_of(s), weekly_rule_of(app, s)) {
+    let rules = match (firing_rule_of(s), weekly_rule_of(app, s)) {
         (Ok(d), Ok(w)) => [(EditionKind::Daily, d), (EditionKind::Weekly, w)],
         (Err(e), _) | (_, Err(e)) => {
             tracing::warn!(schedule = s.id, error = %e, "daily schedule is invalid; not firing");

@@ -296,6 +296,9 @@ struct SignupInput {
     /// "daily" (the default) or "weekly".
     #[serde(default)]
     frequency: Option<String>,
+    /// The browser's IANA zone, set by the form's script (absent without script).
+    #[serde(default)]
+    time_zone: Option<String>,
 }
 
 /// `POST /subscribe`: the same answer for every address, whatever its state.
@@ -328,6 +331,7 @@ async fn subscribe(
                 website: f.remove("website"),
                 embed: f.get("embed").is_some_and(|v| v == "1"),
                 frequency: f.remove("frequency"),
+                time_zone: f.remove("time_zone"),
             }
         }
         BodyKind::Json => match serde_json::from_slice::<SignupInput>(&body) {
@@ -399,8 +403,11 @@ async fn subscribe(
     };
     // Answered before the work is done, so neither the answer nor its timing says whether
     // the address was new, pending or already subscribed.
-    let weekly = input.frequency.as_deref().map(str::trim) == Some("weekly");
-    subscribers::signup_after_answer(&app, email, name, weekly).await;
+    let choices = subscribers::SignupChoices {
+        weekly: input.frequency.as_deref().map(str::trim) == Some("weekly"),
+        time_zone: input.time_zone,
+    };
+    subscribers::signup_after_answer(&app, email, name, choices).await;
     accepted()
 }
 
@@ -449,7 +456,11 @@ async fn confirmed_view(app: &App, c: &subscribers::Confirmed) -> ConfirmedView 
         publication: app.config.newsletter.name.clone(),
         preferences_url: (!c.link_expired)
             .then(|| subscribers::preferences_url(app, c.subscriber.id)),
-        next_issue: crate::archive::next_issue_sentence(app).await,
+        next_issue: crate::schedule::moments::first_issue_sentence(
+            app,
+            c.subscriber.time_zone.as_deref(),
+        )
+        .await,
         latest_issue: latest.map(|d| {
             let href = format!("/archive/{}", d.issue_date);
             (d.subject.unwrap_or_else(|| d.issue_date.clone()), href)
@@ -790,6 +801,7 @@ fn preferences_view(app: &App, token: &str, p: &Profile, error: Option<String>) 
         ("Name", s.name.clone().unwrap_or_else(|| "—".into())),
         ("Status", s.status.to_string()),
         ("How often", s.frequency.as_str().to_string()),
+        ("Time zone", s.time_zone.clone().unwrap_or_else(|| "—".into())),
         ("Paused until", opt(paused)),
         ("Signed up", when(s.created_at)),
         ("Signed up through", s.source.clone()),
@@ -808,6 +820,8 @@ fn preferences_view(app: &App, token: &str, p: &Profile, error: Option<String>) 
         email: s.email.to_string(),
         name: s.name.clone().unwrap_or_default(),
         frequency: s.frequency.as_str().to_string(),
+        time_zone: s.time_zone.clone().unwrap_or_default(),
+        zone_names: subscribers::zone_names(),
         weekly_day: weekday_name(&app.config.subscribers.weekly_day),
         paused_until: paused.map(when),
         status: s.status.to_string(),
@@ -881,6 +895,7 @@ async fn save_preferences(
         name: form.get("name").cloned(),
         frequency: form.get("frequency").cloned(),
         pause_days: form.get("pause_days").cloned(),
+        time_zone: form.get("time_zone").cloned(),
     };
     match subscribers::update_preferences(&app, &token, &input).await {
         Ok(p) => preferences_response(&app, &token, &p, true),

@@ -417,6 +417,8 @@ pub struct ScheduleView {
     pub grace_minutes: u32,
     /// Hold each issue for an editor's approval (else it goes out by itself).
     pub approval: bool,
+    /// Each reader at the send time in their own zone (else all at once).
+    pub local_delivery: bool,
     pub approval_lead_minutes: u32,
     /// Issues held or waiting for approval: (link, label).
     pub awaiting: Vec<(String, String)>,
@@ -473,6 +475,17 @@ pub fn schedule_page(meta: &PageMeta, n: &AdminNav, v: &ScheduleView) -> Markup 
                             div.checkbox {
                                 input id="mode-automatic" type="radio" name="mode" value="automatic" checked[!v.approval];
                                 label for="mode-automatic" { "Send automatically" }
+                            }
+                        }
+                        fieldset.field {
+                            legend { "Who gets it when" }
+                            div.checkbox {
+                                input id="delivery-moment" type="radio" name="delivery" value="moment" checked[!v.local_delivery];
+                                label for="delivery-moment" { "Everyone at once, at the send time in the zone above" }
+                            }
+                            div.checkbox {
+                                input id="delivery-local" type="radio" name="delivery" value="local" checked[v.local_delivery];
+                                label for="delivery-local" { "Each reader at the send time in their own zone (readers without one: the zone above). The issue is composed once, at the send time in UTC+14, where each day begins first." }
                             }
                         }
                         div.actions { (button("Save schedule", ButtonKind::Primary)) }

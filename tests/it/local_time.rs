@@ -1,0 +1,226 @@
+//! Delivery at the send time in each reader's zone, with a hand-driven clock across the
+//! US clock change (Sunday 8 March 2026, 02:00 in New York): readers in UTC+14, London,
+//! New York and UTC−11 each get each issue within a minute of 07:00 their time, once; a
+//! reader who changes zone mid-issue is sent once; per-zone progress says what waits.
+
+use std::{collections::HashMap, time::Duration};
+
+use breakfast::{
+    App,
+    domain::{Clock, EmailAddress, SubscriberStatus},
+    schedule::runner::{self, tick},
+    store::subscribers::NewSubscriber,
+};
+use chrono::{DateTime, Utc};
+
+use crate::{
+    helpers::{Backend, Mail, TestApp},
+    on_both_databases,
+};
+
+/// Hand ticks only, sending by itself, every reader at 07:00 their time, empty issues sent.
+const LOCAL: &str = "[schedule]\ntick_secs = 3600\nmode = \"automatic\"\ndelivery = \"local\"\nprefetch_secs = 5\n\
+                     [ingest]\npoll_minutes = 0\n[digest]\nskip_when_empty = false\n";
+
+fn at(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+async fn reader(app: &App, email: &str, zone: Option<&str>) -> i64 {
+    let s = app
+        .store
+        .insert_subscriber(
+            &NewSubscriber {
+                email: &EmailAddress::parse(email).unwrap(),
+                name: None,
+                status: SubscriberStatus::Confirmed,
+                source: "test",
+            },
+            app.now_ms(),
+        )
+        .await
+        .unwrap();
+    app.store
+        .set_subscriber_time_zone(s.id, zone)
+        .await
+        .unwrap();
+    s.id
+}
+
+/// Messages received so far, per recipient.
+fn received(t: &TestApp) -> HashMap<String, usize> {
+    let mut out = HashMap::new();
+    for raw in crate::helpers::read_eml(&t.outbox_dir()) {
+        *out.entry(Mail::parse(&raw).to).or_insert(0) += 1;
+    }
+    out
+}
+
+/// Sets the clock, ticks the scheduler and waits until no firing is in flight.
+async fn tick_at(app: &App, clock: &Clock, when: DateTime<Utc>) {
+    clock.set(when);
+    tick(app).await.unwrap();
+    let daily = runner::daily_schedule(app).await.unwrap();
+    for _ in 0..600 {
+        let runs = app.store.schedule_runs(daily.id).await.unwrap();
+        if runs.iter().all(|r| r.outcome != runner::OUTCOME_CLAIMED) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("a firing never finished");
+}
+
+/// Waits until `who` has received `n` messages; panics with what arrived otherwise.
+async fn wait_for(t: &TestApp, who: &str, n: usize) {
+    for _ in 0..600 {
+        let got = received(t);
+        if got.get(who).copied().unwrap_or(0) >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{who} never got message {n}; received: {:?}", received(t));
+}
+
+/// Lets the senders run a little at the current (held) clock time, so that a row that
+/// must not go yet would have had its chance to.
+async fn let_senders_run(app: &App) {
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let _ = app.store.live_delivery_owners(app.now_ms()).await;
+    }
+}
+
+async fn each_reader_at_seven_local_once(backend: Backend) {
+    let clock = Clock::manual(at("2026-03-06T12:00:00Z")); // Friday
+    let Some(t) = TestApp::spawn_with(backend, LOCAL, clock.clone()).await else {
+        return;
+    };
+    let app = &t.app;
+    runner::daily_schedule(app).await.unwrap();
+    reader(app, "kiri@example.org", Some("Pacific/Kiritimati")).await;
+    reader(app, "london@example.org", Some("Europe/London")).await;
+    reader(app, "ny@example.org", Some("America/New_York")).await;
+    reader(app, "pago@example.org", Some("Pacific/Pago_Pago")).await;
+    reader(app, "nozone@example.org", None).await; // the publication's zone: London
+    let mover = reader(app, "mover@example.org", Some("America/New_York")).await;
+
+    // 07:00 local on Saturday 7 (New York on EST, UTC−5) and Sunday 8 (EDT, UTC−4).
+    let moments = [
+        (
+            "kiri@example.org",
+            "2026-03-06T17:00:00Z",
+            "2026-03-07T17:00:00Z",
+        ),
+        (
+            "london@example.org",
+            "2026-03-07T07:00:00Z",
+            "2026-03-08T07:00:00Z",
+        ),
+        (
+            "nozone@example.org",
+            "2026-03-07T07:00:00Z",
+            "2026-03-08T07:00:00Z",
+        ),
+        (
+            "ny@example.org",
+            "2026-03-07T12:00:00Z",
+            "2026-03-08T11:00:00Z",
+        ),
+        (
+            "mover@example.org",
+            "2026-03-07T12:00:00Z",
+            "2026-03-08T11:00:00Z",
+        ),
+        (
+            "pago@example.org",
+            "2026-03-07T18:00:00Z",
+            "2026-03-08T18:00:00Z",
+        ),
+    ];
+    let mut checkpoints: Vec<(DateTime<Utc>, &str, usize)> = Vec::new();
+    for (who, first, second) in moments {
+        for (n, moment) in [(1, at(first)), (2, at(second))] {
+            // A minute before: the n-th issue has not reached them; 30 s after: it has.
+            checkpoints.push((moment - chrono::Duration::seconds(60), who, n - 1));
+            checkpoints.push((moment + chrono::Duration::seconds(30), who, n));
+        }
+    }
+    checkpoints.sort();
+    let mut moved = false;
+    for (when, who, expected) in checkpoints {
+        if when > clock.now() {
+            tick_at(app, &clock, when).await;
+        }
+        if expected > 0 {
+            wait_for(&t, who, expected).await;
+        } else {
+            let_senders_run(app).await;
+        }
+        let got = received(&t).get(who).copied().unwrap_or(0);
+        assert_eq!(got, expected, "{who} at {when}: {:?}", received(&t));
+        // Sunday's issue is fanned out at 17:00 UTC on Saturday; the mover then moves to
+        // Tokyo (whose 07:00 Sunday has passed by 22:00 UTC): still one message, at
+        // New York's 07:00, since the moment was fixed at fan-out.
+        if !moved && when >= at("2026-03-07T22:00:00Z") {
+            app.store
+                .set_subscriber_time_zone(mover, Some("Asia/Tokyo"))
+                .await
+                .unwrap();
+            moved = true;
+        }
+    }
+    assert!(moved);
+
+    // Per zone, while Sunday's issue is still on its way to Pago Pago.
+    let sunday = app
+        .store
+        .digest_for_date("2026-03-08".parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let zones = app.store.zone_progress(sunday.id).await.unwrap();
+    let names: Vec<&str> = zones.iter().map(|z| z.time_zone.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "Pacific/Kiritimati",
+            "Europe/London",
+            "America/New_York",
+            "Pacific/Pago_Pago"
+        ]
+    );
+    assert!(zones.iter().all(|z| z.waiting == 0 && z.failed == 0));
+    assert_eq!(zones[2].sent, 2, "the mover stays in New York's row");
+
+    // Later ticks send nothing twice: everyone got the two issues once each, and
+    // Kiritimati, where Monday began at 10:00 UTC on Sunday, already has Monday's too
+    // (fired at 17:00 UTC on Sunday, 07:00 Monday there) — and nobody else does yet.
+    tick_at(app, &clock, at("2026-03-08T20:00:00Z")).await;
+    let_senders_run(app).await;
+    let got = received(&t);
+    assert_eq!(got.len(), 6, "{got:?}");
+    for (who, n) in &got {
+        let expected = if who == "kiri@example.org" { 3 } else { 2 };
+        assert_eq!(*n, expected, "{who}: {got:?}");
+    }
+    let monday = app
+        .store
+        .digest_for_date("2026-03-09".parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let monday_zones = app.store.zone_progress(monday.id).await.unwrap();
+    let london = monday_zones
+        .iter()
+        .find(|z| z.time_zone == "Europe/London")
+        .unwrap();
+    assert_eq!((london.sent, london.waiting), (0, 2));
+    assert_eq!(
+        london.not_before,
+        Some(at("2026-03-09T07:00:00Z").timestamp_millis())
+    );
+    t.stop().await;
+}
+on_both_databases!(each_reader_at_seven_local_once);
