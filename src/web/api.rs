@@ -29,7 +29,10 @@ const MAX_PAGE: i64 = 1000;
 pub fn routes() -> Router<App> {
     Router::new()
         .route("/api/subscribers", get(list).post(create))
-        .route("/api/subscribers/{id}", get(show).delete(erase).patch(change))
+        .route(
+            "/api/subscribers/{id}",
+            get(show).delete(erase).patch(change),
+        )
         .route("/api/subscribers/{id}/unsubscribe", post(unsubscribe))
 }
 

@@ -801,7 +801,10 @@ fn preferences_view(app: &App, token: &str, p: &Profile, error: Option<String>) 
         ("Name", s.name.clone().unwrap_or_else(|| "—".into())),
         ("Status", s.status.to_string()),
         ("How often", s.frequency.as_str().to_string()),
-        ("Time zone", s.time_zone.clone().unwrap_or_else(|| "—".into())),
+        (
+            "Time zone",
+            s.time_zone.clone().unwrap_or_else(|| "—".into()),
+        ),
         ("Paused until", opt(paused)),
         ("Signed up", when(s.created_at)),
         ("Signed up through", s.source.clone()),
