@@ -142,7 +142,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
 
 /// Opens the app for a command that does its job and exits.
 pub(crate) async fn open(config: Config) -> anyhow::Result<App> {
-    App::open(config, Clock::System).await
+    App::open(config, Clock::for_process()).await
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

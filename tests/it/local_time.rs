@@ -3,20 +3,24 @@
 //! New York and UTC−11 each get each issue within a minute of 07:00 their time, once; a
 //! reader who changes zone mid-issue is sent once; per-zone progress says what waits.
 
-use std::{collections::HashMap, time::Duration};
+use std::{
+    collections::HashMap,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
 
 use breakfast::{
     App,
     delivery::progress,
     domain::{Clock, EmailAddress, SubscriberStatus},
     schedule::runner::{self, tick},
-    store::{subscribers::NewSubscriber, users::AdminRole},
+    store::{deliveries::ZoneProgress, subscribers::NewSubscriber, users::AdminRole},
 };
 use chrono::{DateTime, Utc};
 
 use crate::{
     admin::{Browser, PASSWORD, add_user},
-    helpers::{Backend, Mail, TestApp, breakfast_cmd},
+    helpers::{Backend, Mail, TestApp, TestDb, breakfast_cmd, free_port, test_config},
     on_both_databases,
 };
 
@@ -307,3 +311,138 @@ async fn each_reader_at_seven_local_once(backend: Backend) {
     t.stop().await;
 }
 on_both_databases!(each_reader_at_seven_local_once);
+
+/// `breakfast serve` as a child process whose clock starts at `clock_start`, writing
+/// its mail to the database folder's outbox.
+fn spawn_serve(db: &TestDb, clock_start: &str) -> Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_breakfast"));
+    cmd.arg("serve")
+        .env_remove("BREAKFAST_CONFIG")
+        .env("BREAKFAST_TEST_CLOCK_START", clock_start)
+        .env("BREAKFAST_DATABASE_URL", &db.url)
+        .env("BREAKFAST_SECRET", "test-secret-0123456789")
+        .env("BREAKFAST_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .env("BREAKFAST_QUEUE__POLL_INTERVAL_MS", "50")
+        .env("BREAKFAST_SCHEDULE__TICK_SECS", "1")
+        .env("BREAKFAST_SCHEDULE__PREFETCH_SECS", "1")
+        .env("BREAKFAST_INGEST__POLL_MINUTES", "0")
+        .env("BREAKFAST_DIGEST__SKIP_WHEN_EMPTY", "false")
+        .env(
+            "BREAKFAST_MAIL__OUTBOX_DIR",
+            db.dir.path().join("outbox").display().to_string(),
+        )
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    cmd.spawn().expect("breakfast starts")
+}
+
+/// Polls the ledger (from the test's side) until `zone` has `sent` rows sent.
+async fn wait_zone_sent(app: &App, zone: &str, sent: i64) -> Vec<ZoneProgress> {
+    for _ in 0..1200 {
+        if let Some(d) = app
+            .store
+            .digest_for_date("2026-03-29".parse().unwrap())
+            .await
+            .unwrap()
+        {
+            let zones = app.store.zone_progress(d.id).await.unwrap();
+            if zones
+                .iter()
+                .any(|z| z.time_zone == zone && z.sent == sent && z.waiting == 0)
+            {
+                return zones;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{zone} never had {sent} sent");
+}
+
+// The real binary, killed with -9 between two zones' moments on the day Europe's clocks
+// go forward (Sunday 29 March 2026), then started again: nobody lost, nobody doubled.
+// The child's clock is set by `BREAKFAST_TEST_CLOCK_START` (debug builds only).
+async fn kill_9_between_two_zones_loses_and_doubles_nothing(backend: Backend) {
+    let Some(db) = TestDb::create(backend).await else {
+        return;
+    };
+    let config = test_config(&db, "http://127.0.0.1:9", LOCAL);
+    let app = App::open(config, Clock::manual(at("2026-03-28T16:00:00Z")))
+        .await
+        .unwrap();
+    runner::daily_schedule(&app).await.unwrap(); // local delivery, automatic
+    let per_zone = 25;
+    for i in 0..per_zone {
+        reader(
+            &app,
+            &format!("kiri{i}@example.org"),
+            Some("Pacific/Kiritimati"),
+        )
+        .await;
+        reader(
+            &app,
+            &format!("london{i}@example.org"),
+            Some("Europe/London"),
+        )
+        .await;
+    }
+    let outbox = db.dir.path().join("outbox");
+
+    // 07:00 on Sunday in Kiritimati is 17:00 UTC on Saturday: the issue fires, Kiritimati's
+    // readers get it and London's wait for 07:00 BST (06:00 UTC).
+    let mut first = spawn_serve(&db, "2026-03-28T17:00:01Z");
+    let zones = wait_zone_sent(&app, "Pacific/Kiritimati", per_zone).await;
+    let london = zones
+        .iter()
+        .find(|z| z.time_zone == "Europe/London")
+        .unwrap();
+    assert_eq!((london.sent, london.waiting), (0, per_zone));
+    assert_eq!(
+        london.not_before,
+        Some(at("2026-03-29T06:00:00Z").timestamp_millis())
+    );
+    // Another moment passes in the child's time: London's rows must stay put.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    kill_9(&mut first);
+
+    let mut second = spawn_serve(&db, "2026-03-29T06:00:01Z");
+    wait_zone_sent(&app, "Europe/London", per_zone).await;
+    let digest = app
+        .store
+        .digest_for_date("2026-03-29".parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    for _ in 0..600 {
+        let p = app.store.delivery_progress(digest.id, 0).await.unwrap();
+        if p.is_finished() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    kill_9(&mut second);
+
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for raw in crate::helpers::read_eml(&outbox) {
+        *counts.entry(Mail::parse(&raw).to).or_insert(0) += 1;
+    }
+    assert_eq!(
+        counts.len(),
+        2 * per_zone as usize,
+        "nobody lost: {counts:?}"
+    );
+    assert!(
+        counts.values().all(|n| *n == 1),
+        "nobody doubled: {counts:?}"
+    );
+    let p = app.store.delivery_progress(digest.id, 0).await.unwrap();
+    assert!(p.is_finished(), "{p:?}");
+    assert_eq!((p.sent, p.failed), (2 * per_zone, 0));
+    app.close().await;
+}
+on_both_databases!(kill_9_between_two_zones_loses_and_doubles_nothing);
+
+fn kill_9(child: &mut Child) {
+    child.kill().expect("SIGKILL"); // std's kill is SIGKILL on Unix
+    child.wait().expect("reaped");
+}
