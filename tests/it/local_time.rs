@@ -446,3 +446,141 @@ fn kill_9(child: &mut Child) {
     child.kill().expect("SIGKILL"); // std's kill is SIGKILL on Unix
     child.wait().expect("reaped");
 }
+
+async fn post(t: &TestApp, path: &str, kind: &str, body: &str) -> (u16, String) {
+    let r = t
+        .http
+        .post(t.url(path))
+        .header("content-type", kind)
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let answer = (r.status().as_u16(), r.text().await.unwrap());
+    breakfast::subscribers::signups_settled(Duration::from_secs(10)).await;
+    answer
+}
+
+const FORM: &str = "application/x-www-form-urlencoded";
+
+async fn zone_of(app: &App, address: &str) -> Option<String> {
+    app.store
+        .subscriber_by_email(&EmailAddress::parse(address).unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .time_zone
+}
+
+// The zone from the sign-up page's script is stored (an unknown one ignored), the
+// confirmed page says when the first issue reaches the reader in their zone, the
+// preferences page shows and changes the zone, and the API sets it.
+async fn zone_from_signup_preferences_and_api(backend: Backend) {
+    let clock = Clock::manual(at("2026-03-06T12:00:00Z")); // Friday
+    let extra = format!("{LOCAL}[admin]\napi_token = \"local-api-token-0123456789\"\n");
+    let Some(t) = TestApp::spawn_with(backend, &extra, clock.clone()).await else {
+        return;
+    };
+    let app = &t.app;
+    runner::daily_schedule(app).await.unwrap();
+    let page = t.http.get(t.url("/")).send().await.unwrap();
+    let page = page.text().await.unwrap();
+    assert!(page.contains(r#"name="time_zone""#) && page.contains("resolvedOptions"));
+
+    let body = "email=amy%40example.org&name=Amy&time_zone=America%2FNew_York";
+    assert_eq!(post(&t, "/subscribe", FORM, body).await.0, 200);
+    assert_eq!(
+        zone_of(app, "amy@example.org").await.as_deref(),
+        Some("America/New_York")
+    );
+    let body = "email=bob%40example.org&time_zone=Mars%2FOlympus";
+    let (status, page) = post(&t, "/subscribe", FORM, body).await;
+    assert_eq!(status, 200, "an unknown zone is no error: {page}");
+    assert_eq!(zone_of(app, "bob@example.org").await, None);
+    let json = r#"{"email":"cy@example.org","time_zone":"Asia/Tokyo"}"#;
+    assert_eq!(
+        post(&t, "/subscribe", "application/json", json).await.0,
+        202
+    );
+    assert_eq!(
+        zone_of(app, "cy@example.org").await.as_deref(),
+        Some("Asia/Tokyo")
+    );
+
+    // Amy confirms: the first issue is Saturday's, at 07:00 in New York (EST).
+    let mails = t.wait_for_outbox(3, Duration::from_secs(30)).await;
+    let amy = mails
+        .iter()
+        .map(|m| Mail::parse(m))
+        .find(|m| m.to == "amy@example.org")
+        .expect("Amy's confirmation");
+    let link = crate::helpers::find_link(&amy.text, "/confirm?token=").unwrap();
+    let token = link.split("token=").nth(1).unwrap().to_string();
+    let (status, confirmed) = post(&t, "/confirm", FORM, &format!("token={token}")).await;
+    assert_eq!(status, 200, "{confirmed}");
+    assert!(
+        confirmed.contains(
+            "The next issue goes out on Saturday 7 March at 07:00 EST, your time (America/New_York)."
+        ),
+        "{confirmed}"
+    );
+
+    // Her preferences: the zone, a list of every zone, and a change that sticks.
+    let s = app
+        .store
+        .subscriber_by_email(&EmailAddress::parse("amy@example.org").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let prefs_url = breakfast::subscribers::preferences_url(app, s.id);
+    let prefs_path = &prefs_url[prefs_url.find("/preferences").unwrap()..];
+    let page = t.http.get(t.url(prefs_path)).send().await.unwrap();
+    let page = page.text().await.unwrap();
+    assert!(page.contains(r#"value="America/New_York""#), "{page}");
+    assert!(
+        page.contains(r#"list="zone-names""#)
+            && page.contains(r#"<option value="Pacific/Kiritimati">"#)
+    );
+    let change = "name=Amy&frequency=daily&time_zone=Europe%2FParis";
+    let (status, page) = post(&t, prefs_path, FORM, change).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(
+        zone_of(app, "amy@example.org").await.as_deref(),
+        Some("Europe/Paris")
+    );
+    let wrong = "name=Amy&frequency=daily&time_zone=Nowhere%2FLand";
+    let (status, page) = post(&t, prefs_path, FORM, wrong).await;
+    assert_eq!(status, 422);
+    assert!(page.contains("is not a time zone name"), "{page}");
+    assert_eq!(
+        zone_of(app, "amy@example.org").await.as_deref(),
+        Some("Europe/Paris")
+    );
+    let clear = "name=Amy&frequency=daily&time_zone=";
+    assert_eq!(post(&t, prefs_path, FORM, clear).await.0, 200);
+    assert_eq!(zone_of(app, "amy@example.org").await, None);
+
+    // The API: set, refuse nonsense with a reason, clear.
+    let patch = |body: &'static str| {
+        t.http
+            .patch(t.url(&format!("/api/subscribers/{}", s.id)))
+            .bearer_auth("local-api-token-0123456789")
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let r = patch(r#"{"time_zone":"Pacific/Pago_Pago"}"#).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        zone_of(app, "amy@example.org").await.as_deref(),
+        Some("Pacific/Pago_Pago")
+    );
+    let r = patch(r#"{"time_zone":"Mars/Olympus"}"#).await.unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("Mars/Olympus"));
+    let r = patch(r#"{"time_zone":null}"#).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(zone_of(app, "amy@example.org").await, None);
+    t.stop().await;
+}
+on_both_databases!(zone_from_signup_preferences_and_api);
