@@ -518,8 +518,9 @@ pub fn schedule_page(meta: &PageMeta, n: &AdminNav, v: &ScheduleView) -> Markup 
                             }
                             div.checkbox {
                                 input id="delivery-local" type="radio" name="delivery" value="local" checked[v.local_delivery];
-                                label for="delivery-local" { "Each reader at the send time in their own zone (readers without one: the zone above). The issue is composed once, at the send time in UTC+14, where each day begins first." }
+                                label for="delivery-local" { "Each reader at the send time in their own zone" }
                             }
+                            p.hint { "Readers without a zone get it at the send time in the zone above. Each issue is composed once (and approved once), at the send time in UTC+14, where each day begins first; a reader whose send time has already passed gets it at once." }
                         }
                         div.actions { (button("Save schedule", ButtonKind::Primary)) }
                     }

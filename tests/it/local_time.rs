@@ -13,6 +13,7 @@ use breakfast::{
     App,
     delivery::progress,
     domain::{Clock, EmailAddress, SubscriberStatus},
+    edition::{self, By, Outcome, Which, review},
     schedule::runner::{self, tick},
     store::{deliveries::ZoneProgress, subscribers::NewSubscriber, users::AdminRole},
 };
@@ -584,3 +585,59 @@ async fn zone_from_signup_preferences_and_api(backend: Backend) {
     t.stop().await;
 }
 on_both_databases!(zone_from_signup_preferences_and_api);
+
+// Approval mode with delivery in each reader's zone: the issue is composed and held once,
+// at the first zone's send time; approved and sent late (after London's 07:00), readers
+// whose moment has passed get it at once, and the others still at their 07:00.
+async fn held_once_then_late_readers_at_once_and_others_on_time(backend: Backend) {
+    let clock = Clock::manual(at("2026-03-06T12:00:00Z"));
+    let approval = LOCAL.replace("mode = \"automatic\"", "mode = \"approval\"");
+    let Some(t) = TestApp::spawn_with(backend, &approval, clock.clone()).await else {
+        return;
+    };
+    let app = &t.app;
+    runner::daily_schedule(app).await.unwrap();
+    reader(app, "kiri@example.org", Some("Pacific/Kiritimati")).await;
+    reader(app, "london@example.org", Some("Europe/London")).await;
+    reader(app, "pago@example.org", Some("Pacific/Pago_Pago")).await;
+    add_user(app, "ed@example.org", AdminRole::Editor).await;
+    let editor = app.store.list_admin_users().await.unwrap()[0].id;
+
+    // The review is asked for before Kiritimati's 07:00, and the issue held at it.
+    tick_at(app, &clock, at("2026-03-06T16:30:00Z")).await;
+    tick_at(app, &clock, at("2026-03-06T17:00:30Z")).await;
+    let daily = runner::daily_schedule(app).await.unwrap();
+    let runs = app.store.schedule_runs(daily.id).await.unwrap();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0].outcome, runner::OUTCOME_HELD);
+    let saturday = app
+        .store
+        .digest_for_date("2026-03-07".parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let reviews = t.wait_for_outbox(1, Duration::from_secs(30)).await;
+    assert_eq!(reviews.len(), 1, "one review request, to the one editor");
+
+    // Approved and sent at 08:00 UTC on Saturday: Kiritimati and London at once.
+    tick_at(app, &clock, at("2026-03-07T08:00:00Z")).await;
+    review::approve(app, saturday.id, editor).await.unwrap();
+    let out = edition::send(app, Which::Digest(saturday.id), By::Editor(editor))
+        .await
+        .unwrap();
+    assert!(matches!(out, Outcome::Started { .. }), "{out:?}");
+    wait_for(&t, "kiri@example.org", 1).await;
+    wait_for(&t, "london@example.org", 1).await;
+    let_senders_run(app).await;
+    settle(app).await;
+    assert_eq!(received(&t).get("pago@example.org"), None);
+    tick_at(app, &clock, at("2026-03-07T18:00:30Z")).await;
+    wait_for(&t, "pago@example.org", 1).await;
+    settle(app).await;
+    let got = received(&t);
+    for who in ["kiri@example.org", "london@example.org", "pago@example.org"] {
+        assert_eq!(got.get(who), Some(&1), "{got:?}");
+    }
+    t.stop().await;
+}
+on_both_databases!(held_once_then_late_readers_at_once_and_others_on_time);
