@@ -9,6 +9,9 @@
 //! editor can send from the admin); retrying blindly could send at an unexpected hour.
 //! A process that dies between claiming and recording leaves the claim "firing"; after
 //! ten minutes (and still within the grace window) another process takes it over.
+//! With delivery in each reader's zone the daily and weekly issues fire by
+//! [`firing_rule_of`] (the send time in UTC+14); each reader's row then waits for their
+//! own send time (see [`super::moments`]).
 
 use chrono::{DateTime, Utc};
 

@@ -200,6 +200,8 @@ impl Store {
 
     /// Atomically takes up to `limit` rows of a digest for `owner`, marking them
     /// `sending` until `lease_until` (a backstop: a silent owner loses them sooner).
+    /// Only rows whose moment has come (`not_before`, set by the fan-out with delivery in
+    /// each reader's zone; `NULL`: at once): the senders' poll is what wakes each zone.
     /// On PostgreSQL rows another process is claiming are skipped rather than waited for,
     /// so that several processes claiming at once each get different rows.
     pub async fn claim_deliveries(
