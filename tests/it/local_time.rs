@@ -82,7 +82,7 @@ async fn tick_at(app: &App, clock: &Clock, when: DateTime<Utc>) {
 
 /// Waits until `who` has received `n` messages; panics with what arrived otherwise.
 async fn wait_for(t: &TestApp, who: &str, n: usize) {
-    for _ in 0..600 {
+    for _ in 0..2400 {
         let got = received(t);
         if got.get(who).copied().unwrap_or(0) >= n {
             return;
@@ -616,7 +616,7 @@ async fn held_once_then_late_readers_at_once_and_others_on_time(backend: Backend
         .await
         .unwrap()
         .unwrap();
-    let reviews = t.wait_for_outbox(1, Duration::from_secs(30)).await;
+    let reviews = t.wait_for_outbox(1, Duration::from_secs(120)).await;
     assert_eq!(reviews.len(), 1, "one review request, to the one editor");
 
     // Approved and sent at 08:00 UTC on Saturday: Kiritimati and London at once.
