@@ -210,11 +210,19 @@ pub struct ScheduleConfig {
     /// "approval" (an editor approves each issue before it goes out) or "automatic".
     /// Seeds the schedule on first start, like the keys above.
     pub mode: String,
+    /// "moment" (every reader at the send time in `time_zone`) or "local" (each reader at
+    /// the send time in their own zone). Seeds the schedule on first start, like `mode`.
+    #[serde(default = "default_delivery")]
+    pub delivery: String,
     /// In approval mode, the issue is composed and sent to the editors for review this
     /// many minutes before the send time.
     pub approval_lead_minutes: u32,
     /// Before a scheduled compose every feed is fetched; the send waits at most this long.
     pub prefetch_secs: u64,
+}
+
+fn default_delivery() -> String {
+    "moment".into()
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -372,6 +380,13 @@ impl Config {
                 "schedule.time_zone {:?} is not an IANA time zone (e.g. Europe/London)",
                 self.schedule.time_zone
             )));
+        }
+        if let Err(e) = self
+            .schedule
+            .delivery
+            .parse::<crate::store::schedules::DeliveryMode>()
+        {
+            return Err(ConfigError::Invalid(format!("schedule.delivery: {e}")));
         }
         if !matches!(self.schedule.mode.as_str(), "approval" | "automatic") {
             return Err(ConfigError::Invalid(format!(

@@ -140,7 +140,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
 /// Opens the app for a command that does its job and exits.
 /// Every command opens the app through the composition root, on the system clock.
 pub(crate) async fn open(config: Config) -> anyhow::Result<App> {
-    service::open(config, Clock::System).await
+    service::open(config, Clock::for_process()).await
 }
 
 /// Kept at its old path for callers (tests) written before [`crate::service`] existed.

@@ -170,6 +170,7 @@ pub async fn status(config: Config, id: i64, json: bool) -> anyhow::Result<()> {
     let app = super::open(config).await?;
     let result = progress::progress(&app, id).await;
     let edition = app.store.digest(id).await.ok();
+    let zones = progress::zone_rows(&app, id).await.unwrap_or_default();
     app.close().await;
     let p = result?;
     if json {
@@ -177,12 +178,20 @@ pub async fn status(config: Config, id: i64, json: bool) -> anyhow::Result<()> {
         if let (Some(d), Some(map)) = (&edition, value.as_object_mut()) {
             map.insert("edition".into(), serde_json::json!(d.kind.as_str()));
         }
+        if let Some(map) = value.as_object_mut().filter(|_| !zones.is_empty()) {
+            let by_zone: Vec<_> = zones
+                .iter()
+                .map(|z| serde_json::json!({"zone": z.zone, "sent": z.sent, "waiting": z.waiting, "failed": z.failed, "when": z.when}))
+                .collect();
+            map.insert("zones".into(), serde_json::json!(by_zone));
+        }
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
         if let Some(d) = &edition {
             println!("edition    {}", edition::review::edition_label(d));
         }
         print!("{}", progress::report(&p));
+        print!("{}", progress::zone_report(&zones));
     }
     Ok(())
 }

@@ -18,9 +18,11 @@ pub async fn fan_out(app: &App, digest_id: i64) -> anyhow::Result<(i64, i64)> {
     }
     let started = std::time::Instant::now();
     let batch_size = app.config.queue.batch_size.max(1) as i64;
+    // With delivery in each reader's zone, each row waits for its reader's moment.
+    let moments = crate::schedule::moments::moments(app, &digest).await?;
     let (recipients, batches) = app
         .store
-        .fan_out(digest_id, batch_size, app.now_ms())
+        .fan_out_at(digest_id, batch_size, app.now_ms(), moments.as_ref())
         .await?;
     tracing::info!(
         digest = digest_id,

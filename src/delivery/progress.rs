@@ -5,8 +5,12 @@ use std::time::Duration;
 use crate::{
     app::App,
     domain::clock::from_ms,
-    store::{deliveries::DeliveryProgress, digests::DigestStatus},
+    store::{
+        deliveries::{DeliveryProgress, ZoneProgress},
+        digests::DigestStatus,
+    },
 };
+pub use templates::admin::digest::ZoneRow;
 
 /// Whether the send is still going: the digest's status, decoded.
 pub fn is_sending(p: &DeliveryProgress) -> bool {
@@ -38,6 +42,65 @@ pub fn summary_line(p: &DeliveryProgress) -> String {
         p.failed,
         p.rate_per_second
     )
+}
+
+/// Where a send in each reader's zone stands, zone by zone, earliest first (empty for
+/// a send to everyone at one moment): for the dashboard and `digest status`.
+pub async fn zone_rows(app: &App, digest_id: i64) -> anyhow::Result<Vec<ZoneRow>> {
+    let now = app.now_ms();
+    Ok(app
+        .store
+        .zone_progress(digest_id)
+        .await?
+        .iter()
+        .map(|z| zone_row(z, now))
+        .collect())
+}
+
+fn zone_row(z: &ZoneProgress, now: i64) -> ZoneRow {
+    let when = match z.not_before {
+        _ if z.waiting == 0 => "done".to_string(),
+        Some(at) if at > now => {
+            let utc = from_ms(at);
+            let local = z
+                .time_zone
+                .parse::<chrono_tz::Tz>()
+                .map(|tz| {
+                    utc.with_timezone(&tz)
+                        .format("%H:%M %Z, %a %-d %b")
+                        .to_string()
+                })
+                .unwrap_or_default();
+            format!("at {local} ({} UTC)", utc.format("%H:%M"))
+        }
+        _ => "going out now".to_string(),
+    };
+    ZoneRow {
+        zone: z.time_zone.clone(),
+        sent: z.sent,
+        waiting: z.waiting,
+        failed: z.failed,
+        when,
+    }
+}
+
+/// The per-zone lines of `breakfast digest status`, after its report.
+pub fn zone_report(rows: &[ZoneRow]) -> String {
+    let mut out = String::new();
+    if rows.is_empty() {
+        return out;
+    }
+    out.push_str(
+        "by zone (each reader at the send time in their zone):
+",
+    );
+    for r in rows {
+        out.push_str(&format!(
+            "  {:<32} {:>6} sent {:>6} waiting {:>4} failed  {}\n",
+            r.zone, r.sent, r.waiting, r.failed, r.when
+        ));
+    }
+    out
 }
 
 /// The full report of `breakfast digest status`.

@@ -13,6 +13,9 @@ pub enum Clock {
     #[default]
     System,
     Manual(Arc<AtomicI64>),
+    /// The system's time shifted by this many milliseconds: a test's child process
+    /// living on another day (see [`Clock::for_process`]).
+    Offset(i64),
 }
 
 impl Clock {
@@ -24,7 +27,25 @@ impl Clock {
         match self {
             Self::System => Utc::now().timestamp_millis(),
             Self::Manual(ms) => ms.load(Ordering::SeqCst),
+            Self::Offset(by) => Utc::now().timestamp_millis() + by,
         }
+    }
+
+    /// The clock of a `breakfast` process: the system's. Only a debug build (what the
+    /// tests run) honours `BREAKFAST_TEST_CLOCK_START` (RFC 3339): the clock then starts
+    /// at that instant and runs at real speed, so a test can kill and restart the real
+    /// binary on either side of a send time. Release builds ignore the variable, and
+    /// nothing on the web or in the configuration can set it.
+    pub fn for_process() -> Self {
+        #[cfg(debug_assertions)]
+        if let Some(start) = std::env::var("BREAKFAST_TEST_CLOCK_START")
+            .ok()
+            .and_then(|s| s.parse::<DateTime<Utc>>().ok())
+        {
+            tracing::warn!(start = %start, "test clock: this process runs from the given instant");
+            return Self::Offset(start.timestamp_millis() - Utc::now().timestamp_millis());
+        }
+        Self::System
     }
 
     pub fn now(&self) -> DateTime<Utc> {

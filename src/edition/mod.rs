@@ -3,13 +3,16 @@
 //!
 //! The scheduler (when), the admin ("Send now", approval, special editions) and the CLI
 //! (`digest send`) all reach delivery through [`send`]. The rules live here once:
-//! - *which issue*: [`resolve`] — by id, by date, "today" in the publication's zone
-//!   ([`zone`], read from the schedule row, the one source), or the scheduler's due one;
+//! - *which issue*: [`resolve`] — by id, by date, "today" ([`today`]: in the
+//!   publication's zone, [`zone`], read from the schedule row, the one source; in UTC+14
+//!   with delivery in each reader's zone, [`issue_zone`]), or the scheduler's due one;
 //!   a daily issue is never sent before its day (an extra issue on the same day is a
 //!   special edition: [`new_special`]);
 //! - *nothing to send*: [`nothing_to_send`];
 //! - *audience*: [`crate::store::digests::audience_sql`] (daily and special editions go
 //!   to daily readers, the weekly edition to weekly readers), counted by [`audience`];
+//! - *when each reader gets it*: [`crate::schedule::moments`] (fixed per delivery row at
+//!   fan-out);
 //! - *approval*: in approval mode a scheduled issue goes out only once approved; at the
 //!   send time an unapproved one is held (see [`review`]).
 
@@ -23,11 +26,11 @@ use chrono_tz::Tz;
 use crate::{
     app::App,
     digest::compose::{self, Composition},
-    schedule::{parse_days, parse_zone, runner},
+    schedule::{FIRST_ZONE, parse_days, parse_zone, runner},
     store::{
         StoreError,
         digests::{Digest, DigestStatus, EditionKind},
-        schedules::ScheduleMode,
+        schedules::{DeliveryMode, ScheduleMode},
     },
 };
 
@@ -89,9 +92,20 @@ pub async fn zone(app: &App) -> Tz {
     }
 }
 
-/// Today's date in the publication's zone.
+/// The zone whose date is today's issue: the publication's; with delivery in each
+/// reader's zone, [`FIRST_ZONE`] (UTC+14), since the issue of a date goes out there first
+/// and reaches the last readers (UTC−12) a day later. So in that mode "today's issue"
+/// turns over at midnight UTC+14, and a daily issue may be sent from its date there.
+pub async fn issue_zone(app: &App) -> Tz {
+    match runner::daily_schedule(app).await.map(|s| s.delivery) {
+        Ok(DeliveryMode::Local) => FIRST_ZONE,
+        _ => zone(app).await,
+    }
+}
+
+/// Today's issue date: today in [`issue_zone`].
 pub async fn today(app: &App) -> NaiveDate {
-    let zone = zone(app).await;
+    let zone = issue_zone(app).await;
     app.clock.now().with_timezone(&zone).date_naive()
 }
 
@@ -307,6 +321,13 @@ pub async fn config_drift(app: &App) -> anyhow::Result<Option<String>> {
             "mode {:?} (config) vs {:?} (schedule)",
             c.mode,
             stored.mode.as_str()
+        ));
+    }
+    if stored.delivery.as_str() != c.delivery {
+        diffs.push(format!(
+            "delivery {:?} (config) vs {:?} (schedule)",
+            c.delivery,
+            stored.delivery.as_str()
         ));
     }
     if diffs.is_empty() {

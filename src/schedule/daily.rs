@@ -18,6 +18,7 @@ pub async fn daily_schedule(app: &App) -> anyhow::Result<Schedule> {
         days: &days,
         skip_when_empty: app.config.digest.skip_when_empty,
         mode: c.mode.parse().unwrap_or(ScheduleMode::Approval),
+        delivery: c.delivery.parse().unwrap_or_default(),
     };
     Ok(app.store.daily_schedule(&defaults, app.now_ms()).await?)
 }

@@ -9,10 +9,16 @@
 //!   gap are refused in the form instead, since the editor picked that night on purpose.
 //! - a time that happens twice (the fall-back overlap) fires once, at the first occurrence.
 //!
+//! Delivery in each reader's zone ([`crate::store::schedules::DeliveryMode::Local`]):
+//! the scheduler fires the issue of a date at the send time in [`FIRST_ZONE`], where
+//! every date begins first, and each reader's row waits for [`DailyRule::moment_in`]
+//! their own zone (see [`moments`]).
+//!
 //! Exactly once: a due send is claimed by inserting the (schedule, local date) row into
 //! `schedule_runs`; whichever process's insert lands fires it, the others see the row.
 
 pub mod daily;
+pub mod moments;
 pub mod runner;
 
 use chrono::{
@@ -83,6 +89,10 @@ pub fn parse_zone(raw: &str) -> Result<Tz, String> {
     })
 }
 
+/// UTC+14 (Kiritimati's offset, with no clock changes): the first zone to reach any
+/// date, so the send time here comes before the send time anywhere else on that date.
+pub const FIRST_ZONE: Tz = Tz::Etc__GMTMinus14;
+
 /// The daily send rule.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DailyRule {
@@ -135,6 +145,12 @@ impl DailyRule {
         self.days
             .contains(&date.weekday())
             .then(|| resolve_local(self.zone, date.and_time(self.time)))
+    }
+
+    /// The send time on `date` in `zone` (a reader's), by the same gap and overlap rules
+    /// as the schedule's own; whatever the weekday (the issue's date decides that).
+    pub fn moment_in(&self, zone: Tz, date: NaiveDate) -> DateTime<Utc> {
+        resolve_local(zone, date.and_time(self.time)).instant()
     }
 
     /// The next `n` sends strictly after `after`, with their local dates.
@@ -266,6 +282,23 @@ mod tests {
             parse_time("7:05").unwrap(),
             NaiveTime::from_hms_opt(7, 5, 0).unwrap()
         );
+    }
+
+    #[test]
+    fn reader_moments_are_seven_am_local_and_first_zone_comes_first() {
+        let r = london("07:00", &ALL);
+        let d = date("2026-03-08"); // the US springs forward at 02:00 that morning
+        let at = |z: &str| r.moment_in(parse_zone(z).unwrap(), d);
+        assert_eq!(at("America/New_York"), utc("2026-03-08T11:00:00Z"));
+        assert_eq!(
+            r.moment_in(parse_zone("America/New_York").unwrap(), date("2026-03-07")),
+            utc("2026-03-07T12:00:00Z")
+        );
+        assert_eq!(at("Pacific/Kiritimati"), utc("2026-03-07T17:00:00Z"));
+        assert_eq!(at("Pacific/Pago_Pago"), utc("2026-03-08T18:00:00Z"));
+        for z in chrono_tz::TZ_VARIANTS {
+            assert!(r.moment_in(FIRST_ZONE, d) <= r.moment_in(z, d), "{z}");
+        }
     }
 
     #[test]

@@ -9,17 +9,20 @@
 //! editor can send from the admin); retrying blindly could send at an unexpected hour.
 //! A process that dies between claiming and recording leaves the claim "firing"; after
 //! ten minutes (and still within the grace window) another process takes it over.
+//! With delivery in each reader's zone the daily and weekly issues fire by
+//! [`firing_rule_of`] (the send time in UTC+14); each reader's row then waits for their
+//! own send time (see [`super::moments`]).
 
 use chrono::{DateTime, Utc};
 
-use super::{DailyRule, parse_zone, within_grace};
+use super::{DailyRule, FIRST_ZONE, parse_zone, within_grace};
 use crate::{
     app::App,
     domain::clock::from_ms,
     edition::{self, By, Outcome, Which, review},
     store::{
         digests::EditionKind,
-        schedules::{Schedule, ScheduleMode},
+        schedules::{DeliveryMode, Schedule, ScheduleMode},
     },
 };
 
@@ -33,11 +36,25 @@ pub const OUTCOME_MISSED: &str = "missed: the service was down past the grace wi
 
 pub use super::daily::{daily_schedule, rule_of};
 
-/// The weekly edition's rule: the daily schedule's time and zone, on the weekly day.
+/// The rule the scheduler fires the daily issue by: the stored rule, except that with
+/// delivery in each reader's zone it fires in [`FIRST_ZONE`] (before any reader's send
+/// time on the issue's date; each reader's row then waits for their own).
+pub fn firing_rule_of(s: &Schedule) -> Result<DailyRule, String> {
+    let rule = rule_of(s)?;
+    Ok(match s.delivery {
+        DeliveryMode::Moment => rule,
+        DeliveryMode::Local => DailyRule {
+            zone: FIRST_ZONE,
+            ..rule
+        },
+    })
+}
+
+/// The weekly edition's firing rule: the daily one's time and zone, on the weekly day.
 pub fn weekly_rule_of(app: &App, s: &Schedule) -> Result<DailyRule, String> {
     Ok(DailyRule {
         days: vec![edition::weekly_day(app)],
-        ..rule_of(s)?
+        ..firing_rule_of(s)?
     })
 }
 
@@ -65,7 +82,7 @@ pub async fn tick(app: &App) -> anyhow::Result<usize> {
 }
 
 async fn tick_daily(app: &App, s: &Schedule, now: DateTime<Utc>) -> anyhow::Result<usize> {
-    let rules = match (rule_of(s), weekly_rule_of(app, s)) {
+    let rules = match (firing_rule_of(s), weekly_rule_of(app, s)) {
         (Ok(d), Ok(w)) => [(EditionKind::Daily, d), (EditionKind::Weekly, w)],
         (Err(e), _) | (_, Err(e)) => {
             tracing::warn!(schedule = s.id, error = %e, "daily schedule is invalid; not firing");

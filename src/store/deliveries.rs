@@ -113,6 +113,54 @@ impl DeliveryProgress {
     }
 }
 
+/// When each row of a fan-out may go out, by the reader's stored `time_zone` (computed
+/// by [`crate::schedule::moments`]; the store only writes them). Readers whose zone is not
+/// listed (none, or one no longer valid) get the fallback: the publication's zone.
+#[derive(Debug, Clone, Default)]
+pub struct SendMoments {
+    pub fallback_zone: String,
+    pub fallback_not_before: i64,
+    pub zones: Vec<ZoneMoment>,
+}
+
+/// One reader zone's moment: `stored` as in `subscribers.time_zone`, `zone` its canonical name.
+#[derive(Debug, Clone)]
+pub struct ZoneMoment {
+    pub stored: String,
+    pub zone: String,
+    pub not_before: i64,
+}
+
+impl SendMoments {
+    /// The fan-out's `time_zone` and `not_before` expressions over `subscribers`, with the
+    /// fallback bound at `$4`, `$5` and each zone's three values from `$first` on.
+    pub(crate) fn sql(&self, first: usize) -> (String, String) {
+        if self.zones.is_empty() {
+            return ("$4".into(), "$5".into());
+        }
+        let (mut zone, mut at) = ("CASE".to_string(), "CASE".to_string());
+        for i in 0..self.zones.len() {
+            let p = first + 3 * i;
+            zone.push_str(&format!(" WHEN time_zone = ${p} THEN ${}", p + 1));
+            at.push_str(&format!(" WHEN time_zone = ${p} THEN ${}", p + 2));
+        }
+        zone.push_str(" ELSE $4 END");
+        at.push_str(" ELSE $5 END");
+        (zone, at)
+    }
+}
+
+/// One reader zone's part of a send in each reader's zone: what went out, what waits,
+/// and the moment the waiting rows may go (epoch ms).
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct ZoneProgress {
+    pub time_zone: String,
+    pub sent: i64,
+    pub waiting: i64,
+    pub failed: i64,
+    pub not_before: Option<i64>,
+}
+
 /// Why a send cannot start.
 pub fn refuse_send(id: i64, status: DigestStatus) -> StoreError {
     let why = match status {
@@ -212,6 +260,8 @@ impl Store {
 
     /// Atomically takes up to `limit` rows of a digest for `owner`, marking them
     /// `sending` until `lease_until` (a backstop: a silent owner loses them sooner).
+    /// Only rows whose moment has come (`not_before`, set by the fan-out with delivery in
+    /// each reader's zone; `NULL`: at once): the senders' poll is what wakes each zone.
     /// On PostgreSQL rows another process is claiming are skipped rather than waited for,
     /// so that several processes claiming at once each get different rows.
     pub async fn claim_deliveries(
@@ -228,6 +278,7 @@ impl Store {
             "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, lease_owner = $2, \
              lease_until = $4, updated_at = $3 \
              WHERE id IN (SELECT d.id FROM deliveries d WHERE d.digest_id = $1 AND {} \
+                          AND (d.not_before IS NULL OR d.not_before <= $3) \
                           AND EXISTS (SELECT 1 FROM subscribers s WHERE s.id = d.subscriber_id \
                                       AND s.status = 'confirmed') \
                           ORDER BY d.id LIMIT $5 {lock}) \
@@ -385,6 +436,20 @@ impl Store {
                 .bind(digest_id),
         )
         .await
+    }
+
+    /// A digest's rows by reader zone, earliest moment first; empty for a digest sent
+    /// to everyone at one moment.
+    pub async fn zone_progress(&self, digest_id: i64) -> StoreResult<Vec<ZoneProgress>> {
+        Ok(self.fetch_all(query(
+            "SELECT time_zone, \
+               SUM(CASE WHEN state = 'sent' THEN 1 ELSE 0 END) AS sent, \
+               SUM(CASE WHEN state IN ('queued', 'sending', 'retrying') THEN 1 ELSE 0 END) AS waiting, \
+               SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END) AS failed, \
+               MIN(not_before) AS not_before \
+             FROM deliveries WHERE digest_id = $1 AND time_zone IS NOT NULL \
+             GROUP BY time_zone ORDER BY MIN(not_before), time_zone")
+            .bind(digest_id)).await?)
     }
 
     pub async fn delivery_progress(

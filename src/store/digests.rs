@@ -4,7 +4,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 use sqlx::AssertSqlSafe;
 
-use super::{Store, StoreError, StoreResult, query};
+use super::{Store, StoreError, StoreResult, deliveries::SendMoments, query};
 
 /// Where a digest is in its life (see the README's lifecycle diagram):
 /// draft → composed → (held | approved) → sending → sent, or skipped when there was
@@ -402,6 +402,22 @@ impl Store {
 
     /// How many subscribers an edition of `kind` would go to at `now`, by the same rule
     /// the fan-out uses.
+    /// The distinct `time_zone` values of an edition's audience (`None`: readers without
+    /// one), from which the fan-out's per-zone moments are computed.
+    pub async fn audience_zones(
+        &self,
+        kind: EditionKind,
+        now: i64,
+    ) -> StoreResult<Vec<Option<String>>> {
+        let sql = format!(
+            "SELECT DISTINCT time_zone FROM subscribers WHERE {}",
+            audience_sql(kind, "$1")
+        );
+        Ok(self
+            .scalars(query(AssertSqlSafe(sql.as_str())).bind(now))
+            .await?)
+    }
+
     pub async fn count_audience(&self, kind: EditionKind, now: i64) -> StoreResult<i64> {
         let sql = format!(
             "SELECT COUNT(*) FROM subscribers WHERE {}",
@@ -533,24 +549,44 @@ impl Store {
         batch_size: i64,
         now: i64,
     ) -> StoreResult<(i64, i64)> {
+        self.fan_out_at(digest_id, batch_size, now, None).await
+    }
+
+    /// [`Store::fan_out`], giving each row the moment it may go out when `moments` is
+    /// set (delivery in each reader's zone; see [`SendMoments`]).
+    pub async fn fan_out_at(
+        &self,
+        digest_id: i64,
+        batch_size: i64,
+        now: i64,
+        moments: Option<&SendMoments>,
+    ) -> StoreResult<(i64, i64)> {
         let kind = self.digest(digest_id).await?.kind;
+        let (zone_expr, not_before_expr) =
+            moments.map_or(("NULL".into(), "NULL".into()), |m| m.sql(6));
         let insert = format!(
-            "INSERT INTO deliveries (digest_id, subscriber_id, batch_no, state, attempts, updated_at) \
-             SELECT $1, id, (ROW_NUMBER() OVER (ORDER BY id) - 1) / $2, 'queued', 0, $3 \
+            "INSERT INTO deliveries (digest_id, subscriber_id, batch_no, state, attempts, updated_at, time_zone, not_before) \
+             SELECT $1, id, (ROW_NUMBER() OVER (ORDER BY id) - 1) / $2, 'queued', 0, $3, {zone_expr}, {not_before_expr} \
              FROM subscribers WHERE {} \
              ON CONFLICT (digest_id, subscriber_id) DO NOTHING",
             audience_sql(kind, "$3")
         );
         let tx = self.begin().await?;
         let out = {
-            let added = tx
-                .exec(
-                    query(AssertSqlSafe(insert.as_str()))
-                        .bind(digest_id)
-                        .bind(batch_size.max(1))
-                        .bind(now),
-                )
-                .await?;
+            let mut q = query(AssertSqlSafe(insert.as_str()))
+                .bind(digest_id)
+                .bind(batch_size.max(1))
+                .bind(now);
+            if let Some(m) = moments {
+                q = q.bind(m.fallback_zone.clone()).bind(m.fallback_not_before);
+                for z in &m.zones {
+                    q = q
+                        .bind(z.stored.clone())
+                        .bind(z.zone.clone())
+                        .bind(z.not_before);
+                }
+            }
+            let added = tx.exec(q).await?;
             let (recipients, batches): (i64, i64) = tx.fetch_one(query(
             "SELECT COUNT(*), COALESCE(MAX(batch_no) + 1, 0) FROM deliveries WHERE digest_id = $1")
             .bind(digest_id)).await?;

@@ -45,6 +45,38 @@ impl std::str::FromStr for ScheduleMode {
     }
 }
 
+/// When the readers of one issue get it: all at the send time in the publication's zone,
+/// or each at the send time in their own zone (see [`crate::schedule::moments`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryMode {
+    #[default]
+    Moment,
+    Local,
+}
+
+impl DeliveryMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryMode::Moment => "moment",
+            DeliveryMode::Local => "local",
+        }
+    }
+}
+
+impl std::str::FromStr for DeliveryMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "moment" => Ok(DeliveryMode::Moment),
+            "local" => Ok(DeliveryMode::Local),
+            other => Err(format!(
+                "unknown delivery mode {other:?}: use moment (everyone at once) or local (each reader's zone)"
+            )),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Schedule {
     pub id: i64,
@@ -56,6 +88,7 @@ pub struct Schedule {
     pub days: String,
     pub skip_when_empty: bool,
     pub mode: ScheduleMode,
+    pub delivery: DeliveryMode,
     pub paused: bool,
     /// Epoch ms (one-offs only).
     pub run_at: Option<i64>,
@@ -74,6 +107,7 @@ pub(crate) struct ScheduleRow {
     days: String,
     skip_when_empty: bool,
     mode: String,
+    delivery: String,
     paused: bool,
     run_at: Option<i64>,
     digest_id: Option<i64>,
@@ -82,7 +116,7 @@ pub(crate) struct ScheduleRow {
     updated_at: i64,
 }
 
-const COLUMNS: &str = "id, kind, send_time, time_zone, days, skip_when_empty, mode, paused, \
+const COLUMNS: &str = "id, kind, send_time, time_zone, days, skip_when_empty, mode, delivery, paused, \
     run_at, digest_id, cancelled, created_at, updated_at";
 
 impl super::Decoded for Schedule {
@@ -113,6 +147,10 @@ impl TryFrom<ScheduleRow> for Schedule {
                 .mode
                 .parse()
                 .map_err(|e| StoreError::Corrupt(format!("schedule {}: {e}", r.id)))?,
+            delivery: r
+                .delivery
+                .parse()
+                .map_err(|e| StoreError::Corrupt(format!("schedule {}: {e}", r.id)))?,
             paused: r.paused,
             run_at: r.run_at,
             digest_id: r.digest_id,
@@ -141,6 +179,7 @@ pub struct DailySettings<'a> {
     pub days: &'a str,
     pub skip_when_empty: bool,
     pub mode: ScheduleMode,
+    pub delivery: DeliveryMode,
 }
 
 impl Store {
@@ -157,21 +196,23 @@ impl Store {
             return Ok(s);
         }
         self.exec(query(
-            "INSERT INTO schedules (kind, send_time, time_zone, days, skip_when_empty, mode, created_at, updated_at) \
-             VALUES ('daily', $1, $2, $3, $4, $5, $6, $6) ON CONFLICT DO NOTHING",
+            "INSERT INTO schedules (kind, send_time, time_zone, days, skip_when_empty, mode, delivery, created_at, updated_at) \
+             VALUES ('daily', $1, $2, $3, $4, $5, $7, $6, $6) ON CONFLICT DO NOTHING",
         )
         .bind(defaults.send_time)
         .bind(defaults.time_zone)
         .bind(defaults.days)
         .bind(defaults.skip_when_empty)
         .bind(defaults.mode.as_str())
-        .bind(now)).await?;
+        .bind(now)
+        .bind(defaults.delivery.as_str())).await?;
         self.find_daily_schedule()
             .await?
             .ok_or(StoreError::NotFound)
     }
 
-    async fn find_daily_schedule(&self) -> StoreResult<Option<Schedule>> {
+    /// The daily schedule if it was ever created (readers that must not seed it).
+    pub async fn find_daily_schedule(&self) -> StoreResult<Option<Schedule>> {
         let sql = format!("SELECT {COLUMNS} FROM schedules WHERE kind = 'daily'");
         self.decode_optional(query(AssertSqlSafe(sql.as_str())))
             .await
@@ -185,7 +226,7 @@ impl Store {
     ) -> StoreResult<()> {
         let n = self.exec(query(
             "UPDATE schedules SET send_time = $1, time_zone = $2, days = $3, skip_when_empty = $4, \
-             mode = $7, updated_at = $5 WHERE id = $6 AND kind = 'daily'",
+             mode = $7, delivery = $8, updated_at = $5 WHERE id = $6 AND kind = 'daily'",
         )
         .bind(s.send_time)
         .bind(s.time_zone)
@@ -193,7 +234,8 @@ impl Store {
         .bind(s.skip_when_empty)
         .bind(now)
         .bind(id)
-        .bind(s.mode.as_str())).await?;
+        .bind(s.mode.as_str())
+        .bind(s.delivery.as_str())).await?;
         if n == 0 {
             return Err(StoreError::NotFound);
         }

@@ -1067,6 +1067,27 @@ impl Store {
         Ok(rows)
     }
 
+    /// The reader's own choice of time zone (sign-up script, preferences, API); `None`
+    /// clears it (the publication's zone applies). Validate with
+    /// [`crate::subscribers::clean_time_zone`] first.
+    pub async fn set_subscriber_time_zone(
+        &self,
+        id: i64,
+        time_zone: Option<&str>,
+    ) -> StoreResult<()> {
+        let n = self
+            .exec(
+                query("UPDATE subscribers SET time_zone = $1 WHERE id = $2")
+                    .bind(time_zone)
+                    .bind(id),
+            )
+            .await?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
     /// An editor's change to the name, frequency and zone, recorded in the history.
     pub async fn update_subscriber_details(
         &self,

@@ -145,6 +145,39 @@ pub async fn choose_weekly_at_signup(app: &App, email: &EmailAddress) -> Service
     Ok(())
 }
 
+/// The time zone the sign-up page's script read from the browser. Only a pending address
+/// takes it (as with the weekly choice); a value that is not an IANA zone is ignored,
+/// leaving the publication's zone.
+pub async fn choose_zone_at_signup(
+    app: &App,
+    email: &EmailAddress,
+    raw: &str,
+) -> ServiceResult<()> {
+    let Ok(zone) = clean_time_zone(raw) else {
+        if !raw.trim().is_empty() {
+            tracing::info!("sign-up with an unknown time zone; using the publication's");
+        }
+        return Ok(());
+    };
+    let Some(s) = app.store.subscriber_by_email(email).await? else {
+        return Ok(());
+    };
+    if s.status != SubscriberStatus::Pending || s.time_zone.as_deref() == Some(zone.as_str()) {
+        return Ok(());
+    }
+    app.store
+        .set_subscriber_time_zone(s.id, Some(&zone))
+        .await?;
+    Ok(())
+}
+
+/// What a sign-up form chose besides the address: the weekly round-up, the zone.
+#[derive(Debug, Clone, Default)]
+pub struct SignupChoices {
+    pub weekly: bool,
+    pub time_zone: Option<String>,
+}
+
 /// Sign-ups worked on behind answered requests at once; beyond this many (a flood the
 /// per-client limit did not stop) the request waits for its own, so work cannot pile up.
 const BACKGROUND_SIGNUPS: usize = 32;
@@ -153,12 +186,12 @@ static SIGNUP_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(
 /// Starts [`signup`] for the public form and returns without waiting for it: what it does
 /// (insert, resend, nothing) differs by the address's state, and the time it takes must not
 /// tell a stranger which. Failures are logged, since the answer has gone.
-/// `weekly` is the round-up chosen on the form, applied once the sign-up is stored.
+/// `choices` (the round-up, the zone) are applied once the sign-up is stored.
 pub async fn signup_after_answer(
     app: &App,
     email: EmailAddress,
     name: Option<String>,
-    weekly: bool,
+    choices: SignupChoices,
 ) {
     let slot = match SIGNUP_SLOTS.try_acquire() {
         Ok(slot) => slot,
@@ -172,8 +205,12 @@ pub async fn signup_after_answer(
     tokio::spawn(async move {
         let stored = signup(&app, &email, name.as_deref()).await;
         let chosen = match stored {
-            Ok(()) if weekly => choose_weekly_at_signup(&app, &email).await,
+            Ok(()) if choices.weekly => choose_weekly_at_signup(&app, &email).await,
             other => other,
+        };
+        let chosen = match (chosen, choices.time_zone.as_deref()) {
+            (Ok(()), Some(zone)) => choose_zone_at_signup(&app, &email, zone).await,
+            (other, _) => other,
         };
         if let Err(e) = chosen {
             tracing::error!(error = %e, "sign-up failed");
@@ -554,6 +591,35 @@ pub struct PreferencesInput {
     pub name: Option<String>,
     pub frequency: Option<String>,
     pub pause_days: Option<String>,
+    /// An IANA zone; empty: the publication's; absent: unchanged.
+    pub time_zone: Option<String>,
+}
+
+/// The zone a reader (or an operator for them) asked for: empty clears it (the
+/// publication's zone applies), anything else must be an IANA name.
+fn chosen_zone(raw: &str) -> ServiceResult<Option<String>> {
+    match raw.trim() {
+        "" => Ok(None),
+        z => clean_time_zone(z).map(Some).map_err(ServiceError::Invalid),
+    }
+}
+
+/// Every IANA zone name, for the preferences page's searchable list.
+pub fn zone_names() -> Vec<String> {
+    chrono_tz::TZ_VARIANTS
+        .iter()
+        .map(|z| z.name().to_string())
+        .collect()
+}
+
+/// Sets a subscriber's zone by id (the API). A send already fanned out keeps the moment
+/// it fixed for them (see [`crate::schedule::moments`]): they are sent once.
+pub async fn set_time_zone(app: &App, id: i64, raw: Option<&str>) -> ServiceResult<Subscriber> {
+    let zone = chosen_zone(raw.unwrap_or(""))?;
+    app.store
+        .set_subscriber_time_zone(id, zone.as_deref())
+        .await?;
+    Ok(app.store.subscriber(id).await?)
 }
 
 pub async fn update_preferences(
@@ -589,7 +655,17 @@ pub async fn update_preferences(
         frequency,
         paused_until,
     };
-    let subscriber = app.store.update_preferences(s.id, &update, now).await?;
+    let zone = match input.time_zone.as_deref() {
+        None => s.time_zone.clone(),
+        Some(raw) => chosen_zone(raw)?,
+    };
+    let mut subscriber = app.store.update_preferences(s.id, &update, now).await?;
+    if zone != s.time_zone {
+        app.store
+            .set_subscriber_time_zone(s.id, zone.as_deref())
+            .await?;
+        subscriber.time_zone = zone;
+    }
     profile_of(app, subscriber).await
 }
 

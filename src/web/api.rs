@@ -2,7 +2,8 @@
 //!
 //! `GET /api/subscribers?status=&limit=&after=` lists with keyset paging (`after` is the
 //! `next_after` of the previous page), `POST /api/subscribers` adds one, and
-//! `GET`/`DELETE /api/subscribers/{id}` reads or erases one;
+//! `GET`/`DELETE /api/subscribers/{id}` reads or erases one, `PATCH` with
+//! `{"time_zone": "America/New_York"}` (or `null`: the publication's) sets their zone;
 //! `POST /api/subscribers/{id}/unsubscribe` unsubscribes without erasing. Reading takes
 //! any valid token; changing takes one that [`ApiAuth::require_change`] lets through.
 
@@ -28,7 +29,10 @@ const MAX_PAGE: i64 = 1000;
 pub fn routes() -> Router<App> {
     Router::new()
         .route("/api/subscribers", get(list).post(create))
-        .route("/api/subscribers/{id}", get(show).delete(erase))
+        .route(
+            "/api/subscribers/{id}",
+            get(show).delete(erase).patch(change),
+        )
         .route("/api/subscribers/{id}/unsubscribe", post(unsubscribe))
 }
 
@@ -106,6 +110,16 @@ struct CreateBody {
     /// True to add as already confirmed (the caller vouches for the opt-in).
     #[serde(default)]
     confirmed: bool,
+    /// The reader's IANA zone (absent or null: the publication's).
+    #[serde(default)]
+    time_zone: Option<String>,
+}
+
+/// What `PATCH /api/subscribers/{id}` may change.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChangeBody {
+    time_zone: Option<String>,
 }
 
 async fn create(
@@ -119,8 +133,29 @@ async fn create(
         .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
     let name = subscribers::clean_name(body.name.as_deref())
         .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e))?;
-    let s = subscribers::create_by_operator(&app, &email, name.as_deref(), body.confirmed).await?;
+    if let Some(z) = body.time_zone.as_deref() {
+        // Refused before anything is stored.
+        subscribers::clean_time_zone(z)
+            .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e))?;
+    }
+    let mut s =
+        subscribers::create_by_operator(&app, &email, name.as_deref(), body.confirmed).await?;
+    if body.time_zone.is_some() {
+        s = subscribers::set_time_zone(&app, s.id, body.time_zone.as_deref()).await?;
+    }
     Ok((StatusCode::CREATED, Json(s)).into_response())
+}
+
+async fn change(
+    auth: ApiAuth,
+    State(app): State<App>,
+    Path(id): Path<i64>,
+    body: Result<Json<ChangeBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    auth.require_change()?;
+    let Json(body) = body.map_err(|r| ApiError::new(r.status(), r.body_text()))?;
+    let s = subscribers::set_time_zone(&app, id, body.time_zone.as_deref()).await?;
+    Ok(Json(s).into_response())
 }
 
 async fn show(

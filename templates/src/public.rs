@@ -38,6 +38,18 @@ fn honeypot() -> Markup {
     }
 }
 
+/// The reader's time zone, read from the browser by the only script on the page: the
+/// form works without it (the publication's zone applies). No id, so the form can
+/// appear twice on one page.
+fn zone_field() -> Markup {
+    const SET_ZONE: &str = "(function(f){try{f.querySelector('input[name=time_zone]').value=\
+Intl.DateTimeFormat().resolvedOptions().timeZone||''}catch(e){}})(document.currentScript.parentNode);";
+    html! {
+        input type="hidden" name="time_zone" value="";
+        script { (maud::PreEscaped(SET_ZONE)) }
+    }
+}
+
 /// The sign-up form on its own, for the sign-up page and the archive's pages.
 pub fn signup_form(v: &SignupView) -> Markup {
     html! {
@@ -57,6 +69,7 @@ pub fn signup_form(v: &SignupView) -> Markup {
                 }
             }
             (honeypot())
+            (zone_field())
             p.muted.consent style="font-size:0.9375rem;margin:0 0 1.25rem" {
                 "By subscribing you agree to receive " (v.publication)
                 " by email. We will send you a link to confirm first. Every email has a one-click unsubscribe link, and we never share your address."
@@ -386,6 +399,10 @@ pub struct PreferencesView {
     pub name: String,
     /// "daily" or "weekly".
     pub frequency: String,
+    /// The reader's IANA zone; empty: the publication's.
+    pub time_zone: String,
+    /// Every IANA zone name, offered as the field's suggestions.
+    pub zone_names: Vec<String>,
     /// E.g. "Sunday".
     pub weekly_day: String,
     /// Human-readable end of the current pause, if paused.
@@ -405,6 +422,23 @@ pub struct PreferencesView {
     /// The new-address field as typed, and what was wrong with it.
     pub new_address: String,
     pub new_address_error: Option<String>,
+}
+
+/// The reader's zone: a text field searching every IANA name (a `datalist`, so the
+/// browser filters as they type, and no script is needed).
+fn zone_input(v: &PreferencesView) -> Markup {
+    html! {
+        div.field {
+            label for="field-time_zone" { "Your time zone " span.optional { "(optional)" } }
+            span.hint id="field-time_zone-hint" {
+                "The digest reaches you at its send time in this zone. Start typing a city, e.g. Europe/London; leave empty for the publication's zone."
+            }
+            input id="field-time_zone" name="time_zone" type="text" value=(v.time_zone)
+                list="zone-names" autocomplete="off" spellcheck="false" autocapitalize="off"
+                aria-describedby="field-time_zone-hint";
+            datalist #zone-names { @for z in &v.zone_names { option value=(z) {} } }
+        }
+    }
 }
 
 pub fn preferences_page(meta: &PageMeta, v: &PreferencesView) -> Markup {
@@ -440,6 +474,7 @@ pub fn preferences_page(meta: &PageMeta, v: &PreferencesView) -> Markup {
                         label for="freq-weekly" { "A weekly round-up, on " (v.weekly_day) }
                     }
                 }
+                (zone_input(v))
                 @if let Some(until) = &v.paused_until {
                     p.hint { "Paused until " (until) ". Enter 0 to resume now." }
                 }
@@ -530,7 +565,10 @@ mod tests {
         assert!(html.contains(r#"name="website""#));
         assert!(html.contains(r#"<label for="field-email">"#));
         assert!(html.contains("a&quot;b"));
-        assert!(!html.contains("<script"));
+        // One script, and only to fill in the zone: the form works without it.
+        assert_eq!(html.matches("<script").count(), 1);
+        assert!(html.contains(r#"<input type="hidden" name="time_zone" value="">"#));
+        assert!(html.contains("resolvedOptions().timeZone"));
         let embed = signup_page(&meta(), &SignupView { embed: true, ..v }).into_string();
         assert!(embed.contains(r#"target="_top""#) && !embed.contains("<header"));
     }

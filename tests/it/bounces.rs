@@ -1339,6 +1339,7 @@ async fn a_complaint_rate_over_the_limit_pauses_the_schedule_and_tells_operators
         days: "mon",
         skip_when_empty: true,
         mode: breakfast::store::schedules::ScheduleMode::Automatic,
+        delivery: Default::default(),
     };
     let schedule = app
         .store

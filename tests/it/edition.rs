@@ -478,6 +478,7 @@ async fn one_time_zone_the_schedules(backend: Backend) {
                 days: "mon,tue,wed,thu,fri,sat,sun",
                 skip_when_empty: true,
                 mode: ScheduleMode::Automatic,
+                delivery: Default::default(),
             },
             app.now_ms(),
         )

@@ -17,6 +17,7 @@ mod dns_server;
 mod doctor;
 mod edition;
 mod foundation;
+mod local_time;
 mod ops;
 mod schedule;
 mod security;

@@ -197,6 +197,7 @@ async fn paused_schedules_and_days_off_do_not_fire() {
                 days: "wed",
                 skip_when_empty: true,
                 mode: breakfast::store::schedules::ScheduleMode::Automatic,
+                delivery: Default::default(),
             },
             t.app.now_ms(),
         )

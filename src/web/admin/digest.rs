@@ -223,6 +223,7 @@ async fn digest_view(app: &App, digest: Digest, csrf: &str) -> anyhow::Result<Di
         recipients,
         csrf: csrf.into(),
         schedule_line: schedule_line(app).await,
+        zones: crate::delivery::progress::zone_rows(app, digest.id).await?,
     })
 }
 

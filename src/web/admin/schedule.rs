@@ -19,7 +19,7 @@ use crate::{
     },
     store::{
         StoreError,
-        schedules::{DailySettings, ScheduleMode},
+        schedules::{DailySettings, DeliveryMode, ScheduleMode},
     },
     web::auth::{CurrentUser, PageError, RequireEditor},
 };
@@ -116,6 +116,7 @@ async fn render(
         one_off_error: None,
         grace_minutes: app.config.schedule.grace_minutes,
         approval: daily.mode == ScheduleMode::Approval,
+        local_delivery: daily.delivery == DeliveryMode::Local,
         approval_lead_minutes: app.config.schedule.approval_lead_minutes,
         awaiting: app
             .store
@@ -194,9 +195,14 @@ pub async fn save_daily(
     let skip = f.get("skip_when_empty").is_some();
     let daily = daily_schedule(&app).await?;
     let mode_field = f.get("mode").map(str::to_owned);
+    let delivery_field = f.get("delivery").map(str::to_owned);
     let checked = (|| {
         let mode: ScheduleMode = match mode_field.as_deref() {
             None => daily.mode,
+            Some(m) => m.parse()?,
+        };
+        let delivery: DeliveryMode = match delivery_field.as_deref() {
+            None => daily.delivery,
             Some(m) => m.parse()?,
         };
         let t = parse_time(&time)?;
@@ -207,9 +213,9 @@ pub async fn save_daily(
                 "Choose at least one day of the week (or pause the digest instead).".to_string(),
             );
         }
-        Ok((t, z, d, mode))
+        Ok((t, z, d, mode, delivery))
     })();
-    let (t, z, d, mode) = match checked {
+    let (t, z, d, mode, delivery) = match checked {
         Ok(v) => v,
         Err(message) => {
             let again = Redisplay {
@@ -230,6 +236,7 @@ pub async fn save_daily(
                 days: &days_text,
                 skip_when_empty: skip,
                 mode,
+                delivery,
             },
             app.now_ms(),
         )
@@ -237,6 +244,7 @@ pub async fn save_daily(
     tracing::info!(
         admin = user.id,
         mode = mode.as_str(),
+        delivery = delivery.as_str(),
         "daily schedule changed"
     );
     Ok(see_other("/admin/schedule?msg=saved"))

@@ -33,7 +33,11 @@ pub(super) async fn confirmed_view(app: &App, c: &subscribers::Confirmed) -> Con
         publication: app.config.newsletter.name.clone(),
         preferences_url: (!c.link_expired)
             .then(|| subscribers::preferences_url(app, c.subscriber.id)),
-        next_issue: crate::archive::next_issue_sentence(app).await,
+        next_issue: crate::schedule::moments::first_issue_sentence(
+            app,
+            c.subscriber.time_zone.as_deref(),
+        )
+        .await,
         latest_issue: latest.map(|d| {
             let href = format!("/archive/{}", d.issue_date);
             (d.subject.unwrap_or_else(|| d.issue_date.clone()), href)

@@ -35,6 +35,10 @@ pub(super) fn preferences_view(
         ("Name", s.name.clone().unwrap_or_else(|| "—".into())),
         ("Status", s.status.to_string()),
         ("How often", s.frequency.as_str().to_string()),
+        (
+            "Time zone",
+            s.time_zone.clone().unwrap_or_else(|| "—".into()),
+        ),
         ("Paused until", opt(paused)),
         ("Signed up", when(s.created_at)),
         ("Signed up through", s.source.clone()),
@@ -53,6 +57,8 @@ pub(super) fn preferences_view(
         email: s.email.to_string(),
         name: s.name.clone().unwrap_or_default(),
         frequency: s.frequency.as_str().to_string(),
+        time_zone: s.time_zone.clone().unwrap_or_default(),
+        zone_names: subscribers::zone_names(),
         weekly_day: weekday_name(&app.config.subscribers.weekly_day),
         paused_until: paused.map(when),
         status: s.status.to_string(),
@@ -126,6 +132,7 @@ pub(super) async fn save_preferences(
         name: form.get("name").cloned(),
         frequency: form.get("frequency").cloned(),
         pause_days: form.get("pause_days").cloned(),
+        time_zone: form.get("time_zone").cloned(),
     };
     match subscribers::update_preferences(&app, &token, &input).await {
         Ok(p) => preferences_response(&app, &token, &p, true),

@@ -55,6 +55,9 @@ pub(super) struct SignupInput {
     /// "daily" (the default) or "weekly".
     #[serde(default)]
     frequency: Option<String>,
+    /// The browser's IANA zone, set by the form's script (absent without script).
+    #[serde(default)]
+    time_zone: Option<String>,
 }
 
 /// `POST /subscribe`: the same answer for every address, whatever its state.
@@ -87,6 +90,7 @@ pub(super) async fn subscribe(
                 website: f.remove("website"),
                 embed: f.get("embed").is_some_and(|v| v == "1"),
                 frequency: f.remove("frequency"),
+                time_zone: f.remove("time_zone"),
             }
         }
         BodyKind::Json => match serde_json::from_slice::<SignupInput>(&body) {
@@ -150,8 +154,11 @@ pub(super) async fn subscribe(
     };
     // Answered before the work is done, so neither the answer nor its timing says whether
     // the address was new, pending or already subscribed.
-    let weekly = input.frequency.as_deref().map(str::trim) == Some("weekly");
-    subscribers::signup_after_answer(&app, email, name, weekly).await;
+    let choices = subscribers::SignupChoices {
+        weekly: input.frequency.as_deref().map(str::trim) == Some("weekly"),
+        time_zone: input.time_zone,
+    };
+    subscribers::signup_after_answer(&app, email, name, choices).await;
     accepted()
 }
 

@@ -109,6 +109,38 @@ pub struct DigestView {
     pub offer_special: bool,
     /// Other issues waiting for approval or held: (link, label).
     pub awaiting: Vec<(String, String)>,
+    /// Delivery in each reader's zone: where the send stands per zone (empty otherwise).
+    pub zones: Vec<ZoneRow>,
+}
+
+/// One reader zone of a send: counts, and when its waiting readers get it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ZoneRow {
+    pub zone: String,
+    pub sent: i64,
+    pub waiting: i64,
+    pub failed: i64,
+    /// "done", "going out now" or "at 07:00 EST, Sat 7 Mar (12:00 UTC)".
+    pub when: String,
+}
+
+/// The per-zone progress table of a send in each reader's zone.
+fn zone_table(zones: &[ZoneRow]) -> Markup {
+    html! {
+        div.card {
+            h2 { "Delivery by time zone" }
+            div.table-scroll {
+                table {
+                    thead { tr { th scope="col" { "Zone" } th.num scope="col" { "Sent" } th.num scope="col" { "Waiting" } th.num scope="col" { "Failed" } th scope="col" { "Waiting readers get it" } } }
+                    tbody {
+                        @for z in zones {
+                            tr { td { (z.zone) } td.num { (z.sent) } td.num { (z.waiting) } td.num { (z.failed) } td { (z.when) } }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn article_tool(
@@ -261,6 +293,7 @@ pub fn digest_page(meta: &PageMeta, n: &AdminNav, v: &DigestView) -> Markup {
             @if let Some(p) = &v.problem {
                 div.flash.flash-error role="alert" { p { (p) } }
             }
+            @if !v.zones.is_empty() { (zone_table(&v.zones)) }
             @if !v.awaiting.is_empty() {
                 div.card {
                     h2 { "Waiting for approval" }

@@ -26,6 +26,8 @@ pub struct ScheduleView {
     pub grace_minutes: u32,
     /// Hold each issue for an editor's approval (else it goes out by itself).
     pub approval: bool,
+    /// Each reader at the send time in their own zone (else all at once).
+    pub local_delivery: bool,
     pub approval_lead_minutes: u32,
     /// Issues held or waiting for approval: (link, label).
     pub awaiting: Vec<(String, String)>,
@@ -83,6 +85,18 @@ pub fn schedule_page(meta: &PageMeta, n: &AdminNav, v: &ScheduleView) -> Markup 
                                 input id="mode-automatic" type="radio" name="mode" value="automatic" checked[!v.approval];
                                 label for="mode-automatic" { "Send automatically" }
                             }
+                        }
+                        fieldset.field {
+                            legend { "Who gets it when" }
+                            div.checkbox {
+                                input id="delivery-moment" type="radio" name="delivery" value="moment" checked[!v.local_delivery];
+                                label for="delivery-moment" { "Everyone at once, at the send time in the zone above" }
+                            }
+                            div.checkbox {
+                                input id="delivery-local" type="radio" name="delivery" value="local" checked[v.local_delivery];
+                                label for="delivery-local" { "Each reader at the send time in their own zone" }
+                            }
+                            p.hint { "Readers without a zone get it at the send time in the zone above. Each issue is composed once (and approved once), at the send time in UTC+14, where each day begins first; a reader whose send time has already passed gets it at once." }
                         }
                         div.actions { (button("Save schedule", ButtonKind::Primary)) }
                     }
