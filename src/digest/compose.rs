@@ -500,9 +500,16 @@ fn date_label(tz: Tz, ms: i64, format: &str) -> String {
 /// Where the archive shows an edition: the daily issue under its date, the others (special
 /// and weekly editions share the date) under their id.
 pub fn archive_path(d: &Digest) -> String {
-    match d.kind {
-        EditionKind::Daily => format!("/archive/{}", d.issue_date),
-        _ => format!("/archive/{}", d.id),
+    archive_path_of(d.kind.as_str(), d.id, &d.issue_date.to_string())
+}
+
+/// [`archive_path`] for the list rows that carry an edition's kind as stored text (the
+/// archive index, its neighbours, a subscriber's deliveries). A kind this build does not
+/// know gets the id path, which opens whatever edition it is.
+pub fn archive_path_of(kind: &str, id: i64, issue_date: &str) -> String {
+    match kind.parse::<EditionKind>() {
+        Ok(EditionKind::Daily) => format!("/archive/{issue_date}"),
+        _ => format!("/archive/{id}"),
     }
 }
 

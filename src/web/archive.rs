@@ -19,6 +19,7 @@ use templates::{
 use crate::{
     app::App,
     archive,
+    digest::compose::archive_path_of,
     store::{StoreError, digests::Digest},
 };
 
@@ -65,7 +66,7 @@ async fn list(State(app): State<App>, Query(q): Query<ListQuery>) -> Response {
             let date = d.issue_date.parse::<NaiveDate>().ok();
             ArchiveEntry {
                 date_label: date.map_or_else(|| d.issue_date.clone(), archive::long_date),
-                href: format!("/archive/{}", d.issue_date),
+                href: archive_path_of(&d.kind, d.id, &d.issue_date),
                 iso_date: d.issue_date,
                 subject: d.subject.unwrap_or_default(),
                 preheader: d.preheader.unwrap_or_default(),

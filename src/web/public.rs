@@ -451,7 +451,7 @@ async fn confirmed_view(app: &App, c: &subscribers::Confirmed) -> ConfirmedView 
             .then(|| subscribers::preferences_url(app, c.subscriber.id)),
         next_issue: crate::archive::next_issue_sentence(app).await,
         latest_issue: latest.map(|d| {
-            let href = format!("/archive/{}", d.issue_date);
+            let href = crate::digest::compose::archive_path_of(&d.kind, d.id, &d.issue_date);
             (d.subject.unwrap_or_else(|| d.issue_date.clone()), href)
         }),
     }

@@ -44,7 +44,7 @@ pub async fn past_digests(
             .await
             .map_err(internal(&app))?;
         rows.push(PastDigestRow {
-            archive_url: format!("/archive/{}", d.issue_date),
+            archive_url: crate::digest::compose::archive_path_of(&d.kind, d.id, &d.issue_date),
             date: d.issue_date,
             subject: d.subject.unwrap_or_default(),
             status: p.status.clone(),
