@@ -160,6 +160,7 @@ async fn issue_view(app: &App, digest: &Digest) -> StoreResult<IssueView> {
     let (image_url, image_alt) = s.image.unzip();
     Ok(IssueView {
         publication: app.config.newsletter.name.clone(),
+        brand: app.look.current().brand.clone(),
         pitch: app.config.newsletter.pitch.clone(),
         subject: digest.subject.clone().unwrap_or_else(|| long_date(date)),
         description: digest.preheader.clone().unwrap_or_default(),

@@ -7,6 +7,7 @@
 pub mod app;
 pub mod archive;
 pub mod bounces;
+pub mod brand;
 pub mod cli;
 pub mod config;
 pub mod delivery;

@@ -17,6 +17,7 @@ use sqlx::{
 pub mod archive;
 pub mod articles;
 pub mod bounces;
+pub mod brand;
 pub mod deliveries;
 pub mod digests;
 pub mod feeds;

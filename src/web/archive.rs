@@ -75,6 +75,7 @@ async fn list(State(app): State<App>, Query(q): Query<ListQuery>) -> Response {
         .collect();
     let view = ArchiveView {
         publication: app.config.newsletter.name.clone(),
+        brand: app.look.current().brand.clone(),
         pitch: app.config.newsletter.pitch.clone(),
         entries,
         newer_href: (page > 1).then(|| format!("/archive?page={}", page - 1)),
@@ -156,6 +157,7 @@ fn meta(app: &App) -> PageMeta {
         publication: app.config.newsletter.name.clone(),
         flash: None,
         noindex: true,
+        brand: app.look.current().brand.clone(),
     }
 }
 

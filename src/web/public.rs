@@ -61,6 +61,7 @@ fn meta(app: &App, title: &str, noindex: bool) -> PageMeta {
         publication: app.config.newsletter.name.clone(),
         flash: None,
         noindex,
+        brand: app.look.current().brand.clone(),
     }
 }
 
@@ -268,6 +269,7 @@ fn signup_view(app: &App, embed: bool) -> SignupView {
     SignupView {
         publication: app.config.newsletter.name.clone(),
         pitch: app.config.newsletter.pitch.clone(),
+        pitch_html: crate::brand::copy_html(app, crate::brand::CopyKey::SignupPitch),
         embed,
         weekly_day: weekday_name(&app.config.subscribers.weekly_day),
         ..Default::default()
@@ -447,6 +449,7 @@ async fn confirmed_view(app: &App, c: &subscribers::Confirmed) -> ConfirmedView 
     };
     ConfirmedView {
         publication: app.config.newsletter.name.clone(),
+        message_html: crate::brand::copy_html(app, crate::brand::CopyKey::Confirmed),
         preferences_url: (!c.link_expired)
             .then(|| subscribers::preferences_url(app, c.subscriber.id)),
         next_issue: crate::archive::next_issue_sentence(app).await,

@@ -7,6 +7,7 @@
 
 use maud::{Markup, PreEscaped, html};
 
+pub mod branding;
 pub mod subscribers;
 
 use crate::page::{ButtonKind, PageMeta, button, checkbox, flash, form_field, link_button, page};
@@ -73,6 +74,7 @@ fn nav(n: &AdminNav) -> Markup {
             ("/admin/digests", "Past digests"),
             ("/admin/feeds", "Feeds"),
             ("/admin/leaving", "Leaving"),
+            ("/admin/branding", "Branding"),
         ]);
     }
     links.extend([

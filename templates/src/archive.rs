@@ -26,6 +26,7 @@ pub struct ArchiveEntry {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ArchiveView {
     pub publication: String,
+    pub brand: crate::brand::Brand,
     pub pitch: String,
     pub entries: Vec<ArchiveEntry>,
     pub newer_href: Option<String>,
@@ -48,6 +49,7 @@ pub struct IssueLink {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct IssueView {
     pub publication: String,
+    pub brand: crate::brand::Brand,
     pub pitch: String,
     pub subject: String,
     /// The preheader: what link previews and the feed show as the summary.
@@ -133,6 +135,7 @@ pub fn archive_page(v: &ArchiveView) -> Markup {
         publication: v.publication.clone(),
         flash: None,
         noindex: false,
+        brand: v.brand.clone(),
     };
     page_with_head(
         &meta,
@@ -274,6 +277,7 @@ pub fn issue_page(v: &IssueView) -> Markup {
         publication: v.publication.clone(),
         flash: None,
         noindex: false,
+        brand: v.brand.clone(),
     };
     let head = html! {
         (head_links(&v.feed_url, &v.publication))
@@ -383,6 +387,7 @@ mod tests {
     pub(crate) fn issue() -> IssueView {
         IssueView {
             publication: "Breakfast in Red".into(),
+            brand: Default::default(),
             pitch: "The paper's latest, every morning.".into(),
             subject: "Breakfast in Red — Monday 6 March".into(),
             description: "Tenants organise.".into(),
@@ -412,6 +417,7 @@ mod tests {
     fn lists_entries_escaped_with_links_and_a_form() {
         let v = ArchiveView {
             publication: "Breakfast in Red".into(),
+            brand: Default::default(),
             pitch: "Daily.".into(),
             entries: vec![ArchiveEntry {
                 date_label: "Monday 6 March 2026".into(),

@@ -7,6 +7,7 @@ mod admin;
 mod archive;
 mod audience;
 mod bounces;
+mod brand;
 mod crash;
 mod delivery;
 mod digest;

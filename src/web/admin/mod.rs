@@ -3,6 +3,7 @@
 //! JavaScript; every form posts with the session's CSRF token.
 
 mod bounces;
+mod branding;
 mod digest;
 mod feed_edit;
 mod leaving;
@@ -11,6 +12,7 @@ mod pages;
 mod schedule;
 mod subscribers;
 
+pub use branding::upload_routes as branding_upload_routes;
 pub use subscribers::upload_routes;
 
 use axum::{
@@ -63,6 +65,9 @@ pub fn routes() -> Router<App> {
         )
         .route("/admin/digests", get(pages::past_digests))
         .route("/admin/leaving", get(leaving::page))
+        .route("/admin/branding", get(branding::page))
+        .route("/admin/branding/look", post(branding::save_look))
+        .route("/admin/branding/copy", post(branding::copy_action))
         .route("/admin/feeds", get(pages::feeds).post(pages::add_feed))
         .route("/admin/feeds/{id}/fetch", post(pages::fetch_feed))
         .route("/admin/feeds/{id}/edit", post(feed_edit::edit_feed))
@@ -157,6 +162,7 @@ pub fn meta(app: &App, title: &str, flash: Option<Flash>) -> PageMeta {
         publication: app.config.newsletter.name.clone(),
         flash,
         noindex: true,
+        brand: Default::default(),
     }
 }
 
