@@ -161,6 +161,8 @@ async fn issue_view(app: &App, digest: &Digest) -> StoreResult<IssueView> {
     Ok(IssueView {
         publication: app.config.newsletter.name.clone(),
         brand: app.look.current().brand.clone(),
+        // Told by the page's handler, which knows how the sign-up form names days.
+        weekly_day: String::new(),
         pitch: app.config.newsletter.pitch.clone(),
         subject: digest.subject.clone().unwrap_or_else(|| long_date(date)),
         description: digest.preheader.clone().unwrap_or_default(),

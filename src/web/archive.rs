@@ -76,6 +76,7 @@ async fn list(State(app): State<App>, Query(q): Query<ListQuery>) -> Response {
     let view = ArchiveView {
         publication: app.config.newsletter.name.clone(),
         brand: app.look.current().brand.clone(),
+        weekly_day: super::public::weekday_name(&app.config.subscribers.weekly_day),
         pitch: app.config.newsletter.pitch.clone(),
         entries,
         newer_href: (page > 1).then(|| format!("/archive?page={}", page - 1)),
@@ -106,10 +107,11 @@ async fn show(
         let text = digest.text.unwrap_or_default();
         return ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response();
     }
-    let view = match archive::issue_page_view(&app, &digest).await {
+    let mut view = match archive::issue_page_view(&app, &digest).await {
         Ok(v) => v,
         Err(e) => return failure(&app, e),
     };
+    view.weekly_day = super::public::weekday_name(&app.config.subscribers.weekly_day);
     let mut response = issue_page(&view).into_response();
     let headers = response.headers_mut();
     headers.insert(

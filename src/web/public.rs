@@ -770,7 +770,7 @@ fn when(ms: i64) -> String {
     from_ms(ms).format("%-d %b %Y, %H:%M UTC").to_string()
 }
 
-fn weekday_name(short: &str) -> String {
+pub(crate) fn weekday_name(short: &str) -> String {
     let full = match short.trim().to_ascii_lowercase().get(..3).unwrap_or("") {
         "mon" => "Monday",
         "tue" => "Tuesday",

@@ -27,6 +27,8 @@ pub struct ArchiveEntry {
 pub struct ArchiveView {
     pub publication: String,
     pub brand: crate::brand::Brand,
+    /// e.g. "Sundays": the weekly edition's day, for the sign-up form.
+    pub weekly_day: String,
     pub pitch: String,
     pub entries: Vec<ArchiveEntry>,
     pub newer_href: Option<String>,
@@ -50,6 +52,8 @@ pub struct IssueLink {
 pub struct IssueView {
     pub publication: String,
     pub brand: crate::brand::Brand,
+    /// e.g. "Sundays": the weekly edition's day, for the sign-up form.
+    pub weekly_day: String,
     pub pitch: String,
     pub subject: String,
     /// The preheader: what link previews and the feed show as the summary.
@@ -114,10 +118,11 @@ fn head_links(feed_url: &str, publication: &str) -> Markup {
     }
 }
 
-fn subscribe_box(publication: &str, pitch: &str) -> Markup {
+fn subscribe_box(publication: &str, pitch: &str, weekly_day: &str) -> Markup {
     let view = SignupView {
         publication: publication.to_string(),
         pitch: pitch.to_string(),
+        weekly_day: weekly_day.to_string(),
         ..Default::default()
     };
     html! {
@@ -177,7 +182,7 @@ pub fn archive_page(v: &ArchiveView) -> Markup {
                     }
                 }
             }
-            (subscribe_box(&v.publication, &v.pitch))
+            (subscribe_box(&v.publication, &v.pitch, &v.weekly_day))
         },
     )
 }
@@ -305,7 +310,7 @@ pub fn issue_page(v: &IssueView) -> Markup {
                 }
             }
             p { a href="/archive" { "All past issues" } }
-            (subscribe_box(&v.publication, &v.pitch))
+            (subscribe_box(&v.publication, &v.pitch, &v.weekly_day))
         },
     )
 }
@@ -388,6 +393,7 @@ mod tests {
         IssueView {
             publication: "Breakfast in Red".into(),
             brand: Default::default(),
+            weekly_day: "Sundays".into(),
             pitch: "The paper's latest, every morning.".into(),
             subject: "Breakfast in Red — Monday 6 March".into(),
             description: "Tenants organise.".into(),
@@ -418,6 +424,7 @@ mod tests {
         let v = ArchiveView {
             publication: "Breakfast in Red".into(),
             brand: Default::default(),
+            weekly_day: "Sundays".into(),
             pitch: "Daily.".into(),
             entries: vec![ArchiveEntry {
                 date_label: "Monday 6 March 2026".into(),

@@ -127,7 +127,7 @@ async fn send_issue(app: &App, d: u32, stories: &[Story], note: &str) -> i64 {
 
 /// Three issues (3, 4 and 5 March 2026); the clock is left at 06:00 on the 5th, an hour
 /// before that day's 07:00 send.
-async fn three_issues(app: &App) {
+pub(crate) async fn three_issues(app: &App) {
     let first = [
         Story {
             key: "dockers",
@@ -804,10 +804,13 @@ async fn special_editions_are_linked_by_their_own_path(backend: Backend) {
         index.contains("href=\"/archive/2026-03-05\""),
         "the daily one too"
     );
+    // The archive's sign-up forms name the weekly edition's day, as the sign-up page does.
+    assert!(index.contains("A weekly round-up, on Sundays"), "{index}");
 
     let (status, page) = get(&t, &path).await;
     assert_eq!(status, 200);
     assert!(page.contains("Breaking: the strike spreads"), "{page}");
+    assert!(page.contains("A weekly round-up, on Sundays"));
     assert!(page.contains(&format!(
         r#"<link rel="canonical" href="{}{path}">"#,
         t.base

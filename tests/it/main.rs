@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod a11y;
 mod admin;
 mod archive;
 mod audience;
