@@ -14,7 +14,7 @@ use breakfast::{
     brand,
     digest::Personaliser,
     domain::{Clock, EmailAddress, Purpose, SubscriberStatus},
-    store::subscribers::NewSubscriber,
+    store::{subscribers::NewSubscriber, users::AdminRole},
 };
 
 use crate::{archive::three_issues, helpers::TestApp};
@@ -62,6 +62,7 @@ async fn reader_pages_pass_axe_in_chromium_light_and_dark() {
     }
     app.look.reload(app).await;
     three_issues(app).await;
+    crate::admin::add_user(app, "ed@example.org", AdminRole::Editor).await;
 
     // A reader who signed up, for the personal pages.
     let mut readers = Vec::new();
@@ -123,6 +124,9 @@ async fn reader_pages_pass_axe_in_chromium_light_and_dark() {
         {"name": "unsubscribe", "url": u(&format!("/unsubscribe?token={unsub}"))},
         {"name": "archive", "url": u("/archive")},
         {"name": "archive-issue", "url": u("/archive/2026-03-03")},
+        {"name": "admin-branding", "url": u("/admin/login"),
+         "fill": {"#field-email": "ed@example.org", "#field-password": crate::admin::PASSWORD},
+         "click": "main form button[type=submit]", "then": u("/admin/branding")},
         {"name": "email", "url": format!("file://{}", out.join("email.html").display()), "axe": false},
     ]);
     let plan_file = out.join("plan.json");

@@ -18,6 +18,7 @@ const BRANDING_CSS: &str = r#"
 .logo-now img { max-height: 3rem; width: auto; max-width: 100%; display: block; margin: .25rem 0 .5rem; }
 .copy-preview { border: 1px dashed var(--control); border-radius: var(--radius); padding: 1rem; margin: 0 0 1rem; }
 .fixed-parts { font-size: .9rem; }
+section textarea { min-height: 9rem; }
 "#;
 
 /// The look form as shown: what is saved (or configured), what was typed, what is wrong.

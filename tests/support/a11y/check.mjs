@@ -7,7 +7,8 @@
 // PLAN.json: [{"name": "signup", "url": "http://127.0.0.1:8080/",
 //              "fill": {"#field-email": "a@example.org"}, "click": "form button[type=submit]",
 //              "axe": true}]
-// `fill` and `click` happen after the page loads (to reach a page that answers a form).
+// `fill` and `click` happen after the page loads (to reach a page that answers a form);
+// `then` is opened after that (a page behind the admin's sign-in).
 // `url` may be a list of four, one per run (1200 light, 1200 dark, 390 light, 390 dark),
 // for links that work once (a confirmation).
 // `axe: false` only takes screenshots (an email, which is not a web page).
@@ -66,6 +67,9 @@ for (const width of [1200, 390]) {
         }
         if (step.click) {
           await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.click(step.click)]);
+        }
+        if (step.then) {
+          await page.goto(step.then, { waitUntil: "load" });
         }
         await page.screenshot({ path: `${outDir}/${label}.png`, fullPage: true });
         const sideways = await page.evaluate(
