@@ -1,4 +1,4 @@
-//! The admin web UI: sign-in, today's digest, schedule, past digests, feeds,
+//! The admin web UI: sign-in, today's digest, schedule, past digests, feeds, branding,
 //! subscribers and API tokens. Every page is server-rendered and works without
 //! JavaScript; every form posts with the session's CSRF token.
 
