@@ -22,6 +22,8 @@ pub struct AppInner {
     pub identity: MailIdentity,
     pub signer: TokenSigner,
     pub clock: Clock,
+    /// The publication's look and copy ([`crate::brand`]).
+    pub look: crate::brand::LookCache,
 }
 
 impl Deref for App {
@@ -54,7 +56,8 @@ impl App {
         let identity = MailIdentity::from_config(&config)?;
         let secret = resolve_secret(&config, &store).await?;
         let signer = TokenSigner::new(&secret);
-        Ok(App(Arc::new(AppInner {
+        crate::brand::check_config(&config.brand).map_err(|e| anyhow::anyhow!("[brand] {e}"))?;
+        let app = App(Arc::new(AppInner {
             config,
             store,
             queue,
@@ -62,7 +65,10 @@ impl App {
             identity,
             signer,
             clock,
-        })))
+            look: Default::default(),
+        }));
+        app.look.reload(&app).await;
+        Ok(app)
     }
 
     /// An absolute URL for `path_and_query` under the configured base URL.

@@ -14,7 +14,7 @@ use templates::{
 
 use crate::{
     app::App,
-    digest::compose::{EditorNote, UNSECTIONED},
+    digest::compose::{EditorNote, UNSECTIONED, archive_path, archive_path_of},
     feeds::sanitize::truncate_words,
     schedule::runner,
     store::{
@@ -34,10 +34,6 @@ fn zone(app: &App) -> Tz {
 
 pub fn long_date(date: NaiveDate) -> String {
     date.format("%A %-d %B %Y").to_string()
-}
-
-pub fn issue_path(date: NaiveDate) -> String {
-    format!("/archive/{date}")
 }
 
 fn local_date(tz: Tz, ms: i64) -> NaiveDate {
@@ -150,7 +146,7 @@ async fn stories(app: &App, digest: &Digest) -> StoreResult<Stories> {
 fn link(d: SentDigest) -> Option<IssueLink> {
     let date: NaiveDate = d.issue_date.parse().ok()?;
     Some(IssueLink {
-        href: issue_path(date),
+        href: archive_path_of(&d.kind, d.id, &d.issue_date),
         date_label: long_date(date),
         subject: d.subject.unwrap_or_else(|| long_date(date)),
     })
@@ -164,12 +160,15 @@ async fn issue_view(app: &App, digest: &Digest) -> StoreResult<IssueView> {
     let (image_url, image_alt) = s.image.unzip();
     Ok(IssueView {
         publication: app.config.newsletter.name.clone(),
+        brand: app.look.current().brand.clone(),
+        // Told by the page's handler, which knows how the sign-up form names days.
+        weekly_day: String::new(),
         pitch: app.config.newsletter.pitch.clone(),
         subject: digest.subject.clone().unwrap_or_else(|| long_date(date)),
         description: digest.preheader.clone().unwrap_or_default(),
         date_label: long_date(date),
         iso_date: date.to_string(),
-        canonical_url: app.url(&issue_path(date)),
+        canonical_url: app.url(&archive_path(digest)),
         image_url,
         image_alt: image_alt.unwrap_or_default(),
         editor_note_html: note.map(|n| n.html),
@@ -185,7 +184,10 @@ async fn issue_view(app: &App, digest: &Digest) -> StoreResult<IssueView> {
 /// The page for one sent issue, with links to the issues either side of it.
 pub async fn issue_page_view(app: &App, digest: &Digest) -> StoreResult<IssueView> {
     let mut view = issue_view(app, digest).await?;
-    let (previous, next) = app.store.sent_digest_neighbours(digest.issue_date).await?;
+    let (previous, next) = app
+        .store
+        .sent_digest_neighbours(digest.issue_date, digest.id)
+        .await?;
     view.previous = previous.and_then(link);
     view.next = next.and_then(link);
     Ok(view)

@@ -72,8 +72,36 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub retention: RetentionConfig,
     pub bounces: BouncesConfig,
+    /// The look; the admin's saved values override it ([`crate::brand`]).
+    #[serde(default)]
+    pub brand: BrandConfig,
     #[serde(default)]
     pub feeds: Vec<FeedConfig>,
+}
+
+/// `[brand]`: the default look, checked when loaded ([`crate::brand::load`]).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BrandConfig {
+    /// Hex; must reach 4.5:1 against the light backgrounds.
+    pub accent_colour: String,
+    /// Hex for the dark scheme; empty: derived from `accent_colour`.
+    pub accent_colour_dark: String,
+    /// Absolute http(s) address of the logo; empty: the name in type.
+    pub logo_url: String,
+    /// Required with a logo.
+    pub logo_alt: String,
+}
+
+impl Default for BrandConfig {
+    fn default() -> Self {
+        BrandConfig {
+            accent_colour: templates::brand::DEFAULT_ACCENT.into(),
+            accent_colour_dark: templates::brand::DEFAULT_ACCENT_DARK.into(),
+            logo_url: String::new(),
+            logo_alt: String::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]

@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod app;
 pub mod archive;
 pub mod bounces;
+pub mod brand;
 pub mod cli;
 pub mod config;
 pub mod delivery;

@@ -349,6 +349,7 @@ async fn email_operators(app: &App, digest_id: i64, reason: &str) -> anyhow::Res
         footer_note: "You get this because you are an operator of this Breakfast.".into(),
         postal_address: newsletter.postal_address.clone(),
         unsubscribe_url: None,
+        ..Default::default()
     };
     for user in app.store.list_admin_users().await? {
         if !user.role.can_operate() {

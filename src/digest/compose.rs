@@ -30,8 +30,6 @@ const MAX_CANDIDATES: i64 = 2_000;
 /// How many years back "on this day" looks.
 const ON_THIS_DAY_YEARS: i32 = 10;
 const PREHEADER_CHARS: usize = 140;
-/// The email's accent, until the publication can configure its own.
-const ACCENT: &str = "#b3001b";
 
 /// The chosen articles in reading order.
 #[derive(Debug, Clone, Default)]
@@ -78,6 +76,8 @@ pub async fn compose(app: &App, digest: &Digest, zone: Tz) -> anyhow::Result<Com
         return Ok(Composition::AlreadyOut(digest.id));
     }
     let picks = app.store.digest_picks(digest.id).await?;
+    // Another process may have saved a new look; the render below reads the cache.
+    app.look.fresh(app).await;
     let since = window_start(app, digest, now).await?;
     let backfill_ms = i64::from(app.config.digest.lookback_hours) * 3_600_000;
     let mut candidates = app
@@ -518,7 +518,7 @@ fn render(
         preferences_url: sentinels.for_slot(Slot::Preferences),
         postal_address: app.config.newsletter.postal_address.clone(),
         why_received: why_received(app),
-        accent_colour: ACCENT.to_owned(),
+        brand: app.look.current().brand.clone(),
     };
     let html = Template::split(&render_digest_html(&email), &sentinels, Escape::Html)?;
     let text = Template::split(&render_digest_text(&email), &sentinels, Escape::Text)?;
@@ -565,9 +565,16 @@ fn date_label(tz: Tz, ms: i64, format: &str) -> String {
 /// Where the archive shows an edition: the daily issue under its date, the others (special
 /// and weekly editions share the date) under their id.
 pub fn archive_path(d: &Digest) -> String {
-    match d.kind {
-        EditionKind::Daily => format!("/archive/{}", d.issue_date),
-        _ => format!("/archive/{}", d.id),
+    archive_path_of(d.kind.as_str(), d.id, &d.issue_date.to_string())
+}
+
+/// [`archive_path`] for the list rows that carry an edition's kind as stored text (the
+/// archive index, its neighbours, a subscriber's deliveries). A kind this build does not
+/// know gets the id path, which opens whatever edition it is.
+pub fn archive_path_of(kind: &str, id: i64, issue_date: &str) -> String {
+    match kind.parse::<EditionKind>() {
+        Ok(EditionKind::Daily) => format!("/archive/{issue_date}"),
+        _ => format!("/archive/{id}"),
     }
 }
 

@@ -230,6 +230,9 @@ const DIGEST_COLUMNS: &str = "id, issue_date, kind, CAST(edition_no AS BIGINT) A
 pub struct SentDigest {
     pub id: i64,
     pub issue_date: String,
+    /// The edition's kind as stored ("daily", "special", "weekly"): it decides the
+    /// archive path ([`crate::digest::compose::archive_path_of`]).
+    pub kind: String,
     pub subject: Option<String>,
     pub preheader: Option<String>,
     pub send_started_at: Option<i64>,
@@ -639,9 +642,9 @@ impl Store {
     pub async fn list_sent_digests(&self, limit: i64, offset: i64) -> StoreResult<Vec<SentDigest>> {
         self.fetch_all(
             query(
-                "SELECT id, issue_date, subject, preheader, send_started_at FROM digests \
+                "SELECT id, issue_date, kind, subject, preheader, send_started_at FROM digests \
              WHERE status IN ('sending', 'sent') AND html IS NOT NULL \
-             ORDER BY issue_date DESC LIMIT $1 OFFSET $2",
+             ORDER BY issue_date DESC, id DESC LIMIT $1 OFFSET $2",
             )
             .bind(limit)
             .bind(offset),

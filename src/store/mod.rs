@@ -63,6 +63,7 @@ use sqlx::{
 pub mod archive;
 pub mod articles;
 pub mod bounces;
+pub mod brand;
 pub mod curation;
 pub mod deliveries;
 pub mod digests;

@@ -730,6 +730,7 @@ fn where_clause(conditions: &[String]) -> String {
 pub struct SubscriberDelivery {
     pub digest_id: i64,
     pub issue_date: String,
+    pub kind: String,
     pub subject: Option<String>,
     pub state: super::deliveries::DeliveryState,
     pub attempts: i64,
@@ -1058,7 +1059,7 @@ impl Store {
     /// Every issue sent (or being sent) to a subscriber, newest first.
     pub async fn subscriber_deliveries(&self, id: i64) -> StoreResult<Vec<SubscriberDelivery>> {
         let rows: Vec<SubscriberDelivery> = self.fetch_all(query(
-            "SELECT d.digest_id, g.issue_date, g.subject, d.state, CAST(d.attempts AS BIGINT) AS attempts, \
+            "SELECT d.digest_id, g.issue_date, g.kind, g.subject, d.state, CAST(d.attempts AS BIGINT) AS attempts, \
              d.last_error, d.sent_at, d.updated_at \
              FROM deliveries d JOIN digests g ON g.id = d.digest_id \
              WHERE d.subscriber_id = $1 ORDER BY g.issue_date DESC, d.id DESC",

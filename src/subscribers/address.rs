@@ -75,6 +75,8 @@ fn change_email(app: &App, s: &Subscriber, new: &EmailAddress, link: String) -> 
         footer_note: "If you did not ask for this, ignore this email: nothing changes.".into(),
         postal_address: newsletter.postal_address.clone(),
         unsubscribe_url: None,
+        brand: app.look.current().brand.clone(),
+        ..Default::default()
     };
     SendTransactional {
         to: new.clone(),

@@ -21,6 +21,7 @@ use templates::email::transactional::{
 
 use crate::{
     app::App,
+    brand::{CopyKey, Look, copy::Rendered},
     domain::{EmailAddress, Frequency, Purpose, SubscriberStatus, TokenError},
     queue::jobs::SendTransactional,
     store::{
@@ -262,7 +263,7 @@ pub async fn send_confirmation(app: &App, s: &Subscriber) -> ServiceResult<()> {
         );
         return Ok(());
     }
-    let job = confirmation_email(app, s, now);
+    let job = confirmation_email(app, s, now).await;
     if let Err(e) = app.queue.push(job).await {
         app.store.release_confirmation_send(s.id).await?;
         return Err(ServiceError::Queue(e.to_string()));
@@ -270,36 +271,21 @@ pub async fn send_confirmation(app: &App, s: &Subscriber) -> ServiceResult<()> {
     Ok(())
 }
 
-fn confirmation_email(app: &App, s: &Subscriber, now: i64) -> SendTransactional {
+async fn confirmation_email(app: &App, s: &Subscriber, now: i64) -> SendTransactional {
     let days = app.config.subscribers.confirm_token_days.max(1);
     let expires = now + Duration::days(i64::from(days)).num_milliseconds();
     let token = app.signer.sign(s.id, Purpose::Confirm, Some(expires));
     let link = app.url(&format!("/confirm?token={token}"));
-    let newsletter = &app.config.newsletter;
-    let m = TransactionalEmail {
-        publication: newsletter.name.clone(),
-        preheader: "One click and you are on the list.".into(),
-        heading: "Confirm your subscription".into(),
-        paragraphs: vec![
-            format!(
-                "Thanks for signing up to {}. {}",
-                newsletter.name, newsletter.pitch
-            ),
-            format!(
-                "Please confirm that this is your address. The link works for {days} {}.",
-                if days == 1 { "day" } else { "days" }
-            ),
-        ],
-        button: Some(("Confirm my subscription".into(), link)),
-        footer_note:
-            "If you did not ask for this, ignore this email and you will hear nothing more.".into(),
-        postal_address: newsletter.postal_address.clone(),
-        unsubscribe_url: None,
-    };
+    let look = app.look.fresh(app).await;
+    let intro = look.copy.rendered(CopyKey::Confirmation, app);
+    let m = confirmation_message(app, &look, &intro, link);
     SendTransactional {
         to: s.email.clone(),
         to_name: s.name.clone(),
-        subject: format!("Confirm your subscription to {}", newsletter.name),
+        subject: format!(
+            "Confirm your subscription to {}",
+            app.config.newsletter.name
+        ),
         html: render_transactional_html(&m),
         text: render_transactional_text(&m),
         list_subscriber_id: None,
@@ -307,37 +293,92 @@ fn confirmation_email(app: &App, s: &Subscriber, now: i64) -> SendTransactional 
     }
 }
 
-fn welcome_email(app: &App, s: &Subscriber) -> SendTransactional {
+/// The confirmation email around `intro` (the editable words): the fixed parts (the
+/// button and its link, how long it works, "ignore this") are always added here. The
+/// admin's preview builds it the same way.
+pub fn confirmation_message(
+    app: &App,
+    look: &Look,
+    intro: &Rendered,
+    link: String,
+) -> TransactionalEmail {
+    let days = app.config.subscribers.confirm_token_days.max(1);
     let newsletter = &app.config.newsletter;
-    let prefs = preferences_url(app, s.id);
-    let greeting = match &s.name {
-        Some(n) => format!("Welcome, {n}!"),
-        None => "Welcome!".into(),
-    };
-    let m = TransactionalEmail {
+    TransactionalEmail {
         publication: newsletter.name.clone(),
-        preheader: "You are on the list.".into(),
-        heading: greeting,
-        paragraphs: vec![
-            format!(
-                "You are now subscribed to {}. {}",
-                newsletter.name, newsletter.pitch
-            ),
-            "You can change how often you hear from us, pause for a while, or leave at any time from your preferences page.".into(),
-        ],
-        button: Some(("Manage my preferences".into(), prefs)),
-        footer_note: "Every email we send has a one-click unsubscribe link.".into(),
+        preheader: "One click and you are on the list.".into(),
+        heading: "Confirm your subscription".into(),
+        intro_html: Some(intro.html.clone()),
+        intro_text: Some(intro.text.clone()),
+        paragraphs: vec![format!(
+            "Please confirm that this is your address. The link works for {days} {}.",
+            if days == 1 { "day" } else { "days" }
+        )],
+        button: Some(("Confirm my subscription".into(), link)),
+        footer_note:
+            "If you did not ask for this, ignore this email and you will hear nothing more.".into(),
         postal_address: newsletter.postal_address.clone(),
-        unsubscribe_url: Some(crate::queue::jobs::unsubscribe_for(app, s.id).url),
-    };
+        unsubscribe_url: None,
+        brand: look.brand.clone(),
+    }
+}
+
+async fn welcome_email(app: &App, s: &Subscriber) -> SendTransactional {
+    let look = app.look.fresh(app).await;
+    let intro = look.copy.rendered(CopyKey::Welcome, app);
+    let when = crate::archive::next_issue_sentence(app).await;
+    let m = welcome_message(
+        app,
+        &look,
+        &intro,
+        s.name.as_deref(),
+        when,
+        preferences_url(app, s.id),
+        crate::queue::jobs::unsubscribe_for(app, s.id).url,
+    );
     SendTransactional {
         to: s.email.clone(),
         to_name: s.name.clone(),
-        subject: format!("Welcome to {}", newsletter.name),
+        subject: format!("Welcome to {}", app.config.newsletter.name),
         html: render_transactional_html(&m),
         text: render_transactional_text(&m),
         list_subscriber_id: Some(s.id),
         event: Some((s.id, "welcome sent".into())),
+    }
+}
+
+/// The welcome email around `intro`: when issues arrive, the preferences button and a
+/// visible unsubscribe link are always added here, whatever the editable words say.
+pub fn welcome_message(
+    app: &App,
+    look: &Look,
+    intro: &Rendered,
+    name: Option<&str>,
+    next_issue: Option<String>,
+    preferences: String,
+    unsubscribe: String,
+) -> TransactionalEmail {
+    let newsletter = &app.config.newsletter;
+    let greeting = match name {
+        Some(n) => format!("Welcome, {n}!"),
+        None => "Welcome!".into(),
+    };
+    let when = next_issue.unwrap_or_else(|| {
+        "The next issue comes as soon as the editors send it; there is none scheduled just now."
+            .into()
+    });
+    TransactionalEmail {
+        publication: newsletter.name.clone(),
+        preheader: "You are on the list.".into(),
+        heading: greeting,
+        intro_html: Some(intro.html.clone()),
+        intro_text: Some(intro.text.clone()),
+        paragraphs: vec![when],
+        button: Some(("Manage my preferences".into(), preferences)),
+        footer_note: "Every email we send has a one-click unsubscribe link.".into(),
+        postal_address: newsletter.postal_address.clone(),
+        unsubscribe_url: Some(unsubscribe),
+        brand: look.brand.clone(),
     }
 }
 
@@ -476,7 +517,7 @@ pub async fn confirm(app: &App, token: &str) -> ServiceResult<Confirmed> {
         .await?;
     tracing::info!(subscriber = s.id, "subscription confirmed");
     if app.config.subscribers.send_welcome
-        && let Err(e) = app.queue.push(welcome_email(app, &s)).await
+        && let Err(e) = app.queue.push(welcome_email(app, &s).await).await
     {
         tracing::warn!(subscriber = s.id, error = %e, "could not queue the welcome email");
     }

@@ -19,6 +19,7 @@ use templates::{
 use crate::{
     app::App,
     archive,
+    digest::compose::archive_path_of,
     store::{StoreError, digests::Digest},
 };
 
@@ -65,7 +66,7 @@ async fn list(State(app): State<App>, Query(q): Query<ListQuery>) -> Response {
             let date = d.issue_date.parse::<NaiveDate>().ok();
             ArchiveEntry {
                 date_label: date.map_or_else(|| d.issue_date.clone(), archive::long_date),
-                href: format!("/archive/{}", d.issue_date),
+                href: archive_path_of(&d.kind, d.id, &d.issue_date),
                 iso_date: d.issue_date,
                 subject: d.subject.unwrap_or_default(),
                 preheader: d.preheader.unwrap_or_default(),
@@ -74,6 +75,8 @@ async fn list(State(app): State<App>, Query(q): Query<ListQuery>) -> Response {
         .collect();
     let view = ArchiveView {
         publication: app.config.newsletter.name.clone(),
+        brand: app.look.current().brand.clone(),
+        weekly_day: super::public::weekday_name(&app.config.subscribers.weekly_day),
         pitch: app.config.newsletter.pitch.clone(),
         entries,
         newer_href: (page > 1).then(|| format!("/archive?page={}", page - 1)),
@@ -104,10 +107,11 @@ async fn show(
         let text = digest.text.unwrap_or_default();
         return ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response();
     }
-    let view = match archive::issue_page_view(&app, &digest).await {
+    let mut view = match archive::issue_page_view(&app, &digest).await {
         Ok(v) => v,
         Err(e) => return failure(&app, e),
     };
+    view.weekly_day = super::public::weekday_name(&app.config.subscribers.weekly_day);
     let mut response = issue_page(&view).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -155,6 +159,7 @@ fn meta(app: &App) -> PageMeta {
         publication: app.config.newsletter.name.clone(),
         flash: None,
         noindex: true,
+        brand: app.look.current().brand.clone(),
     }
 }
 

@@ -234,6 +234,7 @@ fn render(e: PageErrorBody) -> Response {
         publication: e.publication.clone(),
         flash: None,
         noindex: true,
+        ..Default::default()
     };
     let link = e.link.as_ref().map(|(l, h)| (l.as_str(), h.as_str()));
     let body = error_page(&meta, e.status.as_u16(), &e.heading, &e.message, link);

@@ -6,6 +6,7 @@ pub mod api;
 pub mod api_auth;
 pub mod archive;
 pub mod auth;
+pub mod brand;
 pub mod error;
 pub mod ops;
 pub mod public;
@@ -51,6 +52,7 @@ pub fn router(app: App) -> Router {
         .merge(public::routes())
         .merge(api::routes())
         .merge(webhooks::routes())
+        .merge(brand::routes())
         .layer(axum::middleware::from_fn(crate::ops::metrics::track_http))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(
@@ -59,6 +61,11 @@ pub fn router(app: App) -> Router {
         ))
         // The admin's file upload sets and enforces its own (much larger) limit.
         .merge(admin::upload_routes())
+        .merge(admin::branding_upload_routes())
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            brand::keep_fresh,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             auth::name_pages,

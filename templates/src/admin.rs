@@ -7,6 +7,7 @@
 
 use maud::{Markup, PreEscaped, html};
 
+pub mod branding;
 pub mod digest;
 pub mod feeds;
 pub mod home;
@@ -88,6 +89,7 @@ fn nav(n: &AdminNav) -> Markup {
             ("/admin/digests", "Past digests"),
             ("/admin/feeds", "Feeds"),
             ("/admin/leaving", "Leaving"),
+            ("/admin/branding", "Branding"),
         ]);
     }
     links.extend([

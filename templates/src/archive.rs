@@ -26,6 +26,9 @@ pub struct ArchiveEntry {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ArchiveView {
     pub publication: String,
+    pub brand: crate::brand::Brand,
+    /// e.g. "Sundays": the weekly edition's day, for the sign-up form.
+    pub weekly_day: String,
     pub pitch: String,
     pub entries: Vec<ArchiveEntry>,
     pub newer_href: Option<String>,
@@ -48,6 +51,9 @@ pub struct IssueLink {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct IssueView {
     pub publication: String,
+    pub brand: crate::brand::Brand,
+    /// e.g. "Sundays": the weekly edition's day, for the sign-up form.
+    pub weekly_day: String,
     pub pitch: String,
     pub subject: String,
     /// The preheader: what link previews and the feed show as the summary.
@@ -112,10 +118,11 @@ fn head_links(feed_url: &str, publication: &str) -> Markup {
     }
 }
 
-fn subscribe_box(publication: &str, pitch: &str) -> Markup {
+fn subscribe_box(publication: &str, pitch: &str, weekly_day: &str) -> Markup {
     let view = SignupView {
         publication: publication.to_string(),
         pitch: pitch.to_string(),
+        weekly_day: weekly_day.to_string(),
         ..Default::default()
     };
     html! {
@@ -133,6 +140,7 @@ pub fn archive_page(v: &ArchiveView) -> Markup {
         publication: v.publication.clone(),
         flash: None,
         noindex: false,
+        brand: v.brand.clone(),
     };
     page_with_head(
         &meta,
@@ -174,7 +182,7 @@ pub fn archive_page(v: &ArchiveView) -> Markup {
                     }
                 }
             }
-            (subscribe_box(&v.publication, &v.pitch))
+            (subscribe_box(&v.publication, &v.pitch, &v.weekly_day))
         },
     )
 }
@@ -274,6 +282,7 @@ pub fn issue_page(v: &IssueView) -> Markup {
         publication: v.publication.clone(),
         flash: None,
         noindex: false,
+        brand: v.brand.clone(),
     };
     let head = html! {
         (head_links(&v.feed_url, &v.publication))
@@ -301,7 +310,7 @@ pub fn issue_page(v: &IssueView) -> Markup {
                 }
             }
             p { a href="/archive" { "All past issues" } }
-            (subscribe_box(&v.publication, &v.pitch))
+            (subscribe_box(&v.publication, &v.pitch, &v.weekly_day))
         },
     )
 }
@@ -383,6 +392,8 @@ mod tests {
     pub(crate) fn issue() -> IssueView {
         IssueView {
             publication: "Breakfast in Red".into(),
+            brand: Default::default(),
+            weekly_day: "Sundays".into(),
             pitch: "The paper's latest, every morning.".into(),
             subject: "Breakfast in Red — Monday 6 March".into(),
             description: "Tenants organise.".into(),
@@ -412,6 +423,8 @@ mod tests {
     fn lists_entries_escaped_with_links_and_a_form() {
         let v = ArchiveView {
             publication: "Breakfast in Red".into(),
+            brand: Default::default(),
+            weekly_day: "Sundays".into(),
             pitch: "Daily.".into(),
             entries: vec![ArchiveEntry {
                 date_label: "Monday 6 March 2026".into(),

@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod archive;
 pub mod bounces;
+pub mod brand;
 pub mod doctor;
 pub mod email;
 pub mod leaving;

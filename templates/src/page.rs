@@ -19,6 +19,8 @@ pub struct PageMeta {
     /// For pages reached by personal links (confirm, unsubscribe,
     /// preferences) and the admin, which search engines must not list.
     pub noindex: bool,
+    /// The publication's accent and logo; the stock look by default (the admin keeps it).
+    pub brand: crate::brand::Brand,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +71,7 @@ fn head(meta: &PageMeta, extra: Markup) -> Markup {
             }
             meta name="referrer" content="same-origin";
             title { (title) }
-            style { (PreEscaped(SITE_CSS)) }
+            style { (PreEscaped(SITE_CSS)) (PreEscaped(meta.brand.page_css())) }
             (extra)
         }
     }
@@ -90,7 +92,7 @@ pub fn page_with_head(meta: &PageMeta, extra_head: Markup, body: Markup) -> Mark
                 a.skip-link href="#main" { "Skip to content" }
                 header.site-header {
                     div.wrap {
-                        a.brand href="/" { (meta.publication) }
+                        a.brand href="/" { (meta.brand.masthead(&meta.publication)) }
                     }
                 }
                 main #main .wrap .site-main tabindex="-1" {
@@ -266,6 +268,7 @@ pub(crate) mod tests {
                 message: "Please check the address below.".into(),
             }),
             noindex: false,
+            brand: Default::default(),
         }
     }
 

@@ -4,7 +4,7 @@
 //! Every form works without JavaScript. Personal pages (reached by a link from an
 //! email) are `noindex` and carry their token in the form action, never in a cookie.
 
-use maud::{Markup, html};
+use maud::{Markup, PreEscaped, html};
 
 use crate::page::{
     ButtonKind, PageMeta, button, checkbox, embed_page, form_field, link_button, page,
@@ -15,6 +15,9 @@ use crate::page::{
 pub struct SignupView {
     pub publication: String,
     pub pitch: String,
+    /// The pitch as the editors wrote it (Markdown, cleaned by the service); empty:
+    /// `pitch` as plain text.
+    pub pitch_html: String,
     pub email: String,
     pub name: String,
     pub email_error: Option<String>,
@@ -79,13 +82,25 @@ pub fn signup_form(v: &SignupView) -> Markup {
     }
 }
 
+/// The editors' pitch (already-cleaned HTML) or the configured one as text.
+fn pitch(v: &SignupView, lede: bool) -> Markup {
+    let body = if v.pitch_html.trim().is_empty() {
+        html! { p { (v.pitch) } }
+    } else {
+        html! { (PreEscaped(&v.pitch_html)) }
+    };
+    html! {
+        @if lede { div.copy.lede { (body) } } @else { div.copy { (body) } }
+    }
+}
+
 pub fn signup_page(meta: &PageMeta, v: &SignupView) -> Markup {
     if v.embed {
         return embed_page(
             meta,
             html! {
                 h1 { "Subscribe to " (v.publication) }
-                p { (v.pitch) }
+                (pitch(v, false))
                 (signup_form(v))
             },
         );
@@ -94,7 +109,7 @@ pub fn signup_page(meta: &PageMeta, v: &SignupView) -> Markup {
         meta,
         html! {
             h1 { "Get " (v.publication) " by email" }
-            p.lede { (v.pitch) }
+            (pitch(v, true))
             div.card { (signup_form(v)) }
         },
     )
@@ -146,6 +161,8 @@ pub fn check_email_page(meta: &PageMeta, v: &CheckEmailView) -> Markup {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ConfirmedView {
     pub publication: String,
+    /// The editors' words (cleaned HTML); empty: the stock thank-you.
+    pub message_html: String,
     /// `None` when an expired link was replayed: the emails carry fresh ones.
     pub preferences_url: Option<String>,
     /// e.g. "The next issue goes out on Tuesday 7 March at 07:00 GMT."; `None` when no
@@ -160,7 +177,9 @@ pub fn confirmed_page(meta: &PageMeta, v: &ConfirmedView) -> Markup {
         meta,
         html! {
             h1 { "You're subscribed" }
-            p.lede { "Thank you for confirming. " (v.publication) " will come to your inbox." }
+            @if v.message_html.trim().is_empty() {
+                p.lede { "Thank you for confirming. " (v.publication) " will come to your inbox." }
+            } @else { div.lede.copy { (PreEscaped(&v.message_html)) } }
             @if let Some(next) = &v.next_issue {
                 p { strong { (next) } " That is when your first issue arrives." }
             }
@@ -549,6 +568,7 @@ mod tests {
             publication: "Breakfast in Red".into(),
             flash: None,
             noindex: false,
+            brand: Default::default(),
         }
     }
 

@@ -127,7 +127,7 @@ async fn send_issue(app: &App, d: u32, stories: &[Story], note: &str) -> i64 {
 
 /// Three issues (3, 4 and 5 March 2026); the clock is left at 06:00 on the 5th, an hour
 /// before that day's 07:00 send.
-async fn three_issues(app: &App) {
+pub(crate) async fn three_issues(app: &App) {
     let first = [
         Story {
             key: "dockers",
@@ -748,3 +748,87 @@ async fn largest_issue(extra: &str, label: &str) {
     assert!(html.len() < 90_000, "{} bytes of HTML", html.len());
     t.stop().await;
 }
+
+/// A special edition shares its date with that day's daily issue, so the archive knows it
+/// by its id: the index, the neighbours, the canonical link and the feed all have to say
+/// `/archive/<id>`, or they open the daily issue instead (they did, by date).
+async fn special_editions_are_linked_by_their_own_path(backend: Backend) {
+    let Some(t) = spawn(backend).await else {
+        return;
+    };
+    let app = &t.app;
+    three_issues(app).await;
+    app.clock.set(at("2026-03-05T09:00:00Z"));
+    let now = app.now_ms();
+    let feed = app
+        .store
+        .insert_feed("https://paper.example/late.xml", "late", Some("News"), now)
+        .await
+        .unwrap()
+        .id;
+    app.store
+        .upsert_article(
+            feed,
+            &NewArticle {
+                dedup_key: "https://paper.example/late",
+                guid: None,
+                link: Some("https://paper.example/late"),
+                title: "Breaking: the strike spreads",
+                author: None,
+                published_at: now - 60_000,
+                summary_html: "",
+                summary_text: "It spread.",
+                section: Some("News"),
+                categories: &[],
+                image_url: None,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let special = breakfast::edition::new_special(app).await.unwrap();
+    breakfast::edition::send(
+        app,
+        breakfast::edition::Which::Digest(special.id),
+        breakfast::edition::By::Editor(1),
+    )
+    .await
+    .unwrap();
+    app.store.mark_digest_sent(special.id, now).await.unwrap();
+    let path = format!("/archive/{}", special.id);
+
+    let (status, index) = get(&t, "/archive").await;
+    assert_eq!(status, 200);
+    assert!(index.contains(&format!("href=\"{path}\"")), "{index}");
+    assert!(
+        index.contains("href=\"/archive/2026-03-05\""),
+        "the daily one too"
+    );
+    // The archive's sign-up forms name the weekly edition's day, as the sign-up page does.
+    assert!(index.contains("A weekly round-up, on Sundays"), "{index}");
+
+    let (status, page) = get(&t, &path).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Breaking: the strike spreads"), "{page}");
+    assert!(page.contains("A weekly round-up, on Sundays"));
+    assert!(page.contains(&format!(
+        r#"<link rel="canonical" href="{}{path}">"#,
+        t.base
+    )));
+    assert!(
+        page.contains(r#"href="/archive/2026-03-05" rel="prev""#)
+            || page.contains(r#"rel="prev" href="/archive/2026-03-05""#),
+        "the daily issue of the same day comes before it: {page}"
+    );
+    let (_, daily) = get(&t, "/archive/2026-03-05").await;
+    assert!(
+        daily.contains(&format!(r#"href="{path}" rel="next""#)),
+        "{daily}"
+    );
+    assert!(daily.contains("A film about the miners"));
+
+    let (_, xml) = get(&t, "/archive.atom").await;
+    assert!(xml.contains(&format!("{}{path}", t.base)), "{xml}");
+    t.stop().await;
+}
+on_both_databases!(special_editions_are_linked_by_their_own_path);

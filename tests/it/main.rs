@@ -4,10 +4,12 @@
 mod helpers;
 mod kit;
 
+mod a11y;
 mod admin;
 mod archive;
 mod audience;
 mod bounces;
+mod brand;
 mod crash;
 mod curation;
 mod delivery;

@@ -1,8 +1,9 @@
-//! The admin web UI: sign-in, today's digest, schedule, past digests, feeds,
+//! The admin web UI: sign-in, today's digest, schedule, past digests, feeds, branding,
 //! subscribers and API tokens. Every page is server-rendered and works without
 //! JavaScript; every form posts with the session's CSRF token.
 
 mod bounces;
+mod branding;
 mod digest;
 mod feed_edit;
 mod leaving;
@@ -12,6 +13,7 @@ pub mod queue;
 mod schedule;
 mod subscribers;
 
+pub use branding::upload_routes as branding_upload_routes;
 pub use subscribers::upload_routes;
 
 use axum::{
@@ -74,6 +76,9 @@ pub fn routes() -> Router<App> {
         )
         .route("/admin/digests", get(pages::past_digests))
         .route("/admin/leaving", get(leaving::page))
+        .route("/admin/branding", get(branding::page))
+        .route("/admin/branding/look", post(branding::save_look))
+        .route("/admin/branding/copy", post(branding::copy_action))
         .route("/admin/feeds", get(pages::feeds).post(pages::add_feed))
         .route("/admin/feeds/{id}/fetch", post(pages::fetch_feed))
         .route("/admin/feeds/{id}/edit", post(feed_edit::edit_feed))
@@ -168,6 +173,7 @@ pub fn meta(app: &App, title: &str, flash: Option<Flash>) -> PageMeta {
         publication: app.config.newsletter.name.clone(),
         flash,
         noindex: true,
+        brand: Default::default(),
     }
 }
 

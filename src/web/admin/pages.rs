@@ -32,7 +32,7 @@ pub async fn past_digests(
     for d in digests {
         let p = app.store.delivery_progress(d.id, app.now_ms()).await?;
         rows.push(PastDigestRow {
-            archive_url: format!("/archive/{}", d.issue_date),
+            archive_url: crate::digest::compose::archive_path_of(&d.kind, d.id, &d.issue_date),
             date: d.issue_date,
             subject: d.subject.unwrap_or_default(),
             status: p.status.to_string(),

@@ -311,7 +311,11 @@ async fn detail_response(
         .await?
         .into_iter()
         .map(|d| DeliveryLine {
-            archive_href: format!("/archive/{}", d.issue_date),
+            archive_href: crate::digest::compose::archive_path_of(
+                &d.kind,
+                d.digest_id,
+                &d.issue_date,
+            ),
             issue: d.issue_date,
             subject: d.subject.unwrap_or_default(),
             state: d.state.to_string(),

@@ -31,6 +31,7 @@ pub(super) async fn confirmed_view(app: &App, c: &subscribers::Confirmed) -> Con
     };
     ConfirmedView {
         publication: app.config.newsletter.name.clone(),
+        message_html: crate::brand::copy_html(app, crate::brand::CopyKey::Confirmed),
         preferences_url: (!c.link_expired)
             .then(|| subscribers::preferences_url(app, c.subscriber.id)),
         next_issue: crate::schedule::moments::first_issue_sentence(
@@ -39,7 +40,7 @@ pub(super) async fn confirmed_view(app: &App, c: &subscribers::Confirmed) -> Con
         )
         .await,
         latest_issue: latest.map(|d| {
-            let href = format!("/archive/{}", d.issue_date);
+            let href = crate::digest::compose::archive_path_of(&d.kind, d.id, &d.issue_date);
             (d.subject.unwrap_or_else(|| d.issue_date.clone()), href)
         }),
     }

@@ -21,6 +21,7 @@ use crate::web::rate_limit::RateLimiter;
 
 use self::{address_change::*, confirm::*, preferences::*, signup::*, unsubscribe::*};
 
+pub(crate) use respond::weekday_name;
 pub use too_large::shape_too_large;
 
 pub fn routes() -> Router<App> {

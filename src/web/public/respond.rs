@@ -28,6 +28,7 @@ pub(super) fn meta(app: &App, title: &str, noindex: bool) -> PageMeta {
         publication: app.config.newsletter.name.clone(),
         flash: None,
         noindex,
+        brand: app.look.current().brand.clone(),
     }
 }
 
@@ -150,7 +151,7 @@ pub(super) fn resend_interval(app: &App) -> String {
     }
 }
 
-pub(super) fn weekday_name(short: &str) -> String {
+pub(crate) fn weekday_name(short: &str) -> String {
     // The schedule's one weekday table; anything unknown reads as Sunday, as it always did.
     let key = short.trim().to_ascii_lowercase();
     let full = crate::schedule::WEEKDAYS

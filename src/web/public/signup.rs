@@ -27,6 +27,7 @@ pub(super) fn signup_view(app: &App, embed: bool) -> SignupView {
     SignupView {
         publication: app.config.newsletter.name.clone(),
         pitch: app.config.newsletter.pitch.clone(),
+        pitch_html: crate::brand::copy_html(app, crate::brand::CopyKey::SignupPitch),
         embed,
         weekly_day: weekday_name(&app.config.subscribers.weekly_day),
         ..Default::default()

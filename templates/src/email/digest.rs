@@ -6,10 +6,12 @@
 //! per recipient. So those values are only ever escaped, never trimmed,
 //! re-cased, wrapped or encoded, and each is written exactly once per part.
 
+use crate::brand::Brand;
 use maud::{Markup, PreEscaped, html};
 
 use super::{
-    BOX_BG, CARD_BG, box_bg, document, ink, muted, rule, safe_accent, sans, serif, underlined, wrap,
+    BOX_BG, CARD_BG, box_bg, document, ink, logo_or_name, muted, rule, safe_accent, sans, serif,
+    underlined, wrap,
 };
 
 /// Everything one digest shows. Times are already formatted: the service
@@ -45,8 +47,8 @@ pub struct DigestEmail {
     pub postal_address: String,
     /// e.g. "You get this because you subscribed at example.org."
     pub why_received: String,
-    /// A hex colour such as "#b3001b"; anything else falls back to the red.
-    pub accent_colour: String,
+    /// The accents (a colour that is not bare hex falls back to the red) and the logo.
+    pub brand: Brand,
 }
 
 /// A short block an editor places between stories (a fundraiser, an event).
@@ -127,7 +129,7 @@ const NOTE_CSS: &str = concat!(
 );
 
 pub fn render_digest_html(d: &DigestEmail) -> String {
-    let accent = safe_accent(&d.accent_colour);
+    let accent = safe_accent(&d.brand.accent);
     let column = html! {
         // "View in browser" sits above the card so it is the first link a
         // reader with a broken client sees.
@@ -171,7 +173,7 @@ pub fn render_digest_html(d: &DigestEmail) -> String {
         }
         (footer(d))
     };
-    document(&d.subject, &d.preheader, column).into_string()
+    document(&d.subject, &d.preheader, &d.brand, column).into_string()
 }
 
 fn masthead(d: &DigestEmail, accent: &str) -> Markup {
@@ -179,7 +181,7 @@ fn masthead(d: &DigestEmail, accent: &str) -> Markup {
         tr {
             td.bf-pad align="center" style="padding:34px 32px 22px 32px" {
                 h1.bf-accent.bf-title style={ "margin:0;font-family:" (serif!()) ";font-size:38px;line-height:42px;font-weight:700;letter-spacing:-0.5px;color:" (accent) } {
-                    (d.publication)
+                    (logo_or_name(&d.brand, &d.publication, accent, 56))
                 }
                 p.bf-muted style=(concat!("margin:10px 0 0 0;font-family:", sans!(), ";font-size:12px;line-height:16px;font-weight:600;letter-spacing:1.6px;text-transform:uppercase;color:", muted!())) {
                     (d.date_label)
@@ -264,7 +266,7 @@ fn headline_list(headlines: &[(String, String)], accent: &str) -> Markup {
 
 /// Inline the note's styles; if the inliner cannot parse it, the note is
 /// still better shown plain than not at all.
-fn inline_note(note: &str, accent: &str) -> String {
+pub(crate) fn inline_note(note: &str, accent: &str) -> String {
     let inliner = css_inline::CSSInliner::options()
         .load_remote_stylesheets(false)
         .build();
@@ -714,7 +716,7 @@ pub(crate) mod tests {
             preferences_url: PREFS.into(),
             postal_address: "Breakfast in Red, 1 Example Street, London E1 0AA, United Kingdom".into(),
             why_received: "You are receiving this because you subscribed to the Breakfast in Red daily digest at example.org.".into(),
-            accent_colour: "#b3001b".into(),
+            brand: Brand::default(),
         }
     }
 
@@ -835,7 +837,10 @@ pub(crate) mod tests {
     #[test]
     fn hostile_accent_is_replaced() {
         let d = DigestEmail {
-            accent_colour: "red\" onload=\"x".into(),
+            brand: Brand {
+                accent: "red\" onload=\"x".into(),
+                ..Brand::default()
+            },
             ..sample()
         };
         let html = render_digest_html(&d);

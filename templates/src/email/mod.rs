@@ -12,9 +12,8 @@ pub mod transactional;
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-/// The publication's red; also the fallback when a configured accent is not
-/// a plain hex colour.
-pub(crate) const DEFAULT_ACCENT: &str = "#b3001b";
+use crate::brand::{Brand, safe_colour};
+pub(crate) use crate::brand::{DEFAULT_ACCENT, DEFAULT_ACCENT_DARK};
 
 /// Palette and type, as macros so that `concat!` can build whole inline
 /// style strings at compile time.
@@ -85,17 +84,17 @@ a[x-apple-data-detectors]{color:inherit!important;text-decoration:none!important
 .bf-box{background-color:#2a241e!important}
 .bf-ink{color:#efe9df!important}
 .bf-muted{color:#b9ae9f!important}
-.bf-accent,.bf-note a{color:#ff8f9a!important}
+.bf-accent,.bf-note a{color:{ACCENT_DARK}!important}
 .bf-rule{border-color:#3b342c!important}
-.bf-btn{background-color:#c4132e!important}
-.bf-btn a{color:#ffffff!important}
+.bf-btn{background-color:{ACCENT_DARK}!important}
+.bf-btn a{color:{ON_ACCENT_DARK}!important}
 }
 [data-ogsb] .bf-page{background-color:#15120f!important}
 [data-ogsb] .bf-card{background-color:#201c18!important}
 [data-ogsb] .bf-box{background-color:#2a241e!important}
 [data-ogsc] .bf-ink{color:#efe9df!important}
 [data-ogsc] .bf-muted{color:#b9ae9f!important}
-[data-ogsc] .bf-accent{color:#ff8f9a!important}
+[data-ogsc] .bf-accent{color:{ACCENT_DARK}!important}
 ";
 
 /// Outlook for Windows ignores `max-width`, so it gets a fixed 600px table
@@ -109,7 +108,16 @@ const PREHEADER_SPACER: &str = "&#847;&zwnj;&nbsp;";
 
 /// The document around any email body: head, hidden preheader, the page
 /// background and the centred 600px column. `column` must be `<tr>` rows.
-pub(crate) fn document(title: &str, preheader: &str, column: Markup) -> Markup {
+pub(crate) fn document(title: &str, preheader: &str, brand: &Brand, column: Markup) -> Markup {
+    let head_css = HEAD_CSS
+        .replace(
+            "{ACCENT_DARK}",
+            safe_colour(&brand.accent_dark, DEFAULT_ACCENT_DARK),
+        )
+        .replace(
+            "{ON_ACCENT_DARK}",
+            safe_colour(&brand.on_accent_dark, "#1a0c0e"),
+        );
     html! {
         (DOCTYPE)
         html lang="en" dir="ltr" {
@@ -122,7 +130,7 @@ pub(crate) fn document(title: &str, preheader: &str, column: Markup) -> Markup {
                 meta name="color-scheme" content="light dark";
                 meta name="supported-color-schemes" content="light dark";
                 title { (title) }
-                style { (PreEscaped(HEAD_CSS)) }
+                style { (PreEscaped(head_css)) }
             }
             body.bf-body style=(concat!("margin:0;padding:0;width:100%;background-color:", page_bg!(), ";-webkit-text-size-adjust:100%;-ms-text-size-adjust:100%")) {
                 span style=(concat!("display:none;font-size:1px;line-height:1px;max-height:0;max-width:0;opacity:0;overflow:hidden;mso-hide:all;color:", page_bg!())) {
@@ -149,12 +157,14 @@ pub(crate) fn document(title: &str, preheader: &str, column: Markup) -> Markup {
 
 /// A bulletproof button: the table cell paints the colour for Outlook, the
 /// padded link gives everyone else a large tap target.
-pub(crate) fn button(label: &str, url: &str, accent: &str) -> Markup {
+pub(crate) fn button(label: &str, url: &str, brand: &Brand) -> Markup {
+    let accent = safe_accent(&brand.accent);
+    let on_accent = safe_colour(&brand.on_accent, "#ffffff");
     html! {
         table role="presentation" cellpadding="0" cellspacing="0" border="0" style="border-collapse:separate" {
             tr {
                 td.bf-btn bgcolor=(accent) style={ "border-radius:6px;mso-padding-alt:14px 28px;background-color:" (accent) } {
-                    a href=(url) target="_blank" style=(concat!("display:inline-block;padding:14px 28px;font-family:", sans!(), ";font-size:16px;line-height:20px;font-weight:700;color:#ffffff;text-decoration:none;border-radius:6px")) {
+                    a href=(url) target="_blank" style={ "display:inline-block;padding:14px 28px;font-family:" (sans!()) ";font-size:16px;line-height:20px;font-weight:700;color:" (on_accent) ";text-decoration:none;border-radius:6px" } {
                         (label)
                     }
                 }
@@ -166,12 +176,19 @@ pub(crate) fn button(label: &str, url: &str, accent: &str) -> Markup {
 /// A configured accent ends up inside `style` attributes, where escaping
 /// stops nothing; only a bare hex colour gets through.
 pub(crate) fn safe_accent(colour: &str) -> &str {
-    let c = colour.trim();
-    let hex = c.strip_prefix('#').unwrap_or("");
-    if matches!(hex.len(), 3 | 6) && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        c
-    } else {
-        DEFAULT_ACCENT
+    safe_colour(colour, DEFAULT_ACCENT)
+}
+
+/// The masthead's mark: the logo at `height` px, its alt text in the accent and the
+/// masthead's type for clients that block images; or the name itself.
+pub(crate) fn logo_or_name(brand: &Brand, publication: &str, accent: &str, height: u32) -> Markup {
+    html! {
+        @if let Some(logo) = &brand.logo {
+            img src=(logo.url) alt=(logo.alt) height=(height)
+                style={ "display:block;margin:0 auto;border:0;outline:none;height:" (height) "px;width:auto;max-width:100%;color:" (accent) };
+        } @else {
+            (publication)
+        }
     }
 }
 

@@ -2,18 +2,24 @@
 //! digest's livery, so a subscriber recognises the sender before the first
 //! digest ever arrives.
 
-use maud::html;
+use maud::{PreEscaped, html};
 
 use super::{
-    CARD_BG, DEFAULT_ACCENT, button, document, ink, muted, rule, sans, serif, underlined, wrap,
+    CARD_BG, button, digest::inline_note, document, ink, logo_or_name, muted, rule, safe_accent,
+    sans, serif, underlined, wrap,
 };
+use crate::brand::Brand;
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TransactionalEmail {
     pub publication: String,
     pub preheader: String,
     pub heading: String,
-    /// Plain text, one entry per paragraph.
+    /// The editable part (the publication's own words), already rendered from Markdown
+    /// and cleaned by the service, with its plain-text twin; shown before `paragraphs`.
+    pub intro_html: Option<String>,
+    pub intro_text: Option<String>,
+    /// Plain text, one entry per paragraph: the fixed sentences no edit can remove.
     pub paragraphs: Vec<String>,
     /// (label, url): the one thing the reader should do.
     pub button: Option<(String, String)>,
@@ -23,10 +29,12 @@ pub struct TransactionalEmail {
     /// List mail (the welcome email) carries a visible unsubscribe link, as the
     /// bulk-sender rules ask of every list message; a confirmation request does not.
     pub unsubscribe_url: Option<String>,
+    pub brand: Brand,
 }
 
 pub fn render_transactional_html(m: &TransactionalEmail) -> String {
-    let accent = DEFAULT_ACCENT;
+    let accent = safe_accent(&m.brand.accent);
+    let intro = m.intro_html.as_deref().map(|h| inline_note(h, accent));
     let column = html! {
         tr {
             td.bf-card bgcolor=(CARD_BG) style={ "background-color:" (CARD_BG) ";border-top:5px solid " (accent) ";border-radius:3px" } {
@@ -34,7 +42,7 @@ pub fn render_transactional_html(m: &TransactionalEmail) -> String {
                     tr {
                         td.bf-pad style="padding:26px 32px 0 32px" {
                             p.bf-accent.bf-rule style={ "margin:0;padding:0 0 18px 0;font-family:" (serif!()) ";font-size:20px;line-height:24px;font-weight:700;color:" (accent) ";border-bottom:1px solid " (rule!()) } {
-                                (m.publication)
+                                (logo_or_name(&m.brand, &m.publication, accent, 40))
                             }
                         }
                     }
@@ -43,6 +51,11 @@ pub fn render_transactional_html(m: &TransactionalEmail) -> String {
                             h1.bf-ink style=(concat!("margin:0 0 16px 0;font-family:", serif!(), ";font-size:28px;line-height:34px;font-weight:700;color:", ink!())) {
                                 (m.heading)
                             }
+                            @if let Some(intro) = intro {
+                                div.bf-ink.bf-note style=(concat!("margin:0 0 16px 0;font-family:", sans!(), ";font-size:16px;line-height:25px;color:", ink!())) {
+                                    (PreEscaped(intro))
+                                }
+                            }
                             @for p in &m.paragraphs {
                                 p.bf-ink style=(concat!("margin:0 0 16px 0;font-family:", sans!(), ";font-size:16px;line-height:25px;color:", ink!())) {
                                     (p)
@@ -50,7 +63,7 @@ pub fn render_transactional_html(m: &TransactionalEmail) -> String {
                             }
                             @if let Some((label, url)) = &m.button {
                                 div style="padding:8px 0 18px 0" {
-                                    (button(label, url, accent))
+                                    (button(label, url, &m.brand))
                                 }
                                 // Some clients strip or break buttons; the
                                 // address in full is the fallback.
@@ -83,7 +96,7 @@ pub fn render_transactional_html(m: &TransactionalEmail) -> String {
             }
         }
     };
-    document(&m.heading, &m.preheader, column).into_string()
+    document(&m.heading, &m.preheader, &m.brand, column).into_string()
 }
 
 pub fn render_transactional_text(m: &TransactionalEmail) -> String {
@@ -92,6 +105,10 @@ pub fn render_transactional_text(m: &TransactionalEmail) -> String {
     out.push_str("\n\n");
     out.push_str(&underlined(&m.heading, '='));
     out.push_str("\n\n");
+    if let Some(intro) = m.intro_text.as_deref().filter(|t| !t.trim().is_empty()) {
+        out.push_str(&wrap(intro, 72));
+        out.push_str("\n\n");
+    }
     for p in &m.paragraphs {
         out.push_str(&wrap(p, 72));
         out.push_str("\n\n");
@@ -136,6 +153,7 @@ pub(crate) mod tests {
             footer_note: "If you did not ask for this, ignore this email and you will hear nothing more.".into(),
             postal_address: "1 Example Street, London E1 0AA".into(),
             unsubscribe_url: None,
+            ..Default::default()
         }
     }
 
