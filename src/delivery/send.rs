@@ -31,10 +31,10 @@ use super::{backoff_ms, ratelimit::RateLimiter};
 use crate::{
     app::App,
     config::Config,
-    digest::Personaliser,
+    digest::{Personaliser, ReaderCopy},
     domain::{EmailAddress, SubscriberStatus},
-    mail::{OutgoingEmail, SendError},
-    queue::jobs::unsubscribe_for,
+    links::Links,
+    mail::{EncodedEmail, SendError, qp},
     shutdown::Shutdown,
     store::deliveries::{ClaimKind, ClaimedDelivery},
 };
@@ -170,8 +170,9 @@ pub enum Content {
     Personalised(Personaliser),
     Stored {
         subject: String,
-        html: String,
-        text: String,
+        html_qp: String,
+        text_qp: String,
+        links: Links,
     },
 }
 
@@ -184,23 +185,45 @@ impl Content {
                 let (Some(subject), Some(html), Some(text)) = (d.subject, d.html, d.text) else {
                     return Err(e.context(format!("digest {digest_id} has no rendered content")));
                 };
+                let encode = |s: &str| {
+                    let mut out = String::with_capacity(qp::encoded_len_hint(s));
+                    qp::encode_piece(&mut out, s);
+                    out
+                };
                 Ok(Content::Stored {
                     subject,
-                    html,
-                    text,
+                    html_qp: encode(&html),
+                    text_qp: encode(&text),
+                    links: Links::new(app),
                 })
             }
         }
     }
 
-    pub fn render_for(&self, subscriber_id: i64, name: Option<&str>) -> (String, String, String) {
+    /// The subject (the same for everyone) and one recipient's copy.
+    pub fn copy_for(&self, subscriber_id: i64, name: Option<&str>) -> (&str, ReaderCopy) {
         match self {
-            Content::Personalised(p) => p.render_for(subscriber_id, name),
+            Content::Personalised(p) => (p.subject(), p.reader_copy(subscriber_id, name)),
             Content::Stored {
                 subject,
-                html,
-                text,
-            } => (subject.clone(), html.clone(), text.clone()),
+                html_qp,
+                text_qp,
+                links,
+            } => (
+                subject,
+                ReaderCopy {
+                    html_qp: html_qp.clone(),
+                    text_qp: text_qp.clone(),
+                    links: links.personal(subscriber_id),
+                },
+            ),
+        }
+    }
+
+    fn links(&self) -> &Links {
+        match self {
+            Content::Personalised(p) => p.links(),
+            Content::Stored { links, .. } => links,
         }
     }
 }
@@ -454,14 +477,15 @@ async fn send_one(
             SendError::Permanent(format!("invalid address: {e}")),
         )
     })?;
-    let (subject, html, text) = content.render_for(row.subscriber_id, row.name.as_deref());
-    let email = OutgoingEmail {
+    let (subject, copy) = content.copy_for(row.subscriber_id, row.name.as_deref());
+    let email = EncodedEmail {
         to,
         to_name: row.name.clone(),
-        subject,
-        html,
-        text,
-        unsubscribe: Some(unsubscribe_for(app, row.subscriber_id)),
+        subject: subject.to_owned(),
+        html_qp: copy.html_qp,
+        text_qp: copy.text_qp,
+        // The body's own unsubscribe link, not a second signature.
+        unsubscribe: Some(content.links().list_unsubscribe(copy.links.unsubscribe)),
     };
     // The envelope sender names this delivery, so a later bounce finds its row.
     let bounce_ref = crate::bounces::BounceRef::Delivery {
@@ -470,7 +494,7 @@ async fn send_one(
     };
     let return_path = crate::bounces::return_path(app, bounce_ref);
     let message = email
-        .to_message_returning(&app.identity, return_path.as_ref())
+        .into_message(&app.identity, return_path.as_ref())
         .map_err(|e| ("unbuildable", SendError::Permanent(e.to_string())))?;
     app.mailer.send(message).await.map_err(|e| ("refused", e))
 }

@@ -447,7 +447,7 @@ fn render(
                 .saturating_sub(selection.pinned.len()),
         ),
         on_this_day: on_this_day.map(|a| view(a, false, "%-d %B %Y")),
-        view_in_browser_url: app.url(&archive_path(digest)),
+        view_in_browser_url: crate::links::Links::new(app).archive(digest),
         subscribe_url: app.url("/"),
         unsubscribe_url: sentinels.for_slot(Slot::Unsubscribe),
         preferences_url: sentinels.for_slot(Slot::Preferences),

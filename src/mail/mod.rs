@@ -8,6 +8,7 @@ mod compose;
 pub mod dkim;
 mod outbox;
 mod pool;
+pub mod qp;
 mod smtp;
 
 use std::time::{Duration, Instant};
@@ -17,7 +18,8 @@ use std::sync::Arc;
 use lettre::Message;
 
 pub use compose::{
-    BOUNCE_REF_HEADER, ComposeError, MailIdentity, OutgoingEmail, ReturnPath, Unsubscribe,
+    BOUNCE_REF_HEADER, ComposeError, ConstantHeaders, EncodedEmail, MailIdentity, OutgoingEmail,
+    ReturnPath, Unsubscribe,
 };
 pub use outbox::Outbox;
 pub use smtp::{SmtpSettings, TlsMode, parse_smtp_url};
@@ -30,6 +32,8 @@ pub struct Mailer {
     transport: Transport,
     /// Present when `[[mail.dkim]]` keys are configured: then nothing leaves unsigned.
     dkim: Option<Arc<dkim::Signers>>,
+    /// The send-time histogram, looked up once rather than per message.
+    send_seconds: metrics::Histogram,
 }
 
 #[derive(Clone)]
@@ -68,20 +72,25 @@ impl Mailer {
             Transport::Outbox(Outbox::new(&config.mail.outbox_dir)?)
         } else {
             let settings = parse_smtp_url(config.smtp_url.expose())?;
-            Transport::Smtp(std::sync::Arc::new(smtp::transport(
+            Transport::Smtp(std::sync::Arc::new(pool::SmtpPool::from_settings(
                 &settings,
                 &config.mail,
             )?))
         };
         let from_domain = MailIdentity::from_config(config)?.id_domain;
         let dkim = dkim::Signers::from_config(&config.mail, &from_domain)?.map(Arc::new);
-        Ok(Mailer { transport, dkim })
+        Ok(Mailer {
+            transport,
+            dkim,
+            send_seconds: send_seconds(),
+        })
     }
 
     pub fn outbox(dir: &str) -> anyhow::Result<Mailer> {
         Ok(Mailer {
             transport: Transport::Outbox(Outbox::new(dir)?),
             dkim: None,
+            send_seconds: send_seconds(),
         })
     }
 
@@ -118,7 +127,7 @@ impl Mailer {
                 .map(|_| ())
                 .map_err(|e| SendError::Transient(e.to_string())),
         };
-        metrics::histogram!("breakfast_mail_send_seconds").record(started.elapsed().as_secs_f64());
+        self.send_seconds.record(started.elapsed().as_secs_f64());
         result
     }
 
@@ -137,6 +146,10 @@ impl Mailer {
             Transport::Outbox(outbox) => outbox.check_writable().map_err(|e| e.to_string()),
         }
     }
+}
+
+fn send_seconds() -> metrics::Histogram {
+    metrics::histogram!("breakfast_mail_send_seconds")
 }
 
 fn classify_pool(e: pool::PoolError) -> SendError {

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::Job;
 use crate::{
     app::App,
-    domain::{EmailAddress, Purpose},
+    domain::EmailAddress,
     mail::{OutgoingEmail, Unsubscribe},
 };
 
@@ -129,10 +129,6 @@ pub async fn send_transactional(job: SendTransactional, app: Data<App>) -> Resul
 
 /// The RFC 8058 headers for list mail to `subscriber_id`.
 pub fn unsubscribe_for(app: &App, subscriber_id: i64) -> Unsubscribe {
-    let token = app.signer.sign(subscriber_id, Purpose::Unsubscribe, None);
-    let mailto = app.config.newsletter.unsubscribe_mailto.trim();
-    Unsubscribe {
-        url: app.url(&format!("/unsubscribe?token={token}")),
-        mailto: (!mailto.is_empty()).then(|| format!("mailto:{mailto}?subject=unsubscribe")),
-    }
+    let links = crate::links::Links::new(app);
+    links.list_unsubscribe(links.unsubscribe(subscriber_id))
 }
