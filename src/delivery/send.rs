@@ -8,6 +8,9 @@
 //!   takes them). So after `kill -9` at most [`in_flight_limit`] messages were accepted
 //!   by the server without the ledger knowing: those, and only those, may go out twice.
 //!   Rows claimed but not yet on the wire go out once, by whoever takes them over.
+//!   (On PostgreSQL the `sent` marks are committed without waiting for the WAL fsync;
+//!   only a crash of the database server itself can forget its last ~0.6 s of them, see
+//!   [`crate::store::Store::mark_sent`].)
 //! - **Fast recovery.** Claims name their owner (this process's id), and the owner
 //!   renews its row in `delivery_owners` every [`HEARTBEAT_EVERY`]. Once an owner has
 //!   been silent for [`OWNER_SILENT_AFTER`], any process takes its rows over.
@@ -166,6 +169,8 @@ impl Tally {
 
 /// A digest ready to personalise: through the composer's personaliser when it can load
 /// the digest, otherwise the stored subject, HTML and text as they are.
+// One value per digest, kept in an `Arc`: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Content {
     Personalised(Personaliser),
     Stored {

@@ -1,6 +1,7 @@
 //! Getting a message to a mail server, or into the outbox folder.
 //!
-//! Two transports behind one type: SMTP through lettre's pooled async client, and a file
+//! Two transports behind one type: SMTP through our own pool of lettre connections
+//! ([`pool`], which uses the settings parsed in [`smtp`]; the dependency runs one way), and a file
 //! outbox that writes one `.eml` per message — the embedded default, so that a new
 //! installation shows real emails without a mail server.
 
