@@ -13,6 +13,7 @@
 # on a shared machine the ceiling moves too. Settings are the defaults (mail.pool_size=8,
 # the same 8 sessions as smtp-source) unless POOL / CONC are set.
 #   DKIM=1 sudo bench/delivery.sh          # also each N with DKIM RSA-2048 signing on
+#   BIN=/tmp/other-breakfast sudo bench/delivery.sh   # a given build instead of building
 #
 # Needs: apt-get install -y postfix (smtp-sink, smtp-source), sqlite3, /usr/bin/time,
 # psql for PostgreSQL, and root (smtp-sink drops to `nobody`). Builds the release binary.
@@ -33,8 +34,10 @@ for tool in smtp-sink smtp-source sqlite3 /usr/bin/time; do
   command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install -y postfix sqlite3 time)"; exit 1; }
 done
 
-cargo build --release --quiet --bin breakfast
-BIN=$PWD/target/release/breakfast
+if [ -z "${BIN:-}" ]; then # BIN=/path/to/breakfast to measure another build
+  cargo build --release --quiet --bin breakfast
+  BIN=$PWD/target/release/breakfast
+fi
 WORK=$(mktemp -d /tmp/breakfast-bench.XXXXXX)
 chmod 755 "$WORK"
 SINK_PID=

@@ -61,5 +61,5 @@ PER=$(( (I2 - I1) / (N2 - N1) ))
 echo "instructions: N=$N1 $I1, N=$N2 $I2 => $PER per message"
 echo "== inclusive instructions per message (N=$N2 run), main steps"
 callgrind_annotate --inclusive=yes --auto=no "$WORK/cg.$N2" 2>/dev/null \
-  | grep -E "claim_deliveries|render_for|TokenSigner.*sign|to_message|Message.*formatted|SmtpPool.*send|AsyncSmtpConnection.*send|mark_sent|record_loop|Mailer.*send|dkim|sqlite3VdbeExec|deliver_one" \
+  | grep -E "claim_deliveries|render_for|reader_copy|EncodedTemplate.*fill|TokenSigner.*sign|to_message|into_message|Message.*formatted|SmtpPool.*send|AsyncSmtpConnection.*send|mark_sent|record_loop|Mailer.*send|dkim|sqlite3VdbeExec|deliver_one|send_one" \
   | awk -v n="$N2" '{ v = $1; gsub(",", "", v); printf "%12d  %s\n", v / n, substr($0, index($0, $2)) }'

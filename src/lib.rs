@@ -17,6 +17,7 @@ pub mod doctor;
 pub mod domain;
 pub mod edition;
 pub mod feeds;
+pub mod links;
 pub mod mail;
 pub mod ops;
 pub mod queue;

@@ -8,6 +8,9 @@
 //!   takes them). So after `kill -9` at most [`in_flight_limit`] messages were accepted
 //!   by the server without the ledger knowing: those, and only those, may go out twice.
 //!   Rows claimed but not yet on the wire go out once, by whoever takes them over.
+//!   (On PostgreSQL the `sent` marks are committed without waiting for the WAL fsync;
+//!   only a crash of the database server itself can forget its last ~0.6 s of them, see
+//!   [`crate::store::Store::mark_sent`].)
 //! - **Fast recovery.** Claims name their owner (this process's id), and the owner
 //!   renews its row in `delivery_owners` every [`HEARTBEAT_EVERY`]. Once an owner has
 //!   been silent for [`OWNER_SILENT_AFTER`], any process takes its rows over.
@@ -31,10 +34,10 @@ use super::{backoff_ms, ratelimit::RateLimiter};
 use crate::{
     app::App,
     config::Config,
-    digest::Personaliser,
+    digest::{Personaliser, ReaderCopy},
     domain::{EmailAddress, SubscriberStatus},
-    mail::{OutgoingEmail, SendError},
-    queue::jobs::unsubscribe_for,
+    links::Links,
+    mail::{EncodedEmail, SendError, qp},
     shutdown::Shutdown,
     store::deliveries::{ClaimKind, ClaimedDelivery},
 };
@@ -166,12 +169,15 @@ impl Tally {
 
 /// A digest ready to personalise: through the composer's personaliser when it can load
 /// the digest, otherwise the stored subject, HTML and text as they are.
+// One value per digest, kept in an `Arc`: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Content {
     Personalised(Personaliser),
     Stored {
         subject: String,
-        html: String,
-        text: String,
+        html_qp: String,
+        text_qp: String,
+        links: Links,
     },
 }
 
@@ -184,23 +190,45 @@ impl Content {
                 let (Some(subject), Some(html), Some(text)) = (d.subject, d.html, d.text) else {
                     return Err(e.context(format!("digest {digest_id} has no rendered content")));
                 };
+                let encode = |s: &str| {
+                    let mut out = String::with_capacity(qp::encoded_len_hint(s));
+                    qp::encode_piece(&mut out, s);
+                    out
+                };
                 Ok(Content::Stored {
                     subject,
-                    html,
-                    text,
+                    html_qp: encode(&html),
+                    text_qp: encode(&text),
+                    links: Links::new(app),
                 })
             }
         }
     }
 
-    pub fn render_for(&self, subscriber_id: i64, name: Option<&str>) -> (String, String, String) {
+    /// The subject (the same for everyone) and one recipient's copy.
+    pub fn copy_for(&self, subscriber_id: i64, name: Option<&str>) -> (&str, ReaderCopy) {
         match self {
-            Content::Personalised(p) => p.render_for(subscriber_id, name),
+            Content::Personalised(p) => (p.subject(), p.reader_copy(subscriber_id, name)),
             Content::Stored {
                 subject,
-                html,
-                text,
-            } => (subject.clone(), html.clone(), text.clone()),
+                html_qp,
+                text_qp,
+                links,
+            } => (
+                subject,
+                ReaderCopy {
+                    html_qp: html_qp.clone(),
+                    text_qp: text_qp.clone(),
+                    links: links.personal(subscriber_id),
+                },
+            ),
+        }
+    }
+
+    fn links(&self) -> &Links {
+        match self {
+            Content::Personalised(p) => p.links(),
+            Content::Stored { links, .. } => links,
         }
     }
 }
@@ -456,14 +484,15 @@ async fn send_one(
             SendError::Permanent(format!("invalid address: {e}")),
         )
     })?;
-    let (subject, html, text) = content.render_for(row.subscriber_id, row.name.as_deref());
-    let email = OutgoingEmail {
+    let (subject, copy) = content.copy_for(row.subscriber_id, row.name.as_deref());
+    let email = EncodedEmail {
         to,
         to_name: row.name.clone(),
-        subject,
-        html,
-        text,
-        unsubscribe: Some(unsubscribe_for(app, row.subscriber_id)),
+        subject: subject.to_owned(),
+        html_qp: copy.html_qp,
+        text_qp: copy.text_qp,
+        // The body's own unsubscribe link, not a second signature.
+        unsubscribe: Some(content.links().list_unsubscribe(copy.links.unsubscribe)),
     };
     // The envelope sender names this delivery, so a later bounce finds its row.
     let bounce_ref = crate::bounces::BounceRef::Delivery {
@@ -472,7 +501,7 @@ async fn send_one(
     };
     let return_path = crate::bounces::return_path(app, bounce_ref);
     let message = email
-        .to_message_returning(&app.identity, return_path.as_ref())
+        .into_message(&app.identity, return_path.as_ref())
         .map_err(|e| ("unbuildable", SendError::Permanent(e.to_string())))?;
     app.mailer.send(message).await.map_err(|e| ("refused", e))
 }

@@ -512,7 +512,7 @@ fn render(
         ),
         on_this_day: on_this_day.map(|a| view(a, false, "%-d %B %Y")),
         announcement,
-        view_in_browser_url: app.url(&archive_path(digest)),
+        view_in_browser_url: crate::links::Links::new(app).archive(digest),
         subscribe_url: app.url("/"),
         unsubscribe_url: sentinels.for_slot(Slot::Unsubscribe),
         preferences_url: sentinels.for_slot(Slot::Preferences),

@@ -11,8 +11,12 @@ pub mod personalise;
 
 use anyhow::Context;
 
-use crate::{app::App, config::DigestConfig, domain::Purpose, domain::TokenSigner};
-use personalise::{Fill, Template};
+use crate::{
+    app::App,
+    config::DigestConfig,
+    links::{Links, PersonalLinks},
+};
+use personalise::{EncodedTemplate, Fill, Template};
 
 pub use compose::{Selection, section_of, select, subject_for, subject_from_pattern};
 
@@ -23,12 +27,22 @@ pub struct Personaliser {
     subject: String,
     html: Template,
     text: Template,
-    signer: TokenSigner,
-    unsubscribe_base: String,
-    preferences_base: String,
+    /// The same two parts with their literal pieces quoted-printable, for sending.
+    html_qp: EncodedTemplate,
+    text_qp: EncodedTemplate,
+    /// The readers' links (their preferences links all expire alike, counted from load).
+    links: Links,
     greetings: Box<DigestConfig>,
-    /// When this preferences links stop working.
-    preferences_expire_at: Option<i64>,
+}
+
+/// One reader's copy of a digest, ready for [`crate::mail::EncodedEmail`]: both parts
+/// quoted-printable, and the links they carry (signed once; the unsubscribe link goes
+/// into `List-Unsubscribe` as it is).
+#[derive(Debug)]
+pub struct ReaderCopy {
+    pub html_qp: String,
+    pub text_qp: String,
+    pub links: PersonalLinks,
 }
 
 impl std::fmt::Debug for Personaliser {
@@ -50,16 +64,17 @@ impl Personaliser {
             .await?
             .with_context(|| format!("digest {digest_id} has not been composed"))?;
         let damaged = || format!("the stored rendering of digest {digest_id} is damaged");
+        let html = Template::from_json(&html).with_context(damaged)?;
+        let text = Template::from_json(&text).with_context(damaged)?;
         Ok(Personaliser {
             digest_id,
             subject: digest.subject.unwrap_or_default(),
-            html: Template::from_json(&html).with_context(damaged)?,
-            text: Template::from_json(&text).with_context(damaged)?,
-            signer: app.signer.clone(),
-            unsubscribe_base: app.url("/unsubscribe?token="),
-            preferences_base: app.url("/preferences?token="),
+            html_qp: html.quoted_printable(),
+            text_qp: text.quoted_printable(),
+            html,
+            text,
+            links: Links::new(app),
             greetings: Box::new(greeting_config(app).await?),
-            preferences_expire_at: crate::subscribers::preferences_expiry(app),
         })
     }
 
@@ -77,18 +92,31 @@ impl Personaliser {
     /// and preferences links.
     pub fn render_for(&self, subscriber_id: i64, name: Option<&str>) -> (String, String, String) {
         let greeting = greeting(&self.greetings, name);
-        let unsubscribe = self.unsubscribe_url(subscriber_id);
-        let preferences = self.preferences_url(subscriber_id);
-        let fill = Fill {
-            greeting: &greeting,
-            unsubscribe_url: &unsubscribe,
-            preferences_url: &preferences,
-        };
+        let links = self.links.personal(subscriber_id);
+        let fill = fill(&greeting, &links);
         (
             self.subject.clone(),
             self.html.fill(&fill),
             self.text.fill(&fill),
         )
+    }
+
+    /// One recipient's copy for sending: as [`render_for`](Self::render_for), with both
+    /// parts quoted-printable and the links returned (each token signed once).
+    pub fn reader_copy(&self, subscriber_id: i64, name: Option<&str>) -> ReaderCopy {
+        let greeting = greeting(&self.greetings, name);
+        let links = self.links.personal(subscriber_id);
+        let fill = fill(&greeting, &links);
+        ReaderCopy {
+            html_qp: self.html_qp.fill(&fill),
+            text_qp: self.text_qp.fill(&fill),
+            links,
+        }
+    }
+
+    /// The links this personaliser writes into each copy.
+    pub fn links(&self) -> &Links {
+        &self.links
     }
 
     /// A test copy for an editor: the greeting for readers without a name, and links
@@ -107,20 +135,13 @@ impl Personaliser {
             self.text.fill(&fill),
         )
     }
+}
 
-    /// The recipient's unsubscribe URL (never expires), also for `List-Unsubscribe`.
-    pub fn unsubscribe_url(&self, subscriber_id: i64) -> String {
-        let token = self.signer.sign(subscriber_id, Purpose::Unsubscribe, None);
-        format!("{}{token}", self.unsubscribe_base)
-    }
-
-    pub fn preferences_url(&self, subscriber_id: i64) -> String {
-        let token = self.signer.sign(
-            subscriber_id,
-            Purpose::Preferences,
-            self.preferences_expire_at,
-        );
-        format!("{}{token}", self.preferences_base)
+fn fill<'a>(greeting: &'a str, links: &'a PersonalLinks) -> Fill<'a> {
+    Fill {
+        greeting,
+        unsubscribe_url: &links.unsubscribe,
+        preferences_url: &links.preferences,
     }
 }
 

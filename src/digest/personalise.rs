@@ -8,6 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::mail::qp;
+
 /// A personal value the template leaves open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -164,6 +166,66 @@ impl Template {
     }
 }
 
+/// A [`Template`] whose literal pieces are already quoted-printable, for the MIME part
+/// of a message: per recipient only the personal values are encoded
+/// ([`crate::mail::qp`]); the rest is copied. Decodes to exactly what
+/// [`Template::fill`] gives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedTemplate {
+    parts: Vec<String>,
+    slots: Vec<Slot>,
+    escape: Escape,
+    literal_len: usize,
+}
+
+impl Template {
+    /// Encodes the literal pieces once.
+    pub fn quoted_printable(&self) -> EncodedTemplate {
+        let parts: Vec<String> = self
+            .parts
+            .iter()
+            .map(|p| {
+                let mut out = String::with_capacity(qp::encoded_len_hint(p));
+                qp::encode_piece(&mut out, p);
+                out
+            })
+            .collect();
+        EncodedTemplate {
+            literal_len: parts.iter().map(String::len).sum(),
+            parts,
+            slots: self.slots.clone(),
+            escape: self.escape,
+        }
+    }
+}
+
+impl EncodedTemplate {
+    /// The part with `fill`'s values in place, quoted-printable.
+    pub fn fill(&self, fill: &Fill<'_>) -> String {
+        let extra: usize = self
+            .slots
+            .iter()
+            .map(|s| fill.value(*s).len() * 3 + 8)
+            .sum();
+        let mut out = String::with_capacity(self.literal_len + extra);
+        let mut escaped = String::new();
+        out.push_str(&self.parts[0]);
+        for (slot, part) in self.slots.iter().zip(&self.parts[1..]) {
+            let value = fill.value(*slot);
+            match self.escape {
+                Escape::Html => {
+                    escaped.clear();
+                    push_escaped(&mut escaped, value);
+                    qp::encode_piece(&mut out, &escaped);
+                }
+                Escape::Text => qp::encode_piece(&mut out, value),
+            }
+            out.push_str(part);
+        }
+        out
+    }
+}
+
 /// The same escaping maud applies, for values written into HTML text and attributes.
 fn push_escaped(out: &mut String, value: &str) {
     for c in value.chars() {
@@ -215,6 +277,19 @@ mod tests {
         let back = Template::from_json(&t.to_json()).unwrap();
         assert_eq!(back, t);
         assert!(back.fill(&FILL).contains("Ana <3 & co"));
+    }
+
+    #[test]
+    fn the_encoded_template_decodes_to_the_filled_one() {
+        let s = Sentinels::new();
+        let long = format!("{}\n{} café — ☕ ", "x".repeat(300), sample(&s));
+        for escape in [Escape::Html, Escape::Text] {
+            let t = Template::split(&long, &s, escape).unwrap();
+            let encoded = t.quoted_printable().fill(&FILL);
+            assert!(encoded.split("\r\n").all(|l| l.len() <= 76));
+            let decoded = String::from_utf8(qp::decode(&encoded)).unwrap();
+            assert_eq!(decoded, t.fill(&FILL).replace('\n', "\r\n"));
+        }
     }
 
     #[test]

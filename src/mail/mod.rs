@@ -1,7 +1,8 @@
 //! Getting a message to a mail server, or into the outbox folder.
 //!
 //! Two transports behind one type: SMTP through our own pool of lettre connections
-//! (`pool`, with Nagle's algorithm off; lettre's own pool is not used), and a file
+//! ([`pool`], with Nagle's algorithm off, using the settings parsed in [`smtp`]; the
+//! dependency runs one way), and a file
 //! outbox that writes one `.eml` per message — the embedded default, so that a new
 //! installation shows real emails without a mail server.
 
@@ -9,6 +10,7 @@ mod compose;
 pub mod dkim;
 mod outbox;
 mod pool;
+pub mod qp;
 mod smtp;
 
 use std::time::{Duration, Instant};
@@ -18,7 +20,8 @@ use std::sync::Arc;
 use lettre::Message;
 
 pub use compose::{
-    BOUNCE_REF_HEADER, ComposeError, MailIdentity, OutgoingEmail, ReturnPath, Unsubscribe,
+    BOUNCE_REF_HEADER, ComposeError, ConstantHeaders, EncodedEmail, MailIdentity, OutgoingEmail,
+    ReturnPath, Unsubscribe,
 };
 pub use outbox::Outbox;
 pub use smtp::{SmtpSettings, TlsMode, parse_smtp_url};
@@ -31,6 +34,8 @@ pub struct Mailer {
     transport: Transport,
     /// Present when `[[mail.dkim]]` keys are configured: then nothing leaves unsigned.
     dkim: Option<Arc<dkim::Signers>>,
+    /// The send-time histogram, looked up once rather than per message.
+    send_seconds: metrics::Histogram,
 }
 
 #[derive(Clone)]
@@ -69,20 +74,25 @@ impl Mailer {
             Transport::Outbox(Outbox::new(&config.mail.outbox_dir)?)
         } else {
             let settings = parse_smtp_url(config.smtp_url.expose())?;
-            Transport::Smtp(std::sync::Arc::new(smtp::transport(
+            Transport::Smtp(std::sync::Arc::new(pool::SmtpPool::from_settings(
                 &settings,
                 &config.mail,
             )?))
         };
         let from_domain = MailIdentity::from_config(config)?.id_domain;
         let dkim = dkim::Signers::from_config(&config.mail, &from_domain)?.map(Arc::new);
-        Ok(Mailer { transport, dkim })
+        Ok(Mailer {
+            transport,
+            dkim,
+            send_seconds: send_seconds(),
+        })
     }
 
     pub fn outbox(dir: &str) -> anyhow::Result<Mailer> {
         Ok(Mailer {
             transport: Transport::Outbox(Outbox::new(dir)?),
             dkim: None,
+            send_seconds: send_seconds(),
         })
     }
 
@@ -119,7 +129,7 @@ impl Mailer {
                 .map(|_| ())
                 .map_err(|e| SendError::Transient(e.to_string())),
         };
-        metrics::histogram!("breakfast_mail_send_seconds").record(started.elapsed().as_secs_f64());
+        self.send_seconds.record(started.elapsed().as_secs_f64());
         result
     }
 
@@ -138,6 +148,10 @@ impl Mailer {
             Transport::Outbox(outbox) => outbox.check_writable().map_err(|e| e.to_string()),
         }
     }
+}
+
+fn send_seconds() -> metrics::Histogram {
+    metrics::histogram!("breakfast_mail_send_seconds")
 }
 
 fn classify_pool(e: pool::PoolError) -> SendError {

@@ -19,9 +19,10 @@ use lettre::{
         response::Response,
     },
 };
-use tokio::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
 use super::smtp::{SmtpSettings, TlsMode};
+use crate::config::MailConfig;
 
 /// Connections idle longer than this get a NOOP before reuse.
 const CHECK_AFTER_IDLE: Duration = Duration::from_secs(10);
@@ -35,10 +36,35 @@ pub struct SmtpPool {
     hello: ClientId,
     timeout: Duration,
     max_idle: usize,
+    /// A plain mutex: it is only held to pop or push, never across an await, so the
+    /// sending tasks do not queue behind each other on it.
     idle: Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
 }
 
 impl SmtpPool {
+    /// The pool for `smtp_url`'s settings: connections are reused across messages, which
+    /// is most of the difference between dozens and thousands of messages a second.
+    pub fn from_settings(s: &SmtpSettings, mail: &MailConfig) -> anyhow::Result<SmtpPool> {
+        let tls = match s.tls {
+            TlsMode::None => None,
+            _ => Some(
+                TlsParameters::new(s.host.clone())
+                    .map_err(|e| anyhow::anyhow!("TLS set-up for {}: {e}", s.host))?,
+            ),
+        };
+        let credentials = s
+            .username
+            .as_ref()
+            .map(|user| Credentials::new(user.clone(), s.password.clone().unwrap_or_default()));
+        Ok(SmtpPool::new(
+            s.clone(),
+            tls,
+            credentials,
+            Duration::from_secs(mail.timeout_secs.max(1)),
+            mail.pool_size as usize,
+        ))
+    }
+
     pub fn new(
         settings: SmtpSettings,
         tls: Option<TlsParameters>,
@@ -95,7 +121,7 @@ impl SmtpPool {
 
     async fn checkout(&self) -> Result<(AsyncSmtpConnection, bool), PoolError> {
         loop {
-            let popped = self.idle.lock().await.pop();
+            let popped = self.lock_idle().pop();
             let Some((mut conn, since)) = popped else {
                 return Ok((self.connect().await?, false));
             };
@@ -114,13 +140,22 @@ impl SmtpPool {
             conn.abort().await;
             return;
         }
-        let mut idle = self.idle.lock().await;
-        if idle.len() < self.max_idle {
-            idle.push((conn, Instant::now()));
-        } else {
-            drop(idle);
-            conn.abort().await;
+        let kept = {
+            let mut idle = self.lock_idle();
+            if idle.len() < self.max_idle {
+                idle.push((conn, Instant::now()));
+                None
+            } else {
+                Some(conn)
+            }
+        };
+        if let Some(mut surplus) = kept {
+            surplus.abort().await;
         }
+    }
+
+    fn lock_idle(&self) -> MutexGuard<'_, Vec<(AsyncSmtpConnection, Instant)>> {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     async fn connect(&self) -> Result<AsyncSmtpConnection, PoolError> {

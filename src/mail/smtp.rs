@@ -1,12 +1,5 @@
-//! SMTP settings from a URL, and the pooled transport built from them.
-
-use std::time::Duration;
-
-use lettre::transport::smtp::{authentication::Credentials, client::TlsParameters};
-
-use super::pool::SmtpPool;
-
-use crate::config::MailConfig;
+//! SMTP settings from a URL. The pool ([`super::pool`]) is built from them; this module
+//! knows nothing of it, so the dependency runs one way (pool → smtp).
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TlsMode {
@@ -95,29 +88,6 @@ fn percent_decode(s: &str) -> Result<String, std::str::Utf8Error> {
     percent_encoding::percent_decode_str(s)
         .decode_utf8()
         .map(|c| c.into_owned())
-}
-
-/// A pooled transport: connections are reused across messages, which is most of the
-/// difference between dozens and thousands of messages a second.
-pub fn transport(s: &SmtpSettings, mail: &MailConfig) -> anyhow::Result<SmtpPool> {
-    let tls = match s.tls {
-        TlsMode::None => None,
-        _ => Some(
-            TlsParameters::new(s.host.clone())
-                .map_err(|e| anyhow::anyhow!("TLS set-up for {}: {e}", s.host))?,
-        ),
-    };
-    let credentials = s
-        .username
-        .as_ref()
-        .map(|user| Credentials::new(user.clone(), s.password.clone().unwrap_or_default()));
-    Ok(SmtpPool::new(
-        s.clone(),
-        tls,
-        credentials,
-        Duration::from_secs(mail.timeout_secs.max(1)),
-        mail.pool_size as usize,
-    ))
 }
 
 #[cfg(test)]

@@ -5,11 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Job;
-use crate::{
-    app::App,
-    domain::{EmailAddress, Purpose},
-    mail::Unsubscribe,
-};
+use crate::{app::App, domain::EmailAddress, mail::Unsubscribe};
 
 /// One email to one person, rendered before it is queued (confirmation links, welcome
 /// notes, test sends). When `list_subscriber_id` is set the message is list mail and
@@ -33,10 +29,6 @@ impl Job for SendTransactional {
 
 /// The RFC 8058 headers for list mail to `subscriber_id`.
 pub fn unsubscribe_for(app: &App, subscriber_id: i64) -> Unsubscribe {
-    let token = app.signer.sign(subscriber_id, Purpose::Unsubscribe, None);
-    let mailto = app.config.newsletter.unsubscribe_mailto.trim();
-    Unsubscribe {
-        url: app.url(&format!("/unsubscribe?token={token}")),
-        mailto: (!mailto.is_empty()).then(|| format!("mailto:{mailto}?subject=unsubscribe")),
-    }
+    let links = crate::links::Links::new(app);
+    links.list_unsubscribe(links.unsubscribe(subscriber_id))
 }

@@ -197,6 +197,9 @@ pub async fn pg_pool(url: &str, max: u32) -> Result<PgPool, anyhow::Error> {
         .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL: {e}"))
 }
 
+/// SQLite page cache per connection, as `PRAGMA cache_size` wants it (negative: KiB).
+const SQLITE_CACHE_KIB: &str = "-512";
+
 /// Connection options for SQLite, creating the database's folder when needed so that a
 /// fresh checkout runs with no set-up, and failing with the folder's name when it cannot.
 pub fn sqlite_options(url: &str) -> Result<SqliteConnectOptions, anyhow::Error> {
@@ -222,6 +225,10 @@ pub fn sqlite_options(url: &str) -> Result<SqliteConnectOptions, anyhow::Error> 
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
+        // SQLite's own page cache is per connection (2 MB each by default, 12 connections
+        // with the queue's): a send that reads the whole ledger filled all of them, so
+        // memory grew with the list. The OS page cache holds the file anyway.
+        .pragma("cache_size", SQLITE_CACHE_KIB)
         .busy_timeout(Duration::from_secs(10))
         .foreign_keys(true))
 }

@@ -23,6 +23,7 @@ use crate::{
     app::App,
     brand::{CopyKey, Look, copy::Rendered},
     domain::{EmailAddress, Frequency, Purpose, SubscriberStatus, TokenError},
+    links::Links,
     queue::jobs::SendTransactional,
     store::{
         StoreError,
@@ -274,8 +275,7 @@ pub async fn send_confirmation(app: &App, s: &Subscriber) -> ServiceResult<()> {
 async fn confirmation_email(app: &App, s: &Subscriber, now: i64) -> SendTransactional {
     let days = app.config.subscribers.confirm_token_days.max(1);
     let expires = now + Duration::days(i64::from(days)).num_milliseconds();
-    let token = app.signer.sign(s.id, Purpose::Confirm, Some(expires));
-    let link = app.url(&format!("/confirm?token={token}"));
+    let link = Links::new(app).confirm(s.id, expires);
     let look = app.look.fresh(app).await;
     let intro = look.copy.rendered(CopyKey::Confirmation, app);
     let m = confirmation_message(app, &look, &intro, link);
@@ -383,15 +383,11 @@ pub fn welcome_message(
 }
 
 pub fn preferences_url(app: &App, id: i64) -> String {
-    app.url(&format!(
-        "/preferences?token={}",
-        preferences_token(app, id)
-    ))
+    Links::new(app).preferences(id)
 }
 
 pub fn preferences_token(app: &App, id: i64) -> String {
-    app.signer
-        .sign(id, Purpose::Preferences, preferences_expiry(app))
+    Links::new(app).preferences_token(id)
 }
 
 /// When a preferences link made now stops working (`subscribers.preferences_link_days`):
@@ -403,7 +399,7 @@ pub fn preferences_expiry(app: &App) -> Option<i64> {
 }
 
 pub fn unsubscribe_token(app: &App, id: i64) -> String {
-    app.signer.sign(id, Purpose::Unsubscribe, None)
+    Links::new(app).unsubscribe_token(id)
 }
 
 /// The subscriber a never-expiring link names, or why not.

@@ -10,11 +10,12 @@ use std::{
 use breakfast::{
     App,
     delivery::{self, jobs::DeliverBatch},
-    domain::{Clock, SubscriberStatus},
+    domain::{Clock, EmailAddress, SubscriberStatus},
+    store::subscribers::NewSubscriber,
 };
 
 use crate::{
-    helpers::{Backend, Mail, SmtpBehaviour, SmtpServer, TestApp, TestDb, test_config},
+    helpers::{Backend, Mail, SmtpBehaviour, SmtpServer, TestApp, TestDb, find_link, test_config},
     kit::{digest, subscriber, wait_until_sent},
     on_both_databases,
 };
@@ -634,3 +635,131 @@ async fn temporary_failures_are_summarised_not_logged_per_recipient() {
     );
     app.close().await;
 }
+
+/// A composed digest (with its greeting and link placeholders) is sent to three readers;
+/// every personal link in each message, in the HTML, the text and `List-Unsubscribe`,
+/// verifies and names that reader, the unsubscribe link is one string in all three
+/// places (signed once), and the quoted-printable parts keep lines short.
+async fn each_personal_link_in_a_sent_digest_names_its_reader(backend: Backend) {
+    use breakfast::{
+        digest::personalise::{Escape, Sentinels, Slot, Template},
+        domain::Purpose,
+        store::digests::ComposedDigest,
+    };
+    let Some(smtp) = SmtpServer::start(SmtpBehaviour::default()).await else {
+        return;
+    };
+    let Some(t) = spawn(backend, &smtp).await else {
+        return;
+    };
+    let app = &t.app;
+    let mut readers = HashMap::new();
+    for (address, name) in [
+        ("ana@example.org", "Ana Lima"),
+        ("bo@example.org", "Bo"),
+        ("cy@example.org", "Cy Ösel"),
+    ] {
+        let email = EmailAddress::parse(address).unwrap();
+        let s = app
+            .store
+            .insert_subscriber(
+                &NewSubscriber {
+                    email: &email,
+                    name: Some(name),
+                    status: SubscriberStatus::Confirmed,
+                    source: "test",
+                },
+                app.now_ms(),
+            )
+            .await
+            .unwrap();
+        readers.insert(address.to_string(), (s.id, name.split(' ').next().unwrap()));
+    }
+    let s = Sentinels::new();
+    let (g, u, p) = (
+        s.for_slot(Slot::Greeting),
+        s.for_slot(Slot::Unsubscribe),
+        s.for_slot(Slot::Preferences),
+    );
+    // Long lines and non-ASCII, so that quoted-printable has work to do.
+    let story = "Les locataires ont gagné — the tenants won their case at last. ".repeat(12);
+    let html = format!(
+        "<html><body><p>{g}</p><p>{story}</p><a href=\"{u}\">Unsubscribe</a> <a href=\"{p}\">Preferences</a></body></html>"
+    );
+    let text = format!("{g}\n\n{story}\n\nUnsubscribe: {u}\nPreferences: {p}\n");
+    let html_t = Template::split(&html, &s, Escape::Html).unwrap().to_json();
+    let text_t = Template::split(&text, &s, Escape::Text).unwrap().to_json();
+    let d = app
+        .store
+        .get_or_create_digest("2026-11-28".parse().unwrap(), app.now_ms())
+        .await
+        .unwrap();
+    app.store
+        .save_composed_digest(
+            d.id,
+            &ComposedDigest {
+                subject: "Breakfast — today",
+                preheader: "",
+                html: "<p>archive</p>",
+                text: "archive",
+                html_template: &html_t,
+                text_template: &text_t,
+                article_ids: &[],
+            },
+            app.now_ms(),
+        )
+        .await
+        .unwrap();
+    app.store
+        .set_setting(breakfast::digest::GREETING_SETTING, "Hello, {first_name}.")
+        .await
+        .unwrap();
+
+    delivery::start_send(app, d.id).await.unwrap();
+    let p = wait_until_sent(app, d.id, Duration::from_secs(30)).await;
+    assert_eq!((p.status.as_str(), p.sent), ("sent", 3), "{p:?}");
+    let raws = smtp.wait_for(3, Duration::from_secs(5)).await;
+    assert_eq!(raws.len(), 3);
+    let token_of = |link: &str| link.split("token=").nth(1).unwrap().to_string();
+    for raw in raws {
+        let mail = Mail::parse(&raw);
+        let (id, first) = readers[&mail.to];
+        assert_eq!(mail.subject, "Breakfast — today");
+        assert!(
+            mail.text.contains(&format!("Hello, {first}.")),
+            "{}",
+            mail.text
+        );
+        assert!(
+            mail.html.contains(&format!("Hello, {first}.")),
+            "{}",
+            mail.html
+        );
+        assert!(mail.text.contains(story.trim()) && mail.html.contains(story.trim()));
+        let unsub = find_link(&mail.text, "/unsubscribe?token=").unwrap();
+        let prefs = find_link(&mail.text, "/preferences?token=").unwrap();
+        assert!(mail.html.contains(&format!("href=\"{unsub}\"")));
+        assert!(mail.html.contains(&format!("href=\"{prefs}\"")));
+        let header = mail.header("List-Unsubscribe").unwrap();
+        assert!(header.starts_with(&format!("<{unsub}>")), "{header}");
+        assert_eq!(
+            app.signer
+                .verify(&token_of(&unsub), Purpose::Unsubscribe, i64::MAX),
+            Ok(id)
+        );
+        assert_eq!(
+            app.signer
+                .verify(&token_of(&prefs), Purpose::Preferences, app.now_ms()),
+            Ok(id)
+        );
+        assert!(raw.contains("Content-Transfer-Encoding: quoted-printable"));
+        assert!(
+            raw.split("\r\n")
+                .chain(raw.split('\n'))
+                .all(|l| l.len() <= 998),
+            "an over-long line"
+        );
+    }
+    t.stop().await;
+}
+on_both_databases!(each_personal_link_in_a_sent_digest_names_its_reader);
