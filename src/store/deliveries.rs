@@ -161,18 +161,6 @@ pub struct ZoneProgress {
     pub not_before: Option<i64>,
 }
 
-/// Why a send cannot start.
-pub fn refuse_send(id: i64, status: DigestStatus) -> StoreError {
-    let why = match status {
-        DigestStatus::Sending => {
-            "is already being sent; follow it with `breakfast digest status`".to_string()
-        }
-        DigestStatus::Sent => "was already sent; it is never sent twice".to_string(),
-        DigestStatus::Skipped | DigestStatus::Cancelled => format!("was {status}"),
-        other => format!("is {other}, not composed"),
-    };
-    StoreError::Conflict(format!("digest {id} {why}"))
-}
 
 /// issue_date, status, recipients, send_started_at, send_finished_at.
 type DigestSendRow = (String, DigestStatus, Option<i64>, Option<i64>, Option<i64>);

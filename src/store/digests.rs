@@ -502,7 +502,7 @@ impl Store {
             return Ok(());
         }
         let digest = self.digest(digest_id).await?;
-        Err(super::deliveries::refuse_send(digest_id, digest.status))
+        Err(refuse_send(digest_id, digest.status))
     }
 
     /// An editor's approval: from composed or held to approved, recorded with who.
@@ -818,4 +818,17 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// Why a send cannot start.
+pub fn refuse_send(id: i64, status: DigestStatus) -> StoreError {
+    let why = match status {
+        DigestStatus::Sending => {
+            "is already being sent; follow it with `breakfast digest status`".to_string()
+        }
+        DigestStatus::Sent => "was already sent; it is never sent twice".to_string(),
+        DigestStatus::Skipped | DigestStatus::Cancelled => format!("was {status}"),
+        other => format!("is {other}, not composed"),
+    };
+    StoreError::Conflict(format!("digest {id} {why}"))
 }

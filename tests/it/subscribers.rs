@@ -820,7 +820,7 @@ async fn import_of_100k_rows_reports_exactly_the_bad_ones() {
             .unwrap(),
         expected as i64
     );
-    assert!(took < Duration::from_secs(60), "{took:?}");
+    // The speed figure (under a minute) lives in `bench_audience`, not in a timed test.
     t.stop().await;
 }
 
