@@ -22,8 +22,8 @@ pub struct AppInner {
     pub identity: MailIdentity,
     pub signer: TokenSigner,
     pub clock: Clock,
-    /// The publication's look and copy ([`crate::brand`]).
-    pub look: crate::brand::LookCache,
+    /// The publication's look and copy ([`crate::brand::look`]; loaded by `service::open`).
+    pub look: crate::brand::look::LookCache,
 }
 
 impl Deref for App {
@@ -56,7 +56,6 @@ impl App {
         let identity = MailIdentity::from_config(&config)?;
         let secret = resolve_secret(&config, &store).await?;
         let signer = TokenSigner::new(&secret);
-        crate::brand::check_config(&config.brand).map_err(|e| anyhow::anyhow!("[brand] {e}"))?;
         let app = App(Arc::new(AppInner {
             config,
             store,
@@ -67,7 +66,6 @@ impl App {
             clock,
             look: Default::default(),
         }));
-        app.look.reload(&app).await;
         Ok(app)
     }
 

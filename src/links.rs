@@ -11,7 +11,7 @@ use crate::{
     app::App,
     domain::{Purpose, TokenSigner},
     mail::Unsubscribe,
-    store::digests::Digest,
+    store::digests::{Digest, EditionKind},
 };
 
 /// Builds the personal links of one process's mail. Cheap to make (a few strings); a
@@ -59,7 +59,7 @@ impl Links {
             base,
             unsubscribe_mailto: (!mailto.is_empty())
                 .then(|| format!("mailto:{mailto}?subject=unsubscribe")),
-            preferences_expire_at: crate::subscribers::preferences_expiry(app),
+            preferences_expire_at: preferences_expiry(app),
         }
     }
 
@@ -118,11 +118,7 @@ impl Links {
 
     /// The issue's public web copy (the same for every reader).
     pub fn archive(&self, digest: &Digest) -> String {
-        format!(
-            "{}{}",
-            self.base,
-            crate::digest::compose::archive_path(digest)
-        )
+        format!("{}{}", self.base, archive_path(digest))
     }
 
     /// The RFC 8058 header pair for an unsubscribe link already made (no second
@@ -147,4 +143,28 @@ impl Links {
         url.push_str(&token);
         url
     }
+}
+
+/// Where the archive shows an edition: the daily issue under its date, the others (special
+/// and weekly editions share the date) under their id.
+pub fn archive_path(d: &Digest) -> String {
+    archive_path_of(d.kind.as_str(), d.id, &d.issue_date.to_string())
+}
+
+/// [`archive_path`] for the list rows that carry an edition's kind as stored text (the
+/// archive index, its neighbours, a subscriber's deliveries). A kind this build does not
+/// know gets the id path, which opens whatever edition it is.
+pub fn archive_path_of(kind: &str, id: i64, issue_date: &str) -> String {
+    match kind.parse::<EditionKind>() {
+        Ok(EditionKind::Daily) => format!("/archive/{issue_date}"),
+        _ => format!("/archive/{id}"),
+    }
+}
+
+/// When a preferences link made now stops working (`subscribers.preferences_link_days`):
+/// a link in an old email, or shown on a replayed confirmation, does not open the
+/// subscriber's data for ever. Every email carries a fresh one.
+pub fn preferences_expiry(app: &App) -> Option<i64> {
+    let days = app.config.subscribers.preferences_link_days;
+    (days > 0).then(|| app.now_ms() + chrono::Duration::days(i64::from(days)).num_milliseconds())
 }

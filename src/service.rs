@@ -8,18 +8,22 @@ use crate::{app::App, config::Config, domain::Clock, queue, shutdown::Shutdown, 
 pub use crate::tasks::Role;
 
 /// Installs the process's metrics recorder (the first call does; later ones reuse it),
-/// then opens the app: database, migrations, queue, mail transport, signing secret.
+/// checks the configured brand, then opens the app (database, migrations, queue, mail
+/// transport, signing secret) and loads the publication's look.
 pub async fn open(config: Config, clock: Clock) -> anyhow::Result<App> {
     // Before anything records a metric, or it would go nowhere.
     crate::ops::metrics::install();
-    App::open(config, clock).await
+    crate::brand::check_config(&config.brand).map_err(|e| anyhow::anyhow!("[brand] {e}"))?;
+    let app = App::open(config, clock).await?;
+    app.look.reload(&app).await;
+    Ok(app)
 }
 
 /// `breakfast serve`: the web server, the workers and every periodic task.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = web::bind(config.listen).await?;
     crate::doctor::warn_example_values(&config);
-    let app = open(config, Clock::System).await?;
+    let app = open(config, Clock::for_process()).await?;
     let shutdown = Shutdown::on_signals();
     tracing::info!(
         listen = %app.config.listen,
@@ -34,7 +38,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 /// `breakfast worker`: the workers and the periodic tasks of a worker process.
 pub async fn work(config: Config) -> anyhow::Result<()> {
     crate::doctor::warn_example_values(&config);
-    let app = open(config, Clock::System).await?;
+    let app = open(config, Clock::for_process()).await?;
     let shutdown = Shutdown::on_signals();
     tracing::info!(mail = %app.mailer.describe(), "breakfast worker started");
     run_until_shutdown(app, Role::Worker, shutdown, None).await

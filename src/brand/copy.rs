@@ -7,18 +7,10 @@
 
 use crate::{app::App, digest::compose::EditorNote};
 
-use super::Saved;
+use super::look::{Copy, CopyKey, Saved};
 
 /// Longest copy accepted: these are a few sentences, not an issue.
 pub const MAX_CHARS: usize = 4000;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CopyKey {
-    Confirmation,
-    Welcome,
-    SignupPitch,
-    Confirmed,
-}
 
 impl CopyKey {
     pub const ALL: [CopyKey; 4] = [
@@ -83,12 +75,6 @@ impl CopyKey {
             ),
         }
     }
-}
-
-/// The Markdown of each piece, saved or default.
-#[derive(Debug, Clone, Default)]
-pub struct Copy {
-    texts: Vec<(CopyKey, String)>,
 }
 
 /// A piece of copy ready for a view: cleaned HTML and its plain-text twin.

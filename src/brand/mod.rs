@@ -13,15 +13,13 @@
 pub mod colour;
 pub mod copy;
 pub mod logo;
+pub mod look;
 
-use std::sync::{
-    Arc, RwLock,
-    atomic::{AtomicI64, Ordering},
-};
+use std::sync::{Arc, atomic::Ordering};
 
 use templates::brand::{Brand, DARK_BACKGROUNDS, LIGHT_BACKGROUNDS, Logo};
 
-pub use self::copy::{Copy, CopyKey};
+pub use self::look::{Copy, CopyKey, Look, LookCache, Saved};
 use crate::{app::App, store::StoreResult};
 
 /// How long a loaded look is trusted before the next use reloads it.
@@ -38,29 +36,6 @@ pub const LOGO_ALT: &str = "logo_alt";
 /// so it can be cached for ever.
 pub fn asset_path(id: i64, sha256: &str) -> String {
     format!("/brand/logo/{id}-{}", &sha256[..sha256.len().min(12)])
-}
-
-/// Everything the views need: the look and the words.
-#[derive(Debug, Clone, Default)]
-pub struct Look {
-    pub brand: Brand,
-    pub copy: Copy,
-}
-
-/// The saved values as the admin form shows them (raw, before defaults), so an editor
-/// sees what is saved and what falls back.
-#[derive(Debug, Clone, Default)]
-pub struct Saved {
-    pub values: Vec<(String, String)>,
-}
-
-impl Saved {
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.values
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
 }
 
 /// Builds the look from the configuration and the saved values. A saved value that no
@@ -156,19 +131,7 @@ impl Scheme {
     }
 }
 
-/// The current look, shared by every handler of a process.
-#[derive(Debug, Default)]
-pub struct LookCache {
-    look: RwLock<Arc<Look>>,
-    loaded_at: AtomicI64,
-}
-
 impl LookCache {
-    /// What was last loaded (the stock look before the first load).
-    pub fn current(&self) -> Arc<Look> {
-        self.look.read().map(|l| Arc::clone(&l)).unwrap_or_default()
-    }
-
     /// Reloads from the store; on failure keeps the previous look and says so.
     pub async fn reload(&self, app: &App) -> Arc<Look> {
         match load(app).await {

@@ -562,21 +562,7 @@ fn date_label(tz: Tz, ms: i64, format: &str) -> String {
         .to_string()
 }
 
-/// Where the archive shows an edition: the daily issue under its date, the others (special
-/// and weekly editions share the date) under their id.
-pub fn archive_path(d: &Digest) -> String {
-    archive_path_of(d.kind.as_str(), d.id, &d.issue_date.to_string())
-}
-
-/// [`archive_path`] for the list rows that carry an edition's kind as stored text (the
-/// archive index, its neighbours, a subscriber's deliveries). A kind this build does not
-/// know gets the id path, which opens whatever edition it is.
-pub fn archive_path_of(kind: &str, id: i64, issue_date: &str) -> String {
-    match kind.parse::<EditionKind>() {
-        Ok(EditionKind::Daily) => format!("/archive/{issue_date}"),
-        _ => format!("/archive/{id}"),
-    }
-}
+pub use crate::links::{archive_path, archive_path_of};
 
 /// The subject an edition gets from its pattern: the daily pattern, the weekly pattern,
 /// or the daily one marked as the day's special edition (numbered from the second).

@@ -14,9 +14,8 @@ pub struct BrandAsset {
 impl Store {
     /// Every saved brand setting, as (key, value).
     pub async fn brand_settings(&self) -> StoreResult<Vec<(String, String)>> {
-        Ok(self
-            .fetch_all(query("SELECT key, value FROM brand_settings ORDER BY key"))
-            .await?)
+        self.fetch_all(query("SELECT key, value FROM brand_settings ORDER BY key"))
+            .await
     }
 
     /// Saves `value` under `key`, or removes the key (back to the configured default)
@@ -51,21 +50,20 @@ impl Store {
         sha256: &str,
         now: i64,
     ) -> StoreResult<i64> {
-        Ok(self.scalar(query(
+        self.scalar(query(
             "INSERT INTO brand_assets (content_type, bytes, sha256, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
         )
         .bind(content_type)
         .bind(bytes)
         .bind(sha256)
-        .bind(now)).await?)
+        .bind(now)).await
     }
 
     pub async fn brand_asset(&self, id: i64) -> StoreResult<Option<BrandAsset>> {
-        Ok(self
-            .fetch_optional(
-                query("SELECT id, content_type, bytes, sha256 FROM brand_assets WHERE id = $1")
-                    .bind(id),
-            )
-            .await?)
+        self.fetch_optional(
+            query("SELECT id, content_type, bytes, sha256 FROM brand_assets WHERE id = $1")
+                .bind(id),
+        )
+        .await
     }
 }

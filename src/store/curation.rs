@@ -33,15 +33,14 @@ pub const ADDED_BY_URL_FEED: &str = "breakfast:added-by-url";
 
 impl Store {
     pub async fn article_overrides(&self, digest_id: i64) -> StoreResult<Vec<ArticleOverride>> {
-        Ok(self
-            .fetch_all(
-                query(
-                    "SELECT article_id, title, summary, image_url FROM digest_overrides \
+        self.fetch_all(
+            query(
+                "SELECT article_id, title, summary, image_url FROM digest_overrides \
              WHERE digest_id = $1 ORDER BY article_id",
-                )
-                .bind(digest_id),
             )
-            .await?)
+            .bind(digest_id),
+        )
+        .await
     }
 
     /// Stores the override, or forgets it when it overrides nothing.
@@ -76,11 +75,11 @@ impl Store {
     }
 
     pub async fn announcement(&self, digest_id: i64) -> StoreResult<Option<Announcement>> {
-        Ok(self.fetch_optional(query(
+        self.fetch_optional(query(
             "SELECT body, CAST(after_article AS BIGINT) AS after_article FROM digest_announcements \
              WHERE digest_id = $1",
         )
-        .bind(digest_id)).await?)
+        .bind(digest_id)).await
     }
 
     /// Stores the announcement; an empty body removes it.
@@ -114,15 +113,14 @@ impl Store {
 
     /// Ids of the articles added to this issue by URL, oldest addition first.
     pub async fn added_article_ids(&self, digest_id: i64) -> StoreResult<Vec<i64>> {
-        Ok(self
-            .scalars(
-                query(
-                    "SELECT article_id FROM digest_added_articles WHERE digest_id = $1 \
+        self.scalars(
+            query(
+                "SELECT article_id FROM digest_added_articles WHERE digest_id = $1 \
              ORDER BY added_at, article_id",
-                )
-                .bind(digest_id),
             )
-            .await?)
+            .bind(digest_id),
+        )
+        .await
     }
 
     /// Stores an article read from a web page and adds it to the issue, in one

@@ -113,42 +113,7 @@ impl DeliveryProgress {
     }
 }
 
-/// When each row of a fan-out may go out, by the reader's stored `time_zone` (computed
-/// by [`crate::schedule::moments`]; the store only writes them). Readers whose zone is not
-/// listed (none, or one no longer valid) get the fallback: the publication's zone.
-#[derive(Debug, Clone, Default)]
-pub struct SendMoments {
-    pub fallback_zone: String,
-    pub fallback_not_before: i64,
-    pub zones: Vec<ZoneMoment>,
-}
-
-/// One reader zone's moment: `stored` as in `subscribers.time_zone`, `zone` its canonical name.
-#[derive(Debug, Clone)]
-pub struct ZoneMoment {
-    pub stored: String,
-    pub zone: String,
-    pub not_before: i64,
-}
-
-impl SendMoments {
-    /// The fan-out's `time_zone` and `not_before` expressions over `subscribers`, with the
-    /// fallback bound at `$4`, `$5` and each zone's three values from `$first` on.
-    pub(crate) fn sql(&self, first: usize) -> (String, String) {
-        if self.zones.is_empty() {
-            return ("$4".into(), "$5".into());
-        }
-        let (mut zone, mut at) = ("CASE".to_string(), "CASE".to_string());
-        for i in 0..self.zones.len() {
-            let p = first + 3 * i;
-            zone.push_str(&format!(" WHEN time_zone = ${p} THEN ${}", p + 1));
-            at.push_str(&format!(" WHEN time_zone = ${p} THEN ${}", p + 2));
-        }
-        zone.push_str(" ELSE $4 END");
-        at.push_str(" ELSE $5 END");
-        (zone, at)
-    }
-}
+pub use super::digests::{SendMoments, ZoneMoment};
 
 /// One reader zone's part of a send in each reader's zone: what went out, what waits,
 /// and the moment the waiting rows may go (epoch ms).
@@ -160,7 +125,6 @@ pub struct ZoneProgress {
     pub failed: i64,
     pub not_before: Option<i64>,
 }
-
 
 /// issue_date, status, recipients, send_started_at, send_finished_at.
 type DigestSendRow = (String, DigestStatus, Option<i64>, Option<i64>, Option<i64>);
@@ -443,7 +407,7 @@ impl Store {
     /// A digest's rows by reader zone, earliest moment first; empty for a digest sent
     /// to everyone at one moment.
     pub async fn zone_progress(&self, digest_id: i64) -> StoreResult<Vec<ZoneProgress>> {
-        Ok(self.fetch_all(query(
+        self.fetch_all(query(
             "SELECT time_zone, \
                SUM(CASE WHEN state = 'sent' THEN 1 ELSE 0 END) AS sent, \
                SUM(CASE WHEN state IN ('queued', 'sending', 'retrying') THEN 1 ELSE 0 END) AS waiting, \
@@ -451,7 +415,7 @@ impl Store {
                MIN(not_before) AS not_before \
              FROM deliveries WHERE digest_id = $1 AND time_zone IS NOT NULL \
              GROUP BY time_zone ORDER BY MIN(not_before), time_zone")
-            .bind(digest_id)).await?)
+            .bind(digest_id)).await
     }
 
     pub async fn delivery_progress(

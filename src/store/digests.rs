@@ -4,7 +4,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 use sqlx::AssertSqlSafe;
 
-use super::{Store, StoreError, StoreResult, deliveries::SendMoments, query};
+use super::{Store, StoreError, StoreResult, query};
 
 /// Where a digest is in its life (see the README's lifecycle diagram):
 /// draft → composed → (held | approved) → sending → sent, or skipped when there was
@@ -416,9 +416,8 @@ impl Store {
             "SELECT DISTINCT time_zone FROM subscribers WHERE {}",
             audience_sql(kind, "$1")
         );
-        Ok(self
-            .scalars(query(AssertSqlSafe(sql.as_str())).bind(now))
-            .await?)
+        self.scalars(query(AssertSqlSafe(sql.as_str())).bind(now))
+            .await
     }
 
     pub async fn count_audience(&self, kind: EditionKind, now: i64) -> StoreResult<i64> {
@@ -831,4 +830,41 @@ pub fn refuse_send(id: i64, status: DigestStatus) -> StoreError {
         other => format!("is {other}, not composed"),
     };
     StoreError::Conflict(format!("digest {id} {why}"))
+}
+
+/// When each row of a fan-out may go out, by the reader's stored `time_zone` (computed
+/// by [`crate::schedule::moments`]; the store only writes them). Readers whose zone is not
+/// listed (none, or one no longer valid) get the fallback: the publication's zone.
+#[derive(Debug, Clone, Default)]
+pub struct SendMoments {
+    pub fallback_zone: String,
+    pub fallback_not_before: i64,
+    pub zones: Vec<ZoneMoment>,
+}
+
+/// One reader zone's moment: `stored` as in `subscribers.time_zone`, `zone` its canonical name.
+#[derive(Debug, Clone)]
+pub struct ZoneMoment {
+    pub stored: String,
+    pub zone: String,
+    pub not_before: i64,
+}
+
+impl SendMoments {
+    /// The fan-out's `time_zone` and `not_before` expressions over `subscribers`, with the
+    /// fallback bound at `$4`, `$5` and each zone's three values from `$first` on.
+    pub(crate) fn sql(&self, first: usize) -> (String, String) {
+        if self.zones.is_empty() {
+            return ("$4".into(), "$5".into());
+        }
+        let (mut zone, mut at) = ("CASE".to_string(), "CASE".to_string());
+        for i in 0..self.zones.len() {
+            let p = first + 3 * i;
+            zone.push_str(&format!(" WHEN time_zone = ${p} THEN ${}", p + 1));
+            at.push_str(&format!(" WHEN time_zone = ${p} THEN ${}", p + 2));
+        }
+        zone.push_str(" ELSE $4 END");
+        at.push_str(" ELSE $5 END");
+        (zone, at)
+    }
 }

@@ -390,13 +390,7 @@ pub fn preferences_token(app: &App, id: i64) -> String {
     Links::new(app).preferences_token(id)
 }
 
-/// When a preferences link made now stops working (`subscribers.preferences_link_days`):
-/// a link in an old email, or shown on a replayed confirmation, does not open the
-/// subscriber's data for ever. Every email carries a fresh one.
-pub fn preferences_expiry(app: &App) -> Option<i64> {
-    let days = app.config.subscribers.preferences_link_days;
-    (days > 0).then(|| app.now_ms() + Duration::days(i64::from(days)).num_milliseconds())
-}
+pub use crate::links::preferences_expiry;
 
 pub fn unsubscribe_token(app: &App, id: i64) -> String {
     Links::new(app).unsubscribe_token(id)
