@@ -145,6 +145,12 @@ impl PageError {
     }
 
     /// Logs the detail; the page says only that something went wrong.
+    /// A form field over its length limit: 400, and `message` says the limit and that
+    /// nothing was saved.
+    pub fn too_long(app: &App, message: impl Into<String>) -> Self {
+        Self::new(app, StatusCode::BAD_REQUEST, "Too long", message)
+    }
+
     pub fn internal(app: &App, error: impl std::fmt::Display) -> Self {
         tracing::error!(%error, "admin request failed");
         Self::new(

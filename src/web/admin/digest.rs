@@ -748,10 +748,8 @@ pub async fn save_announcement(
     let digest = editable_digest(&app, id).await?;
     let body = f.text("announcement").replace("\r\n", "\n");
     if body.chars().count() > MAX_ANNOUNCEMENT_CHARS {
-        return Err(PageError::new(
+        return Err(PageError::too_long(
             &app,
-            StatusCode::BAD_REQUEST,
-            "Too long",
             format!(
                 "An announcement can be at most {MAX_ANNOUNCEMENT_CHARS} characters. Nothing was saved; go back to shorten it."
             ),
@@ -824,10 +822,8 @@ pub async fn save_note(
         .filter(|c| !c.is_control())
         .collect();
     if note.chars().count() > MAX_NOTE_CHARS || subject.chars().count() > MAX_SUBJECT_CHARS {
-        return Err(PageError::new(
+        return Err(PageError::too_long(
             &app,
-            StatusCode::BAD_REQUEST,
-            "Too long",
             format!(
                 "The note can be at most {MAX_NOTE_CHARS} characters and the subject {MAX_SUBJECT_CHARS}. Nothing was saved; go back to shorten them."
             ),

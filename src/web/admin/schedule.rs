@@ -272,10 +272,8 @@ pub async fn save_greeting(
     if with_name.chars().count() > MAX_GREETING_CHARS
         || without.chars().count() > MAX_GREETING_CHARS
     {
-        return Err(PageError::new(
+        return Err(PageError::too_long(
             &app,
-            StatusCode::BAD_REQUEST,
-            "Too long",
             format!(
                 "A greeting can be at most {MAX_GREETING_CHARS} characters. Nothing was saved."
             ),
