@@ -110,12 +110,20 @@ async fn fill_known_state(t: &TestApp) {
     }
     // These rows are back-dated, which apalis never does (it stamps `done_at` when a job
     // ends): a tally the background loop may have taken meanwhile would miss them until
-    // its hourly full recount, so recount now.
-    t.app
-        .store
-        .refresh_done_counts(now - 300, true)
-        .await
-        .unwrap();
+    // its hourly full recount, so recount now — again if the loop's first tally of this
+    // new kind, read before the inserts, landed after our recount (CI saw 3 done for 5).
+    let done = known_state().iter().filter(|r| r.status == "Done").count() as i64;
+    for _ in 0..20 {
+        t.app
+            .store
+            .refresh_done_counts(now - 300, true)
+            .await
+            .unwrap();
+        if kind_stats(t, KIND).await.done == done {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
 
 fn assert_known_numbers(k: &KindStats) {
