@@ -83,3 +83,20 @@ impl Store {
         Ok(n)
     }
 }
+
+impl Store {
+    /// Jobs a worker would run by `until_secs`: waiting, running, or failed with attempts
+    /// left. Zero once a test's queue has nothing more to do (the kit's "run the pending
+    /// jobs" waits for it).
+    pub async fn jobs_due(&self, until_secs: i64) -> StoreResult<i64> {
+        let d = Apalis::of(self);
+        let sql = format!(
+            "SELECT COUNT(*) FROM {} WHERE (status IN ('Pending', 'Queued', 'Running') \
+             OR (status = 'Failed' AND attempts < max_attempts)) AND run_at <= {}",
+            d.jobs,
+            d.at("$1")
+        );
+        self.scalar(query(AssertSqlSafe(sql.as_str())).bind(until_secs))
+            .await
+    }
+}

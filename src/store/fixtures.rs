@@ -24,6 +24,40 @@ impl Store {
             .await
     }
 
+    /// A sent issue written straight into the ledger, with a sent delivery to subscriber
+    /// `to`, or to every subscriber when `None` (tests and benchmarks that read what was
+    /// sent without sending it). Returns the digest's id.
+    pub async fn insert_sent_issue(
+        &self,
+        issue_date: &str,
+        subject: &str,
+        to: Option<i64>,
+        now: i64,
+    ) -> StoreResult<i64> {
+        let digest = self
+            .scalar(
+                query(
+                    "INSERT INTO digests (issue_date, status, subject, created_at, updated_at) \
+                     VALUES ($1, 'sent', $2, $3, $3) RETURNING id",
+                )
+                .bind(issue_date)
+                .bind(subject)
+                .bind(now),
+            )
+            .await?;
+        self.exec(
+            query(
+                "INSERT INTO deliveries (digest_id, subscriber_id, batch_no, state, attempts, sent_at, updated_at) \
+                 SELECT $1, id, 0, 'sent', 1, $2, $2 FROM subscribers WHERE $3 IS NULL OR id = $3",
+            )
+            .bind(digest)
+            .bind(now)
+            .bind(to),
+        )
+        .await?;
+        Ok(digest)
+    }
+
     /// A digest half way through its send to `recipients` new subscribers, written
     /// straight into the ledger (the dashboard benchmark; never called by the service).
     pub async fn insert_bench_send(&self, recipients: i64, now_ms: i64) -> StoreResult<()> {

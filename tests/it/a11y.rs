@@ -13,11 +13,11 @@ use std::{path::PathBuf, process::Command};
 use breakfast::{
     brand,
     digest::Personaliser,
-    domain::{Clock, EmailAddress, Purpose, SubscriberStatus},
-    store::{subscribers::NewSubscriber, users::AdminRole},
+    domain::{Clock, Purpose, SubscriberStatus},
+    store::users::AdminRole,
 };
 
-use crate::{archive::three_issues, helpers::TestApp};
+use crate::{archive::three_issues, kit::TestApp};
 
 const TOML: &str = "[ingest]\npoll_minutes = 0\n[subscribers]\nrate_limit_per_minute = 10000\n";
 
@@ -34,7 +34,7 @@ async fn reader_pages_pass_axe_in_chromium_light_and_dark() {
         return;
     }
     let Some(t) = TestApp::spawn_with(
-        crate::helpers::Backend::Sqlite,
+        crate::kit::Backend::Sqlite,
         TOML,
         Clock::manual("2026-03-03T05:00:00Z".parse().unwrap()),
     )
@@ -67,21 +67,10 @@ async fn reader_pages_pass_axe_in_chromium_light_and_dark() {
     // A reader who signed up, for the personal pages.
     let mut readers = Vec::new();
     for n in 0..4 {
-        let email = EmailAddress::parse(&format!("rosa{n}@example.org")).unwrap();
-        let s = app
-            .store
-            .insert_subscriber(
-                &NewSubscriber {
-                    email: &email,
-                    name: Some("Rosa"),
-                    status: SubscriberStatus::Pending,
-                    source: "test",
-                },
-                app.now_ms(),
-            )
-            .await
-            .unwrap();
-        readers.push(s.id);
+        let address = format!("rosa{n}@example.org");
+        let rosa = Some("Rosa");
+        let id = crate::kit::subscriber_named(app, &address, rosa, SubscriberStatus::Pending).await;
+        readers.push(id);
     }
     let reader = readers[0];
     let far = app.now_ms() + 30 * 86_400_000;

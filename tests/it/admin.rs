@@ -7,7 +7,7 @@ use breakfast::{domain::Clock, store::users::AdminRole};
 use reqwest::StatusCode;
 
 use crate::{
-    helpers::{Backend, Mail, TestApp},
+    kit::{Backend, Mail, TestApp},
     on_both_databases,
 };
 
@@ -276,7 +276,7 @@ async fn digest_page_preview_test_send_and_send_once(backend: Backend) {
     assert!(again.body.contains("already gone out"));
     let all = t.wait_for_outbox(2, Duration::from_secs(60)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let to_reader = crate::helpers::read_eml(&t.outbox_dir())
+    let to_reader = crate::kit::read_eml(&t.outbox_dir())
         .iter()
         .filter(|m| Mail::parse(m).to == "reader@example.org")
         .count();

@@ -16,7 +16,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use reqwest::{StatusCode, header};
 
 use crate::{
-    helpers::{Backend, Mail, TestApp, find_link},
+    kit::{Backend, Mail, TestApp, confirmed, find_link},
     on_both_databases,
 };
 
@@ -31,20 +31,11 @@ fn day(d: u32) -> NaiveDate {
 }
 
 async fn get(t: &TestApp, path: &str) -> (StatusCode, String) {
-    let r = t.http.get(t.url(path)).send().await.unwrap();
-    (r.status(), r.text().await.unwrap())
+    t.get(path).await.parts()
 }
 
 async fn post_form(t: &TestApp, path: &str, body: &str) -> (StatusCode, String) {
-    let r = t
-        .http
-        .post(t.url(path))
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    (r.status(), r.text().await.unwrap())
+    t.post_encoded(path, body).await.parts()
 }
 
 struct Story {
@@ -456,23 +447,6 @@ async fn sign_up_pages_and_resubscribe(backend: Backend) {
     t.stop().await;
 }
 on_both_databases!(sign_up_pages_and_resubscribe);
-
-async fn confirmed(app: &App, address: &str) -> i64 {
-    let s = app
-        .store
-        .insert_subscriber(
-            &breakfast::store::subscribers::NewSubscriber {
-                email: &EmailAddress::parse(address).unwrap(),
-                name: None,
-                status: SubscriberStatus::Confirmed,
-                source: "test",
-            },
-            app.now_ms(),
-        )
-        .await
-        .unwrap();
-    s.id
-}
 
 /// The unsubscribe page offers the weekly round-up and a pause first; the optional reason
 /// is counted once per reader who leaves, and only if it is one of ours.

@@ -10,7 +10,6 @@ use breakfast::{
     App,
     domain::{Clock, EmailAddress, Frequency, SubscriberStatus},
     store::{
-        query,
         subscribers::{ImportRow, NewSubscriber, PageCursor, SubscriberFilter, SubscriberSort},
         users::AdminRole,
     },
@@ -18,8 +17,7 @@ use breakfast::{
 use reqwest::{StatusCode, header};
 
 use crate::{
-    admin::{Browser, PASSWORD, add_user},
-    helpers::{Backend, TestApp},
+    kit::{Backend, Browser, FilePart, PASSWORD, Page, TestApp, add_user},
     on_both_databases,
 };
 
@@ -576,28 +574,8 @@ on_both_databases!(subscriber_page_and_actions);
 
 /// A sent issue in the ledger, written directly: the delivery pipeline is not under test.
 async fn record_delivery(app: &App, subscriber: i64) {
-    let now = app.now_ms();
-    let digest = app
-        .store
-        .fixture_i64(
-            query(
-                "INSERT INTO digests (issue_date, status, subject, created_at, updated_at) \
-                 VALUES ('2026-11-30', 'sent', 'Tuesday news', $1, $1) RETURNING id",
-            )
-            .bind(now),
-        )
-        .await
-        .unwrap();
     app.store
-        .fixture_exec(
-            query(
-                "INSERT INTO deliveries (digest_id, subscriber_id, batch_no, state, attempts, sent_at, updated_at) \
-                 VALUES ($1, $2, 0, 'sent', 1, $3, $3)",
-            )
-            .bind(digest)
-            .bind(subscriber)
-            .bind(now),
-        )
+        .insert_sent_issue("2026-11-30", "Tuesday news", Some(subscriber), app.now_ms())
         .await
         .unwrap();
 }
@@ -664,17 +642,10 @@ async fn export_follows_the_filter_and_neutralises(backend: Backend) {
 on_both_databases!(export_follows_the_filter_and_neutralises);
 
 /// A signed-in editor who can post multipart forms.
+/// An editor on the import pages, with the upload form's CSRF token.
 struct Uploader {
-    t_base: String,
-    http: reqwest::Client,
-    cookie: String,
+    b: tokio::sync::Mutex<Browser>,
     csrf: String,
-}
-
-struct Answer {
-    status: StatusCode,
-    location: Option<String>,
-    body: String,
 }
 
 impl Uploader {
@@ -684,86 +655,41 @@ impl Uploader {
         b.login("ed@example.org", PASSWORD).await;
         let page = b.get("/admin/subscribers/import").await;
         Uploader {
-            t_base: t.base.clone(),
-            http: t.http.clone(),
-            cookie: format!("breakfast_admin={}", b.cookies["breakfast_admin"]),
+            b: tokio::sync::Mutex::new(b),
             csrf: page.csrf(),
         }
     }
 
-    async fn answer(res: reqwest::Response) -> Answer {
-        Answer {
-            status: res.status(),
-            location: res
-                .headers()
-                .get(header::LOCATION)
-                .map(|l| l.to_str().unwrap().to_string()),
-            body: res.text().await.unwrap_or_default(),
-        }
-    }
-
     /// Posts `file` as the form would (CSRF field first, then the file).
-    async fn upload(&self, file_name: &str, file: &[u8], csrf: Option<&str>) -> Answer {
-        let boundary = "----breakfast-test-boundary-7d3a";
-        let mut body = Vec::new();
-        if let Some(c) = csrf.or(Some(&self.csrf)).filter(|c| !c.is_empty()) {
-            body.extend_from_slice(
-                format!(
-                    "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{c}\r\n"
-                )
-                .as_bytes(),
-            );
-        }
-        body.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: text/csv\r\n\r\n"
-            )
-            .as_bytes(),
-        );
-        body.extend_from_slice(file);
-        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-        let res = self
-            .http
-            .post(format!("{}/admin/subscribers/import/upload", self.t_base))
-            .header(header::COOKIE, &self.cookie)
-            .header(
-                header::CONTENT_TYPE,
-                format!("multipart/form-data; boundary={boundary}"),
-            )
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        Self::answer(res).await
+    async fn upload(&self, file_name: &str, file: &[u8], csrf: Option<&str>) -> Page {
+        let csrf = csrf.unwrap_or(&self.csrf);
+        let fields: &[(&str, &str)] = if csrf.is_empty() {
+            &[]
+        } else {
+            &[("csrf", csrf)]
+        };
+        let file = FilePart {
+            field: "file",
+            name: file_name,
+            content_type: "text/csv",
+            bytes: file,
+        };
+        let path = "/admin/subscribers/import/upload";
+        self.b.lock().await.post_multipart(path, fields, file).await
     }
 
-    async fn get(&self, path: &str) -> Answer {
-        let res = self
-            .http
-            .get(format!("{}{path}", self.t_base))
-            .header(header::COOKIE, &self.cookie)
-            .send()
-            .await
-            .unwrap();
-        Self::answer(res).await
+    async fn get(&self, path: &str) -> Page {
+        self.b.lock().await.get(path).await
     }
 
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Answer {
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
         let mut fields = vec![("csrf", self.csrf.as_str())];
         fields.extend_from_slice(form);
-        let res = self
-            .http
-            .post(format!("{}{path}", self.t_base))
-            .header(header::COOKIE, &self.cookie)
-            .form(&fields)
-            .send()
-            .await
-            .unwrap();
-        Self::answer(res).await
+        self.b.lock().await.post(path, &fields).await
     }
 
     /// Waits for the import's page to stop refreshing itself and returns it.
-    async fn wait_done(&self, path: &str) -> Answer {
+    async fn wait_done(&self, path: &str) -> Page {
         let deadline = std::time::Instant::now() + Duration::from_secs(300);
         loop {
             let page = self.get(path).await;

@@ -18,7 +18,7 @@ use breakfast::{
 use hmac::{KeyInit, Mac};
 
 use crate::{
-    helpers::{Backend, Mail, SmtpBehaviour, SmtpServer, TestApp, TestDb, free_port},
+    kit::{Backend, Mail, SmtpBehaviour, SmtpServer, TestApp, TestDb, free_port},
     on_both_databases,
 };
 
@@ -60,17 +60,7 @@ async fn subscribers(app: &App, prefix: &str, n: usize) -> Vec<(i64, String)> {
 /// Sends a composed digest to every confirmed subscriber (outbox or SMTP, whatever the
 /// app is configured with) and waits until the ledger says sent.
 async fn send_digest(app: &App, date: &str) -> i64 {
-    let id = app
-        .store
-        .insert_composed_digest(
-            date,
-            "Breakfast today",
-            "<p>The tenants won.</p>",
-            "The tenants won.",
-            app.now_ms(),
-        )
-        .await
-        .unwrap();
+    let id = crate::kit::digest(app, date).await;
     breakfast::delivery::start_send(app, id).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
@@ -418,7 +408,7 @@ async fn reports_are_classified_and_applied_once(backend: Backend) {
         ("BREAKFAST_DATABASE_URL", t.db.url.as_str()),
         ("BREAKFAST_SECRET", "test-secret-0123456789"),
     ];
-    let out = crate::helpers::breakfast_cmd(
+    let out = crate::kit::breakfast_cmd(
         &["digest", "status", &id_text, "--failed", "--json"],
         &env,
         t.db.dir.path(),
@@ -442,7 +432,7 @@ async fn reports_are_classified_and_applied_once(backend: Backend) {
         complaint["reason"].as_str().unwrap().contains("abuse"),
         "{complaint}"
     );
-    let out = crate::helpers::breakfast_cmd(
+    let out = crate::kit::breakfast_cmd(
         &["digest", "status", &id_text, "--failed"],
         &env,
         t.db.dir.path(),
@@ -456,7 +446,7 @@ async fn reports_are_classified_and_applied_once(backend: Backend) {
     let metrics = t
         .http
         .get(t.url("/metrics"))
-        .bearer_auth(crate::helpers::TEST_METRICS_TOKEN)
+        .bearer_auth(crate::kit::TEST_METRICS_TOKEN)
         .send()
         .await
         .unwrap()
@@ -616,24 +606,12 @@ impl Dovecot {
         let tcp = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
             .await
             .unwrap();
-        let mut client = async_imap::Client::new(tcp);
-        client.read_response().await.unwrap();
-        let mut s = client
-            .login(IMAP_USER, IMAP_PASSWORD)
-            .await
-            .map_err(|(e, _)| e)
-            .unwrap();
-        s.select("INBOX").await.unwrap();
-        s
+        imap_login(tcp).await
     }
 
     /// Delivers messages into the mailbox with IMAP APPEND.
     async fn deliver(&self, messages: &[Vec<u8>]) {
-        let mut s = self.session().await;
-        for m in messages {
-            s.append("INBOX", None, None, m).await.unwrap();
-        }
-        s.logout().await.unwrap();
+        append_all(self.session().await, messages).await;
     }
 
     /// Messages not yet flagged done.
@@ -1482,25 +1460,13 @@ async fn an_operator_can_retry_deliveries_whose_retries_ran_out(backend: Backend
     };
     let app = &t.app;
     let subs = subscribers(app, "t", 3).await;
-    let gone = app
-        .store
-        .insert_subscriber(
-            &breakfast::store::subscribers::NewSubscriber {
-                email: &EmailAddress::parse("gone@example.org").unwrap(),
-                name: None,
-                status: SubscriberStatus::Confirmed,
-                source: "test",
-            },
-            app.now_ms(),
-        )
-        .await
-        .unwrap();
+    let gone = crate::kit::confirmed(app, "gone@example.org").await;
     let d = send_digest(app, "2026-11-30").await;
     let p = app.store.delivery_progress(d, app.now_ms()).await.unwrap();
     assert_eq!((p.sent, p.failed), (0, 4), "{p:?}");
     assert_eq!(smtp.messages().len(), 0);
 
-    let out = crate::helpers::breakfast_cmd(
+    let out = crate::kit::breakfast_cmd(
         &["bounces", "retry", &d.to_string()],
         &[
             ("BREAKFAST_DATABASE_URL", t.db.url.as_str()),
@@ -1529,7 +1495,7 @@ async fn an_operator_can_retry_deliveries_whose_retries_ran_out(backend: Backend
     assert!(subs.iter().all(|(_, a)| delivered.contains(a)));
     let failed = app.store.failed_deliveries(d).await.unwrap();
     assert_eq!(failed.len(), 1);
-    assert_eq!(failed[0].subscriber_id, gone.id);
+    assert_eq!(failed[0].subscriber_id, gone);
     assert!(failed[0].reason.contains("550"), "{:?}", failed[0]);
     t.stop().await;
 }
@@ -1617,7 +1583,15 @@ async fn append_over_tls(dovecot: &Dovecot, ca: &str, messages: &[Vec<u8>]) {
         .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
         .await
         .unwrap();
-    let mut client = async_imap::Client::new(tls);
+    append_all(imap_login(tls).await, messages).await;
+}
+
+/// Signs in on an IMAP connection and selects the inbox.
+async fn imap_login<T>(stream: T) -> async_imap::Session<T>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + std::fmt::Debug + Send,
+{
+    let mut client = async_imap::Client::new(stream);
     client.read_response().await.unwrap();
     let mut s = client
         .login(IMAP_USER, IMAP_PASSWORD)
@@ -1625,6 +1599,14 @@ async fn append_over_tls(dovecot: &Dovecot, ca: &str, messages: &[Vec<u8>]) {
         .map_err(|(e, _)| e)
         .unwrap();
     s.select("INBOX").await.unwrap();
+    s
+}
+
+/// Appends the messages to the inbox and signs out.
+async fn append_all<T>(mut s: async_imap::Session<T>, messages: &[Vec<u8>])
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + std::fmt::Debug + Send,
+{
     for m in messages {
         s.append("INBOX", None, None, m).await.unwrap();
     }

@@ -12,7 +12,7 @@ use reqwest::{StatusCode, header};
 
 use crate::{
     admin::{Browser, PASSWORD, add_user},
-    helpers::{Backend, Mail, TestApp, find_link},
+    kit::{Backend, FilePart, Mail, TestApp, find_link},
     on_both_databases,
 };
 
@@ -31,68 +31,44 @@ async fn editor(t: &TestApp) -> (Browser, String) {
     (b, csrf)
 }
 
-/// Posts a logo the way the upload form does.
+/// Posts a logo the way the upload form does. The browser's claimed type is a lie on
+/// purpose: only the bytes count.
 async fn upload(
-    t: &TestApp,
-    b: &Browser,
+    b: &mut Browser,
     csrf: &str,
     file: &[u8],
     alt: &str,
 ) -> (StatusCode, String, Option<String>) {
-    let boundary = "----brand-test-boundary-41c9";
-    let mut body = Vec::new();
-    for (name, value) in [("csrf", csrf), ("alt", alt)] {
-        body.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-            )
-            .as_bytes(),
-        );
-    }
-    // The browser's claimed type is a lie on purpose: only the bytes count.
-    body.extend_from_slice(
-        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"logo.png\"\r\nContent-Type: image/png\r\n\r\n")
-            .as_bytes(),
-    );
-    body.extend_from_slice(file);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let cookie = format!("breakfast_admin={}", b.cookies["breakfast_admin"]);
-    let res = t
-        .http
-        .post(t.url("/admin/branding/logo"))
-        .header(header::COOKIE, cookie)
-        .header(
-            header::CONTENT_TYPE,
-            format!("multipart/form-data; boundary={boundary}"),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status();
-    let location = res
-        .headers()
-        .get(header::LOCATION)
-        .map(|l| l.to_str().unwrap().to_string());
-    (status, res.text().await.unwrap_or_default(), location)
+    let file = FilePart {
+        field: "file",
+        name: "logo.png",
+        content_type: "image/png",
+        bytes: file,
+    };
+    let fields = [("csrf", csrf), ("alt", alt)];
+    let page = b
+        .post_multipart("/admin/branding/logo", &fields, file)
+        .await;
+    (page.status, page.body, page.location)
 }
 
 async fn get(t: &TestApp, path: &str) -> (StatusCode, String) {
-    let r = t.http.get(t.url(path)).send().await.unwrap();
-    (r.status(), r.text().await.unwrap())
+    t.get(path).await.parts()
+}
+
+/// The service on 3 March 2026, 05:00 UTC, with an editor signed in: (app, browser,
+/// the branding page's CSRF token).
+async fn spawn(backend: Backend) -> Option<(TestApp, Browser, String)> {
+    let clock = Clock::manual("2026-03-03T05:00:00Z".parse().unwrap());
+    let t = TestApp::spawn_with(backend, TOML, clock).await?;
+    let (b, csrf) = editor(&t).await;
+    Some((t, b, csrf))
 }
 
 async fn look_is_checked_saved_and_shown(backend: Backend) {
-    let Some(t) = TestApp::spawn_with(
-        backend,
-        TOML,
-        Clock::manual("2026-03-03T05:00:00Z".parse().unwrap()),
-    )
-    .await
-    else {
+    let Some((t, mut b, csrf)) = spawn(backend).await else {
         return;
     };
-    let (mut b, csrf) = editor(&t).await;
 
     // Unreadable on the light backgrounds: refused, with the ratio.
     let page = b
@@ -160,17 +136,17 @@ async fn look_is_checked_saved_and_shown(backend: Backend) {
     assert!(archive.contains("--accent:#0b3d91;"));
 
     // An uploaded logo: SVG and non-images refused by content, a PNG kept and served.
-    let (status, body, _) = upload(&t, &b, &csrf, b"<svg onload=alert(1)></svg>", "Red").await;
+    let (status, body, _) = upload(&mut b, &csrf, b"<svg onload=alert(1)></svg>", "Red").await;
     assert_eq!(status, 422, "{body}");
     assert!(body.contains("not a PNG, JPEG, GIF or WebP"), "{body}");
-    let (status, body, _) = upload(&t, &b, &csrf, PNG, " ").await;
+    let (status, body, _) = upload(&mut b, &csrf, PNG, " ").await;
     assert_eq!(status, 422);
     assert!(body.contains("alt text"));
     let big = [PNG, &vec![0u8; 600 * 1024]].concat();
-    let (status, body, _) = upload(&t, &b, &csrf, &big, "Red").await;
+    let (status, body, _) = upload(&mut b, &csrf, &big, "Red").await;
     assert_eq!(status, 413, "{body}");
     assert!(body.contains("at most 512 KB"), "{body}");
-    let (status, body, location) = upload(&t, &b, &csrf, PNG, "Breakfast in Red").await;
+    let (status, body, location) = upload(&mut b, &csrf, PNG, "Breakfast in Red").await;
     assert_eq!(status, 303, "{body}");
     assert_eq!(location.as_deref(), Some("/admin/branding?msg=saved"));
     let (_, home) = get(&t, "/").await;
@@ -214,16 +190,9 @@ async fn look_is_checked_saved_and_shown(backend: Backend) {
 on_both_databases!(look_is_checked_saved_and_shown);
 
 async fn copy_is_previewed_cleaned_and_keeps_the_required_links(backend: Backend) {
-    let Some(t) = TestApp::spawn_with(
-        backend,
-        TOML,
-        Clock::manual("2026-03-03T05:00:00Z".parse().unwrap()),
-    )
-    .await
-    else {
+    let Some((t, mut b, csrf)) = spawn(backend).await else {
         return;
     };
-    let (mut b, csrf) = editor(&t).await;
     // Defaults are today's words.
     let page = b.get("/admin/branding").await;
     assert!(

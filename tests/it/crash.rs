@@ -10,24 +10,23 @@
 
 use std::{
     collections::HashMap,
-    io::BufRead,
-    path::Path,
-    process::{Child, Command, Stdio},
+    process::Child,
     time::{Duration, Instant},
 };
 
 use breakfast::{
     App,
     delivery::{self, send::in_flight_limit},
-    domain::{Clock, EmailAddress, SubscriberStatus},
-    store::{deliveries::DeliveryProgress, subscribers::NewSubscriber},
+    domain::{Clock, SubscriberStatus},
+    store::deliveries::DeliveryProgress,
 };
 use rand::Rng;
 
-use crate::helpers::{Backend, SmtpBehaviour, SmtpServer, TestDb, free_port, test_config};
+use crate::{
+    kit::digest,
+    kit::{Backend, SmtpBehaviour, SmtpServer, TestDb, received, test_config},
+};
 
-const HTML: &str = "<html><body><h1>Today</h1><p>The tenants won.</p></body></html>";
-const TEXT: &str = "Today\n\nThe tenants won.\n";
 /// Far beyond the test: only the heartbeat can hand a dead process's rows over.
 const LEASE_SECS: &str = "3600";
 /// Generous liveness deadline for one digest (not a performance figure).
@@ -42,23 +41,15 @@ fn env_usize(name: &str, default: usize) -> usize {
 
 /// `breakfast serve` or `breakfast worker` as a child process sending to `smtp`.
 fn spawn_breakfast(command: &str, db: &TestDb, smtp: &SmtpServer) -> Child {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_breakfast"));
-    cmd.arg(command)
-        .env_remove("BREAKFAST_CONFIG")
-        .env("BREAKFAST_DATABASE_URL", &db.url)
-        .env("BREAKFAST_SMTP_URL", smtp.url())
-        .env("BREAKFAST_SECRET", "test-secret-0123456789")
-        .env("BREAKFAST_LISTEN", format!("127.0.0.1:{}", free_port()))
-        .env("BREAKFAST_QUEUE__POLL_INTERVAL_MS", "50")
-        .env("BREAKFAST_QUEUE__LEASE_SECS", LEASE_SECS)
-        .env(
-            "BREAKFAST_MAIL__OUTBOX_DIR",
-            db.dir.path().join("outbox").display().to_string(),
-        )
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    cmd.spawn().expect("breakfast starts")
+    let url = smtp.url();
+    crate::kit::spawn_breakfast(
+        command,
+        db,
+        &[
+            ("BREAKFAST_SMTP_URL", url.as_str()),
+            ("BREAKFAST_QUEUE__LEASE_SECS", LEASE_SECS),
+        ],
+    )
 }
 
 fn kill_9(child: &mut Child) {
@@ -79,86 +70,23 @@ async fn test_side_app(db: &TestDb, smtp: &SmtpServer) -> App {
 
 async fn add_subscribers(app: &App, n: usize) {
     for i in 0..n {
-        let email = EmailAddress::parse(&format!("reader{i}@example.org")).unwrap();
-        app.store
-            .insert_subscriber(
-                &NewSubscriber {
-                    email: &email,
-                    name: Some("Reader"),
-                    status: SubscriberStatus::Confirmed,
-                    source: "test",
-                },
-                app.now_ms(),
-            )
-            .await
-            .unwrap();
+        let address = format!("reader{i}@example.org");
+        crate::kit::subscriber(app, &address, SubscriberStatus::Confirmed).await;
     }
-}
-
-async fn digest(app: &App, date: &str) -> i64 {
-    app.store
-        .insert_composed_digest(date, "Breakfast today", HTML, TEXT, app.now_ms())
-        .await
-        .unwrap()
-}
-
-fn accepted_files(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
-        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
-        .unwrap_or_default();
-    files.retain(|p| p.extension().is_some_and(|x| x == "eml"));
-    files
-}
-
-/// Messages the server accepted so far (without reading them).
-fn accepted(smtp: &SmtpServer) -> usize {
-    accepted_files(smtp.dir.path()).len()
-}
-
-/// Envelope recipient → messages accepted for it, from each file's first line.
-fn received(servers: &[&SmtpServer]) -> HashMap<String, usize> {
-    let mut counts = HashMap::new();
-    for smtp in servers {
-        for path in accepted_files(smtp.dir.path()) {
-            let mut line = String::new();
-            let file = std::fs::File::open(&path).unwrap();
-            std::io::BufReader::new(file).read_line(&mut line).unwrap();
-            let to = line
-                .strip_prefix("X-Envelope-To: ")
-                .unwrap_or_default()
-                .trim()
-                .to_string();
-            *counts.entry(to).or_insert(0) += 1;
-        }
-    }
-    counts
 }
 
 async fn wait_accepted(servers: &[&SmtpServer], n: usize) {
     let deadline = Instant::now() + DEADLINE;
-    while servers.iter().map(|s| accepted(s)).sum::<usize>() < n {
+    while servers.iter().map(|s| s.accepted()).sum::<usize>() < n {
         assert!(Instant::now() < deadline, "fewer than {n} messages arrived");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
 async fn wait_until_sent(app: &App, digest_id: i64) -> DeliveryProgress {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let p = app
-            .store
-            .delivery_progress(digest_id, app.now_ms())
-            .await
-            .unwrap();
-        if p.is_finished() {
-            return p;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the digest did not finish: {p:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let p = crate::kit::wait_until_sent(app, digest_id, DEADLINE).await;
+    assert!(p.is_finished(), "the digest did not finish: {p:?}");
+    p
 }
 
 async fn wait_for_live_owners(app: &App, n: i64) {
@@ -210,7 +138,7 @@ async fn kill_9_at_a_random_moment_then_restart(backend: Backend) {
         let kill_after = rand::rng().random_range(n / 20..n * 9 / 10);
         wait_accepted(&[&smtp], kill_after).await;
         kill_9(&mut first);
-        let at_kill = accepted(&smtp);
+        let at_kill = smtp.accepted();
         let p = app.store.delivery_progress(id, app.now_ms()).await.unwrap();
         assert!(
             at_kill < n,
@@ -270,7 +198,7 @@ async fn three_processes_share_a_digest_and_survive_one_killed() {
     delivery::start_send(&app, id).await.unwrap();
     let p = wait_until_sent(&app, id).await;
     assert_eq!((p.sent, p.failed), (n as i64, 0), "{p:?}");
-    let shares: Vec<usize> = servers.iter().map(accepted).collect();
+    let shares: Vec<usize> = servers.iter().map(|s| s.accepted()).collect();
     eprintln!("shares of {n}: {shares:?}");
     assert_bounds(&received(&all), n, 0, "no crash");
     for (i, share) in shares.iter().enumerate() {
@@ -299,7 +227,7 @@ async fn three_processes_share_a_digest_and_survive_one_killed() {
     }
     counts.retain(|_, c| *c > 0);
     let doubles = assert_bounds(&counts, n, bound, "one of three killed");
-    let after: Vec<usize> = servers.iter().map(accepted).collect();
+    let after: Vec<usize> = servers.iter().map(|s| s.accepted()).collect();
     eprintln!(
         "second digest per process: {:?}; {doubles} duplicates (limit {bound})",
         {

@@ -11,7 +11,7 @@ use reqwest::StatusCode;
 
 use crate::{
     admin::{Browser, PASSWORD, add_user, seed_content},
-    helpers::{Backend, Mail, TestApp},
+    kit::{Backend, Mail, TestApp},
     on_both_databases,
 };
 

@@ -3,49 +3,59 @@
 
 use std::{
     collections::HashMap,
-    process::{Child, Command, Stdio},
+    process::{Child, Command},
     time::{Duration, Instant},
 };
 
 use breakfast::{
     App,
     delivery::{self, jobs::DeliverBatch},
-    domain::{Clock, EmailAddress, SubscriberStatus},
-    store::subscribers::NewSubscriber,
+    domain::{Clock, SubscriberStatus},
+    store::deliveries::DeliveryProgress,
 };
 
 use crate::{
-    helpers::{Backend, Mail, SmtpBehaviour, SmtpServer, TestApp, TestDb, find_link, test_config},
-    kit::{digest, subscriber, wait_until_sent},
+    kit::{
+        Backend, Mail, SmtpBehaviour, SmtpServer, TestApp, TestDb, find_link, received, test_config,
+    },
+    kit::{SUBJECT_2026_11_28, digest, subscriber, wait_until_sent},
     on_both_databases,
 };
 
-/// Test settings: mail to `smtp`, retries after ~100 ms, short leases.
-fn extra_toml(smtp: &SmtpServer) -> String {
-    format!(
-        "smtp_url = {:?}\n[queue]\nretry_base_ms = 100\nretry_max_ms = 400\nlease_secs = 2\nbatch_size = 3\n",
-        smtp.url()
-    )
-}
+/// Test settings: retries after ~100 ms, short leases, small batches.
+const QUEUE_TOML: &str =
+    "[queue]\nretry_base_ms = 100\nretry_max_ms = 400\nlease_secs = 2\nbatch_size = 3\n";
 
+/// The service sending to `smtp`, its jobs run on demand.
 async fn spawn(backend: Backend, smtp: &SmtpServer) -> Option<TestApp> {
-    TestApp::spawn_with(backend, &extra_toml(smtp), Clock::System).await
+    TestApp::builder(backend)
+        .toml(QUEUE_TOML)
+        .smtp(smtp)
+        .jobs_on_demand()
+        .start()
+        .await
 }
 
-/// Envelope recipient → number of messages the SMTP server accepted for it.
-fn received_by_recipient(smtp: &SmtpServer) -> HashMap<String, usize> {
-    let mut counts = HashMap::new();
-    for raw in smtp.messages() {
-        let to = raw
-            .lines()
-            .next()
-            .and_then(|l| l.strip_prefix("X-Envelope-To: "))
-            .unwrap_or_default()
-            .trim()
-            .to_string();
-        *counts.entry(to).or_insert(0) += 1;
+/// Starts digest `id`'s send, runs the jobs until nothing is left, and returns where
+/// the send stands.
+async fn send_all(t: &TestApp, id: i64) -> DeliveryProgress {
+    delivery::start_send(&t.app, id).await.unwrap();
+    t.run_pending_jobs().await;
+    t.app
+        .store
+        .delivery_progress(id, t.app.now_ms())
+        .await
+        .unwrap()
+}
+
+/// `n` confirmed subscribers r0@example.org … (ids in that order).
+async fn readers(app: &App, n: usize) -> Vec<i64> {
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        let address = format!("r{i}@example.org");
+        ids.push(subscriber(app, &address, SubscriberStatus::Confirmed).await);
     }
-    counts
+    ids
 }
 
 async fn every_confirmed_subscriber_gets_exactly_one(backend: Backend) {
@@ -67,8 +77,7 @@ async fn every_confirmed_subscriber_gets_exactly_one(backend: Backend) {
     subscriber(app, "bounced@example.org", SubscriberStatus::Bounced).await;
     let id = digest(app, "2026-11-28").await;
 
-    delivery::start_send(app, id).await.unwrap();
-    let p = wait_until_sent(app, id, Duration::from_secs(30)).await;
+    let p = send_all(&t, id).await;
     assert_eq!(
         (p.status.as_str(), p.recipients, p.sent, p.failed),
         ("sent", Some(7), 7, 0),
@@ -76,9 +85,8 @@ async fn every_confirmed_subscriber_gets_exactly_one(backend: Backend) {
     );
     assert!(p.send_started_at.is_some() && p.send_finished_at.is_some());
 
-    smtp.wait_for(7, Duration::from_secs(5)).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let counts = received_by_recipient(&smtp);
+    // Every worker has stopped: what the server holds is all it will get.
+    let counts = received(&[&smtp]);
     let mut got: Vec<&String> = counts.keys().collect();
     got.sort();
     let mut want: Vec<&String> = confirmed.iter().collect();
@@ -88,7 +96,7 @@ async fn every_confirmed_subscriber_gets_exactly_one(backend: Backend) {
 
     for raw in smtp.messages() {
         let mail = Mail::parse(&raw);
-        assert_eq!(mail.subject, "Breakfast today");
+        assert_eq!(mail.subject, SUBJECT_2026_11_28);
         assert!(mail.to.starts_with("reader"), "{}", mail.to);
         assert!(mail.html.contains("The tenants won."));
         assert!(mail.text.contains("The tenants won."));
@@ -119,7 +127,7 @@ async fn every_confirmed_subscriber_gets_exactly_one(backend: Backend) {
     // A second send of the same digest is refused, and nobody is mailed again.
     let again = delivery::start_send(app, id).await.unwrap_err().to_string();
     assert!(again.contains("already sent"), "{again}");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    t.run_pending_jobs().await;
     assert_eq!(smtp.messages().len(), 7);
     t.stop().await;
 }
@@ -135,8 +143,7 @@ async fn a_digest_with_no_confirmed_subscribers_completes_with_none() {
     };
     subscriber(&t.app, "pending@example.org", SubscriberStatus::Pending).await;
     let id = digest(&t.app, "2026-11-28").await;
-    delivery::start_send(&t.app, id).await.unwrap();
-    let p = wait_until_sent(&t.app, id, Duration::from_secs(20)).await;
+    let p = send_all(&t, id).await;
     assert_eq!(
         (p.status.as_str(), p.recipients, p.sent),
         ("sent", Some(0), 0)
@@ -145,38 +152,35 @@ async fn a_digest_with_no_confirmed_subscribers_completes_with_none() {
     t.stop().await;
 }
 
-async fn a_temporary_failure_is_retried_then_delivered(backend: Backend) {
-    let Some(smtp) = SmtpServer::start(SmtpBehaviour {
-        tempfail: 1,
-        ..Default::default()
-    })
-    .await
-    else {
+/// Four (or `n`) readers through a server that misbehaves as `behaviour` says: each gets
+/// the digest once, and the send completes with nothing failed.
+async fn delivered_once_despite(backend: Backend, behaviour: SmtpBehaviour, n: usize) {
+    let Some(smtp) = SmtpServer::start(behaviour).await else {
         return;
     };
     let Some(t) = spawn(backend, &smtp).await else {
         return;
     };
-    for i in 0..4 {
-        subscriber(
-            &t.app,
-            &format!("r{i}@example.org"),
-            SubscriberStatus::Confirmed,
-        )
-        .await;
-    }
+    readers(&t.app, n).await;
     let id = digest(&t.app, "2026-11-28").await;
-    delivery::start_send(&t.app, id).await.unwrap();
-    let p = wait_until_sent(&t.app, id, Duration::from_secs(40)).await;
+    let p = send_all(&t, id).await;
     assert_eq!(
         (p.status.as_str(), p.sent, p.failed),
-        ("sent", 4, 0),
+        ("sent", n as i64, 0),
         "{p:?}"
     );
-    let counts = received_by_recipient(&smtp);
-    assert_eq!(counts.len(), 4, "{counts:?}");
+    let counts = received(&[&smtp]);
+    assert_eq!(counts.len(), n, "{counts:?}");
     assert!(counts.values().all(|&n| n == 1), "{counts:?}");
     t.stop().await;
+}
+
+async fn a_temporary_failure_is_retried_then_delivered(backend: Backend) {
+    let behaviour = SmtpBehaviour {
+        tempfail: 1,
+        ..Default::default()
+    };
+    delivered_once_despite(backend, behaviour, 4).await
 }
 on_both_databases!(a_temporary_failure_is_retried_then_delivered);
 
@@ -195,8 +199,7 @@ async fn a_permanent_refusal_fails_the_delivery_and_bounces(backend: Backend) {
     let gone = subscriber(&t.app, "nobody@example.org", SubscriberStatus::Confirmed).await;
     subscriber(&t.app, "ana@example.org", SubscriberStatus::Confirmed).await;
     let id = digest(&t.app, "2026-11-28").await;
-    delivery::start_send(&t.app, id).await.unwrap();
-    let p = wait_until_sent(&t.app, id, Duration::from_secs(30)).await;
+    let p = send_all(&t, id).await;
     assert_eq!(
         (p.status.as_str(), p.sent, p.failed),
         ("sent", 1, 1),
@@ -206,7 +209,7 @@ async fn a_permanent_refusal_fails_the_delivery_and_bounces(backend: Backend) {
     assert_eq!(s.status, SubscriberStatus::Bounced);
     assert_eq!(s.bounce_count, 1);
     assert_eq!(
-        received_by_recipient(&smtp).keys().collect::<Vec<_>>(),
+        received(&[&smtp]).keys().collect::<Vec<_>>(),
         vec!["ana@example.org"]
     );
     t.stop().await;
@@ -241,150 +244,151 @@ async fn an_unsubscribe_after_fan_out_wins() {
         })
         .await
         .unwrap();
-    let p = wait_until_sent(app, id, Duration::from_secs(20)).await;
+    t.run_pending_jobs().await;
+    let p = app.store.delivery_progress(id, app.now_ms()).await.unwrap();
     assert_eq!(
         (p.status.as_str(), p.sent, p.failed),
         ("sent", 1, 1),
         "{p:?}"
     );
     assert_eq!(
-        received_by_recipient(&smtp).keys().collect::<Vec<_>>(),
+        received(&[&smtp]).keys().collect::<Vec<_>>(),
         vec!["stayer@example.org"]
     );
     t.stop().await;
 }
 
-/// The service's own binary as a separate process, configured by environment.
+/// The service's own binary as a separate worker process, sending to `smtp` with
+/// short leases and retries.
 fn spawn_worker(db: &TestDb, smtp: &SmtpServer, extra_env: &[(&str, &str)]) -> Child {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_breakfast"));
-    cmd.arg("worker")
-        .env_remove("BREAKFAST_CONFIG")
-        .env("BREAKFAST_DATABASE_URL", &db.url)
-        .env("BREAKFAST_SMTP_URL", smtp.url())
-        .env("BREAKFAST_SECRET", "test-secret-0123456789")
-        .env("BREAKFAST_QUEUE__POLL_INTERVAL_MS", "50")
-        .env("BREAKFAST_QUEUE__LEASE_SECS", "2")
-        .env("BREAKFAST_QUEUE__RETRY_BASE_MS", "100")
-        .env(
-            "BREAKFAST_MAIL__OUTBOX_DIR",
-            db.dir.path().join("outbox").display().to_string(),
-        )
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    for (k, v) in extra_env {
-        cmd.env(k, v);
-    }
-    cmd.spawn().expect("breakfast worker starts")
+    let url = smtp.url();
+    let mut env = vec![
+        ("BREAKFAST_SMTP_URL", url.as_str()),
+        ("BREAKFAST_QUEUE__LEASE_SECS", "2"),
+        ("BREAKFAST_QUEUE__RETRY_BASE_MS", "100"),
+    ];
+    env.extend_from_slice(extra_env);
+    crate::kit::spawn_breakfast("worker", db, &env)
 }
 
-/// An app in the test process that only enqueues (no workers), sharing the database.
-async fn enqueue_only_app(db: &TestDb, smtp: &SmtpServer) -> App {
-    let mut config = test_config(db, "http://127.0.0.1:9", &extra_toml(smtp));
-    config.queue.batch_size = 25;
-    App::open(config, Clock::System).await.expect("app opens")
+/// A send for worker processes: the SMTP server, the database, an app in the test
+/// process that only enqueues and reads (no workers), `n` readers and their digest.
+struct WorkerSend {
+    smtp: SmtpServer,
+    db: TestDb,
+    app: App,
+    id: i64,
+    n: usize,
+}
+
+impl WorkerSend {
+    async fn prepare(backend: Backend, behaviour: SmtpBehaviour, n: usize) -> Option<WorkerSend> {
+        let smtp = SmtpServer::start(behaviour).await?;
+        let db = TestDb::create(backend).await?;
+        let extra = format!("smtp_url = {:?}\n{QUEUE_TOML}", smtp.url());
+        let mut config = test_config(&db, "http://127.0.0.1:9", &extra);
+        config.queue.batch_size = 25;
+        let app = App::open(config, Clock::System).await.expect("app opens");
+        readers(&app, n).await;
+        let id = digest(&app, "2026-11-28").await;
+        Some(WorkerSend {
+            smtp,
+            db,
+            app,
+            id,
+            n,
+        })
+    }
+
+    fn worker(&self, env: &[(&str, &str)]) -> Child {
+        spawn_worker(&self.db, &self.smtp, env)
+    }
+
+    async fn wait_until_sent(&self) -> DeliveryProgress {
+        wait_until_sent(&self.app, self.id, Duration::from_secs(120)).await
+    }
+
+    /// Every reader got the digest: the ledger says sent, with nothing failed.
+    fn assert_sent_to_all(&self, p: &DeliveryProgress) {
+        assert_eq!(
+            (p.status.as_str(), p.sent, p.failed),
+            ("sent", self.n as i64, 0),
+            "{p:?}"
+        );
+    }
+}
+
+fn kill_9(child: &mut Child) {
+    child.kill().unwrap(); // SIGKILL: no chance to finish anything
+    child.wait().unwrap();
+}
+
+fn sigterm(child: &Child) {
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_send_is_finished_by_its_successor_without_doubles() {
-    let Some(smtp) = SmtpServer::start(SmtpBehaviour {
+    let behaviour = SmtpBehaviour {
         delay_ms: 20,
         ..Default::default()
-    })
-    .await
-    else {
+    };
+    let Some(w) = WorkerSend::prepare(Backend::Sqlite, behaviour, 300).await else {
         return;
     };
-    let Some(db) = TestDb::create(Backend::Sqlite).await else {
-        return;
-    };
-    let app = enqueue_only_app(&db, &smtp).await;
-    let n = 300;
-    for i in 0..n {
-        subscriber(
-            &app,
-            &format!("r{i}@example.org"),
-            SubscriberStatus::Confirmed,
-        )
-        .await;
-    }
-    let id = digest(&app, "2026-11-28").await;
     // Bound on rows in flight: 2 batches at once × chunks of 4.
     let env = [
         ("BREAKFAST_MAIL__CONCURRENCY", "4"),
         ("BREAKFAST_QUEUE__DELIVERY_WORKERS", "2"),
     ];
     let bound = 2 * 4;
-    let mut first = spawn_worker(&db, &smtp, &env);
-    delivery::start_send(&app, id).await.unwrap();
-    smtp.wait_for(60, Duration::from_secs(60)).await;
-    first.kill().unwrap(); // SIGKILL: no chance to finish anything
-    first.wait().unwrap();
-    let at_kill = smtp.messages().len();
-    assert!(at_kill < n, "the send finished before the kill");
+    let mut first = w.worker(&env);
+    delivery::start_send(&w.app, w.id).await.unwrap();
+    w.smtp.wait_for(60, Duration::from_secs(60)).await;
+    kill_9(&mut first);
+    let at_kill = w.smtp.messages().len();
+    assert!(at_kill < w.n, "the send finished before the kill");
 
-    let mut second = spawn_worker(&db, &smtp, &env);
-    let p = wait_until_sent(&app, id, Duration::from_secs(120)).await;
-    second.kill().unwrap();
-    second.wait().unwrap();
-    assert_eq!(
-        (p.status.as_str(), p.sent, p.failed),
-        ("sent", n as i64, 0),
-        "{p:?}"
-    );
-    let counts = received_by_recipient(&smtp);
-    assert_eq!(counts.len(), n, "every recipient got the digest");
+    let mut second = w.worker(&env);
+    let p = w.wait_until_sent().await;
+    kill_9(&mut second);
+    w.assert_sent_to_all(&p);
+    let counts = received(&[&w.smtp]);
+    assert_eq!(counts.len(), w.n, "every recipient got the digest");
     let doubles: usize = counts.values().map(|c| c - 1).sum();
     eprintln!("killed after {at_kill} accepted; {doubles} recipients mailed twice (bound {bound})");
     assert!(
         doubles <= bound,
         "{doubles} duplicates, more than the in-flight bound {bound}"
     );
-    app.close().await;
+    w.app.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_workers_on_postgres_share_a_digest_without_doubles() {
-    let Some(smtp) = SmtpServer::start(SmtpBehaviour {
+    let behaviour = SmtpBehaviour {
         delay_ms: 2,
         ..Default::default()
-    })
-    .await
-    else {
+    };
+    let Some(w) = WorkerSend::prepare(Backend::Postgres, behaviour, 400).await else {
         return;
     };
-    let Some(db) = TestDb::create(Backend::Postgres).await else {
-        return;
-    };
-    let app = enqueue_only_app(&db, &smtp).await;
-    let n = 400;
-    for i in 0..n {
-        subscriber(
-            &app,
-            &format!("r{i}@example.org"),
-            SubscriberStatus::Confirmed,
-        )
-        .await;
-    }
-    let id = digest(&app, "2026-11-28").await;
     let env = [("BREAKFAST_MAIL__CONCURRENCY", "8")];
-    let mut a = spawn_worker(&db, &smtp, &env);
-    let mut b = spawn_worker(&db, &smtp, &env);
-    delivery::start_send(&app, id).await.unwrap();
-    let p = wait_until_sent(&app, id, Duration::from_secs(120)).await;
-    for w in [&mut a, &mut b] {
-        w.kill().unwrap();
-        w.wait().unwrap();
-    }
-    assert_eq!(
-        (p.status.as_str(), p.sent, p.failed),
-        ("sent", n as i64, 0),
-        "{p:?}"
-    );
-    let counts = received_by_recipient(&smtp);
-    assert_eq!(counts.len(), n);
+    let mut a = w.worker(&env);
+    let mut b = w.worker(&env);
+    delivery::start_send(&w.app, w.id).await.unwrap();
+    let p = w.wait_until_sent().await;
+    kill_9(&mut a);
+    kill_9(&mut b);
+    w.assert_sent_to_all(&p);
+    let counts = received(&[&w.smtp]);
+    assert_eq!(counts.len(), w.n);
     assert!(counts.values().all(|&c| c == 1), "someone was mailed twice");
-    app.close().await;
+    w.app.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -404,7 +408,7 @@ async fn the_cli_sends_a_test_copy_without_touching_the_ledger_and_reports_statu
         ("BREAKFAST_SECRET", "test-secret-0123456789"),
         ("BREAKFAST_MAIL__OUTBOX_DIR", outbox.to_str().unwrap()),
     ];
-    let out = crate::helpers::breakfast_cmd(
+    let out = crate::kit::breakfast_cmd(
         &[
             "digest",
             "send",
@@ -421,13 +425,13 @@ async fn the_cli_sends_a_test_copy_without_touching_the_ledger_and_reports_statu
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let mails = crate::helpers::read_eml(&outbox);
+    let mails = crate::kit::read_eml(&outbox);
     assert_eq!(mails.len(), 1);
     let mail = Mail::parse(&mails[0]);
     assert_eq!(mail.to, "editor@example.org");
-    assert_eq!(mail.subject, "[Test] Breakfast today");
+    assert_eq!(mail.subject, format!("[Test] {SUBJECT_2026_11_28}"));
 
-    let status = crate::helpers::breakfast_cmd(
+    let status = crate::kit::breakfast_cmd(
         &["digest", "status", &id_text, "--json"],
         &env,
         db.dir.path(),
@@ -440,7 +444,7 @@ async fn the_cli_sends_a_test_copy_without_touching_the_ledger_and_reports_statu
     );
     assert_eq!(p["sent"], 0);
 
-    let sent = crate::helpers::breakfast_cmd(
+    let sent = crate::kit::breakfast_cmd(
         &["digest", "send", "--digest", &id_text, "--wait"],
         &env,
         db.dir.path(),
@@ -452,8 +456,8 @@ async fn the_cli_sends_a_test_copy_without_touching_the_ledger_and_reports_statu
     );
     let p = app.store.delivery_progress(id, app.now_ms()).await.unwrap();
     assert_eq!((p.status.as_str(), p.sent), ("sent", 1));
-    assert_eq!(crate::helpers::read_eml(&outbox).len(), 2);
-    let again = crate::helpers::breakfast_cmd(
+    assert_eq!(crate::kit::read_eml(&outbox).len(), 2);
+    let again = crate::kit::breakfast_cmd(
         &["digest", "send", "--digest", &id_text],
         &env,
         db.dir.path(),
@@ -465,40 +469,20 @@ async fn the_cli_sends_a_test_copy_without_touching_the_ledger_and_reports_statu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_claiming_and_finishes_the_messages_in_flight() {
-    let Some(smtp) = SmtpServer::start(SmtpBehaviour {
+    let behaviour = SmtpBehaviour {
         delay_ms: 50,
         ..Default::default()
-    })
-    .await
-    else {
+    };
+    let Some(w) = WorkerSend::prepare(Backend::Sqlite, behaviour, 200).await else {
         return;
     };
-    let Some(db) = TestDb::create(Backend::Sqlite).await else {
-        return;
-    };
-    let app = enqueue_only_app(&db, &smtp).await;
-    let n = 200;
-    for i in 0..n {
-        subscriber(
-            &app,
-            &format!("r{i}@example.org"),
-            SubscriberStatus::Confirmed,
-        )
-        .await;
-    }
-    let id = digest(&app, "2026-11-28").await;
-    let env = [
+    let mut worker = w.worker(&[
         ("BREAKFAST_MAIL__CONCURRENCY", "4"),
         ("BREAKFAST_QUEUE__SHUTDOWN_TIMEOUT_SECS", "10"),
-    ];
-    let mut worker = spawn_worker(&db, &smtp, &env);
-    delivery::start_send(&app, id).await.unwrap();
-    smtp.wait_for(20, Duration::from_secs(60)).await;
-    let term = Command::new("kill")
-        .args(["-TERM", &worker.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(term.success());
+    ]);
+    delivery::start_send(&w.app, w.id).await.unwrap();
+    w.smtp.wait_for(20, Duration::from_secs(60)).await;
+    sigterm(&worker);
     let asked = Instant::now();
     let exited = loop {
         if let Some(status) = worker.try_wait().unwrap() {
@@ -511,51 +495,30 @@ async fn sigterm_stops_claiming_and_finishes_the_messages_in_flight() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(exited.success(), "{exited:?}");
-    let p = app.store.delivery_progress(id, app.now_ms()).await.unwrap();
+    let p = w
+        .app
+        .store
+        .delivery_progress(w.id, w.app.now_ms())
+        .await
+        .unwrap();
     assert!(
-        p.sent < n as i64,
+        p.sent < w.n as i64,
         "the send finished before the signal: {p:?}"
     );
     assert_eq!(
         p.sending, 0,
         "every message in flight was finished and recorded: {p:?}"
     );
-    assert_eq!(p.sent as usize, smtp.messages().len(), "{p:?}");
-    app.close().await;
+    assert_eq!(p.sent as usize, w.smtp.messages().len(), "{p:?}");
+    w.app.close().await;
 }
 
 async fn a_connection_dropped_mid_data_is_retried_and_delivered_once(backend: Backend) {
-    let Some(smtp) = SmtpServer::start(SmtpBehaviour {
+    let behaviour = SmtpBehaviour {
         disconnect: 2,
         ..Default::default()
-    })
-    .await
-    else {
-        return;
     };
-    let Some(t) = spawn(backend, &smtp).await else {
-        return;
-    };
-    for i in 0..3 {
-        subscriber(
-            &t.app,
-            &format!("r{i}@example.org"),
-            SubscriberStatus::Confirmed,
-        )
-        .await;
-    }
-    let id = digest(&t.app, "2026-11-28").await;
-    delivery::start_send(&t.app, id).await.unwrap();
-    let p = wait_until_sent(&t.app, id, Duration::from_secs(40)).await;
-    assert_eq!(
-        (p.status.as_str(), p.sent, p.failed),
-        ("sent", 3, 0),
-        "{p:?}"
-    );
-    let counts = received_by_recipient(&smtp);
-    assert_eq!(counts.len(), 3, "{counts:?}");
-    assert!(counts.values().all(|&n| n == 1), "{counts:?}");
-    t.stop().await;
+    delivered_once_despite(backend, behaviour, 3).await
 }
 on_both_databases!(a_connection_dropped_mid_data_is_retried_and_delivered_once);
 
@@ -563,57 +526,36 @@ on_both_databases!(a_connection_dropped_mid_data_is_retried_and_delivered_once);
 /// summary lines, not one line (or two) per recipient.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn temporary_failures_are_summarised_not_logged_per_recipient() {
-    let Some(smtp) = SmtpServer::start(SmtpBehaviour {
+    let behaviour = SmtpBehaviour {
         tempfail: 1,
         ..Default::default()
-    })
-    .await
-    else {
+    };
+    let Some(w) = WorkerSend::prepare(Backend::Sqlite, behaviour, 60).await else {
         return;
     };
-    let Some(db) = TestDb::create(Backend::Sqlite).await else {
-        return;
-    };
-    let app = enqueue_only_app(&db, &smtp).await;
-    let n = 60;
-    for i in 0..n {
-        subscriber(
-            &app,
-            &format!("r{i}@example.org"),
-            SubscriberStatus::Confirmed,
-        )
-        .await;
-    }
-    let id = digest(&app, "2026-11-28").await;
-    let log_path = db.dir.path().join("worker.log");
+    let n = w.n;
+    let log_path = w.db.dir.path().join("worker.log");
     let log = std::fs::File::create(&log_path).unwrap();
-    let mut worker = Command::new(env!("CARGO_BIN_EXE_breakfast"))
-        .arg("worker")
-        .env_remove("BREAKFAST_CONFIG")
-        .env("BREAKFAST_DATABASE_URL", &db.url)
-        .env("BREAKFAST_SMTP_URL", smtp.url())
-        .env("BREAKFAST_SECRET", "test-secret-0123456789")
-        .env("BREAKFAST_QUEUE__POLL_INTERVAL_MS", "50")
-        .env("BREAKFAST_QUEUE__RETRY_BASE_MS", "100")
-        .env("BREAKFAST_QUEUE__RETRY_MAX_MS", "200")
-        .env("RUST_LOG", "info")
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    delivery::start_send(&app, id).await.unwrap();
-    let p = wait_until_sent(&app, id, Duration::from_secs(120)).await;
-    let term = Command::new("kill")
-        .args(["-TERM", &worker.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(term.success());
+    let url = w.smtp.url();
+    let mut worker = crate::kit::breakfast_process(
+        "worker",
+        &w.db,
+        &[
+            ("BREAKFAST_SMTP_URL", url.as_str()),
+            ("BREAKFAST_QUEUE__RETRY_BASE_MS", "100"),
+            ("BREAKFAST_QUEUE__RETRY_MAX_MS", "200"),
+            ("RUST_LOG", "info"),
+        ],
+    )
+    .stdout(log.try_clone().unwrap())
+    .stderr(log)
+    .spawn()
+    .unwrap();
+    delivery::start_send(&w.app, w.id).await.unwrap();
+    let p = w.wait_until_sent().await;
+    sigterm(&worker);
     worker.wait().unwrap();
-    assert_eq!(
-        (p.status.as_str(), p.sent, p.failed),
-        ("sent", n as i64, 0),
-        "{p:?}"
-    );
+    w.assert_sent_to_all(&p);
     let text = std::fs::read_to_string(&log_path).unwrap();
     let about_failures: Vec<&str> = text
         .lines()
@@ -633,7 +575,7 @@ async fn temporary_failures_are_summarised_not_logged_per_recipient() {
         !text.contains("r1@example.org"),
         "no addresses in logs:\n{text}"
     );
-    app.close().await;
+    w.app.close().await;
 }
 
 /// A composed digest (with its greeting and link placeholders) is sent to three readers;
@@ -659,21 +601,10 @@ async fn each_personal_link_in_a_sent_digest_names_its_reader(backend: Backend) 
         ("bo@example.org", "Bo"),
         ("cy@example.org", "Cy Ösel"),
     ] {
-        let email = EmailAddress::parse(address).unwrap();
-        let s = app
-            .store
-            .insert_subscriber(
-                &NewSubscriber {
-                    email: &email,
-                    name: Some(name),
-                    status: SubscriberStatus::Confirmed,
-                    source: "test",
-                },
-                app.now_ms(),
-            )
-            .await
-            .unwrap();
-        readers.insert(address.to_string(), (s.id, name.split(' ').next().unwrap()));
+        let id =
+            crate::kit::subscriber_named(app, address, Some(name), SubscriberStatus::Confirmed)
+                .await;
+        readers.insert(address.to_string(), (id, name.split(' ').next().unwrap()));
     }
     let s = Sentinels::new();
     let (g, u, p) = (
@@ -715,8 +646,7 @@ async fn each_personal_link_in_a_sent_digest_names_its_reader(backend: Backend) 
         .await
         .unwrap();
 
-    delivery::start_send(app, d.id).await.unwrap();
-    let p = wait_until_sent(app, d.id, Duration::from_secs(30)).await;
+    let p = send_all(&t, d.id).await;
     assert_eq!((p.status.as_str(), p.sent), ("sent", 3), "{p:?}");
     let raws = smtp.wait_for(3, Duration::from_secs(5)).await;
     assert_eq!(raws.len(), 3);

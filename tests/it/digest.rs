@@ -27,7 +27,7 @@ use breakfast::{
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::{
-    helpers::{Backend, TestApp, breakfast_cmd, find_link},
+    kit::{Backend, TestApp, breakfast_cmd, find_link},
     on_both_databases,
 };
 

@@ -16,7 +16,6 @@ use breakfast::{
     delivery,
     domain::{Clock, EmailAddress, SubscriberStatus},
     mail::{Mailer, OutgoingEmail},
-    store::subscribers::NewSubscriber,
 };
 use mail_auth::{
     AuthenticatedMessage, DkimResult, MessageAuthenticator, Parameters,
@@ -25,7 +24,7 @@ use mail_auth::{
 
 use crate::{
     dns_server::{DnsServer, Record, txt},
-    helpers::{Backend, Mail, SmtpBehaviour, SmtpServer, TestApp, breakfast_cmd},
+    kit::{Backend, Mail, SmtpBehaviour, SmtpServer, TestApp, breakfast_cmd, eml_files},
 };
 
 const DOMAIN: &str = "redpaper.test";
@@ -173,16 +172,6 @@ fn dkimpy(keys: &[&GeneratedKey], files: &[PathBuf]) -> (bool, String) {
     (out.status.success(), text)
 }
 
-fn eml_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
-        .collect();
-    files.sort();
-    files
-}
-
 const REQUIRED_SIGNED: &[&str] = &[
     "from",
     "to",
@@ -221,8 +210,9 @@ async fn every_message_sent_with_dkim_verifies_with_mail_auth_and_with_dkimpy() 
     let Some(smtp) = SmtpServer::start(SmtpBehaviour::default()).await else {
         return;
     };
+    let long_subject = "Breakfast — the tenants won, the buses strike, and the library stays open late on Thursdays";
     let extra = format!(
-        "smtp_url = {:?}\n{}[mail]\nfeedback_id = \"digest:breakfast:redpaper\"\n{}",
+        "smtp_url = {:?}\n{}[digest]\nsubject_pattern = {long_subject:?}\n[mail]\nfeedback_id = \"digest:breakfast:redpaper\"\n{}",
         smtp.url(),
         identity_toml(),
         dkim_tables(&[&rsa, &ed])
@@ -232,32 +222,28 @@ async fn every_message_sent_with_dkim_verifies_with_mail_auth_and_with_dkimpy() 
     };
     let app = &t.app;
     for i in 0..5 {
-        let email = EmailAddress::parse(&format!("reader{i}@example.net")).unwrap();
-        app.store
-            .insert_subscriber(
-                &NewSubscriber {
-                    email: &email,
-                    name: Some("Reader Öberg"),
-                    status: SubscriberStatus::Confirmed,
-                    source: "test",
-                },
-                app.now_ms(),
-            )
-            .await
-            .unwrap();
+        let address = format!("reader{i}@example.net");
+        let name = Some("Reader Öberg");
+        crate::kit::subscriber_named(app, &address, name, SubscriberStatus::Confirmed).await;
     }
-    let long_subject = "Breakfast — the tenants won, the buses strike, and the library stays open late on Thursdays";
-    let id = app
-        .store
-        .insert_composed_digest(
-            "2026-11-30",
-            long_subject,
-            "<html><body><h1>Today</h1><p>The tenants won.</p>\n<p>.a line that starts with a dot</p></body></html>",
-            "Today\n\nThe tenants won.   \n.a line that starts with a dot\n\n\n",
-            app.now_ms(),
-        )
-        .await
-        .unwrap();
+    // The composer's digest, with a long subject (folded when signed), a line that
+    // starts with a dot (stuffed on the wire) and trailing spaces in the text.
+    let id = crate::kit::composed_digest(
+        app,
+        "2026-11-30",
+        &[
+            (".a line that starts with a dot", "The tenants won.   "),
+            ("Today", ".a summary that starts with a dot"),
+        ],
+    )
+    .await;
+    let composed = app.store.digest(id).await.unwrap();
+    assert_eq!(composed.subject.as_deref(), Some(long_subject));
+    let text = composed.text.unwrap();
+    assert!(
+        text.lines().any(|l| l.starts_with('.')),
+        "a text line starts with a dot:\n{text}"
+    );
     delivery::start_send(app, id).await.unwrap();
     // A one-off message without list headers goes the same way.
     let one_off = OutgoingEmail {

@@ -9,7 +9,7 @@ use std::{
 
 use tempfile::TempDir;
 
-use crate::helpers::free_port;
+use crate::kit::free_port;
 
 pub enum Record {
     /// A TXT record made of these strings (each at most 255 bytes).

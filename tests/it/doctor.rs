@@ -11,7 +11,7 @@ use breakfast::{
 
 use crate::{
     dns_server::{DnsServer, Record, txt},
-    helpers::{SmtpBehaviour, SmtpServer, breakfast_cmd, free_port},
+    kit::{SmtpBehaviour, SmtpServer, breakfast_cmd, free_port},
 };
 
 const DOMAIN: &str = "redpaper.test";
@@ -255,7 +255,7 @@ async fn operators_see_the_checks_in_the_admin() {
 
     use crate::{
         admin::{Browser, PASSWORD, add_user},
-        helpers::{Backend, TestApp},
+        kit::{Backend, TestApp},
     };
     let dir = tempfile::tempdir().unwrap();
     let good = key(dir.path(), "good");

@@ -19,7 +19,7 @@ use breakfast::{
     store::{
         digests::{DigestStatus, EditionKind},
         schedules::{DailySettings, ScheduleMode},
-        subscribers::{NewSubscriber, PreferencesUpdate},
+        subscribers::PreferencesUpdate,
         users::AdminRole,
     },
 };
@@ -27,7 +27,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::{
     admin::{Browser, PASSWORD, add_user},
-    helpers::{Backend, Mail, TestApp, find_link},
+    kit::{Backend, Mail, TestApp, find_link},
     on_both_databases,
 };
 
@@ -109,23 +109,11 @@ async fn start_paper(app: &App, section: Option<&str>) -> Paper {
 }
 
 async fn subscriber(app: &App, email: &str, name: Option<&str>, frequency: Frequency) -> i64 {
-    let s = app
-        .store
-        .insert_subscriber(
-            &NewSubscriber {
-                email: &EmailAddress::parse(email).unwrap(),
-                name,
-                status: SubscriberStatus::Confirmed,
-                source: "test",
-            },
-            app.now_ms(),
-        )
-        .await
-        .unwrap();
+    let id = crate::kit::subscriber_named(app, email, name, SubscriberStatus::Confirmed).await;
     if frequency != Frequency::Daily {
         app.store
             .update_preferences(
-                s.id,
+                id,
                 &PreferencesUpdate {
                     name,
                     frequency,
@@ -136,7 +124,7 @@ async fn subscriber(app: &App, email: &str, name: Option<&str>, frequency: Frequ
             .await
             .unwrap();
     }
-    s.id
+    id
 }
 
 /// Titles of the articles in a digest.
@@ -411,7 +399,7 @@ async fn the_count_before_sending_is_the_fan_outs(backend: Backend) {
     assert_eq!(sent.status, reqwest::StatusCode::SEE_OTHER, "{}", sent.body);
     let got = mails(&t, 2).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(crate::helpers::read_eml(&t.outbox_dir()).len(), 2);
+    assert_eq!(crate::kit::read_eml(&t.outbox_dir()).len(), 2);
     let mut to: Vec<String> = got.iter().map(|m| m.to.clone()).collect();
     to.sort();
     assert_eq!(to, ["a@example.org", "b@example.org"]);
@@ -622,7 +610,7 @@ async fn a_fresh_install_holds_the_first_issue_for_review(backend: Backend) {
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
-        crate::helpers::read_eml(&t.outbox_dir()).len(),
+        crate::kit::read_eml(&t.outbox_dir()).len(),
         1,
         "only the review email"
     );
@@ -724,7 +712,7 @@ async fn weekly_readers_get_the_weekly_edition_only(backend: Backend) {
     );
     let got = mails(&t, 5).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(crate::helpers::read_eml(&t.outbox_dir()).len(), 5);
+    assert_eq!(crate::kit::read_eml(&t.outbox_dir()).len(), 5);
     let weekly: Vec<&Mail> = got
         .iter()
         .filter(|m| m.to == "weekly@example.org")
@@ -991,7 +979,7 @@ async fn two_editors_sending_at_once_send_once(backend: Backend) {
     }
     mails(&t, 1).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(crate::helpers::read_eml(&t.outbox_dir()).len(), 1);
+    assert_eq!(crate::kit::read_eml(&t.outbox_dir()).len(), 1);
     t.stop().await;
 }
 on_both_databases!(two_editors_sending_at_once_send_once);
@@ -1045,7 +1033,7 @@ on_both_databases!(the_sign_up_form_offers_the_weekly_edition);
 /// Migration 0007 on a database that already has digests, deliveries and a schedule: SQLite
 /// rebuilds the digests table, and nothing that refers to a digest may be lost.
 async fn upgrading_keeps_every_digest_and_delivery(backend: Backend) {
-    let Some(db) = crate::helpers::TestDb::create(backend).await else {
+    let Some(db) = crate::kit::TestDb::create(backend).await else {
         return;
     };
     let store = breakfast::store::Store::connect(&db.url).await.unwrap();
@@ -1068,7 +1056,7 @@ async fn upgrading_keeps_every_digest_and_delivery(backend: Backend) {
             .unwrap();
     }
     store.close().await;
-    let config = crate::helpers::test_config(&db, "http://127.0.0.1:9", "");
+    let config = crate::kit::test_config(&db, "http://127.0.0.1:9", "");
     let app = App::open(
         config,
         Clock::manual(DateTime::from_timestamp_millis(now).unwrap()),

@@ -9,7 +9,7 @@ use breakfast::{
 };
 
 use crate::{
-    helpers::{Backend, Mail, SmtpBehaviour, SmtpServer, TestApp, TestDb, breakfast_cmd},
+    kit::{Backend, Mail, SmtpBehaviour, SmtpServer, TestApp, TestDb, breakfast_cmd},
     on_both_databases,
 };
 
@@ -214,7 +214,7 @@ async fn the_generated_secret_is_kept_across_restarts() {
     let Some(db) = TestDb::create(Backend::Sqlite).await else {
         return;
     };
-    let mut config = crate::helpers::test_config(&db, "http://127.0.0.1:1", "");
+    let mut config = crate::kit::test_config(&db, "http://127.0.0.1:1", "");
     config.secret = breakfast::config::Secret::default();
     let a = breakfast::App::open(config.clone(), Clock::System)
         .await

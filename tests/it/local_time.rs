@@ -3,25 +3,21 @@
 //! New York and UTC−11 each get each issue within a minute of 07:00 their time, once; a
 //! reader who changes zone mid-issue is sent once; per-zone progress says what waits.
 
-use std::{
-    collections::HashMap,
-    process::{Child, Command, Stdio},
-    time::Duration,
-};
+use std::{collections::HashMap, process::Child, time::Duration};
 
 use breakfast::{
     App,
     delivery::progress,
-    domain::{Clock, EmailAddress, SubscriberStatus},
+    domain::{Clock, EmailAddress},
     edition::{self, By, Outcome, Which, review},
     schedule::runner::{self, tick},
-    store::{deliveries::ZoneProgress, subscribers::NewSubscriber, users::AdminRole},
+    store::{deliveries::ZoneProgress, users::AdminRole},
 };
 use chrono::{DateTime, Utc};
 
 use crate::{
     admin::{Browser, PASSWORD, add_user},
-    helpers::{Backend, Mail, TestApp, TestDb, breakfast_cmd, free_port, test_config},
+    kit::{Backend, Mail, TestApp, TestDb, breakfast_cmd, test_config},
     on_both_databases,
 };
 
@@ -36,30 +32,15 @@ fn at(s: &str) -> DateTime<Utc> {
 }
 
 async fn reader(app: &App, email: &str, zone: Option<&str>) -> i64 {
-    let s = app
-        .store
-        .insert_subscriber(
-            &NewSubscriber {
-                email: &EmailAddress::parse(email).unwrap(),
-                name: None,
-                status: SubscriberStatus::Confirmed,
-                source: "test",
-            },
-            app.now_ms(),
-        )
-        .await
-        .unwrap();
-    app.store
-        .set_subscriber_time_zone(s.id, zone)
-        .await
-        .unwrap();
-    s.id
+    let id = crate::kit::confirmed(app, email).await;
+    app.store.set_subscriber_time_zone(id, zone).await.unwrap();
+    id
 }
 
 /// Messages received so far, per recipient.
 fn received(t: &TestApp) -> HashMap<String, usize> {
     let mut out = HashMap::new();
-    for raw in crate::helpers::read_eml(&t.outbox_dir()) {
+    for raw in crate::kit::read_eml(&t.outbox_dir()) {
         *out.entry(Mail::parse(&raw).to).or_insert(0) += 1;
     }
     out
@@ -189,7 +170,7 @@ async fn each_reader_at_seven_local_once(backend: Backend) {
         settle(app).await;
         let got = received(&t).get(who).copied().unwrap_or(0);
         if got != expected {
-            let theirs: Vec<String> = crate::helpers::read_eml(&t.outbox_dir())
+            let theirs: Vec<String> = crate::kit::read_eml(&t.outbox_dir())
                 .iter()
                 .map(|raw| Mail::parse(raw))
                 .filter(|m| m.to == who)
@@ -316,26 +297,17 @@ on_both_databases!(each_reader_at_seven_local_once);
 /// `breakfast serve` as a child process whose clock starts at `clock_start`, writing
 /// its mail to the database folder's outbox.
 fn spawn_serve(db: &TestDb, clock_start: &str) -> Child {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_breakfast"));
-    cmd.arg("serve")
-        .env_remove("BREAKFAST_CONFIG")
-        .env("BREAKFAST_TEST_CLOCK_START", clock_start)
-        .env("BREAKFAST_DATABASE_URL", &db.url)
-        .env("BREAKFAST_SECRET", "test-secret-0123456789")
-        .env("BREAKFAST_LISTEN", format!("127.0.0.1:{}", free_port()))
-        .env("BREAKFAST_QUEUE__POLL_INTERVAL_MS", "50")
-        .env("BREAKFAST_SCHEDULE__TICK_SECS", "1")
-        .env("BREAKFAST_SCHEDULE__PREFETCH_SECS", "1")
-        .env("BREAKFAST_INGEST__POLL_MINUTES", "0")
-        .env("BREAKFAST_DIGEST__SKIP_WHEN_EMPTY", "false")
-        .env(
-            "BREAKFAST_MAIL__OUTBOX_DIR",
-            db.dir.path().join("outbox").display().to_string(),
-        )
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    cmd.spawn().expect("breakfast starts")
+    crate::kit::spawn_breakfast(
+        "serve",
+        db,
+        &[
+            ("BREAKFAST_TEST_CLOCK_START", clock_start),
+            ("BREAKFAST_SCHEDULE__TICK_SECS", "1"),
+            ("BREAKFAST_SCHEDULE__PREFETCH_SECS", "1"),
+            ("BREAKFAST_INGEST__POLL_MINUTES", "0"),
+            ("BREAKFAST_DIGEST__SKIP_WHEN_EMPTY", "false"),
+        ],
+    )
 }
 
 /// Polls the ledger (from the test's side) until `zone` has `sent` rows sent.
@@ -424,7 +396,7 @@ async fn kill_9_between_two_zones_loses_and_doubles_nothing(backend: Backend) {
     kill_9(&mut second);
 
     let mut counts: HashMap<String, usize> = HashMap::new();
-    for raw in crate::helpers::read_eml(&outbox) {
+    for raw in crate::kit::read_eml(&outbox) {
         *counts.entry(Mail::parse(&raw).to).or_insert(0) += 1;
     }
     assert_eq!(
@@ -515,7 +487,7 @@ async fn zone_from_signup_preferences_and_api(backend: Backend) {
         .map(|m| Mail::parse(m))
         .find(|m| m.to == "amy@example.org")
         .expect("Amy's confirmation");
-    let link = crate::helpers::find_link(&amy.text, "/confirm?token=").unwrap();
+    let link = crate::kit::find_link(&amy.text, "/confirm?token=").unwrap();
     let token = link.split("token=").nth(1).unwrap().to_string();
     let (status, confirmed) = post(&t, "/confirm", FORM, &format!("token={token}")).await;
     assert_eq!(status, 200, "{confirmed}");

@@ -1,7 +1,6 @@
 //! Integration tests over real parts: HTTP on loopback, SQLite files, the machine's
 //! PostgreSQL, and a real SMTP server (aiosmtpd). One test crate, so it links once.
 
-mod helpers;
 mod kit;
 
 mod a11y;

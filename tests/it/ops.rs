@@ -10,7 +10,7 @@ use breakfast::{
 use serde_json::Value;
 
 use crate::{
-    helpers::{Backend, TestApp, breakfast_cmd, free_port},
+    kit::{Backend, TestApp, breakfast_cmd, free_port},
     on_both_databases,
 };
 
@@ -333,7 +333,7 @@ async fn kind_stats(t: &TestApp, kind: &str) -> KindStats {
 }
 
 async fn scrape(t: &TestApp, token: Option<&str>) -> prometheus_parse::Scrape {
-    let token = token.unwrap_or(crate::helpers::TEST_METRICS_TOKEN);
+    let token = token.unwrap_or(crate::kit::TEST_METRICS_TOKEN);
     let request = t.http.get(t.url("/metrics")).bearer_auth(token);
     let response = request.send().await.unwrap();
     assert_eq!(response.status(), 200);
@@ -497,7 +497,7 @@ on_both_databases!(readyz_reports_each_check);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readyz_fails_when_smtp_is_down() {
     let port = free_port();
-    let Some(t) = TestApp::spawn_configured(Backend::Sqlite, "", Clock::System, |c| {
+    let Some(t) = TestApp::spawn_configured(Backend::Sqlite, "", Clock::System, move |c| {
         c.smtp_url = breakfast::config::Secret::new(format!("smtp://127.0.0.1:{port}?tls=none"));
     })
     .await

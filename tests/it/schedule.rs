@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 
 use crate::{
     admin::seed_content,
-    helpers::{Backend, TestApp},
+    kit::{Backend, TestApp},
     on_both_databases,
 };
 
@@ -165,7 +165,7 @@ async fn two_processes_on_postgres_fire_exactly_once() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(mail.len(), 2);
     assert_eq!(
-        crate::helpers::read_eml(&t.outbox_dir()).len(),
+        crate::kit::read_eml(&t.outbox_dir()).len(),
         2,
         "one digest each"
     );

@@ -14,7 +14,7 @@ use reqwest::{StatusCode, header};
 
 use crate::{
     admin::{Browser, PASSWORD, add_user},
-    helpers::{Backend, TestApp, TestDb, free_port},
+    kit::{Backend, TestApp, TestDb, free_port},
 };
 
 /// A browser whose connections come from `source`, another loopback address, so one test
@@ -888,7 +888,7 @@ async fn csv_exports_carry_no_spreadsheet_formulas() {
     assert!(admin_csv.body.contains("SUM(1+1)"), "{}", admin_csv.body);
     assert_eq!(formula_cells(&admin_csv.body), Vec::<String>::new());
 
-    let out = crate::helpers::breakfast_cmd(
+    let out = crate::kit::breakfast_cmd(
         &["subscribers", "export"],
         &[
             ("BREAKFAST_DATABASE_URL", t.db.url.as_str()),
@@ -956,7 +956,7 @@ async fn the_database_and_outbox_are_private_files() {
         .unwrap();
     assert_eq!(res.status(), 200);
     let outbox = db.dir.path().join("outbox");
-    let mail = crate::helpers::wait_for_eml(&outbox, 1, Duration::from_secs(20)).await;
+    let mail = crate::kit::wait_for_eml(&outbox, 1, Duration::from_secs(20)).await;
     assert_eq!(mail.len(), 1, "the confirmation email");
     let mode = |p: &std::path::Path| {
         std::fs::metadata(p)
@@ -980,7 +980,7 @@ async fn the_database_and_outbox_are_private_files() {
 /// recipients, whole messages with their links). Wire logs now need their own switch.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn debug_logging_keeps_the_wire_out() {
-    let Some(smtp) = crate::helpers::SmtpServer::start(Default::default()).await else {
+    let Some(smtp) = crate::kit::SmtpServer::start(Default::default()).await else {
         return;
     };
     let Some(db) = TestDb::create(Backend::Sqlite).await else {
@@ -1021,8 +1021,8 @@ async fn confirmation_token(t: &TestApp, email: &str) -> String {
         .unwrap();
     assert_eq!(res.status(), 200);
     let mails = t.wait_for_outbox(1, Duration::from_secs(20)).await;
-    let mail = crate::helpers::Mail::parse(mails.last().expect("a confirmation email"));
-    let link = crate::helpers::find_link(&mail.text, "/confirm?token=").expect("a link");
+    let mail = crate::kit::Mail::parse(mails.last().expect("a confirmation email"));
+    let link = crate::kit::find_link(&mail.text, "/confirm?token=").expect("a link");
     link.split("token=").nth(1).unwrap().to_string()
 }
 
@@ -1106,8 +1106,7 @@ async fn preferences_links_expire_and_replays_hand_out_none() {
         .await
         .unwrap();
     let page = res.text().await.unwrap();
-    let prefs =
-        crate::helpers::find_link(&page, "/preferences?token=").expect("a preferences link");
+    let prefs = crate::kit::find_link(&page, "/preferences?token=").expect("a preferences link");
     let prefs_path = &prefs[prefs.find("/preferences").unwrap()..];
     let open = |path: String| t.http.get(t.url(&path)).send();
     assert_eq!(open(prefs_path.to_string()).await.unwrap().status(), 200);
@@ -1169,20 +1168,7 @@ async fn metrics_are_not_open_by_default() {
     assert!(scraped.text().await.unwrap().contains("breakfast_"));
 
     // New and already-confirmed addresses get the same answer.
-    let known = breakfast::domain::EmailAddress::parse("known@example.org").unwrap();
-    t.app
-        .store
-        .insert_subscriber(
-            &breakfast::store::subscribers::NewSubscriber {
-                email: &known,
-                name: None,
-                status: breakfast::domain::SubscriberStatus::Confirmed,
-                source: "test",
-            },
-            t.app.now_ms(),
-        )
-        .await
-        .unwrap();
+    crate::kit::confirmed(&t.app, "known@example.org").await;
     let mut answers = Vec::new();
     for email in ["known@example.org", "fresh@example.org"] {
         let res = t
@@ -1291,7 +1277,7 @@ async fn erasure_cancels_queued_mail_and_leaves_no_address_in_jobs() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let mails = crate::helpers::read_eml(&t.outbox_dir());
+    let mails = crate::kit::read_eml(&t.outbox_dir());
     assert_eq!(mails.len(), 1, "only the confirmation went out");
     t.stop().await;
 }
@@ -1324,7 +1310,7 @@ async fn racing_confirmations_send_one_welcome() {
     let mails = t.wait_for_outbox(3, Duration::from_secs(3)).await;
     let welcomes = mails
         .iter()
-        .filter(|m| crate::helpers::Mail::parse(m).subject.contains("Welcome"))
+        .filter(|m| crate::kit::Mail::parse(m).subject.contains("Welcome"))
         .count();
     assert_eq!((mails.len(), welcomes), (2, 1));
     t.stop().await;

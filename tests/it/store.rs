@@ -3,7 +3,7 @@
 use breakfast::store::Store;
 
 use crate::{
-    helpers::{Backend, TestDb},
+    kit::{Backend, TestDb},
     on_both_databases,
 };
 

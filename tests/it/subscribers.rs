@@ -13,7 +13,7 @@ use breakfast::{
 use reqwest::{StatusCode, header};
 
 use crate::{
-    helpers::{Backend, Mail, SmtpBehaviour, SmtpServer, TestApp, breakfast_cmd, find_link},
+    kit::{Backend, Mail, SmtpBehaviour, SmtpServer, TestApp, breakfast_cmd, find_link},
     on_both_databases,
 };
 
@@ -71,15 +71,7 @@ async fn settle(path: &str) {
 }
 
 async fn post_form(t: &TestApp, path: &str, body: &str) -> (StatusCode, String) {
-    let r = t
-        .http
-        .post(t.url(path))
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    let answer = (r.status(), r.text().await.unwrap());
+    let answer = t.post_encoded(path, body).await.parts();
     settle(path).await;
     answer
 }
@@ -99,8 +91,7 @@ async fn post_json(t: &TestApp, path: &str, body: &str) -> (StatusCode, String) 
 }
 
 async fn get(t: &TestApp, path: &str) -> (StatusCode, String) {
-    let r = t.http.get(t.url(path)).send().await.unwrap();
-    (r.status(), r.text().await.unwrap())
+    t.get(path).await.parts()
 }
 
 fn strip_base(url: &str) -> &str {
@@ -216,12 +207,7 @@ async fn sign_up_confirm_and_one_click_unsubscribe(backend: Backend) {
 
     // A later digest does not go to that address.
     let other = add(&t.app, "clara@example.org", SubscriberStatus::Confirmed).await;
-    let digest = t
-        .app
-        .store
-        .insert_composed_digest("2026-11-28", "Today", "<p>x</p>", "x", t.app.now_ms())
-        .await
-        .unwrap();
+    let digest = crate::kit::digest(&t.app, "2026-11-28").await;
     let (recipients, _) = t
         .app
         .store
@@ -327,9 +313,7 @@ async fn every_sign_up_answers_identically(backend: Backend) {
     // left, bounced, erased.
     let mails = t.wait_for_outbox(5, Duration::from_secs(60)).await;
     tokio::time::sleep(Duration::from_millis(800)).await;
-    let mails = crate::helpers::read_eml(&t.outbox_dir())
-        .len()
-        .max(mails.len());
+    let mails = crate::kit::read_eml(&t.outbox_dir()).len().max(mails.len());
     assert_eq!(mails, 5, "one confirmation per address");
     t.stop().await;
 }
@@ -616,17 +600,9 @@ async fn api_lists_creates_and_erases(backend: Backend) {
     else {
         return;
     };
-    let auth = "Bearer api-token-0123456789";
-    let r = t.http.get(t.url("/api/subscribers")).send().await.unwrap();
-    assert_eq!(r.status(), 401);
-    let r = t
-        .http
-        .get(t.url("/api/subscribers"))
-        .bearer_auth("wrong")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 401);
+    let api = t.api("api-token-0123456789");
+    assert_eq!(t.get("/api/subscribers").await.status, 401);
+    assert_eq!(t.api("wrong").get("/api/subscribers").await.status, 401);
     for i in 0..5 {
         add(
             &t.app,
@@ -636,119 +612,54 @@ async fn api_lists_creates_and_erases(backend: Backend) {
         .await;
     }
     add(&t.app, "pend@example.org", SubscriberStatus::Pending).await;
-    let page: serde_json::Value = t
-        .http
-        .get(t.url("/api/subscribers?status=confirmed&limit=3"))
-        .header(header::AUTHORIZATION, auth)
-        .send()
+    let page = api
+        .get("/api/subscribers?status=confirmed&limit=3")
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json();
     assert_eq!(page["total"], 5);
     assert_eq!(page["subscribers"].as_array().unwrap().len(), 3);
     let after = page["next_after"].as_i64().unwrap();
-    let page: serde_json::Value = t
-        .http
-        .get(t.url(&format!(
+    let page = api
+        .get(&format!(
             "/api/subscribers?status=confirmed&limit=3&after={after}"
-        )))
-        .header(header::AUTHORIZATION, auth)
-        .send()
+        ))
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json();
     assert_eq!(page["subscribers"].as_array().unwrap().len(), 2);
     assert!(page["next_after"].is_null());
-    let r = t
-        .http
-        .get(t.url("/api/subscribers?status=gone"))
-        .header(header::AUTHORIZATION, auth)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 422);
+    assert_eq!(api.get("/api/subscribers?status=gone").await.status, 422);
 
-    let r = t
-        .http
-        .post(t.url("/api/subscribers"))
-        .header(header::AUTHORIZATION, auth)
-        .json(&serde_json::json!({"email": "new@example.org", "name": "New", "confirmed": true}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let created: serde_json::Value = r.json().await.unwrap();
+    let r = api
+        .post_json(
+            "/api/subscribers",
+            &serde_json::json!({"email": "new@example.org", "name": "New", "confirmed": true}),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    let created = r.json();
     assert_eq!(created["status"], "confirmed");
     let id = created["id"].as_i64().unwrap();
-    let r = t
-        .http
-        .post(t.url("/api/subscribers"))
-        .header(header::AUTHORIZATION, auth)
-        .json(&serde_json::json!({"email": "NEW@example.org"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 409);
-    let r = t
-        .http
-        .post(t.url("/api/subscribers"))
-        .header(header::AUTHORIZATION, auth)
-        .json(&serde_json::json!({"email": "bad"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 422);
-    let r = t
-        .http
-        .get(t.url(&format!("/api/subscribers/{id}")))
-        .header(header::AUTHORIZATION, auth)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let r = t
-        .http
-        .post(t.url(&format!("/api/subscribers/{id}/unsubscribe")))
-        .header(header::AUTHORIZATION, auth)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    let one = format!("/api/subscribers/{id}");
+    for (email, status) in [("NEW@example.org", 409), ("bad", 422)] {
+        let r = api
+            .post_json("/api/subscribers", &serde_json::json!({ "email": email }))
+            .await;
+        assert_eq!(r.status, status, "adding {email}");
+    }
+    assert_eq!(api.get(&one).await.status, 200);
+    let r = api.post(&format!("{one}/unsubscribe")).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["status"], "unsubscribed");
+    assert_eq!(api.delete(&one).await.status, 204);
+    assert_eq!(api.get(&one).await.status, 404);
+    let r = api
+        .post_json(
+            "/api/subscribers",
+            &serde_json::json!({"email": "new@example.org"}),
+        )
+        .await;
     assert_eq!(
-        r.json::<serde_json::Value>().await.unwrap()["status"],
-        "unsubscribed"
-    );
-    let r = t
-        .http
-        .delete(t.url(&format!("/api/subscribers/{id}")))
-        .header(header::AUTHORIZATION, auth)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 204);
-    let r = t
-        .http
-        .get(t.url(&format!("/api/subscribers/{id}")))
-        .header(header::AUTHORIZATION, auth)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 404);
-    let r = t
-        .http
-        .post(t.url("/api/subscribers"))
-        .header(header::AUTHORIZATION, auth)
-        .json(&serde_json::json!({"email": "new@example.org"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        r.status(),
-        409,
+        r.status, 409,
         "an erased address is not re-added by an operator"
     );
     t.stop().await;

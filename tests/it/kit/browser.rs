@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use breakfast::{App, accounts::hash_password, store::users::AdminRole};
 use reqwest::{StatusCode, header};
 
-use crate::helpers::TestApp;
+use crate::kit::TestApp;
 
 pub const PASSWORD: &str = "correct horse battery";
 
@@ -17,6 +17,15 @@ pub struct Browser {
     pub last_set_cookies: Vec<String>,
 }
 
+/// The file of a multipart form: its field, file name, claimed type and bytes.
+pub struct FilePart<'a> {
+    pub field: &'a str,
+    pub name: &'a str,
+    pub content_type: &'a str,
+    pub bytes: &'a [u8],
+}
+
+#[derive(Debug)]
 pub struct Page {
     pub status: StatusCode,
     pub location: Option<String>,
@@ -95,6 +104,47 @@ impl Browser {
             .post(format!("{}{path}", self.base))
             .header(header::COOKIE, self.cookie_header())
             .form(form)
+            .send()
+            .await
+            .unwrap();
+        self.finish(res).await
+    }
+
+    /// Posts a multipart form as a browser does: the text fields in order, then the file.
+    pub async fn post_multipart(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        file: FilePart<'_>,
+    ) -> Page {
+        let boundary = "----breakfast-test-boundary-7d3a";
+        let mut body = Vec::new();
+        for (name, value) in fields {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{}\"; filename=\"{}\"\r\nContent-Type: {}\r\n\r\n",
+                file.field, file.name, file.content_type
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(file.bytes);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let res = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(header::COOKIE, self.cookie_header())
+            .header(
+                header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body)
             .send()
             .await
             .unwrap();

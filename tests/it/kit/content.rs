@@ -3,31 +3,45 @@
 
 use std::time::{Duration, Instant};
 
+use chrono::NaiveDate;
+
 use breakfast::{
     App,
     domain::{EmailAddress, SubscriberStatus},
+    edition::{ComposeOutcome, compose_for_date},
     store::{articles::NewArticle, deliveries::DeliveryProgress, subscribers::NewSubscriber},
 };
 
-pub const HTML: &str = "<html><body><h1>Today</h1><p>The tenants won.</p></body></html>";
-pub const TEXT: &str = "Today\n\nThe tenants won.\n";
-
 /// A feed with articles published an hour ago, and confirmed subscribers.
 pub async fn seed_content(app: &App, titles: &[&str], subscribers: &[&str]) -> i64 {
-    let now = app.now_ms();
-    let feed = app
-        .store
-        .insert_feed(
-            "https://paper.example.org/feed.xml",
-            "The Paper",
-            Some("News"),
-            now,
-        )
+    let feed = add_feed(app, "https://paper.example.org/feed.xml").await;
+    let stories: Vec<(&str, &str)> = titles.iter().map(|t| (*t, "Summary.")).collect();
+    add_articles(app, feed, "k", &stories).await;
+    for s in subscribers {
+        confirmed(app, s).await;
+    }
+    feed
+}
+
+async fn add_feed(app: &App, url: &str) -> i64 {
+    app.store
+        .insert_feed(url, "The Paper", Some("News"), app.now_ms())
         .await
-        .unwrap();
-    for (i, title) in titles.iter().enumerate() {
-        let key = format!("k-{title}");
-        let link = format!("https://paper.example.org/{i}");
+        .unwrap()
+        .id
+}
+
+/// Articles of `feed` published an hour ago, first seen now: (title, plain summary).
+async fn add_articles(app: &App, feed: i64, key_prefix: &str, stories: &[(&str, &str)]) {
+    let now = app.now_ms();
+    for (i, (title, summary)) in stories.iter().enumerate() {
+        let key = format!("{key_prefix}-{title}");
+        let link = format!("https://paper.example.org/{key_prefix}/{i}");
+        let escaped = summary
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;");
+        let summary_html = format!("<p>{escaped}</p>");
         let a = NewArticle {
             dedup_key: &key,
             guid: None,
@@ -35,33 +49,33 @@ pub async fn seed_content(app: &App, titles: &[&str], subscribers: &[&str]) -> i
             title,
             author: None,
             published_at: now - 3_600_000,
-            summary_html: "<p>Summary.</p>",
-            summary_text: "Summary.",
+            summary_html: &summary_html,
+            summary_text: summary,
             section: Some("News"),
             categories: &[],
             image_url: None,
         };
-        app.store.upsert_article(feed.id, &a, now).await.unwrap();
+        app.store.upsert_article(feed, &a, now).await.unwrap();
     }
-    for s in subscribers {
-        app.store
-            .insert_subscriber(
-                &NewSubscriber {
-                    email: &EmailAddress::parse(s).unwrap(),
-                    name: None,
-                    status: SubscriberStatus::Confirmed,
-                    source: "test",
-                },
-                now,
-            )
-            .await
-            .unwrap();
-    }
-    feed.id
+}
+
+/// A subscriber named "Reader" in `status` (see [`subscriber_named`]).
+pub async fn subscriber(app: &App, address: &str, status: SubscriberStatus) -> i64 {
+    subscriber_named(app, address, Some("Reader"), status).await
+}
+
+/// A confirmed subscriber without a name.
+pub async fn confirmed(app: &App, address: &str) -> i64 {
+    subscriber_named(app, address, None, SubscriberStatus::Confirmed).await
 }
 
 /// A subscriber in `status` (pending ones stay pending; others are confirmed first).
-pub async fn subscriber(app: &App, address: &str, status: SubscriberStatus) -> i64 {
+pub async fn subscriber_named(
+    app: &App,
+    address: &str,
+    name: Option<&str>,
+    status: SubscriberStatus,
+) -> i64 {
     let email = EmailAddress::parse(address).unwrap();
     let initial = if status == SubscriberStatus::Pending {
         SubscriberStatus::Pending
@@ -73,7 +87,7 @@ pub async fn subscriber(app: &App, address: &str, status: SubscriberStatus) -> i
         .insert_subscriber(
             &NewSubscriber {
                 email: &email,
-                name: Some("Reader"),
+                name,
                 status: initial,
                 source: "test",
             },
@@ -90,12 +104,29 @@ pub async fn subscriber(app: &App, address: &str, status: SubscriberStatus) -> i
     s.id
 }
 
-/// A digest stored ready to send, with fixed HTML and text, for `date`.
+/// The story every [`digest`] carries, as its article's title.
+pub const STORY: &str = "The tenants won.";
+
+/// The subject the composer gives the daily digest of 2026-11-28 (the default pattern).
+pub const SUBJECT_2026_11_28: &str = "Breakfast in Red — Saturday 28 November";
+
+/// A digest for `date`, composed by the real composer from one fresh article titled
+/// [`STORY`], ready to send (through the personaliser, like every digest).
 pub async fn digest(app: &App, date: &str) -> i64 {
-    app.store
-        .insert_composed_digest(date, "Breakfast today", HTML, TEXT, app.now_ms())
-        .await
-        .unwrap()
+    composed_digest(app, date, &[(STORY, "Summary.")]).await
+}
+
+/// A digest for `date`, composed by the real composer from fresh articles (title, plain
+/// summary) of a feed of their own, so that each call's articles are new to its window.
+pub async fn composed_digest(app: &App, date: &str, stories: &[(&str, &str)]) -> i64 {
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let feed = add_feed(app, &format!("https://paper.example.org/{tag}.xml")).await;
+    add_articles(app, feed, &tag, stories).await;
+    let day: NaiveDate = date.parse().expect("a YYYY-MM-DD date");
+    match compose_for_date(app, day).await.unwrap() {
+        ComposeOutcome::Composed(id) => id,
+        other => panic!("the digest for {date} did not compose: {other:?}"),
+    }
 }
 
 /// The digest's progress once it is sent, or after `timeout`, whichever comes first.
