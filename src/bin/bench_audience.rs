@@ -9,6 +9,8 @@
 //! searched, sorted by address, walking backwards — is fetched `RUNS` times with an
 //! editor's session and its median and worst time printed against the 100 ms ceiling.
 
+mod common;
+
 use std::{
     io::Write as _,
     time::{Duration, Instant},
@@ -16,8 +18,6 @@ use std::{
 
 use breakfast::{
     App,
-    config::Config,
-    domain::Clock,
     domain::{Frequency, SubscriberStatus},
     shutdown::Shutdown,
     store::{query, subscribers::SubscriberFilter, users::AdminRole},
@@ -29,32 +29,12 @@ const CEILING_MS: f64 = 100.0;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let n: usize = std::env::args()
-        .nth(1)
-        .map(|n| n.parse())
-        .transpose()?
-        .unwrap_or(100_000);
-    breakfast::install_crypto_provider();
-    let dir = std::env::temp_dir().join(format!("bf-bench-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir)?;
-    let url = std::env::var("BENCH_DATABASE_URL")
-        .unwrap_or_else(|_| format!("sqlite://{}/bench.db", dir.display()));
-    let result = run(&dir, &url, n).await;
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    let n: usize = common::size_arg(100_000)?;
+    common::run(common::Database::FromEnv, "", |app, dir| run(app, dir, n)).await
 }
 
-async fn run(dir: &std::path::Path, url: &str, n: usize) -> anyhow::Result<()> {
-    let mut config = Config::from_toml_str(&format!(
-        "database_url = {url:?}\nsecret = \"bench-secret-0123456789\"\n[ingest]\npoll_minutes = 0\n"
-    ))?;
-    config.mail.outbox_dir = dir.join("outbox").display().to_string();
-    let app = breakfast::service::open(config, Clock::System).await?;
-    let database = if app.store.is_postgres() {
-        "PostgreSQL"
-    } else {
-        "SQLite"
-    };
+async fn run(app: App, dir: std::path::PathBuf, n: usize) -> anyhow::Result<()> {
+    let database = common::database_name(&app);
 
     // The import, timed: the same code the admin's background job runs.
     let file = dir.join("subscribers.csv");
@@ -235,26 +215,8 @@ fn write_file(path: &std::path::Path, n: usize) -> anyhow::Result<()> {
 
 /// One sent issue to everyone, straight into the ledger (the send is not under test).
 async fn seed_deliveries(app: &App) -> anyhow::Result<()> {
-    let now = app.now_ms();
-    let digest = app
-        .store
-        .fixture_i64(
-            query(
-                "INSERT INTO digests (issue_date, status, subject, created_at, updated_at) \
-                 VALUES ('2026-11-30', 'sent', 'Bench', $1, $1) RETURNING id",
-            )
-            .bind(now),
-        )
-        .await?;
     app.store
-        .fixture_exec(
-            query(
-                "INSERT INTO deliveries (digest_id, subscriber_id, batch_no, state, attempts, sent_at, updated_at) \
-                 SELECT $1, id, 0, 'sent', 1, $2, $2 FROM subscribers",
-            )
-            .bind(digest)
-            .bind(now),
-        )
+        .insert_sent_issue("2026-11-30", "Bench", None, app.now_ms())
         .await?;
     Ok(())
 }

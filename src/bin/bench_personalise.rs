@@ -6,13 +6,13 @@
 //! folder), loads the `Personaliser` once, then personalises for every recipient, and
 //! prints the cost per recipient next to the cost of rendering the template once.
 
+mod common;
+
 use std::time::Instant;
 
 use breakfast::{
     App,
-    config::Config,
     digest::Personaliser,
-    domain::Clock,
     edition::{ComposeOutcome, compose_for_date},
     store::articles::NewArticle,
 };
@@ -21,27 +21,16 @@ const ARTICLES: usize = 30;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let recipients: i64 = std::env::args()
-        .nth(1)
-        .map(|n| n.parse())
-        .transpose()?
-        .unwrap_or(100_000);
-    breakfast::install_crypto_provider();
-    let dir = std::env::temp_dir().join(format!("bf-bench-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir)?;
-    let result = run(&dir, recipients).await;
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    let recipients: i64 = common::size_arg(100_000)?;
+    common::run(
+        common::Database::Scratch,
+        &format!("[digest]\nmax_articles = {ARTICLES}"),
+        |app, dir| run(app, dir, recipients),
+    )
+    .await
 }
 
-async fn run(dir: &std::path::Path, recipients: i64) -> anyhow::Result<()> {
-    let mut config = Config::from_toml_str(&format!(
-        "database_url = \"sqlite://{}/bench.db\"\nsecret = \"bench-secret-0123456789\"\n\
-         [digest]\nmax_articles = {ARTICLES}\n[ingest]\npoll_minutes = 0\n",
-        dir.display()
-    ))?;
-    config.mail.outbox_dir = dir.join("outbox").display().to_string();
-    let app = breakfast::service::open(config, Clock::System).await?;
+async fn run(app: App, _dir: std::path::PathBuf, recipients: i64) -> anyhow::Result<()> {
     seed(&app).await?;
     let date = breakfast::edition::today(&app).await;
 

@@ -8,11 +8,12 @@
 //! rows, then times what `GET /admin/queue` does after authentication — every query
 //! of the page and the rendering — as well as `/metrics`' gauge refresh.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use breakfast::{
-    App, config::Config, domain::Clock, ops::metrics::now_secs, queue::fixtures::RawJob,
-    web::admin::queue::queue_view,
+    App, ops::metrics::now_secs, queue::fixtures::RawJob, web::admin::queue::queue_view,
 };
 use templates::{admin::AdminNav, page::PageMeta, queue::queue_page};
 
@@ -20,32 +21,15 @@ const RUNS: usize = 30;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let done_jobs: i64 = std::env::args()
-        .nth(1)
-        .map(|n| n.parse())
-        .transpose()?
-        .unwrap_or(1_000_000);
-    breakfast::install_crypto_provider();
-    let dir = std::env::temp_dir().join(format!("bf-bench-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir)?;
-    let url = std::env::var("BENCH_DATABASE_URL")
-        .unwrap_or_else(|_| format!("sqlite://{}/bench.db", dir.display()));
-    let result = run(&dir, &url, done_jobs).await;
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    let done_jobs: i64 = common::size_arg(1_000_000)?;
+    common::run(common::Database::FromEnv, "", |app, dir| {
+        run(app, dir, done_jobs)
+    })
+    .await
 }
 
-async fn run(dir: &std::path::Path, url: &str, done_jobs: i64) -> anyhow::Result<()> {
-    let mut config = Config::from_toml_str(&format!(
-        "database_url = {url:?}\nsecret = \"bench-secret-0123456789\"\n[ingest]\npoll_minutes = 0\n"
-    ))?;
-    config.mail.outbox_dir = dir.join("outbox").display().to_string();
-    let app = breakfast::service::open(config, Clock::System).await?;
-    let database = if app.store.is_postgres() {
-        "PostgreSQL"
-    } else {
-        "SQLite"
-    };
+async fn run(app: App, _dir: std::path::PathBuf, done_jobs: i64) -> anyhow::Result<()> {
+    let database = common::database_name(&app);
 
     let started = Instant::now();
     let inserted = app
