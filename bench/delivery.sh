@@ -55,22 +55,16 @@ start_sink() {
 now() { date +%s.%N; }
 rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", n / s }'; }
 
-# ---- the digest: ~20 KB on the wire once MIME-encoded ----------------------------
+# ---- the digest: ~20 KB on the wire once MIME-encoded (see bench/digest.sh) -------
+. bench/digest.sh
+# A pre-made message of about the same size for smtp-source.
 python3 - "$WORK" <<'PY'
 import sys, os
-work = sys.argv[1]
 para = ("Comrades, the morning's news in brief: the tenants' union won its case, the bus "
         "drivers voted to strike, and the library stays open late on Thursdays. ")
-html = "<html><body>" + "".join(
-    f"<h2>Story {i}</h2><p>{para * 2}</p><p><a href=\"https://example.org/a/{i}\">Read more</a></p>"
-    for i in range(26)) + "</body></html>"
-text = "".join(f"Story {i}\n{para * 2}\nhttps://example.org/a/{i}\n\n" for i in range(12))
-for name, body in (("html", html), ("text", text)):
-    open(os.path.join(work, name), "w").write(body)
-# A pre-made message of the same size for smtp-source.
 msg = ("From: bench@example.org\r\nTo: sink@example.org\r\nSubject: ceiling\r\n\r\n"
        + (para + "\r\n") * 130)
-open(os.path.join(work, "message.eml"), "w").write(msg)
+open(os.path.join(sys.argv[1], "message.eml"), "w").write(msg)
 PY
 MSG_BYTES=$(wc -c < "$WORK/message.eml")
 
@@ -87,27 +81,6 @@ ceiling() { # sets CEIL (msg/s)
 }
 
 # ---- 2. Breakfast -----------------------------------------------------------------
-import_sqlite() { # db n
-  sqlite3 "$1" > /dev/null <<SQL
-PRAGMA journal_mode = WAL;
-WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $2)
-INSERT INTO subscribers (email, email_key, name, status, source, created_at, status_changed_at, confirmed_at)
-SELECT 'reader' || i || '@example.org', 'reader' || i || '@example.org', 'Reader ' || i, 'confirmed', 'import', 0, 0, 0 FROM n;
-INSERT INTO digests (issue_date, status, subject, html, text, composed_at, created_at, updated_at)
-VALUES ('2026-11-28', 'composed', 'Breakfast in Red — bench', CAST(readfile('$WORK/html') AS TEXT), CAST(readfile('$WORK/text') AS TEXT), 0, 0, 0);
-SQL
-}
-
-import_pg() { # url n
-  psql -q "$1" <<SQL
-INSERT INTO subscribers (email, email_key, name, status, source, created_at, status_changed_at, confirmed_at)
-SELECT 'reader' || i || '@example.org', 'reader' || i || '@example.org', 'Reader ' || i, 'confirmed', 'import', 0, 0, 0
-FROM generate_series(1, $2) AS i;
-INSERT INTO digests (issue_date, status, subject, html, text, composed_at, created_at, updated_at)
-VALUES ('2026-11-28', 'composed', 'Breakfast in Red — bench', pg_read_file('$WORK/html'), pg_read_file('$WORK/text'), 0, 0, 0);
-SQL
-}
-
 run_breakfast() { # label database_url n
   local label=$1 url=$2 n=$3
   start_sink
@@ -116,9 +89,9 @@ run_breakfast() { # label database_url n
   export BREAKFAST_LOG_FORMAT=text RUST_LOG=${RUST_LOG:-warn}
   export BREAKFAST_MAIL__POOL_SIZE=${POOL:-8} BREAKFAST_MAIL__CONCURRENCY=${CONC:-32}
   "$BIN" migrate > /dev/null
-  case $label in sqlite*) import_sqlite "${url#sqlite://}" "$n" ;; *) import_pg "$url" "$n" ;; esac
+  case $label in sqlite*) seed_sqlite "${url#sqlite://}" "$n" ;; *) seed_pg "$url" "$n" ;; esac
   local id
-  id=$(case $label in sqlite*) sqlite3 "${url#sqlite://}" "SELECT id FROM digests" ;; *) psql -tA "$url" -c "SELECT id FROM digests" ;; esac)
+  id=$(compose_digest)
   local t0 t1 secs helper=
   case $label in postgres*)
     "$BIN" worker 2> "$WORK/worker.err" &

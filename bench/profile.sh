@@ -26,31 +26,16 @@ SINK=$!
 trap 'kill $SINK 2>/dev/null; rm -rf "$WORK"' EXIT
 sleep 0.5
 
-python3 - "$WORK" <<'PY'
-import sys, os
-para = ("Comrades, the morning's news in brief: the tenants' union won its case, the bus "
-        "drivers voted to strike, and the library stays open late on Thursdays. ")
-html = "<html><body>" + "".join(
-    f"<h2>Story {i}</h2><p>{para * 2}</p><p><a href=\"https://example.org/a/{i}\">Read more</a></p>"
-    for i in range(26)) + "</body></html>"
-text = "".join(f"Story {i}\n{para * 2}\nhttps://example.org/a/{i}\n\n" for i in range(12))
-for name, body in (("html", html), ("text", text)):
-    open(os.path.join(sys.argv[1], name), "w").write(body)
-PY
+. bench/digest.sh
 
 profile() { # n -> prints total instructions, leaves $WORK/cg.$n
   local n=$1 db=$WORK/p$1.db
   export BREAKFAST_DATABASE_URL=sqlite://$db BREAKFAST_SMTP_URL="smtp://127.0.0.1:$PORT?tls=none"
   export BREAKFAST_SECRET=profile-secret-0123456789 RUST_LOG=error
   "$BIN" migrate > /dev/null
-  sqlite3 "$db" > /dev/null <<SQL
-WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $n)
-INSERT INTO subscribers (email, email_key, name, status, source, created_at, status_changed_at, confirmed_at)
-SELECT 'reader' || i || '@example.org', 'reader' || i || '@example.org', 'Reader ' || i, 'confirmed', 'import', 0, 0, 0 FROM n;
-INSERT INTO digests (issue_date, status, subject, html, text, composed_at, created_at, updated_at)
-VALUES ('2026-11-28', 'composed', 'Breakfast in Red — bench', CAST(readfile('$WORK/html') AS TEXT), CAST(readfile('$WORK/text') AS TEXT), 0, 0, 0);
-SQL
-  valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.$n" "$BIN" digest send --digest 1 --wait \
+  seed_sqlite "$db" "$n"
+  local id; id=$(compose_digest)
+  valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.$n" "$BIN" digest send --digest "$id" --wait \
     > /dev/null 2> "$WORK/vg.$n"
   callgrind_annotate "$WORK/cg.$n" 2>/dev/null | awk '/PROGRAM TOTALS/ && !done { gsub(",", "", $1); print $1; done = 1 }'
 }
