@@ -37,7 +37,7 @@ use crate::{
     digest::{Personaliser, ReaderCopy},
     domain::{EmailAddress, SubscriberStatus},
     links::Links,
-    mail::{EncodedEmail, SendError, qp},
+    mail::{EncodedEmail, SendError},
     shutdown::Shutdown,
     store::deliveries::{ClaimKind, ClaimedDelivery},
 };
@@ -167,69 +167,21 @@ impl Tally {
     }
 }
 
-/// A digest ready to personalise: through the composer's personaliser when it can load
-/// the digest, otherwise the stored subject, HTML and text as they are.
-// One value per digest, kept in an `Arc`: the variants' sizes do not matter.
-#[allow(clippy::large_enum_variant)]
-pub enum Content {
-    Personalised(Personaliser),
-    Stored {
-        subject: String,
-        html_qp: String,
-        text_qp: String,
-        links: Links,
-    },
-}
+/// A digest ready to personalise: the composer's personaliser, loaded once per digest.
+pub struct Content(Personaliser);
 
 impl Content {
     pub async fn load(app: &App, digest_id: i64) -> anyhow::Result<Content> {
-        match Personaliser::load(app, digest_id).await {
-            Ok(p) => Ok(Content::Personalised(p)),
-            Err(e) => {
-                let d = app.store.stored_digest(digest_id).await?;
-                let (Some(subject), Some(html), Some(text)) = (d.subject, d.html, d.text) else {
-                    return Err(e.context(format!("digest {digest_id} has no rendered content")));
-                };
-                let encode = |s: &str| {
-                    let mut out = String::with_capacity(qp::encoded_len_hint(s));
-                    qp::encode_piece(&mut out, s);
-                    out
-                };
-                Ok(Content::Stored {
-                    subject,
-                    html_qp: encode(&html),
-                    text_qp: encode(&text),
-                    links: Links::new(app),
-                })
-            }
-        }
+        Ok(Content(Personaliser::load(app, digest_id).await?))
     }
 
     /// The subject (the same for everyone) and one recipient's copy.
     pub fn copy_for(&self, subscriber_id: i64, name: Option<&str>) -> (&str, ReaderCopy) {
-        match self {
-            Content::Personalised(p) => (p.subject(), p.reader_copy(subscriber_id, name)),
-            Content::Stored {
-                subject,
-                html_qp,
-                text_qp,
-                links,
-            } => (
-                subject,
-                ReaderCopy {
-                    html_qp: html_qp.clone(),
-                    text_qp: text_qp.clone(),
-                    links: links.personal(subscriber_id),
-                },
-            ),
-        }
+        (self.0.subject(), self.0.reader_copy(subscriber_id, name))
     }
 
     fn links(&self) -> &Links {
-        match self {
-            Content::Personalised(p) => p.links(),
-            Content::Stored { links, .. } => links,
-        }
+        self.0.links()
     }
 }
 

@@ -73,17 +73,6 @@ pub struct ClaimedDelivery {
     pub name: Option<String>,
 }
 
-/// The rendered digest as stored, for senders that personalise it themselves.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct StoredDigest {
-    pub id: i64,
-    pub issue_date: String,
-    pub status: DigestStatus,
-    pub subject: Option<String>,
-    pub html: Option<String>,
-    pub text: Option<String>,
-}
-
 /// Where one digest's send stands: the operator's progress view.
 #[derive(Debug, Clone, Serialize)]
 pub struct DeliveryProgress {
@@ -159,34 +148,6 @@ impl ClaimKind {
 }
 
 impl Store {
-    /// Stores an already rendered digest, ready to send (tests, benchmarks, imports).
-    pub async fn insert_composed_digest(
-        &self,
-        issue_date: &str,
-        subject: &str,
-        html: &str,
-        text: &str,
-        now: i64,
-    ) -> StoreResult<i64> {
-        let id: i64 = self.scalar(query(
-    "INSERT INTO digests (issue_date, status, subject, html, text, composed_at, created_at, updated_at) \
-     VALUES ($1, 'composed', $2, $3, $4, $5, $5, $5) RETURNING id")
-    .bind(issue_date).bind(subject).bind(html).bind(text).bind(now)).await?;
-        Ok(id)
-    }
-
-    pub async fn stored_digest(&self, id: i64) -> StoreResult<StoredDigest> {
-        let row: Option<StoredDigest> = self
-            .fetch_optional(
-                query(
-                    "SELECT id, issue_date, status, subject, html, text FROM digests WHERE id = $1",
-                )
-                .bind(id),
-            )
-            .await?;
-        row.ok_or(StoreError::NotFound)
-    }
-
     /// The digest for an issue date (`YYYY-MM-DD`), if one exists: (id, status).
     pub async fn digest_by_date(&self, issue_date: &str) -> StoreResult<Option<(i64, String)>> {
         self.fetch_optional(
