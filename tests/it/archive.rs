@@ -451,7 +451,7 @@ on_both_databases!(sign_up_pages_and_resubscribe);
 /// The unsubscribe page offers the weekly round-up and a pause first; the optional reason
 /// is counted once per reader who leaves, and only if it is one of ours.
 async fn leaving_offers_staying_and_counts_reasons(backend: Backend) {
-    let Some(t) = TestApp::spawn_with(backend, TOML, Clock::System).await else {
+    let Some(t) = TestApp::with_toml(backend, TOML).await else {
         return;
     };
     let app = &t.app;
@@ -566,7 +566,7 @@ on_both_databases!(leaving_offers_staying_and_counts_reasons);
 /// A new address is used only after the link sent to it is followed, and only the link
 /// for the latest request works.
 async fn address_change_is_confirmed_by_the_new_address(backend: Backend) {
-    let Some(t) = TestApp::spawn_with(backend, TOML, Clock::System).await else {
+    let Some(t) = TestApp::with_toml(backend, TOML).await else {
         return;
     };
     let app = &t.app;

@@ -12,7 +12,7 @@ use std::{
 use breakfast::{
     App,
     bounces::{self, BounceRef, Handled, apply::Source, mailbox},
-    domain::{Clock, EmailAddress, SubscriberStatus},
+    domain::{EmailAddress, SubscriberStatus},
     store::{schedules::DailySettings, subscribers::ImportRow, users::AdminRole},
 };
 use hmac::{KeyInit, Mac};
@@ -130,7 +130,7 @@ async fn envelope_sender_names_the_delivery(backend: Backend) {
         return;
     };
     let extra = format!("smtp_url = {:?}\n{BOUNCES_TOML}", smtp.url());
-    let Some(t) = TestApp::spawn_with(backend, &extra, Clock::System).await else {
+    let Some(t) = TestApp::with_toml(backend, &extra).await else {
         return;
     };
     let app = &t.app;
@@ -196,7 +196,7 @@ async fn without_a_bounce_domain_the_from_address_stays_the_envelope_sender() {
         return;
     };
     let extra = format!("smtp_url = {:?}\n", smtp.url());
-    let Some(t) = TestApp::spawn_with(Backend::Sqlite, &extra, Clock::System).await else {
+    let Some(t) = TestApp::with_toml(Backend::Sqlite, &extra).await else {
         return;
     };
     subscribers(&t.app, "w", 1).await;
@@ -214,7 +214,7 @@ async fn without_a_bounce_domain_the_from_address_stays_the_envelope_sender() {
 // ----- reading and applying reports -----------------------------------------------------
 
 async fn reports_are_classified_and_applied_once(backend: Backend) {
-    let Some(t) = TestApp::spawn_with(backend, BOUNCES_TOML, Clock::System).await else {
+    let Some(t) = TestApp::with_toml(backend, BOUNCES_TOML).await else {
         return;
     };
     let app = &t.app;
@@ -724,7 +724,7 @@ async fn the_mailbox_is_read_and_each_message_flagged_after_its_outcome(backend:
     let Some(dovecot) = Dovecot::start().await else {
         return;
     };
-    let Some(t) = TestApp::spawn_with(backend, BOUNCES_TOML, Clock::System).await else {
+    let Some(t) = TestApp::with_toml(backend, BOUNCES_TOML).await else {
         return;
     };
     let app = &t.app;
@@ -808,7 +808,7 @@ async fn a_connection_dropped_mid_fetch_loses_nothing_and_applies_nothing_twice(
     let Some(dovecot) = Dovecot::start().await else {
         return;
     };
-    let Some(t) = TestApp::spawn_with(backend, BOUNCES_TOML, Clock::System).await else {
+    let Some(t) = TestApp::with_toml(backend, BOUNCES_TOML).await else {
         return;
     };
     let app = &t.app;
@@ -847,23 +847,16 @@ on_both_databases!(a_connection_dropped_mid_fetch_loses_nothing_and_applies_noth
 
 /// The real binary as a worker that polls the mailbox every second.
 fn spawn_mailbox_worker(db: &TestDb, dovecot: &Dovecot) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_breakfast"))
-        .arg("worker")
-        .env_remove("BREAKFAST_CONFIG")
-        .env("BREAKFAST_DATABASE_URL", &db.url)
-        .env("BREAKFAST_SECRET", "test-secret-0123456789")
-        .env("BREAKFAST_BOUNCES__DOMAIN", BOUNCE_DOMAIN)
-        .env("BREAKFAST_BOUNCES__IMAP_URL", dovecot.url())
-        .env("BREAKFAST_BOUNCES__POLL_SECS", "1")
-        .env(
-            "BREAKFAST_MAIL__OUTBOX_DIR",
-            db.dir.path().join("outbox").display().to_string(),
-        )
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("breakfast worker starts")
+    let imap_url = dovecot.url();
+    crate::kit::spawn_breakfast(
+        "worker",
+        db,
+        &[
+            ("BREAKFAST_BOUNCES__DOMAIN", BOUNCE_DOMAIN),
+            ("BREAKFAST_BOUNCES__IMAP_URL", imap_url.as_str()),
+            ("BREAKFAST_BOUNCES__POLL_SECS", "1"),
+        ],
+    )
 }
 
 async fn hard_bounces(app: &App) -> i64 {
@@ -880,7 +873,7 @@ async fn kill_9_mid_mailbox_applies_every_bounce_exactly_once(backend: Backend) 
     let Some(dovecot) = Dovecot::start().await else {
         return;
     };
-    let Some(t) = TestApp::spawn_with(backend, BOUNCES_TOML, Clock::System).await else {
+    let Some(t) = TestApp::with_toml(backend, BOUNCES_TOML).await else {
         return;
     };
     let app = &t.app;
@@ -1100,7 +1093,7 @@ async fn webhooks_verify_signatures_before_changing_anything(backend: Backend) {
          postmark_basic_auth = \"pm:hook-pass\"\nsendgrid_public_key = \"{sendgrid_key}\"\n\
          sns_test_cert_url_prefix = \"{cert_base}\"\n"
     );
-    let Some(t) = TestApp::spawn_with(backend, &extra, Clock::System).await else {
+    let Some(t) = TestApp::with_toml(backend, &extra).await else {
         return;
     };
     let app = &t.app;
@@ -1298,7 +1291,7 @@ on_both_databases!(webhooks_verify_signatures_before_changing_anything);
 
 async fn a_complaint_rate_over_the_limit_pauses_the_schedule_and_tells_operators(backend: Backend) {
     let extra = format!("{BOUNCES_TOML}pause_min_sent = 3\npause_complaint_rate = 0.003\n");
-    let Some(t) = TestApp::spawn_with(backend, &extra, Clock::System).await else {
+    let Some(t) = TestApp::with_toml(backend, &extra).await else {
         return;
     };
     let app = &t.app;
@@ -1371,7 +1364,7 @@ on_both_databases!(a_complaint_rate_over_the_limit_pauses_the_schedule_and_tells
 
 async fn operators_see_rates_failures_and_reprocess_unmatched_reports(backend: Backend) {
     use crate::admin::{Browser, PASSWORD, add_user};
-    let Some(t) = TestApp::spawn_with(backend, BOUNCES_TOML, Clock::System).await else {
+    let Some(t) = TestApp::with_toml(backend, BOUNCES_TOML).await else {
         return;
     };
     let app = &t.app;
@@ -1455,7 +1448,7 @@ async fn an_operator_can_retry_deliveries_whose_retries_ran_out(backend: Backend
         "smtp_url = {:?}\n[queue]\nretry_base_ms = 50\nretry_max_ms = 100\nmax_delivery_attempts = 2\n",
         smtp.url()
     );
-    let Some(t) = TestApp::spawn_with(backend, &extra, Clock::System).await else {
+    let Some(t) = TestApp::with_toml(backend, &extra).await else {
         return;
     };
     let app = &t.app;
@@ -1512,7 +1505,7 @@ async fn the_mailbox_is_read_over_starttls_and_implicit_tls_with_verified_certif
     };
     let ca = dovecot.dir.path().join("ca.pem").display().to_string();
     let extra = format!("{BOUNCES_TOML}imap_ca_file = {ca:?}\n");
-    let Some(t) = TestApp::spawn_with(backend, &extra, Clock::System).await else {
+    let Some(t) = TestApp::with_toml(backend, &extra).await else {
         return;
     };
     let app = &t.app;

@@ -635,7 +635,7 @@ async fn window_follows_the_last_sent_digest_and_empty_days_skip(backend: Backen
     let toml = format!(
         "{SECTIONS}[[feeds]]\nurl = \"{base}/culture.json\"\nname = \"Culture\"\nsection = \"Culture\"\n"
     );
-    let Some(t) = TestApp::spawn_with(backend, &toml, Clock::System).await else {
+    let Some(t) = TestApp::with_toml(backend, &toml).await else {
         return;
     };
     let app = &t.app;
@@ -729,7 +729,7 @@ async fn serve_polls_the_configured_feeds() {
     let toml = format!(
         "[ingest]\npoll_minutes = 60\n[[feeds]]\nurl = \"{base}/atom.xml\"\nname = \"World\"\n"
     );
-    let Some(t) = TestApp::spawn_with(Backend::Sqlite, &toml, Clock::System).await else {
+    let Some(t) = TestApp::with_toml(Backend::Sqlite, &toml).await else {
         return;
     };
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -749,7 +749,7 @@ async fn feeds_and_preview_commands() {
     let feeds = Feeds::default();
     let base = start_feed_server(feeds.clone()).await;
     serve_fixtures(&feeds);
-    let Some(t) = TestApp::spawn_with(Backend::Sqlite, SECTIONS, Clock::System).await else {
+    let Some(t) = TestApp::with_toml(Backend::Sqlite, SECTIONS).await else {
         return;
     };
     let dir = t.db.dir.path().to_path_buf();

@@ -14,7 +14,7 @@ use std::{
 use breakfast::{
     config::Config,
     delivery,
-    domain::{Clock, EmailAddress, SubscriberStatus},
+    domain::{EmailAddress, SubscriberStatus},
     mail::{Mailer, OutgoingEmail},
 };
 use mail_auth::{
@@ -217,7 +217,7 @@ async fn every_message_sent_with_dkim_verifies_with_mail_auth_and_with_dkimpy() 
         identity_toml(),
         dkim_tables(&[&rsa, &ed])
     );
-    let Some(t) = TestApp::spawn_with(Backend::Sqlite, &extra, Clock::System).await else {
+    let Some(t) = TestApp::with_toml(Backend::Sqlite, &extra).await else {
         return;
     };
     let app = &t.app;

@@ -427,12 +427,8 @@ on_both_databases!(metrics_parse_and_counters_move);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_token_is_required_when_set() {
-    let Some(t) = TestApp::spawn_with(
-        Backend::Sqlite,
-        "[metrics]\ntoken = \"scrape-secret-0123\"",
-        Clock::System,
-    )
-    .await
+    let Some(t) =
+        TestApp::with_toml(Backend::Sqlite, "[metrics]\ntoken = \"scrape-secret-0123\"").await
     else {
         return;
     };

@@ -19,6 +19,13 @@ use crate::{
 
 /// A browser whose connections come from `source`, another loopback address, so one test
 /// can play several clients.
+/// The service on SQLite with `toml` added, and an editor, ed@example.org.
+async fn with_editor(toml: &str) -> Option<TestApp> {
+    let t = TestApp::with_toml(Backend::Sqlite, toml).await?;
+    add_user(&t.app, "ed@example.org", AdminRole::Editor).await;
+    Some(t)
+}
+
 fn browser_from(t: &TestApp, source: &str) -> Browser {
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -92,26 +99,19 @@ impl Served {
     async fn start_logging(db: &TestDb, env: &[(&str, &str)], log: Option<&Path>) -> Served {
         let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_breakfast"));
-        cmd.arg("serve")
-            .env_remove("BREAKFAST_CONFIG")
-            .env("BREAKFAST_DATABASE_URL", &db.url)
-            .env("BREAKFAST_LISTEN", format!("127.0.0.1:{port}"))
-            .env("BREAKFAST_BASE_URL", &base)
-            .env("BREAKFAST_SECRET", "test-secret-0123456789")
-            .env("BREAKFAST_INGEST__POLL_MINUTES", "0")
-            .env(
-                "BREAKFAST_MAIL__OUTBOX_DIR",
-                db.dir.path().join("outbox").display().to_string(),
-            )
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(match log {
-                Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
-                None => Stdio::null(),
-            });
-        for (k, v) in env {
-            cmd.env(k, v);
+        let listen = format!("127.0.0.1:{port}");
+        let mut cmd = crate::kit::breakfast_process(
+            "serve",
+            db,
+            &[
+                ("BREAKFAST_LISTEN", listen.as_str()),
+                ("BREAKFAST_BASE_URL", base.as_str()),
+                ("BREAKFAST_INGEST__POLL_MINUTES", "0"),
+            ],
+        );
+        cmd.envs(env.iter().copied());
+        if let Some(path) = log {
+            cmd.stderr(Stdio::from(std::fs::File::create(path).unwrap()));
         }
         let child = cmd.spawn().expect("breakfast serve starts");
         let served = Served { child, base };
@@ -234,12 +234,7 @@ async fn a_login_flood_keeps_memory_bounded_and_health_answering() {
 /// spent before any hashing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_client_is_throttled_before_hashing() {
-    let Some(t) = TestApp::spawn_with(
-        Backend::Sqlite,
-        "[admin]\nlogin_per_minute = 3\n",
-        Clock::System,
-    )
-    .await
+    let Some(t) = TestApp::with_toml(Backend::Sqlite, "[admin]\nlogin_per_minute = 3\n").await
     else {
         return;
     };
@@ -282,16 +277,13 @@ async fn one_client_is_throttled_before_hashing() {
 /// refusal that checked nothing (429); the right password is then refused too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_guesses_gets_at_most_max_failed_logins_checks() {
-    let Some(t) = TestApp::spawn_with(
-        Backend::Sqlite,
+    let Some(t) = with_editor(
         "[admin]\nmax_failed_logins = 5\nlogin_per_minute = 0\nlogin_wait_ms = 60000\n",
-        Clock::System,
     )
     .await
     else {
         return;
     };
-    add_user(&t.app, "ed@example.org", AdminRole::Editor).await;
     let csrf = login_csrf(&t.http, &t.base).await;
     let burst: Vec<_> = (0..60)
         .map(|_| {
@@ -329,16 +321,12 @@ fn normalised(body: &str, email: &str) -> String {
 /// from elsewhere, still signs in, and an unknown address answers exactly like a known one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stranger_cannot_lock_out_the_owner_nor_tell_accounts_apart() {
-    let Some(t) = TestApp::spawn_with(
-        Backend::Sqlite,
-        "[admin]\nmax_failed_logins = 3\nlockout_minutes = 15\nlogin_per_minute = 0\n",
-        Clock::System,
-    )
-    .await
+    let Some(t) =
+        with_editor("[admin]\nmax_failed_logins = 3\nlockout_minutes = 15\nlogin_per_minute = 0\n")
+            .await
     else {
         return;
     };
-    add_user(&t.app, "ed@example.org", AdminRole::Editor).await;
     let mut stranger = browser_from(&t, "127.0.0.2");
     let mut answers = Vec::new();
     for email in ["ed@example.org", "nobody@example.org"] {
@@ -504,13 +492,8 @@ async fn read_answer(stream: &mut tokio::net::TcpStream, within: Duration) -> Op
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_headers_and_slow_bodies_are_cut_off() {
     use tokio::io::AsyncWriteExt;
-    let Some(t) = TestApp::spawn_with(
-        Backend::Sqlite,
-        "[http]\nheader_timeout_secs = 1\nbody_timeout_secs = 1\n",
-        Clock::System,
-    )
-    .await
-    else {
+    let toml = "[http]\nheader_timeout_secs = 1\nbody_timeout_secs = 1\n";
+    let Some(t) = TestApp::with_toml(Backend::Sqlite, toml).await else {
         return;
     };
     let mut slow_headers = tokio::net::TcpStream::connect(t.addr).await.unwrap();
@@ -604,13 +587,8 @@ async fn half_open_connections_are_bounded_and_health_still_answers() {
 /// its side first and reads on for a moment, so every try gets the 413.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_413_is_read_by_the_client_not_reset() {
-    let Some(t) = TestApp::spawn_with(
-        Backend::Sqlite,
-        "[subscribers]\nrate_limit_per_minute = 0\n",
-        Clock::System,
-    )
-    .await
-    else {
+    let toml = "[subscribers]\nrate_limit_per_minute = 0\n";
+    let Some(t) = TestApp::with_toml(Backend::Sqlite, toml).await else {
         return;
     };
     for i in 0..20 {
@@ -669,59 +647,24 @@ async fn admin_token(b: &mut Browser, access: &str, expires_days: &str) -> Strin
 
 /// Status codes of: list, add (confirmed), unsubscribe, erase — with `token`.
 async fn api_statuses(t: &TestApp, token: &str, email: &str) -> [u16; 4] {
-    let list = t
-        .http
-        .get(t.url("/api/subscribers"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16();
-    let add = t
-        .http
-        .post(t.url("/api/subscribers"))
-        .bearer_auth(token)
-        .json(&serde_json::json!({ "email": email, "confirmed": true }))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16();
-    let address = breakfast::domain::EmailAddress::parse(&format!("target.{email}")).unwrap();
-    let id = t
-        .app
-        .store
-        .insert_subscriber(
-            &breakfast::store::subscribers::NewSubscriber {
-                email: &address,
-                name: None,
-                status: breakfast::domain::SubscriberStatus::Confirmed,
-                source: "test",
-            },
-            t.app.now_ms(),
+    let api = t.api(token);
+    let list = api.get("/api/subscribers").await.status.as_u16();
+    let add = api
+        .post_json(
+            "/api/subscribers",
+            &serde_json::json!({ "email": email, "confirmed": true }),
         )
         .await
-        .unwrap()
-        .id;
-    let unsubscribe = t
-        .http
-        .post(t.url(&format!("/api/subscribers/{id}/unsubscribe")))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .status()
+        .status
         .as_u16();
-    let erase = t
-        .http
-        .delete(t.url(&format!("/api/subscribers/{id}")))
-        .bearer_auth(token)
-        .send()
+    let id = crate::kit::confirmed(&t.app, &format!("target.{email}")).await;
+    let one = format!("/api/subscribers/{id}");
+    let unsubscribe = api
+        .post(&format!("{one}/unsubscribe"))
         .await
-        .unwrap()
-        .status()
+        .status
         .as_u16();
+    let erase = api.delete(&one).await.status.as_u16();
     [list, add, unsubscribe, erase]
 }
 
@@ -1205,13 +1148,8 @@ async fn jobs_mentioning(t: &TestApp, needle: &str) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn erasure_cancels_queued_mail_and_leaves_no_address_in_jobs() {
     use breakfast::queue::jobs::SendTransactional;
-    let Some(t) = TestApp::spawn_with(
-        Backend::Sqlite,
-        "[admin]\napi_token = \"config-api-token-0123456789\"\n",
-        Clock::System,
-    )
-    .await
-    else {
+    let toml = "[admin]\napi_token = \"config-api-token-0123456789\"\n";
+    let Some(t) = TestApp::with_toml(Backend::Sqlite, toml).await else {
         return;
     };
     let address = "erase-me@example.org";

@@ -20,7 +20,7 @@ use crate::{
 const ROOMY: &str = "[subscribers]\nrate_limit_per_minute = 10000\n";
 
 async fn spawn(backend: Backend) -> Option<TestApp> {
-    TestApp::spawn_with(backend, ROOMY, Clock::System).await
+    TestApp::with_toml(backend, ROOMY).await
 }
 
 fn email(s: &str) -> EmailAddress {
@@ -284,26 +284,16 @@ async fn every_sign_up_answers_identically(backend: Backend) {
     assert_eq!(jsons[0].0, 202);
 
     // What happened behind the identical answers:
-    assert_eq!(
-        status_of(&t.app, "new@example.org").await,
-        Some(SubscriberStatus::Pending)
-    );
-    assert_eq!(
-        status_of(&t.app, "left@example.org").await,
-        Some(SubscriberStatus::Pending)
-    );
-    assert_eq!(
-        status_of(&t.app, "bounced@example.org").await,
-        Some(SubscriberStatus::Pending)
-    );
-    assert_eq!(
-        status_of(&t.app, "erased@example.org").await,
-        Some(SubscriberStatus::Pending)
-    );
-    assert_eq!(
-        status_of(&t.app, "confirmed@example.org").await,
-        Some(SubscriberStatus::Confirmed)
-    );
+    let pending = Some(SubscriberStatus::Pending);
+    for (address, status) in [
+        ("new@example.org", pending),
+        ("left@example.org", pending),
+        ("bounced@example.org", pending),
+        ("erased@example.org", pending),
+        ("confirmed@example.org", Some(SubscriberStatus::Confirmed)),
+    ] {
+        assert_eq!(status_of(&t.app, address).await, status, "{address}");
+    }
     assert_eq!(
         status_of(&t.app, "bot@example.org").await,
         None,
@@ -457,13 +447,8 @@ on_both_databases!(bad_input_gets_the_stated_status);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_ups_and_resends_are_rate_limited_per_address() {
-    let Some(t) = TestApp::spawn_with(
-        Backend::Sqlite,
-        "[subscribers]\nrate_limit_per_minute = 3\n",
-        Clock::System,
-    )
-    .await
-    else {
+    let toml = "[subscribers]\nrate_limit_per_minute = 3\n";
+    let Some(t) = TestApp::with_toml(Backend::Sqlite, toml).await else {
         return;
     };
     for i in 0..3 {
@@ -591,12 +576,8 @@ async fn preferences_change_and_delete_everything(backend: Backend) {
 on_both_databases!(preferences_change_and_delete_everything);
 
 async fn api_lists_creates_and_erases(backend: Backend) {
-    let Some(t) = TestApp::spawn_with(
-        backend,
-        "[admin]\napi_token = \"api-token-0123456789\"\n",
-        Clock::System,
-    )
-    .await
+    let Some(t) =
+        TestApp::with_toml(backend, "[admin]\napi_token = \"api-token-0123456789\"\n").await
     else {
         return;
     };

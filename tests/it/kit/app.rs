@@ -169,6 +169,11 @@ impl TestApp {
         Self::builder(backend).start().await
     }
 
+    /// The service on `backend` with `extra_toml` added to the test configuration.
+    pub async fn with_toml(backend: Backend, extra_toml: &str) -> Option<TestApp> {
+        Self::builder(backend).toml(extra_toml).start().await
+    }
+
     pub async fn spawn_with(backend: Backend, extra_toml: &str, clock: Clock) -> Option<TestApp> {
         Self::builder(backend)
             .toml(extra_toml)
