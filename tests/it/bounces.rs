@@ -720,16 +720,25 @@ impl Drop for Dovecot {
     }
 }
 
+/// A mailbox, the service reading it, `n` subscribers `{prefix}…` and a digest sent to
+/// them: (mailbox, app, subscribers, digest id).
+async fn mailbox_and_send(
+    backend: Backend,
+    prefix: &str,
+    n: usize,
+) -> Option<(Dovecot, TestApp, Vec<(i64, String)>, i64)> {
+    let dovecot = Dovecot::start().await?;
+    let t = TestApp::with_toml(backend, BOUNCES_TOML).await?;
+    let subs = subscribers(&t.app, prefix, n).await;
+    let d = send_digest(&t.app, "2026-11-30").await;
+    Some((dovecot, t, subs, d))
+}
+
 async fn the_mailbox_is_read_and_each_message_flagged_after_its_outcome(backend: Backend) {
-    let Some(dovecot) = Dovecot::start().await else {
-        return;
-    };
-    let Some(t) = TestApp::with_toml(backend, BOUNCES_TOML).await else {
+    let Some((dovecot, t, subs, d)) = mailbox_and_send(backend, "m", 2).await else {
         return;
     };
     let app = &t.app;
-    let subs = subscribers(app, "m", 2).await;
-    let d = send_digest(app, "2026-11-30").await;
     dovecot
         .deliver(&[
             report(app, "postfix.eml", delivery(d, subs[0].0), &subs[0].1),
@@ -805,15 +814,10 @@ async fn cutting_proxy(upstream: u16, budget: u64) -> u16 {
 }
 
 async fn a_connection_dropped_mid_fetch_loses_nothing_and_applies_nothing_twice(backend: Backend) {
-    let Some(dovecot) = Dovecot::start().await else {
-        return;
-    };
-    let Some(t) = TestApp::with_toml(backend, BOUNCES_TOML).await else {
+    let Some((dovecot, t, subs, d)) = mailbox_and_send(backend, "c", 4).await else {
         return;
     };
     let app = &t.app;
-    let subs = subscribers(app, "c", 4).await;
-    let d = send_digest(app, "2026-11-30").await;
     let messages: Vec<Vec<u8>> = subs
         .iter()
         .map(|(id, addr)| report(app, "postfix.eml", delivery(d, *id), addr))
@@ -870,16 +874,11 @@ async fn hard_bounces(app: &App) -> i64 {
 }
 
 async fn kill_9_mid_mailbox_applies_every_bounce_exactly_once(backend: Backend) {
-    let Some(dovecot) = Dovecot::start().await else {
-        return;
-    };
-    let Some(t) = TestApp::with_toml(backend, BOUNCES_TOML).await else {
+    let n = 500;
+    let Some((dovecot, t, subs, d)) = mailbox_and_send(backend, "k", n).await else {
         return;
     };
     let app = &t.app;
-    let n = 500;
-    let subs = subscribers(app, "k", n).await;
-    let d = send_digest(app, "2026-11-30").await;
     let messages: Vec<Vec<u8>> = subs
         .iter()
         .map(|(id, addr)| report(app, "postfix.eml", delivery(d, *id), addr))

@@ -8,7 +8,7 @@ use breakfast::{
     App,
     domain::{Clock, EmailAddress, Purpose, SubscriberStatus},
     store::subscribers::NewSubscriber,
-    subscribers::{ImportOptions, export_csv, import_csv},
+    subscribers::{ImportOptions, ImportReport, export_csv, import_csv},
 };
 use reqwest::{StatusCode, header};
 
@@ -533,17 +533,7 @@ async fn preferences_change_and_delete_everything(backend: Backend) {
     assert_eq!(post_form(&t, &delete, "confirm=yes").await.0, 404);
 
     // Imports skip the erased address.
-    let report = import_csv(
-        &t.app,
-        "ana@example.org,Ana\n".as_bytes(),
-        &ImportOptions {
-            confirmed: true,
-            ..Default::default()
-        },
-        |_| {},
-    )
-    .await
-    .unwrap();
+    let report = import_confirmed(&t.app, b"ana@example.org,Ana\n").await;
     assert_eq!((report.accepted, report.suppressed.clone()), (0, vec![1]));
     // Its owner signing up again is let in as pending; confirming lifts the suppression.
     assert_eq!(
@@ -682,17 +672,7 @@ async fn import_of_100k_rows_reports_exactly_the_bad_ones() {
         }
     }
     let started = std::time::Instant::now();
-    let report = import_csv(
-        &t.app,
-        csv.as_bytes(),
-        &ImportOptions {
-            confirmed: true,
-            ..Default::default()
-        },
-        |_| {},
-    )
-    .await
-    .unwrap();
+    let report = import_confirmed(&t.app, csv.as_bytes()).await;
     let took = started.elapsed();
     eprintln!("imported 100000 rows in {took:?}");
     assert_eq!(report.rows, 100_000);
@@ -716,6 +696,15 @@ async fn import_of_100k_rows_reports_exactly_the_bad_ones() {
     t.stop().await;
 }
 
+/// Imports CSV `data` as confirmed subscribers, as the admin's upload would.
+async fn import_confirmed(app: &App, data: &[u8]) -> ImportReport {
+    let options = ImportOptions {
+        confirmed: true,
+        ..Default::default()
+    };
+    import_csv(app, data, &options, |_| {}).await.unwrap()
+}
+
 async fn export_round_trips_through_import(backend: Backend) {
     let Some(a) = spawn(backend).await else {
         return;
@@ -724,17 +713,7 @@ async fn export_round_trips_through_import(backend: Backend) {
                  ana@example.org,\"Pauker, Ana\",confirmed,2024-01-02T03:04:05.678Z,daily,\n\
                  bea@example.org,,unsubscribed,2025-06-01T00:00:00.000Z,weekly,Europe/Berlin\n\
                  cai@example.org,'-Cai,pending,2025-07-01T12:00:00.000Z,daily,\n";
-    let report = import_csv(
-        &a.app,
-        input.as_bytes(),
-        &ImportOptions {
-            confirmed: true,
-            ..Default::default()
-        },
-        |_| {},
-    )
-    .await
-    .unwrap();
+    let report = import_confirmed(&a.app, input.as_bytes()).await;
     assert_eq!(report.accepted, 3, "{report:?}");
     let mut first = Vec::new();
     export_csv(&a.app, None, &mut first).await.unwrap();
@@ -749,17 +728,7 @@ async fn export_round_trips_through_import(backend: Backend) {
     let Some(b) = spawn(backend).await else {
         return;
     };
-    let report = import_csv(
-        &b.app,
-        first.as_bytes(),
-        &ImportOptions {
-            confirmed: true,
-            ..Default::default()
-        },
-        |_| {},
-    )
-    .await
-    .unwrap();
+    let report = import_confirmed(&b.app, first.as_bytes()).await;
     assert_eq!(report.accepted, 3);
     let mut second = Vec::new();
     export_csv(&b.app, None, &mut second).await.unwrap();
