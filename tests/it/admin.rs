@@ -253,25 +253,16 @@ async fn digest_page_preview_test_send_and_send_once(backend: Backend) {
     assert_eq!(m.subject, "[Test] A special morning");
     assert!(m.html.contains("Dockers win pay rise"));
 
-    let confirm = b.get(&format!("/admin/digest/{digest_id}/send")).await;
+    let send_path = format!("/admin/digest/{digest_id}/send");
+    let confirm = b.get(&send_path).await;
     assert!(
         confirm.body.contains("1 confirmed subscriber"),
         "{}",
         confirm.body
     );
-    let sent = b
-        .post(
-            &format!("/admin/digest/{digest_id}/send"),
-            &[("csrf", &csrf)],
-        )
-        .await;
+    let sent = b.post_fields(&send_path, &csrf, "").await;
     assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.body);
-    let again = b
-        .post(
-            &format!("/admin/digest/{digest_id}/send"),
-            &[("csrf", &csrf)],
-        )
-        .await;
+    let again = b.post_fields(&send_path, &csrf, "").await;
     assert_eq!(again.status, StatusCode::CONFLICT);
     assert!(again.body.contains("already gone out"));
     let all = t.wait_for_outbox(2, Duration::from_secs(60)).await;

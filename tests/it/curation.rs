@@ -364,12 +364,8 @@ async fn overrides_announcement_and_add_by_url(backend: Backend) {
     assert!(!feeds.body.contains("added-by-url"), "not listed as a feed");
 
     // Send: the email carries the overrides, the added articles and the announcement.
-    let sent = b
-        .post(
-            &format!("/admin/digest/{digest_id}/send"),
-            &[("csrf", &csrf)],
-        )
-        .await;
+    let send_path = format!("/admin/digest/{digest_id}/send");
+    let sent = b.post_fields(&send_path, &csrf, "").await;
     assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.body);
     let mail = t.wait_for_outbox(1, Duration::from_secs(60)).await;
     let m = Mail::parse(&mail[0]);

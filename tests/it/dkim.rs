@@ -38,22 +38,18 @@ struct GeneratedKey {
 
 fn generate(dir: &Path, selector: &str, algorithm: &str) -> GeneratedKey {
     let path = dir.join(format!("{selector}.pem"));
-    let out = breakfast_cmd(
-        &[
-            "dkim",
-            "generate",
-            "--selector",
-            selector,
-            "--algorithm",
-            algorithm,
-            "--domain",
-            DOMAIN,
-            "--out",
-            path.to_str().unwrap(),
-        ],
-        &[],
-        dir,
-    );
+    let key_path = path.to_str().unwrap();
+    let args = [
+        "dkim",
+        "generate",
+        "--selector",
+        selector,
+        "--domain",
+        DOMAIN,
+        "--out",
+        key_path,
+    ];
+    let out = breakfast_cmd(&[&args[..], &["--algorithm", algorithm]].concat(), &[], dir);
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
         out.status.success(),
@@ -76,20 +72,7 @@ fn generate(dir: &Path, selector: &str, algorithm: &str) -> GeneratedKey {
     assert!(strings.iter().all(|s| s.len() <= 255), "{strings:?}");
     assert!(stdout.contains("[[mail.dkim]]"), "{stdout}");
     // Generating again must not overwrite the key.
-    let again = breakfast_cmd(
-        &[
-            "dkim",
-            "generate",
-            "--selector",
-            selector,
-            "--domain",
-            DOMAIN,
-            "--out",
-            path.to_str().unwrap(),
-        ],
-        &[],
-        dir,
-    );
+    let again = breakfast_cmd(&args, &[], dir);
     assert!(!again.status.success());
     GeneratedKey {
         selector: selector.into(),
