@@ -10,7 +10,9 @@ use breakfast::{
     App,
     domain::{EmailAddress, Frequency, SubscriberStatus},
     store::{
-        subscribers::{ImportRow, NewSubscriber, PageCursor, SubscriberFilter, SubscriberSort},
+        subscribers::{
+            ImportRow, NewSubscriber, PageCursor, Subscriber, SubscriberFilter, SubscriberSort,
+        },
         users::AdminRole,
     },
 };
@@ -392,13 +394,7 @@ async fn subscriber_page_and_actions(backend: Backend) {
         .post_fields(NEW, &csrf, "email=kim@example.org&mode=confirmed")
         .await;
     assert_eq!(direct.status, StatusCode::SEE_OTHER);
-    let kim = t
-        .app
-        .store
-        .subscriber_by_email(&email("kim@example.org"))
-        .await
-        .unwrap()
-        .unwrap();
+    let kim = known(&t.app, "kim@example.org").await;
     assert_eq!(kim.status, SubscriberStatus::Confirmed);
 
     // A delivery of an issue shows on the page with its state.
@@ -539,6 +535,16 @@ async fn subscriber_page_and_actions(backend: Backend) {
     t.stop().await;
 }
 on_both_databases!(subscriber_page_and_actions);
+
+/// The subscriber with `address`, who must exist.
+async fn known(app: &App, address: &str) -> Subscriber {
+    let found = app
+        .store
+        .subscriber_by_email(&email(address))
+        .await
+        .unwrap();
+    found.unwrap_or_else(|| panic!("no subscriber {address}"))
+}
 
 /// A sent issue in the ledger, written directly: the delivery pipeline is not under test.
 async fn record_delivery(app: &App, subscriber: i64) {
@@ -842,23 +848,11 @@ async fn upload_of_100k_lines(backend: Backend) {
             .unwrap(),
         added as i64
     );
-    let one = t
-        .app
-        .store
-        .subscriber_by_email(&email("r012345@example.org"))
-        .await
-        .unwrap()
-        .unwrap();
+    let one = known(&t.app, "r012345@example.org").await;
     assert_eq!(one.name.as_deref(), Some("Reader 12345"));
     assert_eq!(one.time_zone.as_deref(), Some("Europe/Paris"));
     assert_eq!(one.source, "import");
-    let nine = t
-        .app
-        .store
-        .subscriber_by_email(&email("r000009@example.org"))
-        .await
-        .unwrap()
-        .unwrap();
+    let nine = known(&t.app, "r000009@example.org").await;
     assert_eq!(nine.name.as_deref(), Some("Nine"));
 
     // A second file updates the existing addresses' details, never their status.
@@ -881,35 +875,17 @@ async fn upload_of_100k_lines(backend: Backend) {
     assert_eq!(start.status, StatusCode::SEE_OTHER);
     let done = up.wait_done(&import).await;
     assert!(done.body.contains("The import is finished"));
-    let nine = t
-        .app
-        .store
-        .subscriber_by_email(&email("r000009@example.org"))
-        .await
-        .unwrap()
-        .unwrap();
+    let nine = known(&t.app, "r000009@example.org").await;
     assert_eq!(nine.name.as_deref(), Some("Nina"));
     assert_eq!(nine.frequency, Frequency::Weekly);
     assert_eq!(nine.status, SubscriberStatus::Unsubscribed);
-    let ten = t
-        .app
-        .store
-        .subscriber_by_email(&email("r000010@example.org"))
-        .await
-        .unwrap()
-        .unwrap();
+    let ten = known(&t.app, "r000010@example.org").await;
     assert_eq!(
         ten.name.as_deref(),
         Some("Reader 10"),
         "a blank cell keeps the name"
     );
-    let new = t
-        .app
-        .store
-        .subscriber_by_email(&email("new@example.org"))
-        .await
-        .unwrap()
-        .unwrap();
+    let new = known(&t.app, "new@example.org").await;
     assert_eq!(
         new.status,
         SubscriberStatus::Pending,

@@ -413,11 +413,7 @@ async fn reports_are_classified_and_applied_once(backend: Backend) {
         &env,
         t.db.dir.path(),
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::kit::assert_success(&out);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["deliveries"].as_array().map(Vec::len), Some(6), "{v}");
     assert_eq!(v["counts"]["complaints"], 1);
@@ -720,6 +716,12 @@ impl Drop for Dovecot {
     }
 }
 
+/// Why one round of reading the mailbox with `settings` failed.
+async fn poll_error(app: &App, settings: &mailbox::ImapSettings) -> String {
+    let result = mailbox::poll_once(app, settings).await;
+    result.expect_err("the round fails").to_string()
+}
+
 /// A mailbox, the service reading it, `n` subscribers `{prefix}…` and a digest sent to
 /// them: (mailbox, app, subscribers, digest id).
 async fn mailbox_and_send(
@@ -770,17 +772,11 @@ async fn the_mailbox_is_read_and_each_message_flagged_after_its_outcome(backend:
     // A server that is not there: an error naming the cause, nothing changed.
     let mut down = settings.clone();
     down.port = free_port();
-    let err = mailbox::poll_once(app, &down)
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = poll_error(app, &down).await;
     assert!(err.contains("cannot reach IMAP server"), "{err}");
     let mut wrong = settings.clone();
     wrong.password = breakfast::config::Secret::new("wrong");
-    let err = mailbox::poll_once(app, &wrong)
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = poll_error(app, &wrong).await;
     assert!(err.contains("login refused"), "{err}");
     t.stop().await;
 }
@@ -1466,11 +1462,7 @@ async fn an_operator_can_retry_deliveries_whose_retries_ran_out(backend: Backend
         ],
         t.db.dir.path(),
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::kit::assert_success(&out);
     // The in-process workers pick the batches up.
     let deadline = Instant::now() + Duration::from_secs(60);
     let p = loop {
@@ -1541,18 +1533,12 @@ async fn the_mailbox_is_read_over_starttls_and_implicit_tls_with_verified_certif
     // The certificate names 127.0.0.1, not localhost: refused.
     let mut wrong_name = implicit.clone();
     wrong_name.host = "localhost".into();
-    let err = mailbox::poll_once(app, &wrong_name)
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = poll_error(app, &wrong_name).await;
     assert!(err.contains("TLS with the IMAP server failed"), "{err}");
     // A server without STARTTLS is not sent the password in clear.
     let no_tls =
         mailbox::parse_imap_url(&format!("imap://{creds}@127.0.0.1:{}/INBOX", plain.port)).unwrap();
-    let err = mailbox::poll_once(app, &no_tls)
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = poll_error(app, &no_tls).await;
     assert!(err.contains("refused STARTTLS"), "{err}");
     t.stop().await;
 }

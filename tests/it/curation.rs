@@ -441,10 +441,6 @@ async fn composer_in_headless_chromium() {
     .unwrap();
     println!("{}", String::from_utf8_lossy(&out.stdout));
     println!("screenshots in {shots}");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::kit::assert_success(&out);
     t.stop().await;
 }

@@ -420,11 +420,7 @@ async fn the_cli_sends_a_test_copy_without_touching_the_ledger_and_reports_statu
         &env,
         db.dir.path(),
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::kit::assert_success(&out);
     let mails = crate::kit::read_eml(&outbox);
     assert_eq!(mails.len(), 1);
     let mail = Mail::parse(&mails[0]);
@@ -449,11 +445,7 @@ async fn the_cli_sends_a_test_copy_without_touching_the_ledger_and_reports_statu
         &env,
         db.dir.path(),
     );
-    assert!(
-        sent.status.success(),
-        "{}",
-        String::from_utf8_lossy(&sent.stderr)
-    );
+    crate::kit::assert_success(&sent);
     let p = app.store.delivery_progress(id, app.now_ms()).await.unwrap();
     assert_eq!((p.status.as_str(), p.sent), ("sent", 1));
     assert_eq!(crate::kit::read_eml(&outbox).len(), 2);

@@ -51,11 +51,7 @@ fn generate(dir: &Path, selector: &str, algorithm: &str) -> GeneratedKey {
     ];
     let out = breakfast_cmd(&[&args[..], &["--algorithm", algorithm]].concat(), &[], dir);
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::kit::assert_success(&out);
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "private key file mode");
     let owner = format!("{selector}._domainkey.{DOMAIN}. ");

@@ -292,11 +292,7 @@ fn cli_refuses_a_port_already_taken() {
 fn cli_migrate_creates_the_default_sqlite_database() {
     let dir = tempfile::tempdir().unwrap();
     let out = breakfast_cmd(&["migrate"], &[], dir.path());
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::kit::assert_success(&out);
     assert!(dir.path().join("data/breakfast.db").exists());
     assert!(String::from_utf8_lossy(&out.stdout).contains("subscribers"));
 }
@@ -332,11 +328,7 @@ async fn another_process_never_deletes_the_live_wal() {
         .arg("SELECT count(*) FROM settings")
         .output()
         .expect("sqlite3 runs (apt-get install sqlite3)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::kit::assert_success(&out);
     assert!(wal.exists(), "another process deleted the live WAL");
 
     first.set_setting("probe", "after").await.unwrap();

@@ -277,11 +277,7 @@ async fn each_reader_at_seven_local_once(backend: Backend) {
         t.db.dir.path(),
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::kit::assert_success(&out);
     let london_line = stdout
         .lines()
         .find(|l| l.trim_start().starts_with("Europe/London"))

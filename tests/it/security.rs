@@ -768,11 +768,7 @@ async fn api_tokens_expire_show_last_use_and_die_with_passwd() {
     }
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::kit::assert_success(&out);
     assert!(stdout.contains("revoked 2 API token"), "{stdout}");
     assert_eq!(get(lasting).await.unwrap().status(), 401);
     t.stop().await;
@@ -840,11 +836,7 @@ async fn csv_exports_carry_no_spreadsheet_formulas() {
         t.db.dir.path(),
     );
     let cli_csv = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::kit::assert_success(&out);
     assert!(cli_csv.contains("SUM(1+1)"), "{cli_csv}");
     assert_eq!(formula_cells(&cli_csv), Vec::<String>::new());
     t.stop().await;

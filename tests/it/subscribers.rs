@@ -768,11 +768,7 @@ fn cli_imports_exports_lists_and_counts() {
         dir.path(),
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::kit::assert_success(&out);
     assert!(stdout.contains("2000 accepted"), "{stdout}");
     assert!(stdout.contains("invalid: line 2002"), "{stdout}");
     assert!(stdout.contains("duplicate in file: lines 2003"), "{stdout}");

@@ -52,3 +52,14 @@ pub fn breakfast_process(command: &str, db: &TestDb, env: &[(&str, &str)]) -> Co
     }
     cmd
 }
+
+/// Fails the test unless the command succeeded, showing what it printed.
+pub fn assert_success(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{:?}\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
