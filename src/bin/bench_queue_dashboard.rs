@@ -42,29 +42,27 @@ async fn run(app: App, _dir: std::path::PathBuf, done_jobs: i64) -> anyhow::Resu
     );
     seed_failures(&app).await?;
     seed_send(&app).await?;
-    let started = Instant::now();
-    view_ms(&app).await?;
-    println!(
-        "first view before any tally (a full count): {:.1} ms",
-        started.elapsed().as_secs_f64() * 1000.0
-    );
+    let (first, ms) = common::timed(view_ms(&app)).await;
+    first?;
+    println!("first view before any tally (a full count): {ms:.1} ms");
     // What the background loop does every hour (full) and every minute (incremental).
-    let started = Instant::now();
-    app.store
-        .refresh_done_counts(now_secs() - 300, true)
-        .await?;
-    println!(
-        "full recount of the done tally (background, hourly): {:.1} ms",
-        started.elapsed().as_secs_f64() * 1000.0
-    );
-    let started = Instant::now();
-    app.store
-        .refresh_done_counts(now_secs() - 240, false)
-        .await?;
-    println!(
-        "incremental tally refresh (background, every minute): {:.1} ms",
-        started.elapsed().as_secs_f64() * 1000.0
-    );
+    for (what, since, full) in [
+        (
+            "full recount of the done tally (background, hourly)",
+            300,
+            true,
+        ),
+        (
+            "incremental tally refresh (background, every minute)",
+            240,
+            false,
+        ),
+    ] {
+        let (done, ms) =
+            common::timed(app.store.refresh_done_counts(now_secs() - since, full)).await;
+        done?;
+        println!("{what}: {ms:.1} ms");
+    }
 
     let mut page_times = Vec::with_capacity(RUNS);
     let mut bytes = 0;

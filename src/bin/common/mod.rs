@@ -69,3 +69,10 @@ pub fn database_name(app: &App) -> &'static str {
         "SQLite"
     }
 }
+
+/// Runs `work` and returns what it returned and how long it took, in milliseconds.
+pub async fn timed<T>(work: impl std::future::Future<Output = T>) -> (T, f64) {
+    let started = std::time::Instant::now();
+    let out = work.await;
+    (out, started.elapsed().as_secs_f64() * 1000.0)
+}
