@@ -716,6 +716,15 @@ impl Drop for Dovecot {
     }
 }
 
+/// A hard bounce report for each of `subs` for digest `d`, delivered into the mailbox.
+async fn bounce_everyone(app: &App, dovecot: &Dovecot, subs: &[(i64, String)], d: i64) {
+    let messages: Vec<Vec<u8>> = subs
+        .iter()
+        .map(|(id, addr)| report(app, "postfix.eml", delivery(d, *id), addr))
+        .collect();
+    dovecot.deliver(&messages).await;
+}
+
 /// Why one round of reading the mailbox with `settings` failed.
 async fn poll_error(app: &App, settings: &mailbox::ImapSettings) -> String {
     let result = mailbox::poll_once(app, settings).await;
@@ -814,16 +823,12 @@ async fn a_connection_dropped_mid_fetch_loses_nothing_and_applies_nothing_twice(
         return;
     };
     let app = &t.app;
-    let messages: Vec<Vec<u8>> = subs
-        .iter()
-        .map(|(id, addr)| report(app, "postfix.eml", delivery(d, *id), addr))
-        .collect();
-    dovecot.deliver(&messages).await;
+    bounce_everyone(app, &dovecot, &subs, d).await;
     let direct = mailbox::parse_imap_url(&dovecot.url()).unwrap();
     let mut cut = direct.clone();
     // Greeting, login, select and search fit; the line drops during the second message.
     cut.port = cutting_proxy(dovecot.port, 4500).await;
-    let err = mailbox::poll_once(app, &cut).await.unwrap_err().to_string();
+    let err = poll_error(app, &cut).await;
     assert!(err.contains("IMAP"), "{err}");
     let applied_before = hard_bounces(app).await;
     assert!(
@@ -875,11 +880,7 @@ async fn kill_9_mid_mailbox_applies_every_bounce_exactly_once(backend: Backend) 
         return;
     };
     let app = &t.app;
-    let messages: Vec<Vec<u8>> = subs
-        .iter()
-        .map(|(id, addr)| report(app, "postfix.eml", delivery(d, *id), addr))
-        .collect();
-    dovecot.deliver(&messages).await;
+    bounce_everyone(app, &dovecot, &subs, d).await;
 
     let mut first = spawn_mailbox_worker(&t.db, &dovecot);
     let deadline = Instant::now() + Duration::from_secs(120);

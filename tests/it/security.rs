@@ -132,6 +132,17 @@ impl Served {
     }
 
     /// The process's peak resident memory so far (VmHWM), in bytes.
+    /// Signs `email` up through the served process; the answer's status.
+    async fn subscribe(&self, email: &str) -> StatusCode {
+        let res = reqwest::Client::new()
+            .post(format!("{}/subscribe", self.base))
+            .form(&[("email", email)])
+            .send()
+            .await
+            .unwrap();
+        res.status()
+    }
+
     fn peak_rss(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .expect("/proc status");
@@ -883,13 +894,7 @@ async fn the_database_and_outbox_are_private_files() {
         return;
     };
     let served = Served::start(&db, &[]).await;
-    let res = reqwest::Client::new()
-        .post(format!("{}/subscribe", served.base))
-        .form(&[("email", "private@example.org")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    assert_eq!(served.subscribe("private@example.org").await, 200);
     let outbox = db.dir.path().join("outbox");
     let mail = crate::kit::wait_for_eml(&outbox, 1, Duration::from_secs(20)).await;
     assert_eq!(mail.len(), 1, "the confirmation email");
@@ -928,13 +933,7 @@ async fn debug_logging_keeps_the_wire_out() {
         Some(&log),
     )
     .await;
-    let res = reqwest::Client::new()
-        .post(format!("{}/subscribe", served.base))
-        .form(&[("email", "wire-reader@example.org")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    assert_eq!(served.subscribe("wire-reader@example.org").await, 200);
     let mail = smtp.wait_for(1, Duration::from_secs(20)).await;
     assert_eq!(mail.len(), 1);
     drop(served);
