@@ -5,7 +5,7 @@ use apalis::prelude::{BoxDynError, Data};
 
 use crate::{
     app::App,
-    mail::OutgoingEmail,
+    mail::{Head, OutgoingEmail},
     queue::jobs::{SendTransactional, unsubscribe_for},
 };
 
@@ -56,12 +56,14 @@ pub async fn send_transactional(job: SendTransactional, app: Data<App>) -> Resul
     }
     let unsubscribe = job.list_subscriber_id.map(|id| unsubscribe_for(&app, id));
     let email = OutgoingEmail {
-        to: job.to.clone(),
-        to_name: job.to_name.clone(),
-        subject: job.subject.clone(),
+        head: Head {
+            to: job.to.clone(),
+            to_name: job.to_name.clone(),
+            subject: job.subject.clone(),
+            unsubscribe,
+        },
         html: job.html.clone(),
         text: job.text.clone(),
-        unsubscribe,
     };
     // Bounces of mail to a subscriber come back to an address naming them (VERP).
     let return_path = job
