@@ -951,6 +951,7 @@ pub async fn send_test(
             html,
             text,
             list_subscriber_id: None,
+            unsubscribe_url: None,
             event: None,
         })
         .await
