@@ -368,33 +368,47 @@ where
     Ok(user)
 }
 
-impl<S> FromRequestParts<S> for RequireOperator
-where
-    App: FromRef<S>,
-    S: Send + Sync,
-{
-    type Rejection = AuthRejection;
+/// What a role requirement proves: who is signed in.
+pub trait SignedIn {
+    fn user(&self) -> &CurrentUser;
+}
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        signed_in_with(parts, state, AdminRole::can_operate)
-            .await
-            .map(RequireOperator)
+impl SignedIn for CurrentUser {
+    fn user(&self) -> &CurrentUser {
+        self
     }
 }
 
-impl<S> FromRequestParts<S> for RequireEditor
-where
-    App: FromRef<S>,
-    S: Send + Sync,
-{
-    type Rejection = AuthRejection;
+/// The extractor of a role requirement: the signed-in user, if `allowed` by their role.
+macro_rules! require_role {
+    ($requirement:ident, $allowed:path) => {
+        impl SignedIn for $requirement {
+            fn user(&self) -> &CurrentUser {
+                &self.0
+            }
+        }
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        signed_in_with(parts, state, AdminRole::can_edit)
-            .await
-            .map(RequireEditor)
-    }
+        impl<S> FromRequestParts<S> for $requirement
+        where
+            App: FromRef<S>,
+            S: Send + Sync,
+        {
+            type Rejection = AuthRejection;
+
+            async fn from_request_parts(
+                parts: &mut Parts,
+                state: &S,
+            ) -> Result<Self, Self::Rejection> {
+                signed_in_with(parts, state, $allowed)
+                    .await
+                    .map($requirement)
+            }
+        }
+    };
 }
+
+require_role!(RequireOperator, AdminRole::can_operate);
+require_role!(RequireEditor, AdminRole::can_edit);
 
 /// Refuses a form whose CSRF token is missing or is not this session's (403 page).
 pub fn verify_csrf(

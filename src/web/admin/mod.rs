@@ -19,7 +19,7 @@ pub use subscribers::upload_routes;
 use axum::{
     Router,
     body::Bytes,
-    extract::{FromRequest, Request},
+    extract::{FromRef, FromRequest, FromRequestParts, Request},
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
 };
@@ -28,7 +28,9 @@ use templates::{
     page::{Flash, FlashKind, PageMeta},
 };
 
-use super::auth::{CSRF_FIELD, CurrentUser, PageError, no_store, verify_csrf};
+use super::auth::{
+    AuthRejection, CSRF_FIELD, CurrentUser, PageError, SignedIn, no_store, verify_csrf,
+};
 use crate::app::App;
 
 pub fn routes() -> Router<App> {
@@ -151,6 +153,33 @@ impl Fields {
     }
 }
 
+/// A form posted by an admin whose role passes `R` (`RequireEditor`, `RequireOperator`),
+/// with its CSRF token checked against their session: admin forms arrive through this,
+/// so no handler can forget the check. In a handler:
+/// `CheckedForm(RequireEditor(user), f): CheckedForm<RequireEditor>`.
+pub struct CheckedForm<R>(pub R, pub Fields);
+
+impl<S, R> FromRequest<S> for CheckedForm<R>
+where
+    R: SignedIn + FromRequestParts<S, Rejection = AuthRejection> + Send,
+    App: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = req.into_parts();
+        let role = R::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let fields = Fields::from_request(Request::from_parts(parts, body), state).await?;
+        fields
+            .check_csrf(&App::from_ref(state), role.user())
+            .map_err(IntoResponse::into_response)?;
+        Ok(Self(role, fields))
+    }
+}
+
 impl<S: Send + Sync> FromRequest<S> for Fields {
     type Rejection = Response;
 
@@ -186,59 +215,72 @@ pub fn nav(user: &CurrentUser, current: &str) -> AdminNav {
     }
 }
 
-/// Messages that actions hand to the next page through `?msg=`; only these fixed texts
-/// can be shown, so a crafted link cannot put words on our page.
-pub fn flash_for(code: Option<&str>) -> Option<Flash> {
-    let (kind, message) = match code? {
-        "saved" => (FlashKind::Success, "Saved."),
-        "article-added" => (FlashKind::Success, "Article added to this issue."),
-        "test-sent" => (
-            FlashKind::Success,
+/// Messages that actions hand to the next page through `?msg=`: (code, kind, text). Only
+/// these fixed texts can be shown, so a crafted link cannot put words on our page.
+const FLASHES: &[(&str, FlashKind, &str)] = {
+    use FlashKind::{Info, Success};
+    &[
+        ("saved", Success, "Saved."),
+        ("article-added", Success, "Article added to this issue."),
+        (
+            "test-sent",
+            Success,
             "A test is on its way to your address. It can take a minute to arrive.",
         ),
-        "sending" => (
-            FlashKind::Success,
+        (
+            "sending",
+            Success,
             "Sending has started. Follow its progress on the queue page.",
         ),
-        "approved" => (
-            FlashKind::Success,
+        (
+            "approved",
+            Success,
             "Approved: it goes out at the scheduled time.",
         ),
-        "paused" => (FlashKind::Info, "The daily digest is paused."),
-        "resumed" => (FlashKind::Success, "The daily digest is back on schedule."),
-        "oneoff-added" => (FlashKind::Success, "One-off send scheduled."),
-        "oneoff-cancelled" => (FlashKind::Success, "One-off send cancelled."),
-        "feed-added" => (
-            FlashKind::Success,
+        ("paused", Info, "The daily digest is paused."),
+        ("resumed", Success, "The daily digest is back on schedule."),
+        ("oneoff-added", Success, "One-off send scheduled."),
+        ("oneoff-cancelled", Success, "One-off send cancelled."),
+        (
+            "feed-added",
+            Success,
             "Feed added. It is fetched within a minute.",
         ),
-        "feed-removed" => (FlashKind::Success, "Feed removed."),
-        "feed-fetched" => (FlashKind::Success, "Feed fetched."),
-        "unsubscribed" => (FlashKind::Success, "Unsubscribed."),
-        "erased" => (FlashKind::Success, "The subscriber was erased."),
-        "subscriber-added" => (FlashKind::Success, "Subscriber added."),
-        "confirmation-resent" => (
-            FlashKind::Success,
+        ("feed-removed", Success, "Feed removed."),
+        ("feed-fetched", Success, "Feed fetched."),
+        ("unsubscribed", Success, "Unsubscribed."),
+        ("erased", Success, "The subscriber was erased."),
+        ("subscriber-added", Success, "Subscriber added."),
+        (
+            "confirmation-resent",
+            Success,
             "A confirmation link is on its way, unless one was sent in the last few minutes.",
         ),
-        "revoked" => (FlashKind::Success, "Token revoked."),
-        "reprocessed" => (FlashKind::Success, "Report re-processed and applied."),
-        "still-unmatched" => (
-            FlashKind::Info,
+        ("revoked", Success, "Token revoked."),
+        ("reprocessed", Success, "Report re-processed and applied."),
+        (
+            "still-unmatched",
+            Info,
             "The report still cannot be matched; its reason is updated below.",
         ),
-        "retried" => (FlashKind::Success, "The job is queued again."),
-        "retried-all" => (FlashKind::Success, "Every failed job is queued again."),
-        "discarded" => (FlashKind::Success, "The job was discarded."),
-        "gone" => (
-            FlashKind::Info,
+        ("retried", Success, "The job is queued again."),
+        ("retried-all", Success, "Every failed job is queued again."),
+        ("discarded", Success, "The job was discarded."),
+        (
+            "gone",
+            Info,
             "That job has already moved on (it was retried, finished or purged).",
         ),
-        _ => return None,
-    };
+    ]
+};
+
+/// The flash message a `?msg=` code names, if it names one.
+pub fn flash_for(code: Option<&str>) -> Option<Flash> {
+    let code = code?;
+    let (_, kind, message) = FLASHES.iter().find(|(c, _, _)| *c == code)?;
     Some(Flash {
-        kind,
-        message: message.into(),
+        kind: *kind,
+        message: (*message).into(),
     })
 }
 
