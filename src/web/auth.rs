@@ -388,20 +388,14 @@ macro_rules! require_role {
             }
         }
 
-        impl<S> FromRequestParts<S> for $requirement
-        where
-            App: FromRef<S>,
-            S: Send + Sync,
-        {
+        impl FromRequestParts<App> for $requirement {
             type Rejection = AuthRejection;
 
             async fn from_request_parts(
                 parts: &mut Parts,
-                state: &S,
+                app: &App,
             ) -> Result<Self, Self::Rejection> {
-                signed_in_with(parts, state, $allowed)
-                    .await
-                    .map($requirement)
+                signed_in_with(parts, app, $allowed).await.map($requirement)
             }
         }
     };

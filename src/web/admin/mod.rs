@@ -19,7 +19,7 @@ pub use subscribers::upload_routes;
 use axum::{
     Router,
     body::Bytes,
-    extract::{FromRef, FromRequest, FromRequestParts, Request},
+    extract::{FromRequest, FromRequestParts, Request},
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
 };
@@ -159,22 +159,20 @@ impl Fields {
 /// `CheckedForm(RequireEditor(user), f): CheckedForm<RequireEditor>`.
 pub struct CheckedForm<R>(pub R, pub Fields);
 
-impl<S, R> FromRequest<S> for CheckedForm<R>
+impl<R> FromRequest<App> for CheckedForm<R>
 where
-    R: SignedIn + FromRequestParts<S, Rejection = AuthRejection> + Send,
-    App: FromRef<S>,
-    S: Send + Sync,
+    R: SignedIn + FromRequestParts<App, Rejection = AuthRejection> + Send,
 {
     type Rejection = Response;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, app: &App) -> Result<Self, Self::Rejection> {
         let (mut parts, body) = req.into_parts();
-        let role = R::from_request_parts(&mut parts, state)
+        let role = R::from_request_parts(&mut parts, app)
             .await
             .map_err(IntoResponse::into_response)?;
-        let fields = Fields::from_request(Request::from_parts(parts, body), state).await?;
+        let fields = Fields::from_request(Request::from_parts(parts, body), app).await?;
         fields
-            .check_csrf(&App::from_ref(state), role.user())
+            .check_csrf(app, role.user())
             .map_err(IntoResponse::into_response)?;
         Ok(Self(role, fields))
     }
@@ -215,72 +213,59 @@ pub fn nav(user: &CurrentUser, current: &str) -> AdminNav {
     }
 }
 
-/// Messages that actions hand to the next page through `?msg=`: (code, kind, text). Only
-/// these fixed texts can be shown, so a crafted link cannot put words on our page.
-const FLASHES: &[(&str, FlashKind, &str)] = {
-    use FlashKind::{Info, Success};
-    &[
-        ("saved", Success, "Saved."),
-        ("article-added", Success, "Article added to this issue."),
-        (
-            "test-sent",
-            Success,
+/// Messages that actions hand to the next page through `?msg=`; only these fixed texts
+/// can be shown, so a crafted link cannot put words on our page.
+pub fn flash_for(code: Option<&str>) -> Option<Flash> {
+    let (kind, message) = match code? {
+        "saved" => (FlashKind::Success, "Saved."),
+        "article-added" => (FlashKind::Success, "Article added to this issue."),
+        "test-sent" => (
+            FlashKind::Success,
             "A test is on its way to your address. It can take a minute to arrive.",
         ),
-        (
-            "sending",
-            Success,
+        "sending" => (
+            FlashKind::Success,
             "Sending has started. Follow its progress on the queue page.",
         ),
-        (
-            "approved",
-            Success,
+        "approved" => (
+            FlashKind::Success,
             "Approved: it goes out at the scheduled time.",
         ),
-        ("paused", Info, "The daily digest is paused."),
-        ("resumed", Success, "The daily digest is back on schedule."),
-        ("oneoff-added", Success, "One-off send scheduled."),
-        ("oneoff-cancelled", Success, "One-off send cancelled."),
-        (
-            "feed-added",
-            Success,
+        "paused" => (FlashKind::Info, "The daily digest is paused."),
+        "resumed" => (FlashKind::Success, "The daily digest is back on schedule."),
+        "oneoff-added" => (FlashKind::Success, "One-off send scheduled."),
+        "oneoff-cancelled" => (FlashKind::Success, "One-off send cancelled."),
+        "feed-added" => (
+            FlashKind::Success,
             "Feed added. It is fetched within a minute.",
         ),
-        ("feed-removed", Success, "Feed removed."),
-        ("feed-fetched", Success, "Feed fetched."),
-        ("unsubscribed", Success, "Unsubscribed."),
-        ("erased", Success, "The subscriber was erased."),
-        ("subscriber-added", Success, "Subscriber added."),
-        (
-            "confirmation-resent",
-            Success,
+        "feed-removed" => (FlashKind::Success, "Feed removed."),
+        "feed-fetched" => (FlashKind::Success, "Feed fetched."),
+        "unsubscribed" => (FlashKind::Success, "Unsubscribed."),
+        "erased" => (FlashKind::Success, "The subscriber was erased."),
+        "subscriber-added" => (FlashKind::Success, "Subscriber added."),
+        "confirmation-resent" => (
+            FlashKind::Success,
             "A confirmation link is on its way, unless one was sent in the last few minutes.",
         ),
-        ("revoked", Success, "Token revoked."),
-        ("reprocessed", Success, "Report re-processed and applied."),
-        (
-            "still-unmatched",
-            Info,
+        "revoked" => (FlashKind::Success, "Token revoked."),
+        "reprocessed" => (FlashKind::Success, "Report re-processed and applied."),
+        "still-unmatched" => (
+            FlashKind::Info,
             "The report still cannot be matched; its reason is updated below.",
         ),
-        ("retried", Success, "The job is queued again."),
-        ("retried-all", Success, "Every failed job is queued again."),
-        ("discarded", Success, "The job was discarded."),
-        (
-            "gone",
-            Info,
+        "retried" => (FlashKind::Success, "The job is queued again."),
+        "retried-all" => (FlashKind::Success, "Every failed job is queued again."),
+        "discarded" => (FlashKind::Success, "The job was discarded."),
+        "gone" => (
+            FlashKind::Info,
             "That job has already moved on (it was retried, finished or purged).",
         ),
-    ]
-};
-
-/// The flash message a `?msg=` code names, if it names one.
-pub fn flash_for(code: Option<&str>) -> Option<Flash> {
-    let code = code?;
-    let (_, kind, message) = FLASHES.iter().find(|(c, _, _)| *c == code)?;
+        _ => return None,
+    };
     Some(Flash {
-        kind: *kind,
-        message: (*message).into(),
+        kind,
+        message: message.into(),
     })
 }
 

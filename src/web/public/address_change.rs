@@ -5,14 +5,10 @@ use templates::public::{self as views};
 
 use crate::{
     app::App,
-    subscribers::{self, ServiceError, address},
+    subscribers::{self, address},
 };
 
-use super::{
-    body::*,
-    preferences::{preferences_page, preferences_to_correct},
-    respond::*,
-};
+use super::{body::*, preferences::after_form, respond::*};
 
 /// The preferences page's "change your address" form: mails a link to the new address
 /// (its own budget: it costs an email).
@@ -24,22 +20,16 @@ pub(super) async fn request_address_change(
     budget.spend("address")?;
     let form = form?;
     let typed = form.field("new_email").to_string();
-    match address::request_change(&app, &form.token, &typed).await {
-        Ok(_) => {
-            let p = subscribers::profile(&app, &form.token).await?;
-            let sent =
-                "Check the new address's inbox: the change happens when its link is followed.";
-            Ok(preferences_page(&app, &form.token, &p, Some(sent)))
-        }
-        Err(ServiceError::Invalid(message)) => {
-            preferences_to_correct(&app, &form.token, |v| {
-                v.new_address = typed;
-                v.new_address_error = Some(capitalise(&message));
-            })
-            .await
-        }
-        Err(e) => Err(e.into()),
-    }
+    let outcome = match address::request_change(&app, &form.token, &typed).await {
+        Ok(_) => subscribers::profile(&app, &form.token).await,
+        Err(e) => Err(e),
+    };
+    let sent = "Check the new address's inbox: the change happens when its link is followed.";
+    after_form(&app, &form.token, outcome, sent, |v, why| {
+        v.new_address = typed;
+        v.new_address_error = Some(why);
+    })
+    .await
 }
 
 /// The link in the change-of-address email: asks before changing (link scanners).

@@ -7,7 +7,7 @@ use std::{collections::HashMap, net::IpAddr, time::Duration};
 use axum::{
     Extension,
     body::Bytes,
-    extract::{FromRef, FromRequest, FromRequestParts, Query, Request, rejection::BytesRejection},
+    extract::{FromRequest, FromRequestParts, Query, Request, rejection::BytesRejection},
     http::{HeaderMap, StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
 };
@@ -216,20 +216,16 @@ impl Budget {
     }
 }
 
-impl<S> FromRequestParts<S> for Budget
-where
-    App: FromRef<S>,
-    S: Send + Sync,
-{
+impl FromRequestParts<App> for Budget {
     type Rejection = ReaderError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let Extension(limiter) = Extension::<RateLimiter>::from_request_parts(parts, state)
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        let Extension(limiter) = Extension::<RateLimiter>::from_request_parts(parts, app)
             .await
             .map_err(ReaderError::internal)?;
-        let Ok(ClientIp(ip)) = ClientIp::from_request_parts(parts, state).await;
+        let Ok(ClientIp(ip)) = ClientIp::from_request_parts(parts, app).await;
         Ok(Self {
-            app: App::from_ref(state),
+            app: app.clone(),
             limiter,
             ip,
         })

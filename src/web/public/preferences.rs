@@ -87,12 +87,7 @@ fn preferences_view(app: &App, token: &str, p: &Profile) -> PreferencesView {
 }
 
 /// The preferences page, with a green `saved` note when there is one.
-pub(super) fn preferences_page(
-    app: &App,
-    token: &str,
-    p: &Profile,
-    saved: Option<&str>,
-) -> Response {
+fn preferences_page(app: &App, token: &str, p: &Profile, saved: Option<&str>) -> Response {
     let mut m = meta(app, "Preferences", true);
     m.flash = saved.map(|message| templates::page::Flash {
         kind: templates::page::FlashKind::Success,
@@ -106,7 +101,7 @@ pub(super) fn preferences_page(
 
 /// The preferences page again, 422, after input that needs correcting; `mark` puts what
 /// is wrong (and what was typed) into the view.
-pub(super) async fn preferences_to_correct(
+async fn preferences_to_correct(
     app: &App,
     token: &str,
     mark: impl FnOnce(&mut PreferencesView),
@@ -118,6 +113,25 @@ pub(super) async fn preferences_to_correct(
         StatusCode::UNPROCESSABLE_ENTITY,
         views::preferences_page(&meta(app, "Error: Preferences", true), &view),
     ))
+}
+
+/// The answer to one of the preferences page's forms: the page with the `saved` note, or
+/// the form again (422) where the service asks for a correction, its words put in place
+/// by `mark`; any other refusal is the link's error page.
+pub(super) async fn after_form(
+    app: &App,
+    token: &str,
+    outcome: Result<Profile, ServiceError>,
+    saved: &str,
+    mark: impl FnOnce(&mut PreferencesView, String),
+) -> Result<Response, ReaderError> {
+    match outcome {
+        Ok(p) => Ok(preferences_page(app, token, &p, Some(saved))),
+        Err(ServiceError::Invalid(message)) => {
+            preferences_to_correct(app, token, |v| mark(v, capitalise(&message))).await
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub(super) async fn preferences(
@@ -138,19 +152,12 @@ pub(super) async fn save_preferences(
         pause_days: form.fields.get("pause_days").cloned(),
         time_zone: form.fields.get("time_zone").cloned(),
     };
-    match subscribers::update_preferences(&app, &form.token, &input).await {
-        Ok(p) => Ok(preferences_page(
-            &app,
-            &form.token,
-            &p,
-            Some("Your preferences are saved."),
-        )),
-        Err(ServiceError::Invalid(message)) => {
-            preferences_to_correct(&app, &form.token, |v| v.error = Some(capitalise(&message)))
-                .await
-        }
-        Err(e) => Err(e.into()),
-    }
+    let outcome = subscribers::update_preferences(&app, &form.token, &input).await;
+    let saved = "Your preferences are saved.";
+    after_form(&app, &form.token, outcome, saved, |v, why| {
+        v.error = Some(why)
+    })
+    .await
 }
 
 pub(super) async fn delete_everything(

@@ -6,7 +6,11 @@ use axum::{
     http::StatusCode,
     response::Response,
 };
-use templates::public::{self as views, ResubscribeOutcome};
+use templates::{
+    Markup,
+    page::PageMeta,
+    public::{self as views, ResubscribeOutcome},
+};
 
 use crate::{
     app::App,
@@ -42,6 +46,23 @@ pub(super) async fn unsubscribe_page(
     ))
 }
 
+/// What the leaving flow answers once it has done what was asked: `page` gets the page's
+/// metadata, the publication's name and the subscriber's preferences link (the way back).
+fn left_page(
+    app: &App,
+    title: &str,
+    subscriber_id: i64,
+    page: impl FnOnce(&PageMeta, &str, &str) -> Markup,
+) -> Response {
+    let preferences = subscribers::preferences_url(app, subscriber_id);
+    let markup = page(
+        &meta(app, title, true),
+        &app.config.newsletter.name,
+        &preferences,
+    );
+    html(StatusCode::OK, markup)
+}
+
 /// The RFC 8058 one-click POST (and the page's button): unsubscribes at once, 200.
 pub(super) async fn unsubscribe(
     State(app): State<App>,
@@ -58,14 +79,11 @@ pub(super) async fn unsubscribe(
     };
     let reason = form.get("reason").map(String::as_str);
     let s = leaving::unsubscribe_because(&app, &token, reason).await?;
-    Ok(html(
-        StatusCode::OK,
-        views::unsubscribed_page(
-            &meta(&app, "Unsubscribed", true),
-            &app.config.newsletter.name,
-            &token,
-            &subscribers::preferences_url(&app, s.id),
-        ),
+    Ok(left_page(
+        &app,
+        "Unsubscribed",
+        s.id,
+        |m, name, preferences| views::unsubscribed_page(m, name, &token, preferences),
     ))
 }
 
@@ -82,15 +100,13 @@ pub(super) async fn resubscribe(
         (s, Resubscribed::Refused) => (s, ResubscribeOutcome::Refused),
     };
     let next = crate::archive::next_issue_sentence(&app).await;
-    Ok(html(
-        StatusCode::OK,
-        views::resubscribed_page(
-            &meta(&app, "Resubscribed", true),
-            &app.config.newsletter.name,
-            outcome,
-            next.as_deref(),
-            &subscribers::preferences_url(&app, subscriber.id),
-        ),
+    Ok(left_page(
+        &app,
+        "Resubscribed",
+        subscriber.id,
+        |m, name, preferences| {
+            views::resubscribed_page(m, name, outcome, next.as_deref(), preferences)
+        },
     ))
 }
 
@@ -111,13 +127,10 @@ pub(super) async fn stay_instead(
             s.paused_until.map(when).unwrap_or_default()
         ),
     };
-    Ok(html(
-        StatusCode::OK,
-        views::stayed_page(
-            &meta(&app, "Thanks for staying", true),
-            &app.config.newsletter.name,
-            &what,
-            &subscribers::preferences_url(&app, s.id),
-        ),
+    Ok(left_page(
+        &app,
+        "Thanks for staying",
+        s.id,
+        |m, name, preferences| views::stayed_page(m, name, &what, preferences),
     ))
 }
