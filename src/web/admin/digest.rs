@@ -437,12 +437,31 @@ pub async fn article_action(
     f: Fields,
 ) -> Result<Response, PageError> {
     let json = wants_json(&headers);
-    match apply_article_action(&app, &user, id, article_id, &f).await {
+    let outcome = match apply_article_action(&app, &user, id, article_id, &f).await {
+        // Only the script's answer says where the article went.
         Ok((digest, what)) if json => {
-            let message = describe_move(&app, digest.id, article_id, what).await;
-            Ok(live_answer(&app, &user, id, message).await)
+            let said = describe_move(&app, digest.id, article_id, what).await;
+            Ok((digest, said))
         }
-        Ok((digest, _)) => Ok(back_to(&digest, None, &format!("#article-{article_id}"))),
+        other => other.map(|(digest, what)| (digest, what.to_owned())),
+    };
+    answer_tool(&app, &user, json, article_id, outcome, None).await
+}
+
+/// How an article's tools answer: the script (`json`) gets the live panel saying `said`
+/// (or the error, as JSON), a browser without it a redirect back to the article, with
+/// the `flash` code.
+async fn answer_tool(
+    app: &App,
+    user: &CurrentUser,
+    json: bool,
+    article_id: i64,
+    outcome: Result<(Digest, String), PageError>,
+    flash: Option<&str>,
+) -> Result<Response, PageError> {
+    match outcome {
+        Ok((digest, said)) if json => Ok(live_answer(app, user, digest.id, said).await),
+        Ok((digest, _)) => Ok(back_to(&digest, flash, &format!("#article-{article_id}"))),
         Err(e) if json => Ok(live_error(&e)),
         Err(e) => Err(e),
     }
@@ -588,16 +607,10 @@ pub async fn article_override(
     f: Fields,
 ) -> Result<Response, PageError> {
     let json = wants_json(&headers);
-    match apply_override(&app, &user, id, article_id, &f).await {
-        Ok((_, what)) if json => Ok(live_answer(&app, &user, id, what.to_owned()).await),
-        Ok((digest, _)) => Ok(back_to(
-            &digest,
-            Some("saved"),
-            &format!("#article-{article_id}"),
-        )),
-        Err(e) if json => Ok(live_error(&e)),
-        Err(e) => Err(e),
-    }
+    let outcome = apply_override(&app, &user, id, article_id, &f)
+        .await
+        .map(|(digest, what)| (digest, what.to_owned()));
+    answer_tool(&app, &user, json, article_id, outcome, Some("saved")).await
 }
 
 async fn apply_override(
