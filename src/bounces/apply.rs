@@ -366,6 +366,7 @@ async fn email_operators(app: &App, digest_id: i64, reason: &str) -> anyhow::Res
                 html: render_transactional_html(&m),
                 text: render_transactional_text(&m),
                 list_subscriber_id: None,
+                unsubscribe_url: None,
                 event: None,
             })
             .await?;

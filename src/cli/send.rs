@@ -10,7 +10,7 @@ use crate::{
     delivery::{self, progress},
     domain::EmailAddress,
     edition::{self, By, Outcome, Which, test_copy::test_copy},
-    mail::OutgoingEmail,
+    mail::{Head, OutgoingEmail},
     queue,
     shutdown::Shutdown,
     store::deliveries::DeliveryProgress,
@@ -90,12 +90,14 @@ async fn send_with(app: &App, args: SendArgs, to: Option<EmailAddress>) -> anyho
 async fn send_test_copy(app: &App, digest_id: i64, to: EmailAddress) -> anyhow::Result<()> {
     let (subject, html, text) = test_copy(app, digest_id).await?;
     let message = OutgoingEmail {
-        to,
-        to_name: None,
-        subject,
+        head: Head {
+            to,
+            to_name: None,
+            subject,
+            unsubscribe: None,
+        },
         html,
         text,
-        unsubscribe: None,
     }
     .to_message(&app.identity)?;
     app.mailer

@@ -37,7 +37,7 @@ use crate::{
     digest::{Personaliser, ReaderCopy},
     domain::{EmailAddress, SubscriberStatus},
     links::Links,
-    mail::{EncodedEmail, SendError},
+    mail::{EncodedEmail, Head, SendError},
     shutdown::Shutdown,
     store::deliveries::{ClaimKind, ClaimedDelivery},
 };
@@ -438,13 +438,15 @@ async fn send_one(
     })?;
     let (subject, copy) = content.copy_for(row.subscriber_id, row.name.as_deref());
     let email = EncodedEmail {
-        to,
-        to_name: row.name.clone(),
-        subject: subject.to_owned(),
+        head: Head {
+            to,
+            to_name: row.name.clone(),
+            subject: subject.to_owned(),
+            // The body's own unsubscribe link, not a second signature.
+            unsubscribe: Some(content.links().list_unsubscribe(copy.links.unsubscribe)),
+        },
         html_qp: copy.html_qp,
         text_qp: copy.text_qp,
-        // The body's own unsubscribe link, not a second signature.
-        unsubscribe: Some(content.links().list_unsubscribe(copy.links.unsubscribe)),
     };
     // The envelope sender names this delivery, so a later bounce finds its row.
     let bounce_ref = crate::bounces::BounceRef::Delivery {

@@ -143,7 +143,7 @@ impl Template {
         for (slot, part) in self.slots.iter().zip(&self.parts[1..]) {
             let value = fill.value(*slot);
             match self.escape {
-                Escape::Html => push_escaped(&mut out, value),
+                Escape::Html => templates::push_escaped(&mut out, value),
                 Escape::Text => out.push_str(value),
             }
             out.push_str(part);
@@ -215,7 +215,7 @@ impl EncodedTemplate {
             match self.escape {
                 Escape::Html => {
                     escaped.clear();
-                    push_escaped(&mut escaped, value);
+                    templates::push_escaped(&mut escaped, value);
                     qp::encode_piece(&mut out, &escaped);
                 }
                 Escape::Text => qp::encode_piece(&mut out, value),
@@ -223,19 +223,6 @@ impl EncodedTemplate {
             out.push_str(part);
         }
         out
-    }
-}
-
-/// The same escaping maud applies, for values written into HTML text and attributes.
-fn push_escaped(out: &mut String, value: &str) {
-    for c in value.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            _ => out.push(c),
-        }
     }
 }
 

@@ -85,6 +85,7 @@ pub async fn request_review(
                 html: html.clone(),
                 text: text.clone(),
                 list_subscriber_id: None,
+                unsubscribe_url: None,
                 event: None,
             })
             .await?;

@@ -206,11 +206,10 @@ fn byte_index_of_char(s: &str, n: usize) -> usize {
     s.char_indices().nth(n).map_or(s.len(), |(i, _)| i)
 }
 
-/// Text made safe for HTML by maud's own escaper, the one every template uses.
+/// Text made safe for HTML by the escaper every template uses.
 fn escape_html(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    // Writing to a String cannot fail.
-    let _ = std::fmt::Write::write_str(&mut maud::Escaper::new(&mut out), text);
+    templates::push_escaped(&mut out, text);
     out
 }
 

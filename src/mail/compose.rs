@@ -63,17 +63,25 @@ pub struct Unsubscribe {
     pub mailto: Option<String>,
 }
 
-/// One message to one person.
+/// What differs from one message to the next in the headers: who it is for, its
+/// subject, and on list mail its unsubscribe pair. The rest comes from [`MailIdentity`],
+/// whose constant headers are built once.
 #[derive(Clone, Debug)]
-pub struct OutgoingEmail {
+pub struct Head {
     pub to: EmailAddress,
     pub to_name: Option<String>,
     pub subject: String,
-    pub html: String,
-    pub text: String,
     /// Present on list mail (digests, welcome); absent on mail the person asked for
     /// right now, such as a confirmation link.
     pub unsubscribe: Option<Unsubscribe>,
+}
+
+/// One message to one person.
+#[derive(Clone, Debug)]
+pub struct OutgoingEmail {
+    pub head: Head,
+    pub html: String,
+    pub text: String,
 }
 
 /// Where the bounces of one message go (VERP): the envelope sender, and the same token
@@ -107,13 +115,8 @@ impl OutgoingEmail {
         identity: &MailIdentity,
         return_path: Option<&ReturnPath>,
     ) -> Result<Message, ComposeError> {
-        let head = Head {
-            to: &self.to,
-            to_name: self.to_name.as_deref(),
-            subject: &self.subject,
-            unsubscribe: self.unsubscribe.as_ref(),
-        };
-        head.builder(identity, return_path)?
+        self.head
+            .builder(identity, return_path)?
             .multipart(MultiPart::alternative_plain_html(
                 self.text.clone(),
                 self.html.clone(),
@@ -127,14 +130,11 @@ impl OutgoingEmail {
 /// values per recipient. The headers are those of [`OutgoingEmail`].
 #[derive(Clone, Debug)]
 pub struct EncodedEmail {
-    pub to: EmailAddress,
-    pub to_name: Option<String>,
-    pub subject: String,
+    pub head: Head,
     /// The HTML part, quoted-printable (CRLF line ends, lines of at most 76 bytes).
     pub html_qp: String,
     /// The text part, quoted-printable.
     pub text_qp: String,
-    pub unsubscribe: Option<Unsubscribe>,
 }
 
 impl EncodedEmail {
@@ -144,13 +144,7 @@ impl EncodedEmail {
         identity: &MailIdentity,
         return_path: Option<&ReturnPath>,
     ) -> Result<Message, ComposeError> {
-        let head = Head {
-            to: &self.to,
-            to_name: self.to_name.as_deref(),
-            subject: &self.subject,
-            unsubscribe: self.unsubscribe.as_ref(),
-        };
-        let builder = head.builder(identity, return_path)?;
+        let builder = self.head.builder(identity, return_path)?;
         let qp = |s: String| {
             Body::dangerous_pre_encoded(s.into_bytes(), ContentTransferEncoding::QuotedPrintable)
         };
@@ -163,16 +157,7 @@ impl EncodedEmail {
     }
 }
 
-/// What differs per message in the headers; the rest comes from [`MailIdentity`], whose
-/// constant headers are built once.
-struct Head<'a> {
-    to: &'a EmailAddress,
-    to_name: Option<&'a str>,
-    subject: &'a str,
-    unsubscribe: Option<&'a Unsubscribe>,
-}
-
-impl Head<'_> {
+impl Head {
     fn builder(
         &self,
         identity: &MailIdentity,
@@ -184,16 +169,14 @@ impl Head<'_> {
             .parse()
             .map_err(|e| ComposeError::Build(format!("recipient: {e}")))?;
         let to = Mailbox::new(
-            self.to_name
-                .filter(|n| !n.trim().is_empty())
-                .map(str::to_owned),
+            self.to_name.clone().filter(|n| !n.trim().is_empty()),
             to_address.clone(),
         );
         let message_id = format!("<{}@{}>", uuid::Uuid::now_v7().simple(), identity.id_domain);
         let mut builder = Message::builder()
             .from(identity.from.clone())
             .to(to)
-            .subject(self.subject)
+            .subject(&self.subject)
             .message_id(Some(message_id))
             .date_now()
             .raw_header(identity.headers.list_id.clone());
@@ -211,7 +194,7 @@ impl Head<'_> {
         if let Some(feedback_id) = &identity.headers.feedback_id {
             builder = builder.raw_header(feedback_id.clone());
         }
-        if let Some(unsub) = self.unsubscribe {
+        if let Some(unsub) = &self.unsubscribe {
             let mut value = String::with_capacity(unsub.url.len() + 64);
             value.push('<');
             value.push_str(&unsub.url);
@@ -317,13 +300,16 @@ mod tests {
             token: "t0k3n".into(),
         };
         let to = EmailAddress::parse("ana@example.org").unwrap();
-        let old = OutgoingEmail {
-            to: to.clone(),
+        let head = Head {
+            to,
             to_name: Some("Ana Lima".into()),
             subject: "Breakfast in Red — 1 December".into(),
+            unsubscribe: Some(unsubscribe),
+        };
+        let old = OutgoingEmail {
+            head: head.clone(),
             html: html.clone(),
             text: text.clone(),
-            unsubscribe: Some(unsubscribe.clone()),
         }
         .to_message_returning(&identity, Some(&return_path))
         .unwrap();
@@ -333,12 +319,9 @@ mod tests {
             out
         };
         let new = EncodedEmail {
-            to,
-            to_name: Some("Ana Lima".into()),
-            subject: "Breakfast in Red — 1 December".into(),
+            head,
             html_qp: encode(&html),
             text_qp: encode(&text),
-            unsubscribe: Some(unsubscribe),
         }
         .into_message(&identity, Some(&return_path))
         .unwrap();

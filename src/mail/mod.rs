@@ -20,8 +20,8 @@ use std::sync::Arc;
 use lettre::Message;
 
 pub use compose::{
-    BOUNCE_REF_HEADER, ComposeError, ConstantHeaders, EncodedEmail, MailIdentity, OutgoingEmail,
-    ReturnPath, Unsubscribe,
+    BOUNCE_REF_HEADER, ComposeError, ConstantHeaders, EncodedEmail, Head, MailIdentity,
+    OutgoingEmail, ReturnPath, Unsubscribe,
 };
 pub use outbox::Outbox;
 pub use smtp::{SmtpSettings, TlsMode, parse_smtp_url};

@@ -5,11 +5,11 @@
 use serde::{Deserialize, Serialize};
 
 use super::Job;
-use crate::{app::App, domain::EmailAddress, mail::Unsubscribe};
+use crate::domain::EmailAddress;
 
 /// One email to one person, rendered before it is queued (confirmation links, welcome
 /// notes, test sends). When `list_subscriber_id` is set the message is list mail and
-/// carries that subscriber's one-click unsubscribe headers.
+/// carries that subscriber's one-click unsubscribe headers, with the link the body shows.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SendTransactional {
     pub to: EmailAddress,
@@ -18,6 +18,10 @@ pub struct SendTransactional {
     pub html: String,
     pub text: String,
     pub list_subscriber_id: Option<i64>,
+    /// List mail's unsubscribe link, the one in the body (signed once, when rendered),
+    /// for the `List-Unsubscribe` header. Absent in jobs queued by older versions.
+    #[serde(default)]
+    pub unsubscribe_url: Option<String>,
     /// Recorded on the subscriber's history when sent, e.g. "confirmation sent".
     pub event: Option<(i64, String)>,
 }
@@ -25,10 +29,4 @@ pub struct SendTransactional {
 impl Job for SendTransactional {
     const QUEUE: &'static str = "transactional-email";
     const MAX_ATTEMPTS: usize = 8;
-}
-
-/// The RFC 8058 headers for list mail to `subscriber_id`.
-pub fn unsubscribe_for(app: &App, subscriber_id: i64) -> Unsubscribe {
-    let links = crate::links::Links::new(app);
-    links.list_unsubscribe(links.unsubscribe(subscriber_id))
 }

@@ -122,29 +122,21 @@ impl Store {
         section: Option<&str>,
         enabled: bool,
     ) -> StoreResult<Feed> {
-        let done = self
-            .exec(
-                query("UPDATE feeds SET name = $2, section = $3, enabled = $4 WHERE id = $1")
-                    .bind(id)
-                    .bind(name)
-                    .bind(section)
-                    .bind(enabled),
-            )
-            .await?;
-        if done == 0 {
-            return Err(StoreError::NotFound);
-        }
+        self.exec_found(
+            query("UPDATE feeds SET name = $2, section = $3, enabled = $4 WHERE id = $1")
+                .bind(id)
+                .bind(name)
+                .bind(section)
+                .bind(enabled),
+        )
+        .await?;
         self.feed(id).await
     }
 
     /// Removes a feed and its articles (and so their places in unsent digests).
     pub async fn delete_feed(&self, id: i64) -> StoreResult<()> {
-        let done = self
-            .exec(query("DELETE FROM feeds WHERE id = $1").bind(id))
+        self.exec_found(query("DELETE FROM feeds WHERE id = $1").bind(id))
             .await?;
-        if done == 0 {
-            return Err(StoreError::NotFound);
-        }
         Ok(())
     }
 

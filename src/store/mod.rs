@@ -78,8 +78,8 @@ mod sql;
 pub mod subscribers;
 pub mod users;
 
-pub(crate) use sql::Decoded;
 pub use sql::{Column, Db, Dialect, Pool, Query, Row, Tx, query};
+pub(crate) use sql::{Decoded, placeholders, values_list};
 
 /// The application's handle on its database.
 #[derive(Clone, Debug)]

@@ -224,7 +224,7 @@ impl Store {
         s: &DailySettings<'_>,
         now: i64,
     ) -> StoreResult<()> {
-        let n = self.exec(query(
+        self.exec_found(query(
             "UPDATE schedules SET send_time = $1, time_zone = $2, days = $3, skip_when_empty = $4, \
              mode = $7, delivery = $8, updated_at = $5 WHERE id = $6 AND kind = 'daily'",
         )
@@ -236,24 +236,17 @@ impl Store {
         .bind(id)
         .bind(s.mode.as_str())
         .bind(s.delivery.as_str())).await?;
-        if n == 0 {
-            return Err(StoreError::NotFound);
-        }
         Ok(())
     }
 
     pub async fn set_schedule_paused(&self, id: i64, paused: bool, now: i64) -> StoreResult<()> {
-        let n = self
-            .exec(
-                query("UPDATE schedules SET paused = $1, updated_at = $2 WHERE id = $3")
-                    .bind(paused)
-                    .bind(now)
-                    .bind(id),
-            )
-            .await?;
-        if n == 0 {
-            return Err(StoreError::NotFound);
-        }
+        self.exec_found(
+            query("UPDATE schedules SET paused = $1, updated_at = $2 WHERE id = $3")
+                .bind(paused)
+                .bind(now)
+                .bind(id),
+        )
+        .await?;
         Ok(())
     }
 

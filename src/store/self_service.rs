@@ -1,7 +1,7 @@
 //! What readers do for themselves beyond the subscriber row: the reasons they give for
 //! leaving (anonymous counts) and address changes waiting for the new address to confirm.
 
-use super::{ConflictOnUnique, Store, StoreError, StoreResult, query, subscribers::Subscriber};
+use super::{ConflictOnUnique, Store, StoreResult, query, subscribers::Subscriber};
 use crate::domain::EmailAddress;
 
 impl Store {
@@ -57,18 +57,14 @@ impl Store {
         new_email: &EmailAddress,
         now: i64,
     ) -> StoreResult<Subscriber> {
-        let updated = self
-            .exec(
-                query("UPDATE subscribers SET email = $1, email_key = $2 WHERE id = $3")
-                    .bind(new_email.as_str())
-                    .bind(new_email.key())
-                    .bind(subscriber_id),
-            )
-            .await
-            .conflict_on_unique(|| "that address is already on the list".into())?;
-        if updated == 0 {
-            return Err(StoreError::NotFound);
-        }
+        self.exec_found(
+            query("UPDATE subscribers SET email = $1, email_key = $2 WHERE id = $3")
+                .bind(new_email.as_str())
+                .bind(new_email.key())
+                .bind(subscriber_id),
+        )
+        .await
+        .conflict_on_unique(|| "that address is already on the list".into())?;
         self.exec(query("DELETE FROM email_changes WHERE subscriber_id = $1").bind(subscriber_id))
             .await?;
         self.record_event(subscriber_id, "address changed", None, now)

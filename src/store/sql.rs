@@ -57,6 +57,31 @@ pub struct Query {
     persistent: bool,
 }
 
+/// `$first, $first+1, …` for `n` values (an `IN (…)` list).
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
+    values_list(n, first, 1, |p| p[0].clone())
+}
+
+/// A multi-row list of `rows` entries (a `VALUES` list), numbered from `$first` on: each
+/// entry has `per_row` consecutive parameters of its own, which `entry` lays out. Both
+/// dialects number parameters the same way (see the dialect contract).
+pub(crate) fn values_list(
+    rows: usize,
+    first: usize,
+    per_row: usize,
+    entry: impl Fn(&[String]) -> String,
+) -> String {
+    (0..rows)
+        .map(|i| {
+            let own: Vec<String> = (0..per_row)
+                .map(|k| format!("${}", first + i * per_row + k))
+                .collect();
+            entry(&own)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A statement to run on either database: `$1`, `$2`… placeholders, parameters bound in
 /// that order (see the contract in [`crate::store`]).
 pub fn query(sql: impl SqlSafeStr) -> Query {
@@ -252,6 +277,15 @@ impl super::Store {
         .execute(c)
         .await?
         .rows_affected()))
+    }
+
+    /// Runs a statement that must change a row (an update or delete by id):
+    /// [`StoreError::NotFound`] when it changed none, because the id names nothing.
+    pub(crate) async fn exec_found(&self, q: Query) -> StoreResult<()> {
+        match self.exec(q).await? {
+            0 => Err(StoreError::NotFound),
+            _ => Ok(()),
+        }
     }
 
     /// The first row; [`StoreError::NotFound`] is not used here: no row is a database

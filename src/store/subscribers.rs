@@ -3,7 +3,10 @@
 use serde::Serialize;
 use sqlx::AssertSqlSafe;
 
-use super::{ConflictOnUnique, Dialect, Query, Store, StoreError, StoreResult, query};
+use super::{
+    ConflictOnUnique, Dialect, Query, Store, StoreError, StoreResult, placeholders, query,
+    values_list,
+};
 use crate::domain::{EmailAddress, Frequency, SubscriberStatus};
 
 /// A subscriber as stored. Times are epoch milliseconds.
@@ -367,9 +370,7 @@ impl Store {
         detail: Option<&str>,
         now: i64,
     ) -> StoreResult<Subscriber> {
-        if self.exec(update).await? == 0 {
-            return Err(StoreError::NotFound);
-        }
+        self.exec_found(update).await?;
         self.record_event(id, event, detail, now).await?;
         self.subscriber(id).await
     }
@@ -483,28 +484,17 @@ impl Store {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        const PER_ROW: usize = 8;
-        let values: Vec<String> = (0..rows.len())
-            .map(|i| {
-                let b = 2 + i * PER_ROW;
-                format!(
-                    "(${}, ${}, ${}, ${}, $1, ${}, ${}, ${}, ${}, ${})",
-                    b,
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 4,
-                    b + 5,
-                    b + 6,
-                    b + 7
-                )
-            })
-            .collect();
+        // $1 is the source, shared; each row has 8 parameters of its own (its status
+        // change time is its creation time).
+        let values = values_list(rows.len(), 2, 8, |p| {
+            format!(
+                "({}, {}, {}, {}, $1, {}, {}, {}, {}, {})",
+                p[0], p[1], p[2], p[3], p[4], p[4], p[5], p[6], p[7]
+            )
+        });
         let insert = format!(
             "INSERT INTO subscribers (email, email_key, name, status, source, created_at, status_changed_at, confirmed_at, frequency, time_zone) \
-             VALUES {} ON CONFLICT (email_key) DO NOTHING RETURNING id, email_key",
-            values.join(", ")
+             VALUES {values} ON CONFLICT (email_key) DO NOTHING RETURNING id, email_key"
         );
         let mut q = query(AssertSqlSafe(insert)).bind(source);
         for r in rows {
@@ -535,12 +525,9 @@ impl Store {
         let tx = self.begin().await?;
         let written: Vec<(i64, String)> = tx.fetch_all(batch).await?;
         if !written.is_empty() {
+            let values = values_list(written.len(), 4, 1, |p| format!("({}, $1, $2, $3)", p[0]));
             let events = format!(
-                "INSERT INTO subscriber_events (subscriber_id, kind, detail, at) VALUES {}",
-                (0..written.len())
-                    .map(|i| format!("(${}, $1, $2, $3)", i + 4))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                "INSERT INTO subscriber_events (subscriber_id, kind, detail, at) VALUES {values}"
             );
             let q = written.iter().fold(
                 query(AssertSqlSafe(events))
@@ -554,14 +541,6 @@ impl Store {
         tx.commit().await?;
         Ok(written.into_iter().map(|(_, key)| key).collect())
     }
-}
-
-/// `$first, $first+1, …` for `n` values.
-fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// How the admin's subscribers table is ordered. Each order has a unique key, so a page
@@ -717,6 +696,15 @@ fn cache_plan(filter: &SubscriberFilter) -> bool {
     filter.search.as_deref().is_none_or(|s| s.trim().is_empty())
 }
 
+/// The statement `sql` built from a filter, with the filter's `args` bound in order.
+fn filtered(sql: &str, args: &[Arg], filter: &SubscriberFilter) -> Query {
+    let q = query(AssertSqlSafe(sql.to_owned())).persistent(cache_plan(filter));
+    args.iter().fold(q, |q, a| match a {
+        Arg::Text(t) => q.bind(t.as_str()),
+        Arg::Int(i) => q.bind(*i),
+    })
+}
+
 fn where_clause(conditions: &[String]) -> String {
     if conditions.is_empty() {
         String::new()
@@ -805,16 +793,7 @@ impl Store {
             where_clause(&conditions),
             args.len()
         );
-        let ids: Vec<i64> = {
-            let mut q = query(AssertSqlSafe(sql.as_str())).persistent(cache_plan(filter));
-            for a in &args {
-                q = match a {
-                    Arg::Text(t) => q.bind(t.as_str()),
-                    Arg::Int(i) => q.bind(*i),
-                };
-            }
-            self.scalars(q).await
-        }?;
+        let ids: Vec<i64> = self.scalars(filtered(&sql, &args, filter)).await?;
         Ok(ids)
     }
 
@@ -980,16 +959,7 @@ impl Store {
             args.len(),
             order
         );
-        let rows: Vec<ListRow> = {
-            let mut q = query(AssertSqlSafe(sql.as_str())).persistent(cache_plan(filter));
-            for a in &args {
-                q = match a {
-                    Arg::Text(t) => q.bind(t.as_str()),
-                    Arg::Int(i) => q.bind(*i),
-                };
-            }
-            self.fetch_all(q).await
-        }?;
+        let rows: Vec<ListRow> = self.fetch_all(filtered(&sql, &args, filter)).await?;
         let more = rows.len() as i64 > limit;
         let mut page: Vec<SubscriberListRow> = rows
             .into_iter()
@@ -1029,16 +999,7 @@ impl Store {
             "SELECT COUNT(*) FROM subscribers {}",
             where_clause(&conditions)
         );
-        let n: i64 = {
-            let mut q = query(AssertSqlSafe(sql.as_str())).persistent(cache_plan(filter));
-            for a in &args {
-                q = match a {
-                    Arg::Text(t) => q.bind(t.as_str()),
-                    Arg::Int(i) => q.bind(*i),
-                };
-            }
-            self.scalar(q).await
-        }?;
+        let n: i64 = self.scalar(filtered(&sql, &args, filter)).await?;
         Ok(n)
     }
 
@@ -1076,17 +1037,12 @@ impl Store {
         id: i64,
         time_zone: Option<&str>,
     ) -> StoreResult<()> {
-        let n = self
-            .exec(
-                query("UPDATE subscribers SET time_zone = $1 WHERE id = $2")
-                    .bind(time_zone)
-                    .bind(id),
-            )
-            .await?;
-        if n == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        self.exec_found(
+            query("UPDATE subscribers SET time_zone = $1 WHERE id = $2")
+                .bind(time_zone)
+                .bind(id),
+        )
+        .await
     }
 
     /// An editor's change to the name, frequency and zone, recorded in the history.
@@ -1114,26 +1070,18 @@ impl Store {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        const PER_ROW: usize = 4;
-        let values: Vec<String> = (0..rows.len())
-            .map(|i| {
-                let b = 1 + i * PER_ROW;
-                format!(
-                    "(${}, CAST(${} AS TEXT), CAST(${} AS TEXT), CAST(${} AS TEXT))",
-                    b,
-                    b + 1,
-                    b + 2,
-                    b + 3
-                )
-            })
-            .collect();
+        let values = values_list(rows.len(), 1, 4, |p| {
+            format!(
+                "({}, CAST({} AS TEXT), CAST({} AS TEXT), CAST({} AS TEXT))",
+                p[0], p[1], p[2], p[3]
+            )
+        });
         let update = format!(
-            "WITH v (k, n, f, tz) AS (VALUES {}) \
+            "WITH v (k, n, f, tz) AS (VALUES {values}) \
              UPDATE subscribers SET name = COALESCE(v.n, subscribers.name), \
              frequency = COALESCE(v.f, subscribers.frequency), \
              time_zone = COALESCE(v.tz, subscribers.time_zone) \
-             FROM v WHERE subscribers.email_key = v.k RETURNING subscribers.id, subscribers.email_key",
-            values.join(", ")
+             FROM v WHERE subscribers.email_key = v.k RETURNING subscribers.id, subscribers.email_key"
         );
         let mut q = query(AssertSqlSafe(update));
         for r in rows {

@@ -262,14 +262,11 @@ impl Store {
     /// Replaces the password and ends every session, so a stolen cookie dies with the old
     /// password; also lifts every lock-out of the account.
     pub async fn set_admin_password(&self, user_id: i64, password_hash: &str) -> StoreResult<()> {
-        let n = self.exec(query(
+        self.exec_found(query(
             "UPDATE admin_users SET password_hash = $1, failed_logins = 0, locked_until = NULL WHERE id = $2",
         )
         .bind(password_hash)
         .bind(user_id)).await?;
-        if n == 0 {
-            return Err(StoreError::NotFound);
-        }
         self.exec(query(
             "DELETE FROM login_attempts WHERE account = (SELECT email FROM admin_users WHERE id = $1)",
         )
@@ -505,16 +502,12 @@ impl Store {
 
     /// Revokes one of `user_id`'s tokens; `NotFound` when it is not theirs.
     pub async fn delete_api_token(&self, user_id: i64, token_id: i64) -> StoreResult<()> {
-        let n = self
-            .exec(
-                query("DELETE FROM api_tokens WHERE id = $1 AND user_id = $2")
-                    .bind(token_id)
-                    .bind(user_id),
-            )
-            .await?;
-        if n == 0 {
-            return Err(StoreError::NotFound);
-        }
+        self.exec_found(
+            query("DELETE FROM api_tokens WHERE id = $1 AND user_id = $2")
+                .bind(token_id)
+                .bind(user_id),
+        )
+        .await?;
         Ok(())
     }
 }

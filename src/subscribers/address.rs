@@ -4,9 +4,7 @@
 //! address makes it useless).
 
 use chrono::Duration;
-use templates::email::transactional::{
-    TransactionalEmail, render_transactional_html, render_transactional_text,
-};
+use templates::email::transactional::TransactionalEmail;
 
 use super::{LinkError, ServiceError, ServiceResult, holder, load};
 use crate::{
@@ -61,7 +59,6 @@ pub const CHANGE_REQUESTED: &str = "address change requested";
 fn change_email(app: &App, s: &Subscriber, new: &EmailAddress, link: String) -> SendTransactional {
     let newsletter = &app.config.newsletter;
     let m = TransactionalEmail {
-        publication: newsletter.name.clone(),
         preheader: "One click and your subscription moves here.".into(),
         heading: "Confirm your new address".into(),
         paragraphs: vec![
@@ -73,19 +70,13 @@ fn change_email(app: &App, s: &Subscriber, new: &EmailAddress, link: String) -> 
         ],
         button: Some(("Use this address".into(), link)),
         footer_note: "If you did not ask for this, ignore this email: nothing changes.".into(),
-        postal_address: newsletter.postal_address.clone(),
-        unsubscribe_url: None,
-        brand: app.look.current().brand.clone(),
-        ..Default::default()
+        ..super::transactional::framed(app, &app.look.current(), None)
     };
+    let subject = format!("Confirm your new address for {}", newsletter.name);
+    // To the new address: that is the one the link proves.
     SendTransactional {
         to: new.clone(),
-        to_name: s.name.clone(),
-        subject: format!("Confirm your new address for {}", newsletter.name),
-        html: render_transactional_html(&m),
-        text: render_transactional_text(&m),
-        list_subscriber_id: None,
-        event: Some((s.id, CHANGE_REQUESTED.into())),
+        ..super::transactional::job(s, subject, &m, CHANGE_REQUESTED)
     }
 }
 

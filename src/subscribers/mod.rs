@@ -15,9 +15,7 @@ pub mod transactional;
 pub mod upload;
 
 use chrono::Duration;
-use templates::email::transactional::{
-    TransactionalEmail, render_transactional_html, render_transactional_text,
-};
+use templates::email::transactional::TransactionalEmail;
 
 use crate::{
     app::App,
@@ -279,18 +277,11 @@ async fn confirmation_email(app: &App, s: &Subscriber, now: i64) -> SendTransact
     let look = app.look.fresh(app).await;
     let intro = look.copy.rendered(CopyKey::Confirmation, app);
     let m = confirmation_message(app, &look, &intro, link);
-    SendTransactional {
-        to: s.email.clone(),
-        to_name: s.name.clone(),
-        subject: format!(
-            "Confirm your subscription to {}",
-            app.config.newsletter.name
-        ),
-        html: render_transactional_html(&m),
-        text: render_transactional_text(&m),
-        list_subscriber_id: None,
-        event: Some((s.id, CONFIRMATION_SENT.into())),
-    }
+    let subject = format!(
+        "Confirm your subscription to {}",
+        app.config.newsletter.name
+    );
+    transactional::job(s, subject, &m, CONFIRMATION_SENT)
 }
 
 /// The confirmation email around `intro` (the editable words): the fixed parts (the
@@ -303,13 +294,9 @@ pub fn confirmation_message(
     link: String,
 ) -> TransactionalEmail {
     let days = app.config.subscribers.confirm_token_days.max(1);
-    let newsletter = &app.config.newsletter;
     TransactionalEmail {
-        publication: newsletter.name.clone(),
         preheader: "One click and you are on the list.".into(),
         heading: "Confirm your subscription".into(),
-        intro_html: Some(intro.html.clone()),
-        intro_text: Some(intro.text.clone()),
         paragraphs: vec![format!(
             "Please confirm that this is your address. The link works for {days} {}.",
             if days == 1 { "day" } else { "days" }
@@ -317,33 +304,31 @@ pub fn confirmation_message(
         button: Some(("Confirm my subscription".into(), link)),
         footer_note:
             "If you did not ask for this, ignore this email and you will hear nothing more.".into(),
-        postal_address: newsletter.postal_address.clone(),
-        unsubscribe_url: None,
-        brand: look.brand.clone(),
+        ..transactional::framed(app, look, Some(intro))
     }
 }
 
+/// List mail: the body's visible unsubscribe link and the `List-Unsubscribe` header are
+/// one link, signed once here.
 async fn welcome_email(app: &App, s: &Subscriber) -> SendTransactional {
     let look = app.look.fresh(app).await;
     let intro = look.copy.rendered(CopyKey::Welcome, app);
     let when = crate::archive::next_issue_sentence(app).await;
+    let links = Links::new(app).personal(s.id);
     let m = welcome_message(
         app,
         &look,
         &intro,
         s.name.as_deref(),
         when,
-        preferences_url(app, s.id),
-        crate::queue::jobs::unsubscribe_for(app, s.id).url,
+        links.preferences,
+        links.unsubscribe.clone(),
     );
+    let subject = format!("Welcome to {}", app.config.newsletter.name);
     SendTransactional {
-        to: s.email.clone(),
-        to_name: s.name.clone(),
-        subject: format!("Welcome to {}", app.config.newsletter.name),
-        html: render_transactional_html(&m),
-        text: render_transactional_text(&m),
         list_subscriber_id: Some(s.id),
-        event: Some((s.id, "welcome sent".into())),
+        unsubscribe_url: Some(links.unsubscribe),
+        ..transactional::job(s, subject, &m, "welcome sent")
     }
 }
 
@@ -358,7 +343,6 @@ pub fn welcome_message(
     preferences: String,
     unsubscribe: String,
 ) -> TransactionalEmail {
-    let newsletter = &app.config.newsletter;
     let greeting = match name {
         Some(n) => format!("Welcome, {n}!"),
         None => "Welcome!".into(),
@@ -368,17 +352,13 @@ pub fn welcome_message(
             .into()
     });
     TransactionalEmail {
-        publication: newsletter.name.clone(),
         preheader: "You are on the list.".into(),
         heading: greeting,
-        intro_html: Some(intro.html.clone()),
-        intro_text: Some(intro.text.clone()),
         paragraphs: vec![when],
         button: Some(("Manage my preferences".into(), preferences)),
         footer_note: "Every email we send has a one-click unsubscribe link.".into(),
-        postal_address: newsletter.postal_address.clone(),
         unsubscribe_url: Some(unsubscribe),
-        brand: look.brand.clone(),
+        ..transactional::framed(app, look, Some(intro))
     }
 }
 

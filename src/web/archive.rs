@@ -164,24 +164,34 @@ fn meta(app: &App) -> PageMeta {
 }
 
 fn not_found(app: &App) -> Response {
-    let body = error_page(
-        &meta(app),
-        404,
+    error(
+        app,
+        StatusCode::NOT_FOUND,
         "We could not find that digest",
         "It may not have been sent yet, or the link is mistyped. Every digest that went out is in the archive.",
-        Some(("Go to the archive", "/archive")),
-    );
-    (StatusCode::NOT_FOUND, body).into_response()
+        ("Go to the archive", "/archive"),
+    )
 }
 
 fn failure(app: &App, error: StoreError) -> Response {
     tracing::error!(%error, "archive page failed");
-    let body = error_page(
-        &meta(app),
-        500,
+    self::error(
+        app,
+        StatusCode::INTERNAL_SERVER_ERROR,
         "Something went wrong on our side",
         "The archive could not be read just now. Please try again in a minute.",
-        Some(("Go to the home page", "/")),
-    );
-    (StatusCode::INTERNAL_SERVER_ERROR, body).into_response()
+        ("Go to the home page", "/"),
+    )
+}
+
+/// An archive error page: what happened, and one way on.
+fn error(
+    app: &App,
+    status: StatusCode,
+    heading: &str,
+    message: &str,
+    way_on: (&str, &str),
+) -> Response {
+    let body = error_page(&meta(app), status.as_u16(), heading, message, Some(way_on));
+    (status, body).into_response()
 }

@@ -89,9 +89,24 @@ pub struct PageErrorBody {
     pub link: Option<(String, String)>,
 }
 
+/// What the 500 page says; the detail is in the log.
+const INTERNAL_MESSAGE: &str = "The request could not be completed; the details are in the \
+                                server log. Nothing was sent.";
+
 impl PageError {
     pub fn new(
         app: &App,
+        status: StatusCode,
+        heading: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self::for_publication(app.config.newsletter.name.clone(), status, heading, message)
+    }
+
+    /// A page in the shell of `publication`; empty when the app is not at hand, and then
+    /// the page is named on the way out (see `IntoResponse`).
+    fn for_publication(
+        publication: String,
         status: StatusCode,
         heading: impl Into<String>,
         message: impl Into<String>,
@@ -100,7 +115,7 @@ impl PageError {
             status,
             heading: heading.into(),
             message: message.into(),
-            publication: app.config.newsletter.name.clone(),
+            publication,
             link: Some(("Back to the admin".into(), "/admin".into())),
         }))
     }
@@ -157,8 +172,7 @@ impl PageError {
             app,
             StatusCode::INTERNAL_SERVER_ERROR,
             "Something went wrong",
-            "The request could not be completed; the details are in the server log. \
-             Nothing was sent.",
+            INTERNAL_MESSAGE,
         )
     }
 }
@@ -174,60 +188,37 @@ impl From<StoreError> for PageError {
     /// For `?` in handlers: a missing row is a 404 page, anything else a logged 500.
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::NotFound => PageError(Box::new(PageErrorBody {
-                status: StatusCode::NOT_FOUND,
-                heading: "Not found".into(),
-                message: "There is no such page.".into(),
-                publication: String::new(),
-                link: Some(("Back to the admin".into(), "/admin".into())),
-            })),
+            StoreError::NotFound => PageError::for_publication(
+                String::new(),
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "There is no such page.",
+            ),
             other => internal_page(other.to_string()),
         }
     }
 }
 
-/// The 500 page, made without the app at hand: [`name_pages`] names the publication.
+/// The 500 page, made without the app at hand: named on the way out.
 fn internal_page(error: String) -> PageError {
     tracing::error!(%error, "admin request failed");
-    PageError(Box::new(PageErrorBody {
-        status: StatusCode::INTERNAL_SERVER_ERROR,
-        heading: "Something went wrong".into(),
-        message: "The request could not be completed; the details are in the server log. \
-                  Nothing was sent."
-            .into(),
-        publication: String::new(),
-        link: Some(("Back to the admin".into(), "/admin".into())),
-    }))
-}
-
-/// A page error that left its handler before it knew the publication's name.
-#[derive(Clone)]
-struct UnnamedPage(PageError);
-
-/// Renders the page errors made by `From` (which have no app to ask) with the
-/// publication's name, on the way out of every route.
-pub async fn name_pages(
-    axum::extract::State(app): axum::extract::State<App>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let mut response = next.run(request).await;
-    match response.extensions_mut().remove::<UnnamedPage>() {
-        Some(UnnamedPage(page)) => {
-            let mut body = *page.0;
-            body.publication = app.config.newsletter.name.clone();
-            render(body)
-        }
-        None => response,
-    }
+    PageError::for_publication(
+        String::new(),
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        INTERNAL_MESSAGE,
+    )
 }
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         if self.0.publication.is_empty() {
-            let mut response = (self.0.status, no_store()).into_response();
-            response.extensions_mut().insert(UnnamedPage(self));
-            return response;
+            // Made by `From`, without the app: named and rendered on the way out.
+            let mut body = *self.0;
+            return crate::web::error::defer(body.status, no_store(), move |app| {
+                body.publication = app.config.newsletter.name.clone();
+                render(body)
+            });
         }
         render(*self.0)
     }
@@ -377,33 +368,41 @@ where
     Ok(user)
 }
 
-impl<S> FromRequestParts<S> for RequireOperator
-where
-    App: FromRef<S>,
-    S: Send + Sync,
-{
-    type Rejection = AuthRejection;
+/// What a role requirement proves: who is signed in.
+pub trait SignedIn {
+    fn user(&self) -> &CurrentUser;
+}
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        signed_in_with(parts, state, AdminRole::can_operate)
-            .await
-            .map(RequireOperator)
+impl SignedIn for CurrentUser {
+    fn user(&self) -> &CurrentUser {
+        self
     }
 }
 
-impl<S> FromRequestParts<S> for RequireEditor
-where
-    App: FromRef<S>,
-    S: Send + Sync,
-{
-    type Rejection = AuthRejection;
+/// The extractor of a role requirement: the signed-in user, if `allowed` by their role.
+macro_rules! require_role {
+    ($requirement:ident, $allowed:path) => {
+        impl SignedIn for $requirement {
+            fn user(&self) -> &CurrentUser {
+                &self.0
+            }
+        }
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        signed_in_with(parts, state, AdminRole::can_edit)
-            .await
-            .map(RequireEditor)
-    }
+        impl FromRequestParts<App> for $requirement {
+            type Rejection = AuthRejection;
+
+            async fn from_request_parts(
+                parts: &mut Parts,
+                app: &App,
+            ) -> Result<Self, Self::Rejection> {
+                signed_in_with(parts, app, $allowed).await.map($requirement)
+            }
+        }
+    };
 }
+
+require_role!(RequireOperator, AdminRole::can_operate);
+require_role!(RequireEditor, AdminRole::can_edit);
 
 /// Refuses a form whose CSRF token is missing or is not this session's (403 page).
 pub fn verify_csrf(

@@ -68,7 +68,7 @@ pub fn router(app: App) -> Router {
         ))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
-            auth::name_pages,
+            error::render_deferred,
         ))
         .layer(axum::middleware::from_fn(trace::request_span))
         .layer(TraceLayer::new_for_http())

@@ -22,6 +22,7 @@ use crate::{
         Handled, ProviderEvent, handle_event,
         providers::{self, AuthError, PayloadError},
     },
+    web::error::ApiError,
 };
 
 pub fn routes() -> Router<App> {
@@ -34,20 +35,12 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 fn refused(provider: &str, e: AuthError) -> Response {
     tracing::warn!(provider, reason = %e, "webhook refused");
-    (
-        StatusCode::UNAUTHORIZED,
-        Json(json!({ "error": e.to_string(), "status": 401 })),
-    )
-        .into_response()
+    ApiError::new(StatusCode::UNAUTHORIZED, e.to_string()).into_response()
 }
 
 fn unreadable(provider: &str, e: PayloadError) -> Response {
     tracing::warn!(provider, reason = %e, "webhook body unreadable");
-    (
-        StatusCode::BAD_REQUEST,
-        Json(json!({ "error": e.to_string(), "status": 400 })),
-    )
-        .into_response()
+    ApiError::bad_request(e.to_string()).into_response()
 }
 
 async fn receive(
@@ -83,14 +76,10 @@ async fn receive(
         .map(|_| providers::sendgrid_events(&body)),
         "ses" => return ses(&app, &body).await,
         _ => {
-            return (
-                StatusCode::NOT_FOUND,
-                Json(json!({
-                    "error": "unknown provider: use ses, postmark, sendgrid, mailgun or generic",
-                    "status": 404
-                })),
+            return ApiError::not_found(
+                "unknown provider: use ses, postmark, sendgrid, mailgun or generic",
             )
-                .into_response();
+            .into_response();
         }
     };
     match verified {
@@ -139,11 +128,8 @@ async fn ses(app: &App, body: &[u8]) -> Response {
                 }
                 Err(e) => {
                     tracing::warn!(topic = %m.topic_arn, error = %e, "cannot confirm the SNS subscription");
-                    (
-                        StatusCode::BAD_GATEWAY,
-                        Json(json!({ "error": format!("cannot confirm the subscription: {e}"), "status": 502 })),
-                    )
-                        .into_response()
+                    let message = format!("cannot confirm the subscription: {e}");
+                    ApiError::new(StatusCode::BAD_GATEWAY, message).into_response()
                 }
             }
         }
@@ -187,11 +173,8 @@ async fn process(app: &App, provider: &str, events: &[ProviderEvent]) -> Respons
             Err(e) => {
                 // The provider retries on a 5xx; what was applied stays applied once.
                 tracing::error!(provider, error = %format!("{e:#}"), "webhook event not stored");
-                return (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    Json(json!({ "error": "the event could not be stored; try again", "status": 503 })),
-                )
-                    .into_response();
+                let message = "the event could not be stored; try again";
+                return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message).into_response();
             }
         }
     }

@@ -217,15 +217,6 @@ fn social_tags(v: &IssueView) -> Markup {
     }
 }
 
-fn byline(a: &ArticleView) -> Option<String> {
-    match (&a.author, &a.published_label) {
-        (Some(au), Some(p)) => Some(format!("{au} · {p}")),
-        (Some(au), None) => Some(au.clone()),
-        (None, Some(p)) => Some(p.clone()),
-        (None, None) => None,
-    }
-}
-
 /// One story. `lead` stories get the full-width picture; the others a thumbnail.
 fn story(a: &ArticleView, lead: bool) -> Markup {
     html! {
@@ -239,7 +230,7 @@ fn story(a: &ArticleView, lead: bool) -> Markup {
             }
             @if lead { @if let Some(s) = &a.section { p.kicker { (s) } } }
             h3 { a href=(a.url) { (a.title) } }
-            @if let Some(b) = byline(a) { p.byline { (b) } }
+            @if let Some(b) = a.byline() { p.byline { (b) } }
             @if !a.summary_text.trim().is_empty() { p { (a.summary_text) } }
             p { a href=(a.url) { "Read more" span.visually-hidden { ": " (a.title) } " →" } }
         }

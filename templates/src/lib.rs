@@ -19,6 +19,14 @@ pub use admin::queue;
 
 pub use maud::{DOCTYPE, Markup, PreEscaped, html};
 
+/// Escapes `text` onto `out` exactly as every template does (maud's escaper: `&`, `<`,
+/// `>`, `"`), for the HTML made outside a template: a cleaned article's paragraphs, the
+/// personal values put into an issue rendered once for everyone.
+pub fn push_escaped(out: &mut String, text: &str) {
+    // Writing to a String cannot fail.
+    let _ = std::fmt::Write::write_str(&mut maud::Escaper::new(out), text);
+}
+
 /// Writes sample renderings to the temp directory for eyeballing in a
 /// browser (`cargo test -p templates -- --ignored write_samples`).
 #[cfg(test)]
@@ -41,27 +49,28 @@ mod samples {
             fs::write(dir.join(format!("bf-img-{i}.svg")), svg).unwrap();
         }
         let digest = crate::email::digest::tests::sample();
-        fs::write(
-            dir.join("digest-sample.html"),
-            crate::email::digest::render_digest_html(&digest),
-        )
-        .unwrap();
-        fs::write(
-            dir.join("digest-sample.txt"),
-            crate::email::digest::render_digest_text(&digest),
-        )
-        .unwrap();
         let tx = crate::email::transactional::tests::sample();
-        fs::write(
-            dir.join("transactional-sample.html"),
-            crate::email::transactional::render_transactional_html(&tx),
-        )
-        .unwrap();
-        fs::write(
-            dir.join("transactional-sample.txt"),
-            crate::email::transactional::render_transactional_text(&tx),
-        )
-        .unwrap();
+        let emails = [
+            (
+                "digest-sample.html",
+                crate::email::digest::render_digest_html(&digest),
+            ),
+            (
+                "digest-sample.txt",
+                crate::email::digest::render_digest_text(&digest),
+            ),
+            (
+                "transactional-sample.html",
+                crate::email::transactional::render_transactional_html(&tx),
+            ),
+            (
+                "transactional-sample.txt",
+                crate::email::transactional::render_transactional_text(&tx),
+            ),
+        ];
+        for (name, body) in emails {
+            fs::write(dir.join(name), body).unwrap();
+        }
         let meta = crate::page::tests::meta();
         let form = crate::page::tests::sample_form;
         fs::write(

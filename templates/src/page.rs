@@ -213,6 +213,16 @@ pub fn checkbox(label: &str, name: &str, value: &str, checked: bool, hint: Optio
     }
 }
 
+/// One choice of a radio group, its label beside it.
+pub fn radio(id: &str, name: &str, value: &str, checked: bool, label: &str) -> Markup {
+    html! {
+        div.checkbox {
+            input id=(id) type="radio" name=(name) value=(value) checked[checked];
+            label for=(id) { (label) }
+        }
+    }
+}
+
 /// A submit button.
 pub fn button(label: &str, kind: ButtonKind) -> Markup {
     html! {
@@ -227,6 +237,16 @@ pub fn link_button(label: &str, href: &str, kind: ButtonKind) -> Markup {
     }
 }
 
+/// A page search engines are asked to leave out, whatever `meta` says: error pages and
+/// the sign-in form.
+pub fn unindexed_page(meta: &PageMeta, body: Markup) -> Markup {
+    let meta = PageMeta {
+        noindex: true,
+        ..meta.clone()
+    };
+    page(&meta, body)
+}
+
 /// The answer for 400, 404, 410, 429 and friends: says what happened and
 /// offers one way on. Never indexed, whatever `meta` says.
 pub fn error_page(
@@ -236,12 +256,8 @@ pub fn error_page(
     message: &str,
     link: Option<(&str, &str)>,
 ) -> Markup {
-    let meta = PageMeta {
-        noindex: true,
-        ..meta.clone()
-    };
-    page(
-        &meta,
+    unindexed_page(
+        meta,
         html! {
             div.error-page {
                 p.status-code { "Error " (status_code) }

@@ -15,7 +15,7 @@ use breakfast::{
     config::Config,
     delivery,
     domain::{EmailAddress, SubscriberStatus},
-    mail::{Mailer, OutgoingEmail},
+    mail::{Head, Mailer, OutgoingEmail},
 };
 use mail_auth::{
     AuthenticatedMessage, DkimResult, MessageAuthenticator, Parameters,
@@ -226,12 +226,14 @@ async fn every_message_sent_with_dkim_verifies_with_mail_auth_and_with_dkimpy() 
     delivery::start_send(app, id).await.unwrap();
     // A one-off message without list headers goes the same way.
     let one_off = OutgoingEmail {
-        to: EmailAddress::parse("someone@example.net").unwrap(),
-        to_name: None,
-        subject: "Confirm your subscription".into(),
+        head: Head {
+            to: EmailAddress::parse("someone@example.net").unwrap(),
+            to_name: None,
+            subject: "Confirm your subscription".into(),
+            unsubscribe: None,
+        },
         html: "<p>Confirm</p>".into(),
         text: "Confirm\n".into(),
-        unsubscribe: None,
     }
     .to_message(&app.identity)
     .unwrap();

@@ -129,6 +129,7 @@ fn transactional(to: &str) -> SendTransactional {
         html: "<p>Hello <b>there</b></p>".into(),
         text: "Hello there".into(),
         list_subscriber_id: None,
+        unsubscribe_url: None,
         event: None,
     }
 }

@@ -25,6 +25,7 @@ fn letter(to: &str) -> SendTransactional {
         html: "<p>hello</p>".into(),
         text: "hello".into(),
         list_subscriber_id: None,
+        unsubscribe_url: None,
         event: None,
     }
 }

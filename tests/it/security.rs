@@ -1160,6 +1160,7 @@ async fn erasure_cancels_queued_mail_and_leaves_no_address_in_jobs() {
         html: "<p>welcome</p>".into(),
         text: "welcome".into(),
         list_subscriber_id: Some(s.id),
+        unsubscribe_url: None,
         event: Some((s.id, "welcome sent".into())),
     };
     // Queued for later: still waiting when the erasure comes.

@@ -8,7 +8,7 @@ use axum::{
 use serde::Deserialize;
 use templates::bounces::{BouncesView, FailedRow, IssueRates, UnmatchedRow};
 
-use super::{Fields, admin_zone, flash_for, html_page, meta, nav, see_other, when};
+use super::{CheckedForm, admin_zone, flash_for, html_page, meta, nav, see_other, when};
 use crate::{
     app::App,
     bounces::Handled,
@@ -89,11 +89,9 @@ pub async fn page(
 
 pub async fn reprocess(
     State(app): State<App>,
-    RequireOperator(user): RequireOperator,
     Path(id): Path<i64>,
-    form: Fields,
+    _: CheckedForm<RequireOperator>,
 ) -> Result<Response, PageError> {
-    form.check_csrf(&app, &user)?;
     let code = match crate::bounces::reprocess(&app, id).await {
         Ok(Handled::Applied { .. } | Handled::NoAction(_)) => "reprocessed",
         Ok(Handled::Duplicate) => "reprocessed",

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use templates::admin::branding::{BrandingView, CopyEditor, LookForm, branding_page};
 use templates::email::transactional::render_transactional_html;
 
-use super::{Fields, flash_for, html_page, meta, nav, see_other};
+use super::{CheckedForm, flash_for, html_page, meta, nav, see_other};
 use crate::{
     app::App,
     brand::{self, CopyKey, Saved, Scheme, colour, copy, logo},
@@ -124,10 +124,8 @@ async fn view(
 /// (the contrast ratio included). Nothing is saved unless everything passes.
 pub async fn save_look(
     State(app): State<App>,
-    RequireEditor(user): RequireEditor,
-    form: Fields,
+    CheckedForm(RequireEditor(user), form): CheckedForm<RequireEditor>,
 ) -> Result<Response, PageError> {
-    form.check_csrf(&app, &user)?;
     let mut f = LookForm {
         accent: form.text("accent"),
         accent_dark: form.text("accent_dark"),
@@ -215,10 +213,8 @@ fn error_flash(message: &str) -> templates::page::Flash {
 /// get it (the whole email, in a sandboxed frame) and saves nothing.
 pub async fn copy_action(
     State(app): State<App>,
-    RequireEditor(user): RequireEditor,
-    form: Fields,
+    CheckedForm(RequireEditor(user), form): CheckedForm<RequireEditor>,
 ) -> Result<Response, PageError> {
-    form.check_csrf(&app, &user)?;
     let Some(key) = form.get("key").and_then(CopyKey::from_key) else {
         let view = view(&app, None, None).await?;
         return Ok(render(
@@ -305,6 +301,33 @@ async fn preview_email(app: &App, key: CopyKey, intro: &copy::Rendered) -> Strin
     render_transactional_html(&m)
 }
 
+/// The logo form's fields: its CSRF token, the alt text and the file, read no further
+/// than one byte past [`logo::MAX_BYTES`] (the check then refuses it as too large).
+/// `Err` names what was cut off: the "file", or the whole "upload".
+async fn read_logo_form(
+    multipart: &mut Multipart,
+) -> Result<(Option<String>, String, Option<Vec<u8>>), &'static str> {
+    let (mut csrf, mut alt, mut file) = (None::<String>, String::new(), None::<Vec<u8>>);
+    while let Some(mut field) = multipart.next_field().await.map_err(|_| "upload")? {
+        match field.name() {
+            Some(CSRF_FIELD) => csrf = field.text().await.ok(),
+            Some("alt") => alt = field.text().await.unwrap_or_default(),
+            Some("file") if file.is_none() => {
+                let mut bytes = Vec::new();
+                while let Some(chunk) = field.chunk().await.map_err(|_| "file")? {
+                    bytes.extend_from_slice(&chunk);
+                    if bytes.len() > logo::MAX_BYTES {
+                        break;
+                    }
+                }
+                file = Some(bytes);
+            }
+            _ => {}
+        }
+    }
+    Ok((csrf, alt, file))
+}
+
 /// Stores an uploaded logo (checked by its content) with its alt text and puts it in use.
 pub async fn upload_logo(
     State(app): State<App>,
@@ -335,57 +358,16 @@ pub async fn upload_logo(
         )
         .await;
     };
-    let (mut csrf, mut alt, mut file) = (None::<String>, String::new(), None::<Vec<u8>>);
-    loop {
-        match multipart.next_field().await {
-            Ok(Some(field)) => match field.name() {
-                Some(CSRF_FIELD) => csrf = field.text().await.ok(),
-                Some("alt") => alt = field.text().await.unwrap_or_default(),
-                Some("file") if file.is_none() => {
-                    let mut field = field;
-                    let mut bytes = Vec::new();
-                    loop {
-                        match field.chunk().await {
-                            Ok(Some(chunk)) => {
-                                bytes.extend_from_slice(&chunk);
-                                if bytes.len() > logo::MAX_BYTES {
-                                    break;
-                                }
-                            }
-                            Ok(None) => break,
-                            Err(_) => {
-                                return refused(
-                                    &app,
-                                    &user,
-                                    StatusCode::PAYLOAD_TOO_LARGE,
-                                    format!(
-                                        "The file did not arrive whole; a logo may be at most {} KB.",
-                                        logo::MAX_BYTES / 1024
-                                    ),
-                                )
-                                .await;
-                            }
-                        }
-                    }
-                    file = Some(bytes);
-                }
-                _ => {}
-            },
-            Ok(None) => break,
-            Err(_) => {
-                return refused(
-                    &app,
-                    &user,
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!(
-                        "The upload did not arrive whole; a logo may be at most {} KB.",
-                        logo::MAX_BYTES / 1024
-                    ),
-                )
-                .await;
-            }
+    let (csrf, alt, file) = match read_logo_form(&mut multipart).await {
+        Ok(fields) => fields,
+        Err(what) => {
+            let why = format!(
+                "The {what} did not arrive whole; a logo may be at most {} KB.",
+                logo::MAX_BYTES / 1024
+            );
+            return refused(&app, &user, StatusCode::PAYLOAD_TOO_LARGE, why).await;
         }
-    }
+    };
     verify_csrf(&app, &user, csrf.as_deref())?;
     let bytes = file.unwrap_or_default();
     let checked = logo::check_upload(&bytes)

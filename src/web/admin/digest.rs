@@ -23,7 +23,7 @@ fn plural(n: i64) -> &'static str {
     if n == 1 { "subscriber" } else { "subscribers" }
 }
 
-use super::{Fields, flash_for, html_page, meta, nav, see_other};
+use super::{CheckedForm, Fields, flash_for, html_page, meta, nav, see_other};
 use crate::{
     app::App,
     digest::{Personaliser, section_of},
@@ -437,12 +437,31 @@ pub async fn article_action(
     f: Fields,
 ) -> Result<Response, PageError> {
     let json = wants_json(&headers);
-    match apply_article_action(&app, &user, id, article_id, &f).await {
+    let outcome = match apply_article_action(&app, &user, id, article_id, &f).await {
+        // Only the script's answer says where the article went.
         Ok((digest, what)) if json => {
-            let message = describe_move(&app, digest.id, article_id, what).await;
-            Ok(live_answer(&app, &user, id, message).await)
+            let said = describe_move(&app, digest.id, article_id, what).await;
+            Ok((digest, said))
         }
-        Ok((digest, _)) => Ok(back_to(&digest, None, &format!("#article-{article_id}"))),
+        other => other.map(|(digest, what)| (digest, what.to_owned())),
+    };
+    answer_tool(&app, &user, json, article_id, outcome, None).await
+}
+
+/// How an article's tools answer: the script (`json`) gets the live panel saying `said`
+/// (or the error, as JSON), a browser without it a redirect back to the article, with
+/// the `flash` code.
+async fn answer_tool(
+    app: &App,
+    user: &CurrentUser,
+    json: bool,
+    article_id: i64,
+    outcome: Result<(Digest, String), PageError>,
+    flash: Option<&str>,
+) -> Result<Response, PageError> {
+    match outcome {
+        Ok((digest, said)) if json => Ok(live_answer(app, user, digest.id, said).await),
+        Ok((digest, _)) => Ok(back_to(&digest, flash, &format!("#article-{article_id}"))),
         Err(e) if json => Ok(live_error(&e)),
         Err(e) => Err(e),
     }
@@ -469,86 +488,61 @@ async fn apply_article_action(
             dropped: false,
             position: None,
         });
-    let what = match f.get("action").unwrap_or("") {
-        "drop" => {
-            let pick = DigestPick {
-                dropped: true,
-                pinned: false,
-                ..current
-            };
-            set(app, id, pick).await?;
-            "Dropped"
-        }
-        "restore" => {
-            let pick = DigestPick {
-                dropped: false,
-                ..current
-            };
-            set(app, id, pick).await?;
-            "Restored"
-        }
-        "pin" => {
-            let pick = DigestPick {
-                pinned: true,
-                dropped: false,
-                ..current
-            };
-            set(app, id, pick).await?;
-            "Pinned"
-        }
-        "unpin" => {
-            let pick = DigestPick {
-                pinned: false,
-                ..current
-            };
-            set(app, id, pick).await?;
-            "Unpinned"
-        }
-        dir @ ("up" | "down") => {
-            let order = &digest.article_ids;
-            let to = order.iter().position(|a| *a == article_id).map(|i| {
-                if dir == "up" {
-                    i.saturating_sub(1)
-                } else {
-                    i + 1
-                }
-            });
-            if let Some(to) = to {
-                move_article(app, &digest, &picks, article_id, to).await?;
+    let action = f.get("action").unwrap_or("");
+    let what = if let Some((pick, done)) = changed_pick(action, current) {
+        set(app, id, pick).await?;
+        done
+    } else {
+        let place = digest.article_ids.iter().position(|a| *a == article_id);
+        let (to, done) = match action {
+            "up" => (place.map(|i| i.saturating_sub(1)), "Moved up"),
+            "down" => (place.map(|i| i + 1), "Moved down"),
+            "top" => (Some(0), "Moved to the top"),
+            "move" => {
+                let to = f.text("to").parse::<usize>().map_err(|_| {
+                    PageError::new(
+                        app,
+                        StatusCode::BAD_REQUEST,
+                        "Where to?",
+                        "A move needs the place to move the article to.",
+                    )
+                })?;
+                (Some(to), "Moved")
             }
-            if dir == "up" {
-                "Moved up"
-            } else {
-                "Moved down"
-            }
-        }
-        "top" => {
-            move_article(app, &digest, &picks, article_id, 0).await?;
-            "Moved to the top"
-        }
-        "move" => {
-            let to = f.text("to").parse::<usize>().map_err(|_| {
-                PageError::new(
+            _ => {
+                return Err(PageError::new(
                     app,
                     StatusCode::BAD_REQUEST,
-                    "Where to?",
-                    "A move needs the place to move the article to.",
-                )
-            })?;
+                    "Unknown action",
+                    "Use the buttons beside each article.",
+                ));
+            }
+        };
+        if let Some(to) = to {
             move_article(app, &digest, &picks, article_id, to).await?;
-            "Moved"
         }
-        _ => {
-            return Err(PageError::new(
-                app,
-                StatusCode::BAD_REQUEST,
-                "Unknown action",
-                "Use the buttons beside each article.",
-            ));
-        }
+        done
     };
     recompose(app, &digest).await;
     Ok((digest, what))
+}
+
+/// What the four pick buttons do to an article's pick (dropping unpins; pinning brings a
+/// dropped article back), and what the answer says; `None` for the other actions.
+fn changed_pick(action: &str, current: DigestPick) -> Option<(DigestPick, &'static str)> {
+    let (pinned, dropped, done) = match action {
+        "drop" => (Some(false), Some(true), "Dropped"),
+        "restore" => (None, Some(false), "Restored"),
+        "pin" => (Some(true), Some(false), "Pinned"),
+        "unpin" => (Some(false), None, "Unpinned"),
+        _ => return None,
+    };
+    let pick = DigestPick {
+        pinned: pinned.unwrap_or(current.pinned),
+        dropped: dropped.unwrap_or(current.dropped),
+        ..current
+    };
+    Some((pick, done))
 }
 
 async fn set(app: &App, digest_id: i64, pick: DigestPick) -> Result<(), PageError> {
@@ -613,16 +607,10 @@ pub async fn article_override(
     f: Fields,
 ) -> Result<Response, PageError> {
     let json = wants_json(&headers);
-    match apply_override(&app, &user, id, article_id, &f).await {
-        Ok((_, what)) if json => Ok(live_answer(&app, &user, id, what.to_owned()).await),
-        Ok((digest, _)) => Ok(back_to(
-            &digest,
-            Some("saved"),
-            &format!("#article-{article_id}"),
-        )),
-        Err(e) if json => Ok(live_error(&e)),
-        Err(e) => Err(e),
-    }
+    let outcome = apply_override(&app, &user, id, article_id, &f)
+        .await
+        .map(|(digest, what)| (digest, what.to_owned()));
+    answer_tool(&app, &user, json, article_id, outcome, Some("saved")).await
 }
 
 async fn apply_override(
@@ -696,11 +684,9 @@ async fn apply_override(
 /// any failure the page comes back with the URL and the reason, and nothing is added.
 pub async fn add_by_url(
     State(app): State<App>,
-    RequireEditor(user): RequireEditor,
     Path(id): Path<i64>,
-    f: Fields,
+    CheckedForm(RequireEditor(user), f): CheckedForm<RequireEditor>,
 ) -> Result<Response, PageError> {
-    f.check_csrf(&app, &user)?;
     let digest = editable_digest(&app, id).await?;
     let url = f.text("url");
     match crate::feeds::by_url::add_article(&app, digest.id, &url).await {
@@ -740,11 +726,9 @@ const MAX_ANNOUNCEMENT_CHARS: usize = 2_000;
 /// The announcement block and where it goes; an empty one removes it.
 pub async fn save_announcement(
     State(app): State<App>,
-    RequireEditor(user): RequireEditor,
     Path(id): Path<i64>,
-    f: Fields,
+    CheckedForm(RequireEditor(_), f): CheckedForm<RequireEditor>,
 ) -> Result<Response, PageError> {
-    f.check_csrf(&app, &user)?;
     let digest = editable_digest(&app, id).await?;
     let body = f.text("announcement").replace("\r\n", "\n");
     if body.chars().count() > MAX_ANNOUNCEMENT_CHARS {
@@ -809,11 +793,9 @@ const MAX_SUBJECT_CHARS: usize = 200;
 
 pub async fn save_note(
     State(app): State<App>,
-    RequireEditor(user): RequireEditor,
     Path(id): Path<i64>,
-    f: Fields,
+    CheckedForm(RequireEditor(_), f): CheckedForm<RequireEditor>,
 ) -> Result<Response, PageError> {
-    f.check_csrf(&app, &user)?;
     let digest = editable_digest(&app, id).await?;
     let note = f.get("editor_note").unwrap_or("").replace("\r\n", "\n");
     let subject: String = f
@@ -872,21 +854,24 @@ async fn preview_parts(app: &App, id: i64) -> Result<(String, String, String), P
     }
 }
 
+/// The draft's HTML as the email has it, framed by the composer, under the preview's
+/// policy (no scripts) and never cached.
+fn preview_page(html: String) -> Response {
+    let headers = [
+        (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+        (header::CONTENT_SECURITY_POLICY, PREVIEW_CSP),
+        (header::CACHE_CONTROL, "no-store"),
+    ];
+    (headers, html).into_response()
+}
+
 pub async fn preview_html(
     State(app): State<App>,
     RequireEditor(_user): RequireEditor,
     Path(id): Path<i64>,
 ) -> Result<Response, PageError> {
     let (_, html, _) = preview_parts(&app, id).await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CONTENT_SECURITY_POLICY, PREVIEW_CSP),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        html,
-    )
-        .into_response())
+    Ok(preview_page(html))
 }
 
 pub async fn preview_text(
@@ -909,11 +894,9 @@ pub async fn preview_text(
 /// no unsubscribe headers, nothing recorded against a subscriber).
 pub async fn send_test(
     State(app): State<App>,
-    RequireEditor(user): RequireEditor,
     Path(id): Path<i64>,
-    f: Fields,
+    CheckedForm(RequireEditor(user), _): CheckedForm<RequireEditor>,
 ) -> Result<Response, PageError> {
-    f.check_csrf(&app, &user)?;
     let digest = match app.store.digest(id).await {
         Ok(d) => d,
         Err(StoreError::NotFound) => return Err(PageError::not_found(&app, "digest")),
@@ -951,6 +934,7 @@ pub async fn send_test(
             html,
             text,
             list_subscriber_id: None,
+            unsubscribe_url: None,
             event: None,
         })
         .await
@@ -1013,11 +997,9 @@ fn not_sent(app: &App, e: &anyhow::Error) -> PageError {
 /// by the digest's status, checked atomically when it is marked `sending`.
 pub async fn send_now(
     State(app): State<App>,
-    RequireEditor(user): RequireEditor,
     Path(id): Path<i64>,
-    f: Fields,
+    CheckedForm(RequireEditor(user), _): CheckedForm<RequireEditor>,
 ) -> Result<Response, PageError> {
-    f.check_csrf(&app, &user)?;
     let digest = editable_digest(&app, id).await?;
     match edition::send(&app, Which::Digest(id), By::Editor(user.id)).await {
         Ok(Outcome::Started { .. }) => {
@@ -1044,11 +1026,9 @@ pub async fn send_now(
 /// An editor approves an issue for its scheduled send.
 pub async fn approve(
     State(app): State<App>,
-    RequireEditor(user): RequireEditor,
     Path(id): Path<i64>,
-    f: Fields,
+    CheckedForm(RequireEditor(user), _): CheckedForm<RequireEditor>,
 ) -> Result<Response, PageError> {
-    f.check_csrf(&app, &user)?;
     let digest = match app.store.digest(id).await {
         Ok(d) => d,
         Err(StoreError::NotFound) => return Err(PageError::not_found(&app, "digest")),
@@ -1068,10 +1048,8 @@ pub async fn approve(
 /// Starts (or reopens) today's special edition, after today's issue went out.
 pub async fn start_special(
     State(app): State<App>,
-    RequireEditor(user): RequireEditor,
-    f: Fields,
+    CheckedForm(RequireEditor(user), _): CheckedForm<RequireEditor>,
 ) -> Result<Response, PageError> {
-    f.check_csrf(&app, &user)?;
     match edition::new_special(&app).await {
         Ok(d) => {
             tracing::info!(admin = user.id, digest = d.id, "special edition started");
@@ -1110,15 +1088,7 @@ pub async fn draft_view(
         ));
     }
     let (_, html, _) = preview_parts(&app, id).await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CONTENT_SECURITY_POLICY, PREVIEW_CSP),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        html,
-    )
-        .into_response())
+    Ok(preview_page(html))
 }
 
 /// Where a test copy's unsubscribe and preferences links lead.

@@ -7,7 +7,7 @@ use axum::{
     response::Response,
 };
 
-use super::{Fields, see_other};
+use super::{CheckedForm, see_other};
 use crate::{
     app::App,
     store::StoreError,
@@ -18,11 +18,9 @@ const MAX_NAME_CHARS: usize = 100;
 
 pub async fn edit_feed(
     State(app): State<App>,
-    RequireEditor(user): RequireEditor,
     Path(id): Path<i64>,
-    f: Fields,
+    CheckedForm(RequireEditor(user), f): CheckedForm<RequireEditor>,
 ) -> Result<Response, PageError> {
-    f.check_csrf(&app, &user)?;
     let name = f.text("name");
     let section = f.text("section");
     if name.is_empty()

@@ -9,7 +9,7 @@ use axum::{
 };
 use serde::Deserialize;
 
-use super::{Fields, html_page, meta, see_other};
+use super::{CheckedForm, Fields, html_page, meta, see_other};
 use crate::{
     app::App,
     domain::token::random_secret,
@@ -148,11 +148,10 @@ fn refused(app: &App, email: &str, next: &str, refusal: Refusal) -> Response {
 
 pub async fn logout(
     State(app): State<App>,
-    user: CurrentUser,
     headers: HeaderMap,
-    f: Fields,
+    // Signed in, and the form is from their session.
+    _: CheckedForm<CurrentUser>,
 ) -> Result<Response, PageError> {
-    f.check_csrf(&app, &user)?;
     auth::end_session(&app, &headers).await?;
     let mut res = see_other("/admin/login?signed_out=1");
     res.headers_mut()

@@ -19,7 +19,7 @@ pub use subscribers::upload_routes;
 use axum::{
     Router,
     body::Bytes,
-    extract::{FromRequest, Request},
+    extract::{FromRequest, FromRequestParts, Request},
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
 };
@@ -28,7 +28,9 @@ use templates::{
     page::{Flash, FlashKind, PageMeta},
 };
 
-use super::auth::{CSRF_FIELD, CurrentUser, PageError, no_store, verify_csrf};
+use super::auth::{
+    AuthRejection, CSRF_FIELD, CurrentUser, PageError, SignedIn, no_store, verify_csrf,
+};
 use crate::app::App;
 
 pub fn routes() -> Router<App> {
@@ -148,6 +150,31 @@ impl Fields {
     /// Refuses the form (403 page) unless it carries `user`'s CSRF token.
     pub fn check_csrf(&self, app: &App, user: &CurrentUser) -> Result<(), PageError> {
         verify_csrf(app, user, self.get(CSRF_FIELD))
+    }
+}
+
+/// A form posted by an admin whose role passes `R` (`RequireEditor`, `RequireOperator`),
+/// with its CSRF token checked against their session: admin forms arrive through this,
+/// so no handler can forget the check. In a handler:
+/// `CheckedForm(RequireEditor(user), f): CheckedForm<RequireEditor>`.
+pub struct CheckedForm<R>(pub R, pub Fields);
+
+impl<R> FromRequest<App> for CheckedForm<R>
+where
+    R: SignedIn + FromRequestParts<App, Rejection = AuthRejection> + Send,
+{
+    type Rejection = Response;
+
+    async fn from_request(req: Request, app: &App) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = req.into_parts();
+        let role = R::from_request_parts(&mut parts, app)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let fields = Fields::from_request(Request::from_parts(parts, body), app).await?;
+        fields
+            .check_csrf(app, role.user())
+            .map_err(IntoResponse::into_response)?;
+        Ok(Self(role, fields))
     }
 }
 

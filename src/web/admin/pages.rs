@@ -8,7 +8,7 @@ use axum::{
 use serde::Deserialize;
 use templates::admin::{FeedForm, FeedRow, PastDigestRow, TokenRow};
 
-use super::{Fields, admin_zone, flash_for, html_page, meta, nav, see_other, when};
+use super::{CheckedForm, admin_zone, flash_for, html_page, meta, nav, see_other, when};
 use crate::{
     app::App,
     store::{
@@ -100,10 +100,8 @@ pub async fn feeds(
 
 pub async fn add_feed(
     State(app): State<App>,
-    RequireEditor(user): RequireEditor,
-    f: Fields,
+    CheckedForm(RequireEditor(user), f): CheckedForm<RequireEditor>,
 ) -> Result<Response, PageError> {
-    f.check_csrf(&app, &user)?;
     let mut form = FeedForm {
         name: f.text("name"),
         url: f.text("url"),
@@ -141,11 +139,9 @@ pub async fn add_feed(
 
 pub async fn fetch_feed(
     State(app): State<App>,
-    RequireEditor(user): RequireEditor,
     Path(id): Path<i64>,
-    f: Fields,
+    _: CheckedForm<RequireEditor>,
 ) -> Result<Response, PageError> {
-    f.check_csrf(&app, &user)?;
     match crate::feeds::ingest::fetch_one(&app, id).await {
         Ok(_) => Ok(see_other("/admin/feeds?msg=feed-fetched")),
         Err(e) => Err(PageError::new(
@@ -160,11 +156,9 @@ pub async fn fetch_feed(
 
 pub async fn delete_feed(
     State(app): State<App>,
-    RequireEditor(user): RequireEditor,
     Path(id): Path<i64>,
-    f: Fields,
+    _: CheckedForm<RequireEditor>,
 ) -> Result<Response, PageError> {
-    f.check_csrf(&app, &user)?;
     match app.store.delete_feed(id).await {
         Ok(()) | Err(StoreError::NotFound) => Ok(see_other("/admin/feeds?msg=feed-removed")),
         Err(e) => Err(e.into()),
@@ -221,10 +215,8 @@ pub async fn tokens(
 
 pub async fn create_token(
     State(app): State<App>,
-    RequireOperator(user): RequireOperator,
-    f: Fields,
+    CheckedForm(RequireOperator(user), f): CheckedForm<RequireOperator>,
 ) -> Result<Response, PageError> {
-    f.check_csrf(&app, &user)?;
     let name = f.text("name");
     if name.is_empty() || name.chars().count() > 100 {
         return tokens_response(
@@ -285,11 +277,9 @@ pub async fn create_api_token(
 
 pub async fn revoke_token(
     State(app): State<App>,
-    RequireOperator(user): RequireOperator,
     Path(id): Path<i64>,
-    f: Fields,
+    CheckedForm(RequireOperator(user), _): CheckedForm<RequireOperator>,
 ) -> Result<Response, PageError> {
-    f.check_csrf(&app, &user)?;
     match app.store.delete_api_token(user.id, id).await {
         Ok(()) | Err(StoreError::NotFound) => Ok(see_other("/admin/tokens?msg=revoked")),
         Err(e) => Err(e.into()),

@@ -10,7 +10,7 @@ use axum::{
 use serde::Deserialize;
 use templates::admin::queue::{DigestRow, FailureRow, KindRow, QueueView, queue_page};
 
-use super::{Fields, admin_zone, flash_for, html_page, meta, nav, see_other, when};
+use super::{CheckedForm, admin_zone, flash_for, html_page, meta, nav, see_other, when};
 use crate::web::auth::{PageError, RequireOperator};
 use crate::{
     app::App,
@@ -31,8 +31,7 @@ pub fn routes() -> Router<App> {
     Router::new()
         .route(PATH, get(dashboard))
         .route("/admin/queue/retry-all", post(retry_all))
-        .route("/admin/queue/jobs/{id}/retry", post(retry_one))
-        .route("/admin/queue/jobs/{id}/discard", post(discard_one))
+        .route("/admin/queue/jobs/{id}/{action}", post(act_on_job))
 }
 
 #[derive(Debug, Deserialize)]
@@ -130,10 +129,8 @@ fn back(code: &str) -> Response {
 
 async fn retry_all(
     State(app): State<App>,
-    RequireOperator(user): RequireOperator,
-    form: Fields,
+    CheckedForm(RequireOperator(user), _): CheckedForm<RequireOperator>,
 ) -> Result<Response, PageError> {
-    form.check_csrf(&app, &user)?;
     let n = app.store.retry_failed_jobs(None, now_secs()).await?;
     tracing::info!(
         admin = user.id,
@@ -143,28 +140,28 @@ async fn retry_all(
     Ok(back("retried-all"))
 }
 
-async fn retry_one(
-    State(app): State<App>,
-    RequireOperator(user): RequireOperator,
-    Path(id): Path<String>,
-    form: Fields,
-) -> Result<Response, PageError> {
-    form.check_csrf(&app, &user)?;
-    let done = app.store.retry_job(&id, now_secs()).await?;
-    tracing::info!(admin = user.id, job = %id, done, "operator retried a job");
-    Ok(back(if done { "retried" } else { "gone" }))
+/// What an operator can do to one job, from its row on the dashboard: the last part of
+/// the button's path, and the `?msg=` code of the answer.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum JobAction {
+    Retry,
+    Discard,
 }
 
-async fn discard_one(
+/// Retries or discards one job; the answer says `gone` when it had already moved on.
+async fn act_on_job(
     State(app): State<App>,
-    RequireOperator(user): RequireOperator,
-    Path(id): Path<String>,
-    form: Fields,
+    Path((id, action)): Path<(String, JobAction)>,
+    CheckedForm(RequireOperator(user), _): CheckedForm<RequireOperator>,
 ) -> Result<Response, PageError> {
-    form.check_csrf(&app, &user)?;
-    let done = app.store.discard_job(&id, now_secs()).await?;
-    tracing::info!(admin = user.id, job = %id, done, "operator discarded a job");
-    Ok(back(if done { "discarded" } else { "gone" }))
+    let now = now_secs();
+    let (done, code) = match action {
+        JobAction::Retry => (app.store.retry_job(&id, now).await?, "retried"),
+        JobAction::Discard => (app.store.discard_job(&id, now).await?, "discarded"),
+    };
+    tracing::info!(admin = user.id, job = %id, done, "operator {code} a job");
+    Ok(back(if done { code } else { "gone" }))
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 use templates::admin::ScheduleView;
 
-use super::{Fields, flash_for, html_page, meta, nav, see_other, when};
+use super::{CheckedForm, flash_for, html_page, meta, nav, see_other, when};
 use crate::{
     app::App,
     schedule::{
@@ -185,10 +185,8 @@ fn describe_fire(date: NaiveDate, at: LocalInstant, rule: &crate::schedule::Dail
 
 pub async fn save_daily(
     State(app): State<App>,
-    RequireEditor(user): RequireEditor,
-    f: Fields,
+    CheckedForm(RequireEditor(user), f): CheckedForm<RequireEditor>,
 ) -> Result<Response, PageError> {
-    f.check_csrf(&app, &user)?;
     let time = f.text("send_time");
     let tz = f.text("time_zone");
     let days: Vec<String> = f.all("days").into_iter().map(str::to_string).collect();
@@ -255,10 +253,8 @@ const MAX_GREETING_CHARS: usize = 200;
 /// The greeting an editor writes (stored as settings; it wins over the configuration).
 pub async fn save_greeting(
     State(app): State<App>,
-    RequireEditor(user): RequireEditor,
-    f: Fields,
+    CheckedForm(RequireEditor(user), f): CheckedForm<RequireEditor>,
 ) -> Result<Response, PageError> {
-    f.check_csrf(&app, &user)?;
     let clean = |name: &str| -> String {
         f.get(name)
             .unwrap_or("")
@@ -291,10 +287,8 @@ pub async fn save_greeting(
 
 pub async fn pause(
     State(app): State<App>,
-    RequireEditor(user): RequireEditor,
-    f: Fields,
+    CheckedForm(RequireEditor(user), f): CheckedForm<RequireEditor>,
 ) -> Result<Response, PageError> {
-    f.check_csrf(&app, &user)?;
     let paused = f.get("paused") == Some("1");
     let daily = daily_schedule(&app).await?;
     app.store
@@ -310,10 +304,8 @@ pub async fn pause(
 
 pub async fn add_one_off(
     State(app): State<App>,
-    RequireEditor(user): RequireEditor,
-    f: Fields,
+    CheckedForm(RequireEditor(user), f): CheckedForm<RequireEditor>,
 ) -> Result<Response, PageError> {
-    f.check_csrf(&app, &user)?;
     let (date, time, tz) = (f.text("date"), f.text("time"), f.text("time_zone"));
     let checked = (|| {
         let d: NaiveDate = date
@@ -346,11 +338,9 @@ pub async fn add_one_off(
 
 pub async fn cancel_one_off(
     State(app): State<App>,
-    RequireEditor(user): RequireEditor,
     Path(id): Path<i64>,
-    f: Fields,
+    _: CheckedForm<RequireEditor>,
 ) -> Result<Response, PageError> {
-    f.check_csrf(&app, &user)?;
     match app.store.cancel_one_off(id, app.now_ms()).await {
         Ok(()) => Ok(see_other("/admin/schedule?msg=oneoff-cancelled")),
         Err(StoreError::Conflict(m)) => {

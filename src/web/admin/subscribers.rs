@@ -18,7 +18,7 @@ use templates::admin::subscribers::{
     ReportView,
 };
 
-use super::{Fields, admin_zone, flash_for, html_page, meta, nav, see_other, when};
+use super::{CheckedForm, admin_zone, flash_for, html_page, meta, nav, see_other, when};
 use crate::{
     app::App,
     domain::{EmailAddress, Frequency, SubscriberStatus},
@@ -401,11 +401,9 @@ pub async fn detail(
 /// An editor's change of name, frequency, zone and status (legal moves only).
 pub async fn edit(
     State(app): State<App>,
-    RequireEditor(user): RequireEditor,
     Path(id): Path<i64>,
-    f: Fields,
+    CheckedForm(RequireEditor(user), f): CheckedForm<RequireEditor>,
 ) -> Result<Response, PageError> {
-    f.check_csrf(&app, &user)?;
     let s = load(&app, id).await?;
     let checked = (|| -> Result<_, String> {
         let name = crate::subscribers::clean_name(f.get("name"))?;
@@ -474,11 +472,9 @@ pub async fn edit(
 /// Sends the confirmation link again to a pending subscriber (throttled like sign-ups).
 pub async fn resend(
     State(app): State<App>,
-    RequireOperator(user): RequireOperator,
     Path(id): Path<i64>,
-    f: Fields,
+    CheckedForm(RequireOperator(user), _): CheckedForm<RequireOperator>,
 ) -> Result<Response, PageError> {
-    f.check_csrf(&app, &user)?;
     let s = load(&app, id).await?;
     if s.status != SubscriberStatus::Pending {
         return detail_response(
@@ -509,11 +505,9 @@ pub async fn resend(
 
 pub async fn unsubscribe(
     State(app): State<App>,
-    RequireEditor(user): RequireEditor,
     Path(id): Path<i64>,
-    f: Fields,
+    CheckedForm(RequireEditor(user), _): CheckedForm<RequireEditor>,
 ) -> Result<Response, PageError> {
-    f.check_csrf(&app, &user)?;
     match crate::subscribers::unsubscribe_by_id(&app, id).await {
         Ok(_) => {
             tracing::info!(
@@ -559,11 +553,9 @@ pub async fn erase_confirm(
 
 pub async fn erase(
     State(app): State<App>,
-    RequireEditor(user): RequireEditor,
     Path(id): Path<i64>,
-    f: Fields,
+    CheckedForm(RequireEditor(user), f): CheckedForm<RequireEditor>,
 ) -> Result<Response, PageError> {
-    f.check_csrf(&app, &user)?;
     let s = load(&app, id).await?;
     if f.get("confirm") != Some("yes") {
         let page = templates::admin::subscribers::erase_page(
@@ -618,10 +610,8 @@ pub async fn add_form(
 /// email. Erased addresses are refused, as for the API.
 pub async fn add(
     State(app): State<App>,
-    RequireEditor(user): RequireEditor,
-    f: Fields,
+    CheckedForm(RequireEditor(user), f): CheckedForm<RequireEditor>,
 ) -> Result<Response, PageError> {
-    f.check_csrf(&app, &user)?;
     let mut form = AddForm {
         email: f.text("email"),
         name: f.text("name"),
@@ -985,11 +975,9 @@ pub async fn import_status(
 /// The mapping form's answer: show the preview again with the new settings, or start.
 pub async fn import_submit(
     State(app): State<App>,
-    RequireEditor(user): RequireEditor,
     Path(id): Path<i64>,
-    f: Fields,
+    CheckedForm(RequireEditor(user), f): CheckedForm<RequireEditor>,
 ) -> Result<Response, PageError> {
-    f.check_csrf(&app, &user)?;
     let job = load_import(&app, &user, id).await?;
     if job.state != ImportState::Uploaded {
         return Ok(see_other(&format!("/admin/subscribers/import/{id}")));

@@ -1,17 +1,8 @@
 //! Confirming a subscription, and resending the confirmation link.
 
-use std::collections::HashMap;
-
-use axum::{
-    Extension,
-    body::Bytes,
-    extract::{Query, State, rejection::BytesRejection},
-    http::{HeaderMap, StatusCode},
-    response::Response,
-};
+use axum::{extract::State, http::StatusCode, response::Response};
 use templates::public::{self as views, CheckEmailView, ConfirmedView};
 
-use crate::web::rate_limit::{ClientIp, RateLimiter};
 use crate::{
     app::App,
     subscribers::{self},
@@ -19,8 +10,8 @@ use crate::{
 
 use super::{body::*, respond::*, signup::accepted};
 
-/// What the confirmed page says: when the first issue comes and where the latest is.
-/// What the confirmed page says; no preferences link when an expired link was replayed.
+/// What the confirmed page says: when the first issue comes and where the latest is; no
+/// preferences link when an expired link was replayed.
 pub(super) async fn confirmed_view(app: &App, c: &subscribers::Confirmed) -> ConfirmedView {
     let latest = match app.store.list_sent_digests(1, 0).await {
         Ok(rows) => rows.into_iter().next(),
@@ -47,38 +38,31 @@ pub(super) async fn confirmed_view(app: &App, c: &subscribers::Confirmed) -> Con
 }
 
 /// The page a confirmation link opens: it changes nothing (link scanners follow links).
-pub(super) async fn confirm_page(State(app): State<App>, Query(q): Params) -> Response {
-    let token = token_of(&q, None);
-    match subscribers::confirm_step(&app, &token).await {
-        Ok(subscribers::ConfirmStep::Ask(s)) => html(
+pub(super) async fn confirm_page(
+    State(app): State<App>,
+    link: LinkQuery,
+) -> Result<Response, ReaderError> {
+    Ok(match subscribers::confirm_step(&app, &link.token).await? {
+        subscribers::ConfirmStep::Ask(s) => html(
             StatusCode::OK,
             views::confirm_page(
                 &meta(&app, "Confirm your subscription", true),
                 &app.config.newsletter.name,
                 s.email.as_str(),
-                &token,
+                &link.token,
             ),
         ),
-        Ok(subscribers::ConfirmStep::Done(c)) => confirmed(&app, &c).await,
-        Err(e) => link_error(&app, e),
-    }
+        subscribers::ConfirmStep::Done(c) => confirmed(&app, &c).await,
+    })
 }
 
 /// The button on that page: confirms.
 pub(super) async fn confirm(
     State(app): State<App>,
-    Query(q): Params,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let form = match read_form(&app, &headers, body) {
-        Ok(f) => f,
-        Err(r) => return *r,
-    };
-    match subscribers::confirm(&app, &token_of(&q, Some(&form))).await {
-        Ok(c) => confirmed(&app, &c).await,
-        Err(e) => link_error(&app, e),
-    }
+    form: LinkForm,
+) -> Result<Response, ReaderError> {
+    let c = subscribers::confirm(&app, &form.token).await?;
+    Ok(confirmed(&app, &c).await)
 }
 
 /// A preferences link only for a live confirmation link (not an expired one replayed).
@@ -92,26 +76,21 @@ pub(super) async fn confirmed(app: &App, c: &subscribers::Confirmed) -> Response
     )
 }
 
+/// Another confirmation link, for the token of an expired one (its own budget: it costs
+/// an email).
 pub(super) async fn resend(
     State(app): State<App>,
-    Extension(limiter): Extension<RateLimiter>,
-    ClientIp(ip): ClientIp,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let form = match limited_form(&app, &limiter, ip, "resend", &headers, body) {
-        Ok(f) => f,
-        Err(r) => return *r,
-    };
-    match subscribers::resend_confirmation(&app, &token_of(&HashMap::new(), Some(&form))).await {
-        Ok(()) => accepted(
-            &app,
-            false,
-            &CheckEmailView {
-                resend_after: resend_interval(&app),
-                ..Default::default()
-            },
-        ),
-        Err(e) => link_error(&app, e),
-    }
+    budget: Budget,
+    form: Result<LinkForm, ReaderError>,
+) -> Result<Response, ReaderError> {
+    budget.spend("resend")?;
+    subscribers::resend_confirmation(&app, &form?.token).await?;
+    Ok(accepted(
+        &app,
+        false,
+        &CheckEmailView {
+            resend_after: resend_interval(&app),
+            ..Default::default()
+        },
+    ))
 }

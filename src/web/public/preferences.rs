@@ -1,11 +1,6 @@
 //! The preferences page: viewing, saving, and deleting everything.
 
-use axum::{
-    body::Bytes,
-    extract::{Query, State, rejection::BytesRejection},
-    http::{HeaderMap, StatusCode},
-    response::Response,
-};
+use axum::{extract::State, http::StatusCode, response::Response};
 use templates::public::{self as views, PreferencesView};
 
 use crate::{
@@ -20,12 +15,8 @@ pub(super) fn when(ms: i64) -> String {
     from_ms(ms).format("%-d %b %Y, %H:%M UTC").to_string()
 }
 
-pub(super) fn preferences_view(
-    app: &App,
-    token: &str,
-    p: &Profile,
-    error: Option<String>,
-) -> PreferencesView {
+/// The page's content: the choices, everything stored, and the history.
+fn preferences_view(app: &App, token: &str, p: &Profile) -> PreferencesView {
     let s = &p.subscriber;
     let now = app.now_ms();
     let paused = s.paused_until.filter(|&t| t > now);
@@ -62,7 +53,7 @@ pub(super) fn preferences_view(
         weekly_day: weekday_name(&app.config.subscribers.weekly_day),
         paused_until: paused.map(when),
         status: s.status.to_string(),
-        error,
+        error: None,
         stored: stored
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
@@ -95,96 +86,91 @@ pub(super) fn preferences_view(
     }
 }
 
-pub(super) fn preferences_response(app: &App, token: &str, p: &Profile, saved: bool) -> Response {
+/// The preferences page, with a green `saved` note when there is one.
+fn preferences_page(app: &App, token: &str, p: &Profile, saved: Option<&str>) -> Response {
     let mut m = meta(app, "Preferences", true);
-    if saved {
-        m.flash = Some(templates::page::Flash {
-            kind: templates::page::FlashKind::Success,
-            message: "Your preferences are saved.".into(),
-        });
-    }
+    m.flash = saved.map(|message| templates::page::Flash {
+        kind: templates::page::FlashKind::Success,
+        message: message.into(),
+    });
     html(
         StatusCode::OK,
-        views::preferences_page(&m, &preferences_view(app, token, p, None)),
+        views::preferences_page(&m, &preferences_view(app, token, p)),
     )
 }
 
-pub(super) async fn preferences(State(app): State<App>, Query(q): Params) -> Response {
-    let token = token_of(&q, None);
-    match subscribers::profile(&app, &token).await {
-        Ok(p) => preferences_response(&app, &token, &p, false),
-        Err(e) => link_error(&app, e),
+/// The preferences page again, 422, after input that needs correcting; `mark` puts what
+/// is wrong (and what was typed) into the view.
+async fn preferences_to_correct(
+    app: &App,
+    token: &str,
+    mark: impl FnOnce(&mut PreferencesView),
+) -> Result<Response, ReaderError> {
+    let p = subscribers::profile(app, token).await?;
+    let mut view = preferences_view(app, token, &p);
+    mark(&mut view);
+    Ok(html(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        views::preferences_page(&meta(app, "Error: Preferences", true), &view),
+    ))
+}
+
+/// The answer to one of the preferences page's forms: the page with the `saved` note, or
+/// the form again (422) where the service asks for a correction, its words put in place
+/// by `mark`; any other refusal is the link's error page.
+pub(super) async fn after_form(
+    app: &App,
+    token: &str,
+    outcome: Result<Profile, ServiceError>,
+    saved: &str,
+    mark: impl FnOnce(&mut PreferencesView, String),
+) -> Result<Response, ReaderError> {
+    match outcome {
+        Ok(p) => Ok(preferences_page(app, token, &p, Some(saved))),
+        Err(ServiceError::Invalid(message)) => {
+            preferences_to_correct(app, token, |v| mark(v, capitalise(&message))).await
+        }
+        Err(e) => Err(e.into()),
     }
+}
+
+pub(super) async fn preferences(
+    State(app): State<App>,
+    link: LinkQuery,
+) -> Result<Response, ReaderError> {
+    let p = subscribers::profile(&app, &link.token).await?;
+    Ok(preferences_page(&app, &link.token, &p, None))
 }
 
 pub(super) async fn save_preferences(
     State(app): State<App>,
-    Query(q): Params,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let form = match read_form(&app, &headers, body) {
-        Ok(f) => f,
-        Err(r) => return *r,
-    };
-    let token = token_of(&q, Some(&form));
+    form: LinkForm,
+) -> Result<Response, ReaderError> {
     let input = PreferencesInput {
-        name: form.get("name").cloned(),
-        frequency: form.get("frequency").cloned(),
-        pause_days: form.get("pause_days").cloned(),
-        time_zone: form.get("time_zone").cloned(),
+        name: form.fields.get("name").cloned(),
+        frequency: form.fields.get("frequency").cloned(),
+        pause_days: form.fields.get("pause_days").cloned(),
+        time_zone: form.fields.get("time_zone").cloned(),
     };
-    match subscribers::update_preferences(&app, &token, &input).await {
-        Ok(p) => preferences_response(&app, &token, &p, true),
-        Err(ServiceError::Invalid(message)) => match subscribers::profile(&app, &token).await {
-            Ok(p) => {
-                let mut m = meta(&app, "Error: Preferences", true);
-                m.flash = None;
-                html(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    views::preferences_page(
-                        &m,
-                        &preferences_view(&app, &token, &p, Some(capitalise(&message))),
-                    ),
-                )
-            }
-            Err(e) => link_error(&app, e),
-        },
-        Err(e) => link_error(&app, e),
-    }
+    let outcome = subscribers::update_preferences(&app, &form.token, &input).await;
+    let saved = "Your preferences are saved.";
+    after_form(&app, &form.token, outcome, saved, |v, why| {
+        v.error = Some(why)
+    })
+    .await
 }
 
 pub(super) async fn delete_everything(
     State(app): State<App>,
-    Query(q): Params,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let form = match read_form(&app, &headers, body) {
-        Ok(f) => f,
-        Err(r) => return *r,
-    };
-    let token = token_of(&q, Some(&form));
-    if form.get("confirm").map(String::as_str) != Some("yes") {
-        return match subscribers::profile(&app, &token).await {
-            Ok(p) => {
-                let message = "Tick “Yes, delete everything about me” to confirm the deletion.";
-                html(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    views::preferences_page(
-                        &meta(&app, "Error: Preferences", true),
-                        &preferences_view(&app, &token, &p, Some(message.into())),
-                    ),
-                )
-            }
-            Err(e) => link_error(&app, e),
-        };
+    form: LinkForm,
+) -> Result<Response, ReaderError> {
+    if form.field("confirm") != "yes" {
+        let message = "Tick “Yes, delete everything about me” to confirm the deletion.";
+        return preferences_to_correct(&app, &form.token, |v| v.error = Some(message.into())).await;
     }
-    match subscribers::erase(&app, &token).await {
-        Ok(()) => html(
-            StatusCode::OK,
-            views::erased_page(&meta(&app, "Deleted", true), &app.config.newsletter.name),
-        ),
-        Err(e) => link_error(&app, e),
-    }
+    subscribers::erase(&app, &form.token).await?;
+    Ok(html(
+        StatusCode::OK,
+        views::erased_page(&meta(&app, "Deleted", true), &app.config.newsletter.name),
+    ))
 }

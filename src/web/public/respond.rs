@@ -53,64 +53,119 @@ pub(super) fn error(app: &App, status: StatusCode, heading: &str, message: &str)
     )
 }
 
-pub(super) fn internal(app: &App, e: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "request failed");
-    error(
-        app,
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong on our side",
-        "Nothing was lost. Please try again in a minute.",
-    )
+/// Why a reader's page could not be served, as the page will say it. Handlers make it
+/// with `?` from the subscribers service's error (or a body or rate-limit refusal), where
+/// the app is not at hand; it is rendered, with the publication's name and look, on the
+/// way out (`web::error::defer`).
+#[derive(Debug)]
+pub(super) enum ReaderError {
+    /// An error page: status, heading and what to do.
+    Page {
+        status: StatusCode,
+        heading: &'static str,
+        message: String,
+    },
+    /// An expired personal link. An expired confirmation link gets a page that offers a
+    /// fresh one; any other says that every email has a fresh link.
+    Expired { token: String },
+    /// This client spent the action's budget: wait this long.
+    TooMany(std::time::Duration),
 }
 
-/// The page for a personal link that did not work.
-pub(super) fn link_error(app: &App, e: ServiceError) -> Response {
-    match e {
-        ServiceError::Link(LinkError::Invalid) => error(
-            app,
-            StatusCode::BAD_REQUEST,
-            "This link does not work",
-            "It is incomplete or damaged. Copy the whole link from the email, or use the button in it.",
-        ),
-        ServiceError::Link(LinkError::Gone) => error(
-            app,
-            StatusCode::NOT_FOUND,
-            "We could not find your subscription",
-            "The address this link was for is no longer on our list, perhaps because everything about it was deleted.",
-        ),
-        ServiceError::Link(LinkError::Expired { token })
-            if app
-                .signer
-                .verify(&token, crate::domain::Purpose::Confirm, 0)
-                .is_ok() =>
-        {
-            html(
+impl ReaderError {
+    pub(super) fn page(
+        status: StatusCode,
+        heading: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        Self::Page {
+            status,
+            heading,
+            message: message.into(),
+        }
+    }
+
+    /// Logs the detail; the page says only that nothing was lost.
+    pub(super) fn internal(e: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %e, "request failed");
+        Self::page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong on our side",
+            "Nothing was lost. Please try again in a minute.",
+        )
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::Page { status, .. } => *status,
+            Self::Expired { .. } => StatusCode::GONE,
+            Self::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
+        }
+    }
+
+    fn render(self, app: &App) -> Response {
+        match self {
+            Self::Page {
+                status,
+                heading,
+                message,
+            } => error(app, status, heading, &message),
+            Self::Expired { token }
+                if app
+                    .signer
+                    .verify(&token, crate::domain::Purpose::Confirm, 0)
+                    .is_ok() =>
+            {
+                html(
+                    StatusCode::GONE,
+                    views::link_expired_page(&meta(app, "Link expired", true), &token),
+                )
+            }
+            Self::Expired { .. } => error(
+                app,
                 StatusCode::GONE,
-                views::link_expired_page(&meta(app, "Link expired", true), &token),
-            )
+                "This link has expired",
+                "Links to your preferences work for a while only. Every email we send has a fresh one.",
+            ),
+            Self::TooMany(wait) => too_many(app, wait, false),
         }
-        ServiceError::Link(LinkError::Expired { .. }) => error(
-            app,
-            StatusCode::GONE,
-            "This link has expired",
-            "Links to your preferences work for a while only. Every email we send has a fresh one.",
-        ),
-        ServiceError::Link(LinkError::Stale) => error(
-            app,
-            StatusCode::GONE,
-            "This link is no longer valid",
-            "The address has left the list since this email was sent. To come back, sign up again.",
-        ),
-        ServiceError::Invalid(m) => error(
-            app,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Please check your input",
-            &m,
-        ),
-        ServiceError::Store(crate::store::StoreError::NotFound) => {
-            link_error(app, LinkError::Gone.into())
+    }
+}
+
+impl IntoResponse for ReaderError {
+    fn into_response(self) -> Response {
+        crate::web::error::defer(self.status(), (), move |app| self.render(app))
+    }
+}
+
+impl From<ServiceError> for ReaderError {
+    /// The page for a personal link that did not work, or for input to correct.
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Link(LinkError::Invalid) => Self::page(
+                StatusCode::BAD_REQUEST,
+                "This link does not work",
+                "It is incomplete or damaged. Copy the whole link from the email, or use the button in it.",
+            ),
+            ServiceError::Link(LinkError::Gone)
+            | ServiceError::Store(crate::store::StoreError::NotFound) => Self::page(
+                StatusCode::NOT_FOUND,
+                "We could not find your subscription",
+                "The address this link was for is no longer on our list, perhaps because everything about it was deleted.",
+            ),
+            ServiceError::Link(LinkError::Expired { token }) => Self::Expired { token },
+            ServiceError::Link(LinkError::Stale) => Self::page(
+                StatusCode::GONE,
+                "This link is no longer valid",
+                "The address has left the list since this email was sent. To come back, sign up again.",
+            ),
+            ServiceError::Invalid(m) => Self::page(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Please check your input",
+                m,
+            ),
+            other => Self::internal(other),
         }
-        other => internal(app, other),
     }
 }
 

@@ -1,7 +1,7 @@
 //! The sign-up page, its embeddable form and `POST /subscribe`.
 
 use axum::{
-    Extension, Json,
+    Json,
     body::Bytes,
     extract::{State, rejection::BytesRejection},
     http::{HeaderMap, StatusCode},
@@ -13,7 +13,6 @@ use templates::{
     public::{self as views, CheckEmailView, SignupView},
 };
 
-use crate::web::rate_limit::{ClientIp, RateLimiter};
 use crate::{
     app::App,
     domain::EmailAddress,
@@ -64,23 +63,18 @@ pub(super) struct SignupInput {
 /// `POST /subscribe`: the same answer for every address, whatever its state.
 pub(super) async fn subscribe(
     State(app): State<App>,
-    Extension(limiter): Extension<RateLimiter>,
-    ClientIp(ip): ClientIp,
+    budget: Budget,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let kind = body_kind(&headers);
     let json = wants_json(&headers);
-    if let Err(wait) = limiter.check(
-        ip,
-        "subscribe",
-        app.config.subscribers.rate_limit_per_minute,
-    ) {
+    if let Err(TooMany(wait)) = budget.spend("subscribe") {
         return too_many(&app, wait, json);
     }
     let body = match body {
         Ok(b) => b,
-        Err(r) => return body_error(&app, r, json),
+        Err(r) => return Unreadable::of(&r).answer(json),
     };
     let input = match kind {
         BodyKind::Form => {
@@ -110,7 +104,7 @@ pub(super) async fn subscribe(
                 return ApiError::new(status, message).into_response();
             }
         },
-        BodyKind::Other => return unsupported(&app, json),
+        BodyKind::Other => return Unreadable::UNSUPPORTED.answer(json),
     };
     let echo = CheckEmailView {
         email: input.email.trim().to_string(),

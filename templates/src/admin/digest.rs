@@ -3,7 +3,7 @@
 
 use maud::{Markup, PreEscaped, html};
 
-use super::{AdminNav, admin_page, csrf_field};
+use super::{AdminNav, admin_page, csrf_field, schedule::awaiting_card};
 use crate::page::{ButtonKind, PageMeta, button, form_field, link_button};
 
 /// The composer's script: pin, drop, move, drag and edit without reloading. Served by
@@ -294,12 +294,7 @@ pub fn digest_page(meta: &PageMeta, n: &AdminNav, v: &DigestView) -> Markup {
                 div.flash.flash-error role="alert" { p { (p) } }
             }
             @if !v.zones.is_empty() { (zone_table(&v.zones)) }
-            @if !v.awaiting.is_empty() {
-                div.card {
-                    h2 { "Waiting for approval" }
-                    ul { @for (href, label) in &v.awaiting { li { a href=(href) { (label) } } } }
-                }
-            }
+            (awaiting_card(&v.awaiting))
             div.grid-2 {
                 section {
                     h2 { "Articles" }

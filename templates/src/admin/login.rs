@@ -3,7 +3,7 @@
 use maud::{Markup, html};
 
 use super::csrf_field;
-use crate::page::{ButtonKind, PageMeta, button, form_field, page};
+use crate::page::{ButtonKind, PageMeta, button, form_field, unindexed_page};
 
 /// The sign-in form. `error` is shown above the fields.
 pub fn login_page(
@@ -13,12 +13,8 @@ pub fn login_page(
     csrf: &str,
     error: Option<&str>,
 ) -> Markup {
-    let meta = PageMeta {
-        noindex: true,
-        ..meta.clone()
-    };
-    page(
-        &meta,
+    unindexed_page(
+        meta,
         html! {
             h1 { "Sign in to the admin" }
             @if let Some(e) = error {

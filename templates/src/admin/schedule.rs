@@ -3,7 +3,7 @@
 use maud::{Markup, html};
 
 use super::{AdminNav, admin_page, csrf_field};
-use crate::page::{ButtonKind, PageMeta, button, checkbox, form_field};
+use crate::page::{ButtonKind, PageMeta, button, checkbox, form_field, radio};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ScheduleView {
@@ -37,6 +37,19 @@ pub struct ScheduleView {
     pub csrf: String,
 }
 
+/// The issues held for an editor's approval, (href, label) each; nothing when none is.
+/// On the schedule page and on every digest's page.
+pub(crate) fn awaiting_card(awaiting: &[(String, String)]) -> Markup {
+    html! {
+        @if !awaiting.is_empty() {
+            div.card {
+                h2 { "Waiting for approval" }
+                ul { @for (href, label) in awaiting { li { a href=(href) { (label) } } } }
+            }
+        }
+    }
+}
+
 pub fn schedule_page(meta: &PageMeta, n: &AdminNav, v: &ScheduleView) -> Markup {
     admin_page(
         meta,
@@ -52,12 +65,7 @@ pub fn schedule_page(meta: &PageMeta, n: &AdminNav, v: &ScheduleView) -> Markup 
                     " minutes before its send time, every editor gets a review email, and it goes out only once one of you approves it. An issue not approved in time is held, and can be sent late from its page."
                 } }
             }
-            @if !v.awaiting.is_empty() {
-                div.card {
-                    h2 { "Waiting for approval" }
-                    ul { @for (href, label) in &v.awaiting { li { a href=(href) { (label) } } } }
-                }
-            }
+            (awaiting_card(&v.awaiting))
             div.grid-2 {
                 section {
                     h2 { "Daily digest" }
@@ -77,25 +85,13 @@ pub fn schedule_page(meta: &PageMeta, n: &AdminNav, v: &ScheduleView) -> Markup 
                         (checkbox("Skip days with nothing new", "skip_when_empty", "1", v.skip_when_empty, Some("No email on days with no articles and no editor's note.")))
                         fieldset.field {
                             legend { "When the send time comes" }
-                            div.checkbox {
-                                input id="mode-approval" type="radio" name="mode" value="approval" checked[v.approval];
-                                label for="mode-approval" { "Hold for approval: an editor approves each issue first" }
-                            }
-                            div.checkbox {
-                                input id="mode-automatic" type="radio" name="mode" value="automatic" checked[!v.approval];
-                                label for="mode-automatic" { "Send automatically" }
-                            }
+                            (radio("mode-approval", "mode", "approval", v.approval, "Hold for approval: an editor approves each issue first"))
+                            (radio("mode-automatic", "mode", "automatic", !v.approval, "Send automatically"))
                         }
                         fieldset.field {
                             legend { "Who gets it when" }
-                            div.checkbox {
-                                input id="delivery-moment" type="radio" name="delivery" value="moment" checked[!v.local_delivery];
-                                label for="delivery-moment" { "Everyone at once, at the send time in the zone above" }
-                            }
-                            div.checkbox {
-                                input id="delivery-local" type="radio" name="delivery" value="local" checked[v.local_delivery];
-                                label for="delivery-local" { "Each reader at the send time in their own zone" }
-                            }
+                            (radio("delivery-moment", "delivery", "moment", !v.local_delivery, "Everyone at once, at the send time in the zone above"))
+                            (radio("delivery-local", "delivery", "local", v.local_delivery, "Each reader at the send time in their own zone"))
                             p.hint { "Readers without a zone get it at the send time in the zone above. Each issue is composed once (and approved once), at the send time in UTC+14, where each day begins first; a reader whose send time has already passed gets it at once." }
                         }
                         div.actions { (button("Save schedule", ButtonKind::Primary)) }

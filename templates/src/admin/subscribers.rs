@@ -9,7 +9,7 @@
 use maud::{Markup, PreEscaped, html};
 
 use super::{AdminNav, admin_page, csrf_field};
-use crate::page::{ButtonKind, PageMeta, button, checkbox, form_field, link_button};
+use crate::page::{ButtonKind, PageMeta, button, checkbox, form_field, link_button, radio};
 
 const SUBSCRIBERS_CSS: &str = r#"
 .filters { display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: flex-end; margin-bottom: 1rem; }
@@ -375,14 +375,8 @@ pub fn add_page(meta: &PageMeta, n: &AdminNav, f: &AddForm) -> Markup {
                 (form_field("Name", "name", "text", &f.name, false, None, f.name_error.as_deref()))
                 fieldset.days {
                     legend { "Status" }
-                    div.checkbox {
-                        input id="field-mode-pending" type="radio" name="mode" value="pending" checked[!f.confirmed];
-                        label for="field-mode-pending" { "Pending: send them a confirmation email" }
-                    }
-                    div.checkbox {
-                        input id="field-mode-confirmed" type="radio" name="mode" value="confirmed" checked[f.confirmed];
-                        label for="field-mode-confirmed" { "Confirmed: they already asked for the digest" }
-                    }
+                    (radio("field-mode-pending", "mode", "pending", !f.confirmed, "Pending: send them a confirmation email"))
+                    (radio("field-mode-confirmed", "mode", "confirmed", f.confirmed, "Confirmed: they already asked for the digest"))
                 }
                 div.actions { (button("Add", ButtonKind::Primary)) }
             }
@@ -473,14 +467,8 @@ pub fn mapping_page(meta: &PageMeta, n: &AdminNav, v: &MappingView) -> Markup {
                 h2 { "Addresses already on the list" }
                 fieldset.days {
                     legend.visually-hidden { "Addresses already on the list" }
-                    div.checkbox {
-                        input id="field-existing-skip" type="radio" name="existing" value="skip" checked[!v.update_existing];
-                        label for="field-existing-skip" { "Skip them: leave those subscribers as they are" }
-                    }
-                    div.checkbox {
-                        input id="field-existing-update" type="radio" name="existing" value="update" checked[v.update_existing];
-                        label for="field-existing-update" { "Update their name, frequency and time zone (never their status)" }
-                    }
+                    (radio("field-existing-skip", "existing", "skip", !v.update_existing, "Skip them: leave those subscribers as they are"))
+                    (radio("field-existing-update", "existing", "update", v.update_existing, "Update their name, frequency and time zone (never their status)"))
                 }
                 (checkbox("These people opted in elsewhere: import them as confirmed", "confirmed", "yes", v.confirmed,
                     Some("Otherwise new addresses come in as pending, and a row that says confirmed is imported as pending. No email is sent by an import.")))

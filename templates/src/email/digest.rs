@@ -10,8 +10,8 @@ use crate::brand::Brand;
 use maud::{Markup, PreEscaped, html};
 
 use super::{
-    BOX_BG, CARD_BG, box_bg, document, ink, logo_or_name, muted, rule, safe_accent, sans, serif,
-    underlined, wrap,
+    BOX_BG, CARD_BG, box_bg, document, ink, logo_or_name, muted, push_signature, push_wrapped,
+    rule, safe_accent, sans, serif, underlined, wrap,
 };
 
 /// Everything one digest shows. Times are already formatted: the service
@@ -294,18 +294,22 @@ fn section_heading(name: &str, accent: &str) -> Markup {
     }
 }
 
-fn byline(a: &ArticleView) -> Option<String> {
-    match (&a.author, &a.published_label) {
-        (Some(au), Some(p)) => Some(format!("{au} · {p}")),
-        (Some(au), None) => Some(au.clone()),
-        (None, Some(p)) => Some(p.clone()),
-        (None, None) => None,
+impl ArticleView {
+    /// "Author · date", or whichever of the two the story has; the same in the email and
+    /// on the archive page.
+    pub fn byline(&self) -> Option<String> {
+        match (&self.author, &self.published_label) {
+            (Some(au), Some(p)) => Some(format!("{au} · {p}")),
+            (Some(au), None) => Some(au.clone()),
+            (None, Some(p)) => Some(p.clone()),
+            (None, None) => None,
+        }
     }
 }
 
 fn byline_html(a: &ArticleView) -> Markup {
     html! {
-        @if let Some(b) = byline(a) {
+        @if let Some(b) = a.byline() {
             p.bf-muted style=(concat!("margin:0 0 8px 0;font-family:", sans!(), ";font-size:13px;line-height:18px;color:", muted!())) {
                 (b)
             }
@@ -594,10 +598,7 @@ pub fn render_digest_text(d: &DigestEmail) -> String {
     out.push_str("\nPreferences: ");
     out.push_str(&d.preferences_url);
     out.push_str("\n\n");
-    out.push_str(&d.publication);
-    out.push('\n');
-    out.push_str(&wrap(&d.postal_address, 72));
-    out.push('\n');
+    push_signature(&mut out, &d.publication, &d.postal_address);
     out
 }
 
@@ -609,25 +610,15 @@ fn push_section(out: &mut String, heading: &str, articles: &[ArticleView]) {
 
 fn push_stories(out: &mut String, articles: &[ArticleView]) {
     for a in articles {
-        out.push_str(&wrap(&a.title, 72));
-        out.push('\n');
-        if a.compact {
-            if !a.summary_text.trim().is_empty() {
-                out.push_str(&wrap(&a.summary_text, 72));
-                out.push('\n');
-            }
-            out.push_str("Read: ");
-            out.push_str(&a.url);
-            out.push_str("\n\n");
-            continue;
-        }
-        if let Some(b) = byline(a) {
-            out.push_str(&wrap(&b, 72));
-            out.push('\n');
+        push_wrapped(out, &a.title);
+        // A compact story (a brief) has no byline: its title, summary and link only.
+        if !a.compact
+            && let Some(b) = a.byline()
+        {
+            push_wrapped(out, &b);
         }
         if !a.summary_text.trim().is_empty() {
-            out.push_str(&wrap(&a.summary_text, 72));
-            out.push('\n');
+            push_wrapped(out, &a.summary_text);
         }
         out.push_str("Read: ");
         out.push_str(&a.url);

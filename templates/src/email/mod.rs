@@ -218,6 +218,20 @@ pub(crate) fn wrap(text: &str, width: usize) -> String {
     out
 }
 
+/// `text` wrapped at 72 columns, as a line (or lines) of its own.
+pub(crate) fn push_wrapped(out: &mut String, text: &str) {
+    out.push_str(&wrap(text, 72));
+    out.push('\n');
+}
+
+/// The last lines of every plain-text email: the publication's name and its postal
+/// address (the address bulk-sender rules ask every list message to show).
+pub(crate) fn push_signature(out: &mut String, publication: &str, postal_address: &str) {
+    out.push_str(publication);
+    out.push('\n');
+    push_wrapped(out, postal_address);
+}
+
 /// Blank-line separated paragraphs, ignoring stray whitespace.
 fn paragraphs(text: &str) -> Vec<String> {
     let mut paras = Vec::new();

@@ -5,8 +5,8 @@
 use maud::{PreEscaped, html};
 
 use super::{
-    CARD_BG, button, digest::inline_note, document, ink, logo_or_name, muted, rule, safe_accent,
-    sans, serif, underlined, wrap,
+    CARD_BG, button, digest::inline_note, document, ink, logo_or_name, muted, push_signature, rule,
+    safe_accent, sans, serif, underlined, wrap,
 };
 use crate::brand::Brand;
 
@@ -129,10 +129,7 @@ pub fn render_transactional_text(m: &TransactionalEmail) -> String {
         out.push_str(url);
         out.push_str("\n\n");
     }
-    out.push_str(&m.publication);
-    out.push('\n');
-    out.push_str(&wrap(&m.postal_address, 72));
-    out.push('\n');
+    push_signature(&mut out, &m.publication, &m.postal_address);
     out
 }
 
