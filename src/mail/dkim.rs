@@ -3,7 +3,8 @@
 //! The signer is our own, on ring, relaxed/relaxed with RSA-SHA256 or Ed25519-SHA256
 //! (RFC 6376, RFC 8463): lettre's signatures did not verify with an independent verifier,
 //! and `mail-auth`'s signer (still used to generate keys, and by the tests to verify)
-//! fed the body hash one byte per call, which cost more than the RSA signature itself.
+//! fed SHA-256 one byte per call: 1.8 M instructions per ~20 KB message, against 0.5 M
+//! now (callgrind; ring's RSA-2048 signature, 10 M, is most of what signing costs).
 //! A message is signed after it is final — `Mailer::send` formats it, signs those bytes
 //! and puts the `DKIM-Signature` headers in front — so nothing can fold or re-encode a
 //! header after the signature was computed. Keys are parsed once at start-up; the body

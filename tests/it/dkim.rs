@@ -253,7 +253,8 @@ async fn every_message_sent_with_dkim_verifies_with_mail_auth_and_with_dkimpy() 
             "2026-11-30",
             long_subject,
             "<html><body><h1>Today</h1><p>The tenants won.</p>\n<p>.a line that starts with a dot</p></body></html>",
-            "Today\n\nThe tenants won.   \n.a line that starts with a dot\n\n\n",
+            // Tabs and runs of spaces inside lines: lines relaxed canonicalisation rewrites.
+            "Today\n\nThe tenants won.   \n.a line that starts with a dot\nTabs\tand  double  spaces,\t\tin the middle.\n\n\n",
             app.now_ms(),
         )
         .await
