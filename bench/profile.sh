@@ -7,6 +7,8 @@
 #
 #   sudo bench/profile.sh                 # N1=500 N2=2500, the release binary
 #   BIN=/tmp/old-breakfast sudo bench/profile.sh   # another build, for before/after
+#   DKIM=1 sudo bench/profile.sh          # every message DKIM-signed with a fresh RSA-2048 key
+#   DKIM=ed25519 sudo bench/profile.sh    # … or RSA-2048 plus a second Ed25519 signature
 #
 # Needs: valgrind, postfix (smtp-sink), sqlite3, root (smtp-sink runs as nobody).
 set -euo pipefail
@@ -25,6 +27,16 @@ smtp-sink -u nobody 127.0.0.1:$PORT 1024 &
 SINK=$!
 trap 'kill $SINK 2>/dev/null; rm -rf "$WORK"' EXIT
 sleep 0.5
+
+if [ "${DKIM:-0}" != 0 ]; then # signing on: a fresh key from `breakfast dkim generate`
+  "$BIN" dkim generate --selector bench --domain example.org --out "$WORK/rsa.pem" > /dev/null
+  printf '[[mail.dkim]]\ndomain = "example.org"\nselector = "bench"\nprivate_key_file = "%s"\n' "$WORK/rsa.pem" > "$WORK/dkim.toml"
+  if [ "$DKIM" = ed25519 ]; then
+    "$BIN" dkim generate --selector bench-ed --algorithm ed25519 --domain example.org --out "$WORK/ed.pem" > /dev/null
+    printf '[[mail.dkim]]\ndomain = "example.org"\nselector = "bench-ed"\nprivate_key_file = "%s"\n' "$WORK/ed.pem" >> "$WORK/dkim.toml"
+  fi
+  export BREAKFAST_CONFIG=$WORK/dkim.toml
+fi
 
 . bench/digest.sh
 
@@ -46,5 +58,5 @@ PER=$(( (I2 - I1) / (N2 - N1) ))
 echo "instructions: N=$N1 $I1, N=$N2 $I2 => $PER per message"
 echo "== inclusive instructions per message (N=$N2 run), main steps"
 callgrind_annotate --inclusive=yes --auto=no "$WORK/cg.$N2" 2>/dev/null \
-  | grep -E "claim_deliveries|render_for|reader_copy|EncodedTemplate.*fill|TokenSigner.*sign|to_message|into_message|Message.*formatted|SmtpPool.*send|AsyncSmtpConnection.*send|mark_sent|record_loop|Mailer.*send|dkim|sqlite3VdbeExec|deliver_one|send_one" \
+  | grep -E "claim_deliveries|render_for|reader_copy|EncodedTemplate.*fill|TokenSigner.*sign|to_message|into_message|Message.*formatted|SmtpPool.*send|AsyncSmtpConnection.*send|mark_sent|record_loop|Mailer.*send|dkim|ring::|ring_core|sha256_block|spawn_blocking|sqlite3VdbeExec|deliver_one|send_one" \
   | awk -v n="$N2" '{ v = $1; gsub(",", "", v); printf "%12d  %s\n", v / n, substr($0, index($0, $2)) }'

@@ -213,6 +213,8 @@ async fn every_message_sent_with_dkim_verifies_with_mail_auth_and_with_dkimpy() 
         &[
             (".a line that starts with a dot", "The tenants won.   "),
             ("Today", ".a summary that starts with a dot"),
+            // Tabs and runs of spaces inside lines: lines relaxed canonicalisation rewrites.
+            ("Tabs", "Tabs\tand  double  spaces,\t\tin the middle."),
         ],
     )
     .await;
