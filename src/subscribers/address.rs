@@ -70,13 +70,13 @@ fn change_email(app: &App, s: &Subscriber, new: &EmailAddress, link: String) -> 
         ],
         button: Some(("Use this address".into(), link)),
         footer_note: "If you did not ask for this, ignore this email: nothing changes.".into(),
-        ..super::transactional::framed(app, &app.look.current(), None)
+        ..super::framing::framed(app, &app.look.current(), None)
     };
     let subject = format!("Confirm your new address for {}", newsletter.name);
     // To the new address: that is the one the link proves.
     SendTransactional {
         to: new.clone(),
-        ..super::transactional::job(s, subject, &m, CHANGE_REQUESTED)
+        ..super::framing::job(s, subject, &m, CHANGE_REQUESTED)
     }
 }
 

@@ -9,6 +9,7 @@
 
 pub mod address;
 pub mod csv_safe;
+pub mod framing;
 pub mod import;
 pub mod leaving;
 pub mod transactional;
@@ -281,7 +282,7 @@ async fn confirmation_email(app: &App, s: &Subscriber, now: i64) -> SendTransact
         "Confirm your subscription to {}",
         app.config.newsletter.name
     );
-    transactional::job(s, subject, &m, CONFIRMATION_SENT)
+    framing::job(s, subject, &m, CONFIRMATION_SENT)
 }
 
 /// The confirmation email around `intro` (the editable words): the fixed parts (the
@@ -304,7 +305,7 @@ pub fn confirmation_message(
         button: Some(("Confirm my subscription".into(), link)),
         footer_note:
             "If you did not ask for this, ignore this email and you will hear nothing more.".into(),
-        ..transactional::framed(app, look, Some(intro))
+        ..framing::framed(app, look, Some(intro))
     }
 }
 
@@ -328,7 +329,7 @@ async fn welcome_email(app: &App, s: &Subscriber) -> SendTransactional {
     SendTransactional {
         list_subscriber_id: Some(s.id),
         unsubscribe_url: Some(links.unsubscribe),
-        ..transactional::job(s, subject, &m, "welcome sent")
+        ..framing::job(s, subject, &m, "welcome sent")
     }
 }
 
@@ -358,7 +359,7 @@ pub fn welcome_message(
         button: Some(("Manage my preferences".into(), preferences)),
         footer_note: "Every email we send has a one-click unsubscribe link.".into(),
         unsubscribe_url: Some(unsubscribe),
-        ..transactional::framed(app, look, Some(intro))
+        ..framing::framed(app, look, Some(intro))
     }
 }
 

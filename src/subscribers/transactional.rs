@@ -1,56 +1,15 @@
-//! Transactional email to a subscriber: the frame every one of them shares, the job that
-//! carries one rendered ([`SendTransactional`]), and the job's handler, beside the
-//! subscriber state it checks before sending.
+//! Sending one queued transactional email ([`SendTransactional`]): the job's handler,
+//! beside the subscriber state it checks before sending. The emails themselves are built
+//! on [`super::framing`].
 
 use apalis::prelude::{BoxDynError, Data};
-use templates::email::transactional::{
-    TransactionalEmail, render_transactional_html, render_transactional_text,
-};
 
 use crate::{
     app::App,
-    brand::{Look, copy::Rendered},
     links::Links,
     mail::{Head, OutgoingEmail},
     queue::jobs::SendTransactional,
-    store::subscribers::Subscriber,
 };
-
-/// What every transactional email carries whatever it says: the publication's name, its
-/// postal address and look, and the editable intro for the emails that have one. A
-/// builder fills in the rest (`TransactionalEmail { heading, …, ..framed(…) }`).
-pub fn framed(app: &App, look: &Look, intro: Option<&Rendered>) -> TransactionalEmail {
-    let newsletter = &app.config.newsletter;
-    TransactionalEmail {
-        publication: newsletter.name.clone(),
-        intro_html: intro.map(|i| i.html.clone()),
-        intro_text: intro.map(|i| i.text.clone()),
-        postal_address: newsletter.postal_address.clone(),
-        brand: look.brand.clone(),
-        ..Default::default()
-    }
-}
-
-/// The job that sends `m` to subscriber `s` at their address, recording `event` on their
-/// history once sent. Not list mail: list mail sets `list_subscriber_id` and its
-/// `unsubscribe_url` on top.
-pub fn job(
-    s: &Subscriber,
-    subject: String,
-    m: &TransactionalEmail,
-    event: &str,
-) -> SendTransactional {
-    SendTransactional {
-        to: s.email.clone(),
-        to_name: s.name.clone(),
-        subject,
-        html: render_transactional_html(m),
-        text: render_transactional_text(m),
-        list_subscriber_id: None,
-        unsubscribe_url: None,
-        event: Some((s.id, event.into())),
-    }
-}
 
 /// Why an email about a subscriber should not go out after all: they were erased while it
 /// waited (or was retried), they have left the list (list mail), or they are no longer
