@@ -26,6 +26,7 @@ PG=${PG:-0}
 SQLITE=${SQLITE:-1}
 PG_ADMIN=${BREAKFAST_BENCH_PG:-postgres://postgres@127.0.0.1:5432/postgres}
 PORT=${PORT:-25250}
+PG_LOG=${PG_LOG:-/var/log/postgresql/postgresql-15-main.log}
 CEILING_MSGS=${CEILING_MSGS:-50000}
 SESSIONS=${SESSIONS:-8}
 export SQLX_OFFLINE=true PGOPTIONS="-c client_min_messages=warning"
@@ -54,6 +55,11 @@ start_sink() {
 
 now() { date +%s.%N; }
 rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", n / s }'; }
+# CPU seconds (user + system) a process has used so far.
+proc_cpu() { awk -v t="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); print ($12 + $13) / t }' "/proc/$1/stat"; }
+per_msg() { awk -v s="$1" -v n="$2" 'BEGIN { printf "%.0f", s * 1e6 / n }'; } # seconds, messages -> µs each
+# PostgreSQL's counters for one database: transactions, rows read and rows changed.
+pg_counts() { psql -tA -F' ' "$PG_ADMIN" -c "SELECT xact_commit + xact_rollback, tup_returned + tup_fetched, tup_inserted + tup_updated + tup_deleted FROM pg_stat_database WHERE datname = '$1'"; }
 
 # ---- the digest: ~20 KB on the wire once MIME-encoded (see bench/digest.sh) -------
 . bench/digest.sh
@@ -72,12 +78,20 @@ MSG_BYTES=$(wc -c < "$WORK/message.eml")
 ceiling() { # sets CEIL (msg/s)
   start_sink
   local t0 t1 secs
+  local sink0 sink1 src
+  sink0=$(proc_cpu "$SINK_PID")
   t0=$(now)
-  smtp-source -s "$SESSIONS" -m "$CEILING_MSGS" -F "$WORK/message.eml" -f bench@example.org -t sink@example.org 127.0.0.1:$PORT
+  /usr/bin/time -f '%U %S' -o "$WORK/source.time" \
+    smtp-source -s "$SESSIONS" -m "$CEILING_MSGS" -F "$WORK/message.eml" -f bench@example.org -t sink@example.org 127.0.0.1:$PORT
   t1=$(now)
+  sink1=$(proc_cpu "$SINK_PID")
   secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
   CEIL=$(rate "$CEILING_MSGS" "$secs")
-  printf '%-10s %s sessions, %s x %s B: %6.1fs  %6s msg/s\n' ceiling "$SESSIONS" "$CEILING_MSGS" "$MSG_BYTES" "$secs" "$CEIL"
+  src=$(awk '{ print $1 + $2 }' "$WORK/source.time")
+  printf '%-10s %s sessions, %s x %s B: %6.1fs  %6s msg/s  CPU per message: smtp-sink %s µs, smtp-source %s µs\n' \
+    ceiling "$SESSIONS" "$CEILING_MSGS" "$MSG_BYTES" "$secs" "$CEIL" \
+    "$(per_msg "$(awk -v a="$sink0" -v b="$sink1" 'BEGIN { print b - a }')" "$CEILING_MSGS")" \
+    "$(per_msg "$src" "$CEILING_MSGS")"
 }
 
 # ---- 2. Breakfast -----------------------------------------------------------------
@@ -98,11 +112,17 @@ run_breakfast() { # label database_url n
     helper=$!
     sleep 1 ;;
   esac
+  local db= counts0=
+  case $label in postgres*) db=${url##*/}; counts0=$(pg_counts "$db") ;; esac
+  python3 bench/cpu.py "$WORK/cpu.txt" "$BIN" "$PORT" $db &
+  local sampler=$!
   t0=$(now)
   /usr/bin/time -v -o "$WORK/time.txt" "$BIN" digest send --digest "$id" --wait > "$WORK/send.txt" 2> "$WORK/send.err" \
     || { cat "$WORK/send.err"; exit 1; }
   t1=$(now)
   [ -n "$helper" ] && { kill "$helper"; wait "$helper" 2>/dev/null || true; }
+  sleep 0.3
+  kill -TERM "$sampler"; wait "$sampler" || true
   secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
   local rss sent r
   rss=$(awk -F: '/Maximum resident/ { printf "%.1f", $2 / 1024 }' "$WORK/time.txt")
@@ -112,6 +132,16 @@ run_breakfast() { # label database_url n
   ratio=$(awk -v a="$r" -v b="$CEIL" 'BEGIN { printf "%.2f", a / b }')
   printf '%-10s N=%-7s sent=%-7s wall=%6.1fs  %6s msg/s  ratio=%s  peak RSS=%s MB\n' \
     "$label" "$n" "$sent" "$secs" "$r" "$ratio" "$rss"
+  # Where the CPU went, per message (µs of user + system time; see bench/cpu.py).
+  awk -F'\t' -v n="$sent" '{ total += $2; printf "    CPU %-24s %5.0f µs/msg  (%.1f s, %d processes)\n", $1, $2 * 1e6 / n, $2, $3 }
+    END { printf "    CPU %-24s %5.0f µs/msg  (%.1f s)\n", "total", total * 1e6 / n, total }' "$WORK/cpu.txt"
+  if [ -n "$db" ]; then
+    sleep 1 # backends publish their statistics at most once a second
+    pg_counts "$db" | awk -v n="$sent" -v c0="$counts0" 'BEGIN { split(c0, a, " ") }
+      { printf "    PostgreSQL per message: %.2f transactions, %.1f rows read, %.2f rows written\n", ($1 - a[1]) / n, ($2 - a[2]) / n, ($3 - a[3]) / n }'
+    psql -tA -F' ' "$url" -c "SELECT relname, seq_scan, seq_tup_read, idx_scan, idx_tup_fetch, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE seq_tup_read + idx_tup_fetch > 0 ORDER BY seq_tup_read + idx_tup_fetch DESC LIMIT 6" \
+      | awk -v n="$sent" '{ printf "      %-20s seq scans %6d (%.1f rows/msg)  index scans %7d (%.1f rows/msg)  updates %.2f/msg (HOT %.2f)\n", $1, $2, $3 / n, $4, $5 / n, $6 / n, $7 / n }'
+  fi
   echo "$label $n $ratio $rss" >> "$WORK/results"
 }
 
@@ -140,8 +170,32 @@ if [ "$PG" = 1 ]; then
     for run in $(seq "$RUNS"); do
       name="breakfast_bench_${n}_$$"
       psql -q "$PG_ADMIN" -c "DROP DATABASE IF EXISTS $name" -c "CREATE DATABASE $name"
+      if [ "${PG_LOG_STATEMENTS:-0}" = 1 ]; then # count the statements (heavy: a short run)
+        psql -q "$PG_ADMIN" -c "ALTER DATABASE $name SET log_min_duration_statement = 0"
+        log_from=$(stat -c %s "$PG_LOG")
+      fi
       ceiling
       run_breakfast postgres "$base/$name" "$n"
+      if [ "${PG_LOG_STATEMENTS:-0}" = 1 ]; then
+        sent=$(grep -o '[0-9][0-9]* sent' "$WORK/send.txt" | head -1 | cut -d' ' -f1)
+        tail -c +"$((log_from + 1))" "$PG_LOG" | python3 -c '
+import re, sys, collections
+db, n = sys.argv[1], int(sys.argv[2])
+counts, ms = collections.Counter(), collections.Counter()
+for line in sys.stdin:
+    if f"@{db} " not in line:
+        continue
+    m = re.search(r"LOG:  duration: ([0-9.]+) ms  (?:statement|execute [^:]*): (.*)", line)
+    if m:
+        key = " ".join(m.group(2).split())[:100]
+        counts[key] += 1
+        ms[key] += float(m.group(1))
+total = sum(counts.values())
+print(f"    statements: {total} for {n} messages, {total / n:.3f} per message, {sum(ms.values()):.0f} ms in all")
+for text, t in ms.most_common(20):
+    print(f"    {counts[text] / n:7.3f}/msg {counts[text]:7d} {t:8.0f} ms  {text}")
+' "$name" "$sent"
+      fi
       psql -q "$PG_ADMIN" -c "DROP DATABASE IF EXISTS $name"
     done
   done

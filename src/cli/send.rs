@@ -134,8 +134,18 @@ async fn follow(app: &App, digest_id: i64, signals: &Shutdown) -> anyhow::Result
         bar
     });
     let mut last_line = std::time::Instant::now();
+    // The end is noticed from the digest's status on every tick; the ledger is counted
+    // (every row of the digest) only as often as the bar or the line shows it.
+    let count_every = Duration::from_secs(if bar.is_some() { 1 } else { 2 });
+    let mut counted: Option<std::time::Instant> = None;
     loop {
+        let count_due = counted.is_none_or(|t| t.elapsed() >= count_every);
+        if !count_due && !signals.is_triggered() && progress::still_sending(app, digest_id).await? {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            continue;
+        }
         let p = progress::progress(app, digest_id).await?;
+        counted = Some(std::time::Instant::now());
         match &bar {
             Some(bar) => {
                 bar.set_length(p.recipients.unwrap_or(0).max(0) as u64);

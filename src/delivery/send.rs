@@ -39,7 +39,7 @@ use crate::{
     links::Links,
     mail::{EncodedEmail, Head, SendError},
     shutdown::Shutdown,
-    store::deliveries::{ClaimKind, ClaimedDelivery},
+    store::deliveries::{Claim, ClaimKind, ClaimedDelivery},
 };
 
 /// How often a sending process says it is alive.
@@ -51,6 +51,13 @@ pub const OWNER_SILENT_AFTER: Duration = Duration::from_secs(5);
 const LEFT_OVER_EVERY: Duration = Duration::from_secs(1);
 /// How often the list of digests being sent is re-read while busy.
 const DIGESTS_EVERY: Duration = Duration::from_secs(1);
+/// While a digest's untouched rows all wait for a later moment (or cannot be claimed),
+/// its untouched rows are looked at again after this long at most (or at their moment,
+/// if sooner), not on every poll: each look scans them all.
+const QUEUED_RECHECK: Duration = Duration::from_secs(2);
+/// How often an idle sender closes the rows of subscribers who left, once it has closed
+/// them after its last claim (each round looks at every untouched row of the digest).
+const DEPARTED_EVERY: Duration = Duration::from_secs(10);
 /// Retried and failed deliveries are summarised in one line per this interval.
 const SUMMARY_EVERY: Duration = Duration::from_secs(10);
 
@@ -268,6 +275,34 @@ struct ClaimState {
     digests: Vec<i64>,
     digests_read: Option<Instant>,
     left_over_checked: Instant,
+    /// Per digest, the highest id this sender claimed from its untouched rows: the next
+    /// claim starts there (see [`crate::store::Store::claim_deliveries`]).
+    after: HashMap<i64, i64>,
+    /// Per digest, until when its untouched rows need no look (none could be claimed).
+    queued_quiet_until: HashMap<i64, Instant>,
+    /// Whether rows were claimed since the departed subscribers' rows were last closed.
+    claimed_since_idle: bool,
+    departed_closed: Option<Instant>,
+}
+
+impl ClaimState {
+    fn new() -> ClaimState {
+        ClaimState {
+            digests: Vec::new(),
+            digests_read: None,
+            left_over_checked: Instant::now(),
+            after: HashMap::new(),
+            queued_quiet_until: HashMap::new(),
+            claimed_since_idle: false,
+            departed_closed: None,
+        }
+    }
+
+    /// Something may have changed (a batch job arrived): look at every digest again.
+    fn woken(&mut self) {
+        self.queued_quiet_until.clear();
+        self.digests_read = None;
+    }
 }
 
 /// A claimed chunk ready to send.
@@ -316,11 +351,7 @@ async fn claimer(
     shutdown: &Shutdown,
 ) {
     let poll = Duration::from_millis(app.config.queue.poll_interval_ms.max(10));
-    let mut state = ClaimState {
-        digests: Vec::new(),
-        digests_read: None,
-        left_over_checked: Instant::now(),
-    };
+    let mut state = ClaimState::new();
     while !shutdown.is_triggered() {
         let claimed = match claim_next(app, rt, &mut state).await {
             Ok(c) => c,
@@ -337,7 +368,7 @@ async fn claimer(
             let woken = WAKE.notified();
             tokio::select! {
                 _ = tokio::time::sleep(poll) => {},
-                _ = woken => {},
+                _ = woken => state.woken(),
                 _ = shutdown.clone().wait() => return,
             }
             continue;
@@ -508,19 +539,59 @@ async fn claim_next(
     }
     let limit = chunk_size(&app.config) as i64;
     let lease_ms = (app.config.queue.lease_secs.max(1) * 1000) as i64;
-    for &digest_id in &state.digests {
+    let digests = state.digests.clone();
+    for digest_id in digests {
         let kinds: &[ClaimKind] = if look_at_left_over {
             &[ClaimKind::LeftOver, ClaimKind::Queued]
         } else {
             &[ClaimKind::Queued, ClaimKind::LeftOver]
         };
         for &kind in kinds {
-            let now = app.now_ms();
-            let rows = app
-                .store
-                .claim_deliveries(kind, digest_id, rt.owner(), limit, now, now + lease_ms)
-                .await?;
+            let claim = |after_id| {
+                let now = app.now_ms();
+                app.store.claim_deliveries(Claim {
+                    kind,
+                    digest_id,
+                    owner: rt.owner(),
+                    limit,
+                    now,
+                    lease_until: now + lease_ms,
+                    after_id,
+                })
+            };
+            let rows = match kind {
+                ClaimKind::LeftOver => claim(0).await?,
+                ClaimKind::Queued => {
+                    if state
+                        .queued_quiet_until
+                        .get(&digest_id)
+                        .is_some_and(|t| Instant::now() < *t)
+                    {
+                        continue;
+                    }
+                    let after = state.after.get(&digest_id).copied().unwrap_or(0);
+                    let mut rows = claim(after).await?;
+                    if rows.is_empty() && after > 0 {
+                        // Rows behind the cursor: handed back, or waiting for their moment.
+                        rows = claim(0).await?;
+                    }
+                    match rows.iter().map(|r| r.id).max() {
+                        Some(last) => {
+                            state.after.insert(digest_id, last);
+                        }
+                        None => {
+                            state.after.remove(&digest_id);
+                            let quiet = quiet_for(app, digest_id).await?;
+                            state
+                                .queued_quiet_until
+                                .insert(digest_id, Instant::now() + quiet);
+                        }
+                    }
+                    rows
+                }
+            };
             if !rows.is_empty() {
+                state.claimed_since_idle = true;
                 return Ok(Some((digest_id, rows)));
             }
         }
@@ -528,12 +599,35 @@ async fn claim_next(
     Ok(None)
 }
 
-/// Nothing to claim: close the rows of subscribers who left, finish digests that are
-/// done, and re-read the digests next time.
+/// How long a digest whose untouched rows gave nothing can be left alone: until the
+/// earliest waiting row's moment, and no longer than [`QUEUED_RECHECK`] (rows handed
+/// back by a stopping process become claimable without a moment).
+async fn quiet_for(app: &App, digest_id: i64) -> anyhow::Result<Duration> {
+    let now = app.now_ms();
+    let next = app.store.next_queued_moment(digest_id, now).await?;
+    Ok(match next {
+        Some(at) => Duration::from_millis(at.saturating_sub(now).max(0) as u64).min(QUEUED_RECHECK),
+        None => QUEUED_RECHECK,
+    })
+}
+
+/// Nothing to claim: close the rows of subscribers who left (after a claim, then every
+/// [`DEPARTED_EVERY`] while idle), finish digests that are done, and re-read the digests
+/// next time.
 async fn idle(app: &App, state: &mut ClaimState) {
+    let close_departed = state.claimed_since_idle
+        || state
+            .departed_closed
+            .is_none_or(|t| t.elapsed() >= DEPARTED_EVERY);
+    if close_departed {
+        state.claimed_since_idle = false;
+        state.departed_closed = Some(Instant::now());
+    }
     for &digest_id in &state.digests {
         let closed = async {
-            app.store.fail_departed(digest_id, app.now_ms()).await?;
+            if close_departed {
+                app.store.fail_departed(digest_id, app.now_ms()).await?;
+            }
             super::finish_if_done(app, digest_id).await
         };
         if let Err(e) = closed.await {
