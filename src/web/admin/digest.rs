@@ -86,10 +86,7 @@ pub async fn today(
             }
             None => edition::today(&app).await,
         };
-        app.store
-            .get_or_create_digest(date, app.now_ms())
-            .await
-            .map_err(|e| PageError::internal(&app, e))?
+        app.store.get_or_create_digest(date, app.now_ms()).await?
     };
     let view = digest_view(&app, digest, &user.csrf)
         .await
@@ -706,9 +703,7 @@ pub async fn add_by_url(
         }
         Err(e) => {
             tracing::info!(admin = user.id, digest = id, error = %e, "article not added by URL");
-            let mut view = digest_view(&app, digest, &user.csrf)
-                .await
-                .map_err(|e| PageError::internal(&app, e))?;
+            let mut view = digest_view(&app, digest, &user.csrf).await?;
             view.add_url = url;
             view.add_url_error = Some(e.to_string());
             let page = templates::admin::digest::digest_page(
@@ -749,8 +744,7 @@ pub async fn save_announcement(
             },
             app.now_ms(),
         )
-        .await
-        .map_err(|e| PageError::internal(&app, e))?;
+        .await?;
     recompose(&app, &digest).await;
     Ok(back_to(&digest, Some("saved"), "#announcement"))
 }
@@ -937,8 +931,7 @@ pub async fn send_test(
             unsubscribe_url: None,
             event: None,
         })
-        .await
-        .map_err(|e| PageError::internal(&app, e))?;
+        .await?;
     tracing::info!(admin = user.id, digest = id, "test digest queued");
     Ok(back_to(&digest, Some("test-sent"), ""))
 }
@@ -965,9 +958,7 @@ pub async fn confirm_send(
              Nothing was changed.",
         ));
     }
-    let recipients = edition::audience(&app, digest.kind)
-        .await
-        .map_err(|e| PageError::internal(&app, e))?;
+    let recipients = edition::audience(&app, digest.kind).await?;
     let subject = digest.subject.clone().unwrap_or_default();
     Ok((
         no_store(),
