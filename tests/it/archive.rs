@@ -302,6 +302,58 @@ async fn archive_is_a_front_door(backend: Backend) {
 }
 on_both_databases!(archive_is_a_front_door);
 
+/// The issue page forbids script (it carries feed content), yet its sign-up form has one
+/// inline line that fills in the reader's time zone: the policy must name that exact
+/// script by its hash (CSP Level 2), or a reader who signs up from the archive never gets
+/// their own morning. Every inline script on the page is allowed; nothing else is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_page_policy_runs_only_the_forms_own_script() {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let Some(t) = spawn(Backend::Sqlite).await else {
+        return;
+    };
+    three_issues(&t.app).await;
+    let page = t.get("/archive/2026-03-04").await;
+    assert_eq!(page.status, 200, "{}", page.text());
+    let policy = page
+        .header("content-security-policy")
+        .expect("an issue page has a policy")
+        .to_string();
+    let script_src = policy
+        .split(';')
+        .map(str::trim)
+        .find_map(|d| d.strip_prefix("script-src "))
+        .unwrap_or_else(|| {
+            panic!("no script-src, so default-src 'none' blocks the form's script: {policy}")
+        });
+    // The form may stand twice on a page; one hash covers both copies.
+    let scripts: std::collections::BTreeSet<&str> = page
+        .text()
+        .split("<script>")
+        .skip(1)
+        .map(|rest| &rest[..rest.find("</script>").expect("a closed script")])
+        .collect();
+    assert!(!scripts.is_empty(), "the sign-up form fills in the zone");
+    assert!(!page.text().contains("<script src"), "no external script");
+    let allowed: Vec<&str> = script_src.split_whitespace().collect();
+    for script in &scripts {
+        let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(script));
+        assert!(
+            allowed.contains(&format!("'sha256-{hash}'").as_str()),
+            "{script} not allowed by {policy}"
+        );
+    }
+    assert!(!script_src.contains("unsafe-inline"), "{policy}");
+    assert_eq!(
+        allowed.len(),
+        scripts.len(),
+        "only the page's own scripts: {policy}"
+    );
+    assert!(policy.contains("default-src 'none'"), "{policy}");
+    t.stop().await;
+}
+
 /// Python's feedparser, independent of our code and of feed-rs: the document is
 /// well-formed Atom 1.0 with three entries whose content is HTML.
 fn assert_feedparser_reads(xml: &str, base: &str) {
