@@ -386,7 +386,7 @@ async fn live_answer(app: &App, user: &CurrentUser, id: i64, message: String) ->
             })),
         )
             .into_response(),
-        Err(e) => live_error(&PageError::internal(app, e)),
+        Err(e) => live_error(&PageError::from(e)),
     }
 }
 
