@@ -28,7 +28,8 @@ pub async fn test_copy(app: &App, digest_id: i64) -> anyhow::Result<(String, Str
             .await?
             .render_test_copy(&test_page_url(app))
     } else {
-        // Stored ready-made (an import): it has no personal parts to fill.
+        // Composed before migration 0003 kept the templates (an issue sent by an older
+        // version, still in the archive): it has no personal parts to fill.
         match (digest.html.clone(), digest.text.clone()) {
             (Some(html), Some(text)) => (digest.subject.clone().unwrap_or_default(), html, text),
             _ => anyhow::bail!("digest {digest_id} has not been composed"),

@@ -41,6 +41,7 @@ use crate::{
         StoreError,
         users::{AdminRole, AdminUser},
     },
+    subscribers::{ServiceError, upload::UploadError},
 };
 
 /// The session cookie's name.
@@ -196,6 +197,38 @@ impl From<StoreError> for PageError {
             ),
             other => internal_page(other.to_string()),
         }
+    }
+}
+
+impl From<ServiceError> for PageError {
+    /// For `?` in handlers, once they have answered the failures a person can act on
+    /// with their own page: a store error as `From<StoreError>` answers it, anything
+    /// else a logged 500.
+    fn from(error: ServiceError) -> Self {
+        match error {
+            ServiceError::Store(e) => e.into(),
+            other => internal_page(other.to_string()),
+        }
+    }
+}
+
+impl From<UploadError> for PageError {
+    /// For `?` in the import handlers, once they have answered a refused file with the
+    /// upload page: a store error as `From<StoreError>` answers it, anything else a
+    /// logged 500.
+    fn from(error: UploadError) -> Self {
+        match error {
+            UploadError::Store(e) => e.into(),
+            other => internal_page(other.to_string()),
+        }
+    }
+}
+
+impl From<std::io::Error> for PageError {
+    /// For `?` where a handler reads a file of ours (an upload kept for import): it is
+    /// never the person's doing, so a logged 500.
+    fn from(error: std::io::Error) -> Self {
+        internal_page(error.to_string())
     }
 }
 

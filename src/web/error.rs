@@ -12,9 +12,11 @@
 //!   JSON sign-up alike. Pages get an HTML error page: [`crate::web::auth::PageError`] for
 //!   the admin, `web::public::ReaderError` for the reader's pages. `PageError` has `From`
 //!   the store error (a missing row is a 404; anything else is logged in full and answered
-//!   with a generic 500) and `From<anyhow::Error>`; `ReaderError` has `From` the
-//!   subscribers service's error (a link that does not work gets the page that says why),
-//!   so handlers use `?`.
+//!   with a generic 500), `From` the services' `ServiceError` and `UploadError` (their
+//!   store errors as above, the rest a 500: a handler answers what a person can fix
+//!   first), `From<std::io::Error>` and `From<anyhow::Error>` (both a 500);
+//!   `ReaderError` has `From` the subscribers service's error (a link that does not work
+//!   gets the page that says why), so handlers use `?`.
 //! - **Rendered on the way out.** An error made by `From` has no app at hand, and a page
 //!   needs the publication's name and look. Such an error answers a placeholder with its
 //!   status ([`defer`]); [`render_deferred`], a layer around every route, renders it with

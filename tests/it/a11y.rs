@@ -88,12 +88,7 @@ async fn reader_pages_pass_axe_in_chromium_light_and_dark() {
     // The email, as this reader would get the first issue.
     let out = root().join("target/a11y");
     std::fs::create_dir_all(&out).unwrap();
-    let first = app
-        .store
-        .digest_for_date("2026-03-03".parse().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let first = crate::kit::digest_on(app, "2026-03-03").await;
     let (_, html, _) = Personaliser::load(app, first.id)
         .await
         .unwrap()

@@ -216,12 +216,7 @@ async fn no_article_falls_between_two_issues(backend: Backend) {
     paper.publish("one-minute-before", "2026-12-01T06:59:00Z", &[]);
     assert_eq!(tick_at(app, &clock, "2026-12-01T07:00:05Z").await, 1);
     assert_eq!(last_outcome(app).await, OUTCOME_SENT);
-    let first = app
-        .store
-        .digest_for_date(day("2026-12-01"))
-        .await
-        .unwrap()
-        .unwrap();
+    let first = crate::kit::digest_on(app, "2026-12-01").await;
     assert_eq!(titles(app, first.id).await, ["early", "one-minute-before"]);
     // Back-dated to 06:59:30 but first seen at 07:05, after the issue was composed.
     paper.publish("late-but-backdated", "2026-12-01T06:59:30Z", &[]);
@@ -229,12 +224,7 @@ async fn no_article_falls_between_two_issues(backend: Backend) {
     ingest::fetch_all(app).await.unwrap();
     paper.publish("overnight", "2026-12-02T03:00:00Z", &[]);
     assert_eq!(tick_at(app, &clock, "2026-12-02T07:00:05Z").await, 2);
-    let second = app
-        .store
-        .digest_for_date(day("2026-12-02"))
-        .await
-        .unwrap()
-        .unwrap();
+    let second = crate::kit::digest_on(app, "2026-12-02").await;
     assert!(
         second.status.is_out(),
         "{:?}: {}",
@@ -318,12 +308,7 @@ async fn send_now_after_the_morning_issue_and_special_editions(backend: Backend)
     paper.publish("wednesday", "2026-12-02T05:00:00Z", &[]);
     tick_at(app, &clock, "2026-12-02T07:00:05Z").await;
     assert_eq!(last_outcome(app).await, OUTCOME_SENT);
-    let wednesday = app
-        .store
-        .digest_for_date(day("2026-12-02"))
-        .await
-        .unwrap()
-        .unwrap();
+    let wednesday = crate::kit::digest_on(app, "2026-12-02").await;
     assert_eq!(titles(app, wednesday.id).await, ["wednesday"]);
     let got = mails(&t, 3).await;
     assert!(
@@ -378,12 +363,7 @@ async fn the_count_before_sending_is_the_fan_outs(backend: Backend) {
         "{}",
         page.body
     );
-    let digest = app
-        .store
-        .digest_for_date(day("2026-12-01"))
-        .await
-        .unwrap()
-        .unwrap();
+    let digest = crate::kit::digest_on(app, "2026-12-01").await;
     let confirm = b.get(&format!("/admin/digest/{}/send", digest.id)).await;
     assert!(
         confirm.body.contains("2 confirmed subscribers"),
@@ -522,12 +502,7 @@ async fn one_skip_rule_note_only_days_go_out(backend: Backend) {
         .await
         .unwrap();
     assert!(matches!(now, Outcome::NothingToSend { .. }), "{now:?}");
-    let wed = app
-        .store
-        .digest_for_date(day("2026-12-02"))
-        .await
-        .unwrap()
-        .unwrap();
+    let wed = crate::kit::digest_on(app, "2026-12-02").await;
     assert_eq!(wed.status, DigestStatus::Skipped);
     assert_eq!(
         app.store
@@ -592,12 +567,7 @@ async fn a_fresh_install_holds_the_first_issue_for_review(backend: Backend) {
     let review_mail = mails(&t, 1).await;
     assert_eq!(review_mail[0].to, "ed@example.org");
     let link = find_link(&review_mail[0].text, "/admin?digest=").unwrap();
-    let digest = app
-        .store
-        .digest_for_date(day("2026-12-01"))
-        .await
-        .unwrap()
-        .unwrap();
+    let digest = crate::kit::digest_on(app, "2026-12-01").await;
     assert!(link.ends_with(&format!("digest={}", digest.id)), "{link}");
     // 07:00: not approved, so held, and nobody is mailed.
     tick_at(app, &clock, "2026-12-01T07:00:05Z").await;
@@ -647,12 +617,7 @@ async fn a_fresh_install_holds_the_first_issue_for_review(backend: Backend) {
     // The next day, approved in time: it goes out at 07:00 as approved.
     paper.publish("second", "2026-12-02T05:30:00Z", &[]);
     tick_at(app, &clock, "2026-12-02T06:10:00Z").await;
-    let wed = app
-        .store
-        .digest_for_date(day("2026-12-02"))
-        .await
-        .unwrap()
-        .unwrap();
+    let wed = crate::kit::digest_on(app, "2026-12-02").await;
     review::approve(app, wed.id, 1).await.unwrap();
     tick_at(app, &clock, "2026-12-02T07:00:05Z").await;
     assert_eq!(last_outcome(app).await, OUTCOME_SENT);
@@ -777,12 +742,7 @@ async fn feed_categories_become_sections(backend: Backend) {
         ok,
         breakfast::edition::ComposeOutcome::Composed(_)
     ));
-    let d = app
-        .store
-        .digest_for_date(day("2026-12-01"))
-        .await
-        .unwrap()
-        .unwrap();
+    let d = crate::kit::digest_on(app, "2026-12-01").await;
     let text = d.text.unwrap();
     for (section, slug) in [
         ("Politics", "vote"),
@@ -886,12 +846,7 @@ async fn the_greeting_is_the_editors(backend: Backend) {
     for m in [ana, anon] {
         assert!(!m.text.contains("Good morning") && !m.html.contains("Good morning"));
     }
-    let archive = app
-        .store
-        .digest_for_date(day("2026-12-01"))
-        .await
-        .unwrap()
-        .unwrap();
+    let archive = crate::kit::digest_on(app, "2026-12-01").await;
     assert!(archive.text.unwrap().contains("Dear reader,\n"));
     // The editor writes their own greeting in the admin (or none).
     add_user(app, "ed@example.org", AdminRole::Editor).await;
@@ -1005,32 +960,23 @@ async fn the_sign_up_form_offers_the_weekly_edition(backend: Backend) {
     let Some(t) = TestApp::spawn(backend).await else {
         return;
     };
-    let form = t
-        .http
-        .get(t.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let form = t.get("/").await.body;
     assert!(
         form.contains("value=\"weekly\"") && form.contains("on Sunday"),
         "{form}"
     );
     let res = t
-        .http
-        .post(t.url("/subscribe"))
-        .form(&[("email", "weekly@example.org"), ("frequency", "weekly")])
-        .send()
-        .await
-        .unwrap();
+        .post_form(
+            "/subscribe",
+            &[("email", "weekly@example.org"), ("frequency", "weekly")],
+        )
+        .await;
     // The sign-up's work runs after its answer.
     breakfast::subscribers::signups_settled(Duration::from_secs(10)).await;
     assert!(
-        res.status().is_success() || res.status().is_redirection(),
+        res.status.is_success() || res.status.is_redirection(),
         "{}",
-        res.status()
+        res.status
     );
     let s = t
         .app

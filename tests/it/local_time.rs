@@ -201,12 +201,7 @@ async fn each_reader_at_seven_local_once(backend: Backend) {
     assert!(moved);
 
     // Per zone, while Sunday's issue is still on its way to Pago Pago.
-    let sunday = app
-        .store
-        .digest_for_date("2026-03-08".parse().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let sunday = crate::kit::digest_on(app, "2026-03-08").await;
     let zones = app.store.zone_progress(sunday.id).await.unwrap();
     let names: Vec<&str> = zones.iter().map(|z| z.time_zone.as_str()).collect();
     assert_eq!(
@@ -233,12 +228,7 @@ async fn each_reader_at_seven_local_once(backend: Backend) {
         let expected = if who == "kiri@example.org" { 3 } else { 2 };
         assert_eq!(*n, expected, "{who}: {got:?}");
     }
-    let monday = app
-        .store
-        .digest_for_date("2026-03-09".parse().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let monday = crate::kit::digest_on(app, "2026-03-09").await;
     let monday_zones = app.store.zone_progress(monday.id).await.unwrap();
     let london = monday_zones
         .iter()
@@ -376,12 +366,7 @@ async fn kill_9_between_two_zones_loses_and_doubles_nothing(backend: Backend) {
 
     let mut second = spawn_serve(&db, "2026-03-29T06:00:01Z");
     wait_zone_sent(&app, "Europe/London", per_zone).await;
-    let digest = app
-        .store
-        .digest_for_date("2026-03-29".parse().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let digest = crate::kit::digest_on(&app, "2026-03-29").await;
     for _ in 0..600 {
         let p = app.store.delivery_progress(digest.id, 0).await.unwrap();
         if p.is_finished() {
@@ -578,12 +563,7 @@ async fn held_once_then_late_readers_at_once_and_others_on_time(backend: Backend
     let runs = app.store.schedule_runs(daily.id).await.unwrap();
     assert_eq!(runs.len(), 1, "{runs:?}");
     assert_eq!(runs[0].outcome, runner::OUTCOME_HELD);
-    let saturday = app
-        .store
-        .digest_for_date("2026-03-07".parse().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let saturday = crate::kit::digest_on(app, "2026-03-07").await;
     let reviews = t.wait_for_outbox(1, Duration::from_secs(120)).await;
     assert_eq!(reviews.len(), 1, "one review request, to the one editor");
 

@@ -153,13 +153,7 @@ async fn two_processes_on_postgres_fire_exactly_once() {
     let r = runs(&t.app).await;
     assert_eq!(r.len(), 1);
     assert_eq!(r[0].outcome, OUTCOME_SENT);
-    let digest = t
-        .app
-        .store
-        .digest_for_date("2026-06-01".parse().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let digest = crate::kit::digest_on(&t.app, "2026-06-01").await;
     assert!(digest.status.is_out());
     let mail = t.wait_for_outbox(2, Duration::from_secs(60)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;

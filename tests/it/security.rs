@@ -811,17 +811,11 @@ async fn csv_exports_carry_no_spreadsheet_formulas() {
         "@SUM(1+1)",
     ];
     for (i, name) in names.iter().enumerate() {
+        let email = format!("f{i}@example.org");
         let res = t
-            .http
-            .post(t.url("/subscribe"))
-            .form(&[
-                ("email", format!("f{i}@example.org").as_str()),
-                ("name", name),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
+            .post_form("/subscribe", &[("email", &email), ("name", name)])
+            .await;
+        assert_eq!(res.status, 200);
     }
     // The sign-up's own work may finish after the answer.
     for _ in 0..100 {
@@ -946,14 +940,8 @@ async fn debug_logging_keeps_the_wire_out() {
 
 /// Signs up `email` and returns the token of the confirmation link in the email.
 async fn confirmation_token(t: &TestApp, email: &str) -> String {
-    let res = t
-        .http
-        .post(t.url("/subscribe"))
-        .form(&[("email", email)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    let res = t.post_form("/subscribe", &[("email", email)]).await;
+    assert_eq!(res.status, 200);
     let mails = t.wait_for_outbox(1, Duration::from_secs(20)).await;
     let mail = crate::kit::Mail::parse(mails.last().expect("a confirmation email"));
     let link = crate::kit::find_link(&mail.text, "/confirm?token=").expect("a link");
@@ -1000,15 +988,9 @@ async fn following_a_confirmation_link_does_not_confirm() {
         status(&t).await,
         breakfast::domain::SubscriberStatus::Pending
     );
-    let res = t
-        .http
-        .post(t.url("/confirm"))
-        .form(&[("token", token.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    assert!(res.text().await.unwrap().contains("You're subscribed"));
+    let res = t.post_form("/confirm", &[("token", &token)]).await;
+    assert_eq!(res.status, 200);
+    assert!(res.body.contains("You're subscribed"));
     assert_eq!(
         status(&t).await,
         breakfast::domain::SubscriberStatus::Confirmed
@@ -1032,14 +1014,7 @@ async fn preferences_links_expire_and_replays_hand_out_none() {
         return;
     };
     let token = confirmation_token(&t, "prefs@example.org").await;
-    let res = t
-        .http
-        .post(t.url("/confirm"))
-        .form(&[("token", token.as_str())])
-        .send()
-        .await
-        .unwrap();
-    let page = res.text().await.unwrap();
+    let page = t.post_form("/confirm", &[("token", &token)]).await.body;
     let prefs = crate::kit::find_link(&page, "/preferences?token=").expect("a preferences link");
     let prefs_path = &prefs[prefs.find("/preferences").unwrap()..];
     let open = |path: String| t.http.get(t.url(&path)).send();
@@ -1105,17 +1080,9 @@ async fn metrics_are_not_open_by_default() {
     crate::kit::confirmed(&t.app, "known@example.org").await;
     let mut answers = Vec::new();
     for email in ["known@example.org", "fresh@example.org"] {
-        let res = t
-            .http
-            .post(t.url("/subscribe"))
-            .form(&[("email", email)])
-            .send()
-            .await
-            .unwrap();
+        let res = t.post_form("/subscribe", &[("email", email)]).await;
         // The page echoes the typed address (so a typo shows); apart from that, alike.
-        let status = res.status();
-        let body = res.text().await.unwrap().replace(email, "ADDRESS");
-        answers.push((status, body));
+        answers.push((res.status, res.body.replace(email, "ADDRESS")));
     }
     assert_eq!(answers[0], answers[1]);
     t.stop().await;

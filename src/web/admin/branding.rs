@@ -17,7 +17,6 @@ use super::{CheckedForm, flash_for, html_page, meta, nav, see_other};
 use crate::{
     app::App,
     brand::{self, CopyKey, Saved, Scheme, colour, copy, logo},
-    store::StoreError,
     web::auth::{CSRF_FIELD, CurrentUser, PageError, RequireEditor, verify_csrf},
 };
 
@@ -29,10 +28,6 @@ pub fn upload_routes() -> Router<App> {
     Router::new()
         .route("/admin/branding/logo", post(upload_logo))
         .layer(DefaultBodyLimit::max(logo::MAX_BYTES + 64 * 1024))
-}
-
-fn internal(app: &App) -> impl Fn(StoreError) -> PageError + '_ {
-    move |e| PageError::internal(app, e)
 }
 
 #[derive(Debug, Deserialize)]
@@ -79,7 +74,7 @@ async fn view(
     editing: Option<CopyEditor>,
 ) -> Result<BrandingView, PageError> {
     let saved = Saved {
-        values: app.store.brand_settings().await.map_err(internal(app))?,
+        values: app.store.brand_settings().await?,
     };
     let look = app.look.reload(app).await;
     let cfg = &app.config.brand;
@@ -145,7 +140,7 @@ pub async fn save_look(
             .ok()
     };
     let saved = Saved {
-        values: app.store.brand_settings().await.map_err(internal(&app))?,
+        values: app.store.brand_settings().await?,
     };
     let current_logo = saved
         .get(brand::LOGO)
@@ -194,8 +189,7 @@ pub async fn save_look(
     ] {
         app.store
             .set_brand_setting(key, Some(&value), Some(user.id), now)
-            .await
-            .map_err(internal(&app))?;
+            .await?;
     }
     app.look.reload(&app).await;
     tracing::info!(by = user.id, "brand look saved");
@@ -252,8 +246,7 @@ pub async fn copy_action(
         let value = (!checked.trim().is_empty()).then_some(checked.as_str());
         app.store
             .set_brand_setting(key.key(), value, Some(user.id), app.now_ms())
-            .await
-            .map_err(internal(&app))?;
+            .await?;
         app.look.reload(&app).await;
         tracing::info!(by = user.id, key = key.key(), "copy saved");
         return Ok(see_other(&format!(
@@ -387,13 +380,11 @@ pub async fn upload_logo(
     let id = app
         .store
         .insert_brand_asset(kind, &bytes, &sha, now)
-        .await
-        .map_err(internal(&app))?;
+        .await?;
     for (key, value) in [(brand::LOGO, format!("asset:{id}")), (brand::LOGO_ALT, alt)] {
         app.store
             .set_brand_setting(key, Some(&value), Some(user.id), now)
-            .await
-            .map_err(internal(&app))?;
+            .await?;
     }
     app.look.reload(&app).await;
     tracing::info!(by = user.id, asset = id, kind, "logo uploaded");

@@ -64,15 +64,10 @@ pub async fn today(
             &nav(&user, "/admin"),
         )));
     }
-    let internal = |e: anyhow::Error| PageError::internal(&app, e);
     let digest = if q.weekly.is_some() {
-        next_weekly(&app).await.map_err(internal)?
+        next_weekly(&app).await?
     } else if let Some(id) = q.digest {
-        match app.store.digest(id).await {
-            Ok(d) => d,
-            Err(StoreError::NotFound) => return Err(PageError::not_found(&app, "digest")),
-            Err(e) => return Err(PageError::internal(&app, e)),
-        }
+        load_digest(&app, id).await?
     } else {
         let date = match q.date.as_deref().map(str::parse::<NaiveDate>) {
             Some(Ok(d)) => d,
@@ -88,9 +83,7 @@ pub async fn today(
         };
         app.store.get_or_create_digest(date, app.now_ms()).await?
     };
-    let view = digest_view(&app, digest, &user.csrf)
-        .await
-        .map_err(internal)?;
+    let view = digest_view(&app, digest, &user.csrf).await?;
     let page = templates::admin::digest::digest_page(
         &meta(&app, "Today's digest", flash),
         &nav(&user, "/admin"),
@@ -331,12 +324,17 @@ async fn article_rows(app: &App, digest: &Digest) -> anyhow::Result<Vec<DigestAr
         .collect())
 }
 
+/// The digest `id`, or the "no such digest" page (rather than `From`'s generic 404, so
+/// the editor is told what was missing).
+async fn load_digest(app: &App, id: i64) -> Result<Digest, PageError> {
+    match app.store.digest(id).await {
+        Err(StoreError::NotFound) => Err(PageError::not_found(app, "digest")),
+        other => Ok(other?),
+    }
+}
+
 async fn editable_digest(app: &App, id: i64) -> Result<Digest, PageError> {
-    let digest = match app.store.digest(id).await {
-        Ok(d) => d,
-        Err(StoreError::NotFound) => return Err(PageError::not_found(app, "digest")),
-        Err(e) => return Err(PageError::internal(app, e)),
-    };
+    let digest = load_digest(app, id).await?;
     if digest.status.is_out() {
         return Err(already_sent(app, &digest));
     }
@@ -388,7 +386,7 @@ async fn live_answer(app: &App, user: &CurrentUser, id: i64, message: String) ->
             })),
         )
             .into_response(),
-        Err(e) => live_error(&PageError::internal(app, e)),
+        Err(e) => live_error(&PageError::from(e)),
     }
 }
 
@@ -473,8 +471,7 @@ async fn apply_article_action(
 ) -> Result<(Digest, &'static str), PageError> {
     f.check_csrf(app, user)?;
     let digest = editable_digest(app, id).await?;
-    let internal = |e: StoreError| PageError::internal(app, e);
-    let picks = app.store.digest_picks(id).await.map_err(internal)?;
+    let picks = app.store.digest_picks(id).await?;
     let current = picks
         .iter()
         .find(|p| p.article_id == article_id)
@@ -487,7 +484,7 @@ async fn apply_article_action(
         });
     let action = f.get("action").unwrap_or("");
     let what = if let Some((pick, done)) = changed_pick(action, current) {
-        set(app, id, pick).await?;
+        app.store.set_digest_pick(id, &pick).await?;
         done
     } else {
         let place = digest.article_ids.iter().position(|a| *a == article_id);
@@ -542,13 +539,6 @@ fn changed_pick(action: &str, current: DigestPick) -> Option<(DigestPick, &'stat
     Some((pick, done))
 }
 
-async fn set(app: &App, digest_id: i64, pick: DigestPick) -> Result<(), PageError> {
-    app.store
-        .set_digest_pick(digest_id, &pick)
-        .await
-        .map_err(|e| PageError::internal(app, e))
-}
-
 /// Moves an article to place `to` of the composed order and writes every article's
 /// place, so the order shown is the order stored. The top stories are the pinned ones:
 /// an article put among them (or at the very top) is pinned, and a pinned one put
@@ -586,7 +576,7 @@ async fn move_article(
             dropped: false,
             position: Some(pos as i64),
         };
-        set(app, digest.id, pick).await?;
+        app.store.set_digest_pick(digest.id, &pick).await?;
     }
     Ok(())
 }
@@ -622,7 +612,7 @@ async fn apply_override(
     let article = match app.store.article(article_id).await {
         Ok(a) => a,
         Err(StoreError::NotFound) => return Err(PageError::not_found(app, "article")),
-        Err(e) => return Err(PageError::internal(app, e)),
+        Err(e) => return Err(e.into()),
     };
     let bad = |msg: &str| PageError::new(app, StatusCode::BAD_REQUEST, "Not saved", msg);
     let one_line = |name: &str| -> String {
@@ -668,10 +658,7 @@ async fn apply_override(
     } else {
         "Saved for this issue"
     };
-    app.store
-        .set_article_override(id, &o, app.now_ms())
-        .await
-        .map_err(|e| PageError::internal(app, e))?;
+    app.store.set_article_override(id, &o, app.now_ms()).await?;
     recompose(app, &digest).await;
     Ok((digest, what))
 }
@@ -808,7 +795,7 @@ pub async fn save_note(
     let now = app.now_ms();
     let store_err = |e: StoreError| match e {
         StoreError::Conflict(_) => already_sent(&app, &digest),
-        e => PageError::internal(&app, e),
+        e => e.into(),
     };
     app.store
         .set_editor_note(id, note.trim_end(), now)
@@ -829,11 +816,7 @@ const PREVIEW_CSP: &str = "default-src 'none'; img-src https: http: data:; style
      font-src https: data:; frame-ancestors 'self'; sandbox allow-popups allow-popups-to-escape-sandbox";
 
 async fn preview_parts(app: &App, id: i64) -> Result<(String, String, String), PageError> {
-    let digest = match app.store.digest(id).await {
-        Ok(d) => d,
-        Err(StoreError::NotFound) => return Err(PageError::not_found(app, "digest")),
-        Err(e) => return Err(PageError::internal(app, e)),
-    };
+    let digest = load_digest(app, id).await?;
     match Personaliser::load(app, id).await {
         Ok(p) => Ok(p.render_test_copy(&test_copy::test_page_url(app))),
         Err(e) => Err(PageError::new(
@@ -891,11 +874,7 @@ pub async fn send_test(
     Path(id): Path<i64>,
     CheckedForm(RequireEditor(user), _): CheckedForm<RequireEditor>,
 ) -> Result<Response, PageError> {
-    let digest = match app.store.digest(id).await {
-        Ok(d) => d,
-        Err(StoreError::NotFound) => return Err(PageError::not_found(&app, "digest")),
-        Err(e) => return Err(PageError::internal(&app, e)),
-    };
+    let digest = load_digest(&app, id).await?;
     if !digest.status.is_out()
         && let Err(e) = edition::prepare(&app, &digest).await
     {
@@ -1020,11 +999,7 @@ pub async fn approve(
     Path(id): Path<i64>,
     CheckedForm(RequireEditor(user), _): CheckedForm<RequireEditor>,
 ) -> Result<Response, PageError> {
-    let digest = match app.store.digest(id).await {
-        Ok(d) => d,
-        Err(StoreError::NotFound) => return Err(PageError::not_found(&app, "digest")),
-        Err(e) => return Err(PageError::internal(&app, e)),
-    };
+    let digest = load_digest(&app, id).await?;
     match review::approve(&app, id, user.id).await {
         Ok(()) => Ok(back_to(&digest, Some("approved"), "")),
         Err(e) => Err(PageError::new(

@@ -31,7 +31,7 @@ use crate::{
     },
     subscribers::{
         ServiceError,
-        import::{ColumnMap, Existing, FIELDS, ImportOptions},
+        import::{ColumnMap, Existing, FIELDS, ImportOptions, UploadProblem},
         upload::{self, Incoming, UploadError},
     },
     web::auth::{CSRF_FIELD, CurrentUser, PageError, RequireEditor, RequireOperator, verify_csrf},
@@ -280,12 +280,17 @@ pub struct Msg {
     msg: Option<String>,
 }
 
+/// The 404 for a subscriber id that is not (or no longer) on the list, with the way
+/// back to the table.
+fn no_such_subscriber(app: &App) -> PageError {
+    PageError::not_found(app, "subscriber").with_link("Back to subscribers", "/admin/subscribers")
+}
+
 async fn load(app: &App, id: i64) -> Result<Subscriber, PageError> {
     match app.store.subscriber(id).await {
         Ok(s) => Ok(s),
-        Err(StoreError::NotFound) => Err(PageError::not_found(app, "subscriber")
-            .with_link("Back to subscribers", "/admin/subscribers")),
-        Err(e) => Err(PageError::internal(app, e)),
+        Err(StoreError::NotFound) => Err(no_such_subscriber(app)),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -462,7 +467,7 @@ pub async fn edit(
                 )
                 .await;
             }
-            Err(e) => return Err(PageError::internal(&app, e)),
+            Err(e) => return Err(e.into()),
         }
     }
     tracing::info!(admin = user.id, subscriber = id, "subscriber edited");
@@ -490,9 +495,7 @@ pub async fn resend(
         )
         .await;
     }
-    crate::subscribers::send_confirmation(&app, &s)
-        .await
-        .map_err(|e| PageError::internal(&app, e))?;
+    crate::subscribers::send_confirmation(&app, &s).await?;
     tracing::info!(
         admin = user.id,
         subscriber = id,
@@ -519,10 +522,7 @@ pub async fn unsubscribe(
                 "/admin/subscribers/{id}?msg=unsubscribed"
             )))
         }
-        Err(ServiceError::Store(StoreError::NotFound)) => {
-            Err(PageError::not_found(&app, "subscriber")
-                .with_link("Back to subscribers", "/admin/subscribers"))
-        }
+        Err(ServiceError::Store(StoreError::NotFound)) => Err(no_such_subscriber(&app)),
         Err(e) => Err(PageError::new(
             &app,
             StatusCode::CONFLICT,
@@ -574,9 +574,7 @@ pub async fn erase(
         );
         return Ok((StatusCode::BAD_REQUEST, html_page(page)).into_response());
     }
-    crate::subscribers::erase_subscriber(&app, &s, "erased by an editor")
-        .await
-        .map_err(|e| PageError::internal(&app, e))?;
+    crate::subscribers::erase_subscriber(&app, &s, "erased by an editor").await?;
     tracing::info!(
         admin = user.id,
         subscriber = id,
@@ -650,7 +648,7 @@ pub async fn add(
             form.error = Some(capitalise(&m) + ".");
             Ok(add_response(&app, &user, StatusCode::CONFLICT, &form))
         }
-        Err(e) => Err(PageError::internal(&app, e)),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -667,6 +665,22 @@ fn upload_response(
         error,
     );
     (status, html_page(markup)).into_response()
+}
+
+/// What the upload page says when the form came without a file.
+const NO_FILE: &str = "Choose a CSV file and press Upload.";
+/// What the upload page says when the request body was cut off on the way.
+const CUT_OFF: &str = "The upload did not arrive whole; nothing was imported. Try again.";
+
+/// The upload page again, saying why the file was refused and that nothing was imported.
+fn refused_response(
+    app: &App,
+    user: &CurrentUser,
+    status: StatusCode,
+    why: &UploadProblem,
+) -> Response {
+    let error = format!("{}. Nothing was imported.", capitalise(&why.to_string()));
+    upload_response(app, user, status, Some(&error))
 }
 
 pub async fn import_page(
@@ -701,7 +715,7 @@ pub async fn upload_file(
             &app,
             &user,
             StatusCode::BAD_REQUEST,
-            Some("Choose a CSV file and press Upload."),
+            Some(NO_FILE),
         ));
     };
     let mut csrf: Option<String> = None;
@@ -720,7 +734,7 @@ pub async fn upload_file(
                     &app,
                     &user,
                     StatusCode::BAD_REQUEST,
-                    Some("The upload did not arrive whole; nothing was imported. Try again."),
+                    Some(CUT_OFF),
                 ));
             }
         };
@@ -728,9 +742,7 @@ pub async fn upload_file(
             Some(CSRF_FIELD) => csrf = field.text().await.ok(),
             Some("file") if stored.is_none() => {
                 let file_name = field.file_name().unwrap_or("upload.csv").to_string();
-                let mut incoming = Incoming::create(&app)
-                    .await
-                    .map_err(|e| PageError::internal(&app, e))?;
+                let mut incoming = Incoming::create(&app).await?;
                 let mut field = field;
                 let mut problem: Option<UploadError> = None;
                 loop {
@@ -756,33 +768,17 @@ pub async fn upload_file(
                     return Ok(match p {
                         UploadError::Refused(why) => {
                             drain(&mut multipart, limit).await;
-                            let status = if matches!(
-                                why,
-                                crate::subscribers::import::UploadProblem::TooLarge { .. }
-                            ) {
+                            let status = if matches!(why, UploadProblem::TooLarge { .. }) {
                                 StatusCode::PAYLOAD_TOO_LARGE
                             } else {
                                 StatusCode::UNPROCESSABLE_ENTITY
                             };
-                            upload_response(
-                                &app,
-                                &user,
-                                status,
-                                Some(&format!(
-                                    "{}. Nothing was imported.",
-                                    capitalise(&why.to_string())
-                                )),
-                            )
+                            refused_response(&app, &user, status, &why)
                         }
-                        UploadError::Io(_) => upload_response(
-                            &app,
-                            &user,
-                            StatusCode::BAD_REQUEST,
-                            Some(
-                                "The upload did not arrive whole; nothing was imported. Try again.",
-                            ),
-                        ),
-                        UploadError::Store(e) => return Err(PageError::internal(&app, e)),
+                        UploadError::Io(_) => {
+                            upload_response(&app, &user, StatusCode::BAD_REQUEST, Some(CUT_OFF))
+                        }
+                        UploadError::Store(e) => return Err(e.into()),
                     });
                 }
                 stored = Some((incoming, file_name));
@@ -801,7 +797,7 @@ pub async fn upload_file(
             &app,
             &user,
             StatusCode::BAD_REQUEST,
-            Some("Choose a CSV file and press Upload."),
+            Some(NO_FILE),
         ));
     };
     match incoming.finish(&app, user.id, &file_name).await {
@@ -809,16 +805,13 @@ pub async fn upload_file(
             tracing::info!(admin = user.id, import = id, "subscriber file uploaded");
             Ok(see_other(&format!("/admin/subscribers/import/{id}")))
         }
-        Err(UploadError::Refused(why)) => Ok(upload_response(
+        Err(UploadError::Refused(why)) => Ok(refused_response(
             &app,
             &user,
             StatusCode::UNPROCESSABLE_ENTITY,
-            Some(&format!(
-                "{}. Nothing was imported.",
-                capitalise(&why.to_string())
-            )),
+            &why,
         )),
-        Err(e) => Err(PageError::internal(&app, e)),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -827,7 +820,7 @@ async fn load_import(app: &App, user: &CurrentUser, id: i64) -> Result<ImportJob
         Ok(j) if j.admin_id == user.id || user.is_editor() => Ok(j),
         Ok(_) | Err(StoreError::NotFound) => Err(PageError::not_found(app, "import")
             .with_link("Import a file", "/admin/subscribers/import")),
-        Err(e) => Err(PageError::internal(app, e)),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -854,7 +847,7 @@ fn mapping_view(
     options: &ImportOptions,
     error: Option<String>,
 ) -> Result<MappingView, PageError> {
-    let sniffed = upload::sniff(job).map_err(|e| PageError::internal(app, e))?;
+    let sniffed = upload::sniff(job)?;
     let columns = options.columns.clone().unwrap_or(sniffed.suggested);
     let preview = upload::preview(
         app,
@@ -863,8 +856,7 @@ fn mapping_view(
             columns: Some(columns.clone()),
             ..options.clone()
         },
-    )
-    .map_err(|e| PageError::internal(app, e))?;
+    )?;
     Ok(MappingView {
         id: job.id,
         file_name: job.file_name.clone(),

@@ -176,6 +176,22 @@ pub fn render_digest_html(d: &DigestEmail) -> String {
     document(&d.subject, &d.preheader, &d.brand, column).into_string()
 }
 
+/// One band of the email's body: a row whose cell carries the side padding (which the
+/// phone styles narrow through `bf-pad`) and holds a full-width layout table around
+/// `cell`, a `td`. The blocks between the masthead and the footer are each one, so their
+/// edges line up.
+fn band(padding: &str, cell: Markup) -> Markup {
+    html! {
+        tr {
+            td.bf-pad style=(padding) {
+                table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="border-collapse:collapse" {
+                    tr { (cell) }
+                }
+            }
+        }
+    }
+}
+
 fn masthead(d: &DigestEmail, accent: &str) -> Markup {
     html! {
         tr {
@@ -196,26 +212,21 @@ fn opening(d: &DigestEmail, accent: &str) -> Markup {
         .editor_note_html
         .as_deref()
         .map(|n| inline_note(n, accent));
-    html! {
-        tr {
-            td.bf-pad style="padding:0 32px" {
-                table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="border-collapse:collapse" {
-                    tr {
-                        td.bf-rule style=(concat!("border-top:1px solid ", rule!(), ";padding:24px 0 4px 0")) {
-                            p.bf-ink style=(concat!("margin:0 0 14px 0;font-family:", serif!(), ";font-size:21px;line-height:28px;font-style:italic;color:", ink!())) {
-                                (d.greeting)
-                            }
-                            @if let Some(note) = note {
-                                div.bf-ink.bf-note style={ "margin:0 0 10px 0;padding:2px 0 2px 16px;border-left:3px solid " (accent) ";font-family:" (sans!()) ";font-size:16px;line-height:25px;color:" (ink!()) } {
-                                    (PreEscaped(note))
-                                }
-                            }
-                        }
+    band(
+        "padding:0 32px",
+        html! {
+            td.bf-rule style=(concat!("border-top:1px solid ", rule!(), ";padding:24px 0 4px 0")) {
+                p.bf-ink style=(concat!("margin:0 0 14px 0;font-family:", serif!(), ";font-size:21px;line-height:28px;font-style:italic;color:", ink!())) {
+                    (d.greeting)
+                }
+                @if let Some(note) = note {
+                    div.bf-ink.bf-note style={ "margin:0 0 10px 0;padding:2px 0 2px 16px;border-left:3px solid " (accent) ";font-family:" (sans!()) ";font-size:16px;line-height:25px;color:" (ink!()) } {
+                        (PreEscaped(note))
                     }
                 }
             }
-        }
-    }
+        },
+    )
 }
 
 /// The editor's announcement: a tinted box between stories.
@@ -223,45 +234,35 @@ fn announcement_block(d: &DigestEmail, accent: &str) -> Markup {
     let Some(a) = &d.announcement else {
         return html! {};
     };
-    html! {
-        tr {
-            td.bf-pad style="padding:22px 32px 0 32px" {
-                table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="border-collapse:collapse" {
-                    tr {
-                        td.bf-box.bf-ink.bf-announcement bgcolor=(BOX_BG) style={ "background-color:" (box_bg!()) ";border-left:4px solid " (accent) ";padding:14px 20px;font-family:" (sans!()) ";font-size:16px;line-height:24px;color:" (ink!()) } {
-                            (PreEscaped(inline_note(&a.html, accent)))
-                        }
-                    }
-                }
+    band(
+        "padding:22px 32px 0 32px",
+        html! {
+            td.bf-box.bf-ink.bf-announcement bgcolor=(BOX_BG) style={ "background-color:" (box_bg!()) ";border-left:4px solid " (accent) ";padding:14px 20px;font-family:" (sans!()) ";font-size:16px;line-height:24px;color:" (ink!()) } {
+                (PreEscaped(inline_note(&a.html, accent)))
             }
-        }
-    }
+        },
+    )
 }
 
 /// "In today's issue": every headline, linked, before the stories.
 fn headline_list(headlines: &[(String, String)], accent: &str) -> Markup {
-    html! {
-        tr {
-            td.bf-pad style="padding:18px 32px 0 32px" {
-                table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="border-collapse:collapse" {
-                    tr {
-                        td.bf-box bgcolor=(BOX_BG) style={ "background-color:" (box_bg!()) ";padding:16px 20px" } {
-                            h2.bf-accent style={ "margin:0 0 8px 0;font-family:" (sans!()) ";font-size:12px;line-height:16px;font-weight:700;letter-spacing:1.8px;text-transform:uppercase;color:" (accent) } {
-                                "In today's issue"
-                            }
-                            ul.bf-ink style=(concat!("margin:0;padding:0 0 0 18px;font-family:", sans!(), ";font-size:15px;line-height:22px;color:", ink!())) {
-                                @for (title, url) in headlines {
-                                    li style="margin:0 0 4px 0" {
-                                        a.bf-ink href=(url) target="_blank" style=(concat!("color:", ink!(), ";text-decoration:none")) { (title) }
-                                    }
-                                }
-                            }
+    band(
+        "padding:18px 32px 0 32px",
+        html! {
+            td.bf-box bgcolor=(BOX_BG) style={ "background-color:" (box_bg!()) ";padding:16px 20px" } {
+                h2.bf-accent style={ "margin:0 0 8px 0;font-family:" (sans!()) ";font-size:12px;line-height:16px;font-weight:700;letter-spacing:1.8px;text-transform:uppercase;color:" (accent) } {
+                    "In today's issue"
+                }
+                ul.bf-ink style=(concat!("margin:0;padding:0 0 0 18px;font-family:", sans!(), ";font-size:15px;line-height:22px;color:", ink!())) {
+                    @for (title, url) in headlines {
+                        li style="margin:0 0 4px 0" {
+                            a.bf-ink href=(url) target="_blank" style=(concat!("color:", ink!(), ";text-decoration:none")) { (title) }
                         }
                     }
                 }
             }
-        }
-    }
+        },
+    )
 }
 
 /// Inline the note's styles; if the inliner cannot parse it, the note is
@@ -277,21 +278,16 @@ pub(crate) fn inline_note(note: &str, accent: &str) -> String {
 }
 
 fn section_heading(name: &str, accent: &str) -> Markup {
-    html! {
-        tr {
-            td.bf-pad style="padding:30px 32px 0 32px" {
-                table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="border-collapse:collapse" {
-                    tr {
-                        td style={ "border-top:2px solid " (accent) ";padding:10px 0 0 0" } {
-                            h2.bf-accent style={ "margin:0;font-family:" (sans!()) ";font-size:13px;line-height:18px;font-weight:700;letter-spacing:1.8px;text-transform:uppercase;color:" (accent) } {
-                                (name)
-                            }
-                        }
-                    }
+    band(
+        "padding:30px 32px 0 32px",
+        html! {
+            td style={ "border-top:2px solid " (accent) ";padding:10px 0 0 0" } {
+                h2.bf-accent style={ "margin:0;font-family:" (sans!()) ";font-size:13px;line-height:18px;font-weight:700;letter-spacing:1.8px;text-transform:uppercase;color:" (accent) } {
+                    (name)
                 }
             }
-        }
-    }
+        },
+    )
 }
 
 impl ArticleView {
@@ -356,55 +352,45 @@ fn separator(last: bool) -> &'static str {
 
 /// Pinned stories: full-width picture and a larger headline.
 fn lead_article(a: &ArticleView, accent: &str, last: bool) -> Markup {
-    html! {
-        tr {
-            td.bf-pad style="padding:0 32px" {
-                table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="border-collapse:collapse" {
-                    tr {
-                        td.bf-rule style=(separator(last)) {
-                            @if let Some(src) = &a.image_url {
-                                (image(src, &a.image_alt, CONTENT_WIDTH, &a.url))
-                                div style="height:14px;line-height:14px;font-size:0" { (PreEscaped("&nbsp;")) }
-                            }
-                            @if let Some(section) = &a.section {
-                                p.bf-accent style={ "margin:0 0 6px 0;font-family:" (sans!()) ";font-size:12px;line-height:16px;font-weight:700;letter-spacing:1.2px;text-transform:uppercase;color:" (accent) } {
-                                    (section)
-                                }
-                            }
-                            h3.bf-lead style=(concat!("margin:0 0 8px 0;font-family:", serif!(), ";font-size:26px;line-height:32px;font-weight:700;color:", ink!())) {
-                                a.bf-ink href=(a.url) target="_blank" style=(concat!("color:", ink!(), ";text-decoration:none")) { (a.title) }
-                            }
-                            (byline_html(a))
-                            (summary(a))
-                            (read_more(a, accent))
-                        }
+    band(
+        "padding:0 32px",
+        html! {
+            td.bf-rule style=(separator(last)) {
+                @if let Some(src) = &a.image_url {
+                    (image(src, &a.image_alt, CONTENT_WIDTH, &a.url))
+                    div style="height:14px;line-height:14px;font-size:0" { (PreEscaped("&nbsp;")) }
+                }
+                @if let Some(section) = &a.section {
+                    p.bf-accent style={ "margin:0 0 6px 0;font-family:" (sans!()) ";font-size:12px;line-height:16px;font-weight:700;letter-spacing:1.2px;text-transform:uppercase;color:" (accent) } {
+                        (section)
                     }
                 }
+                h3.bf-lead style=(concat!("margin:0 0 8px 0;font-family:", serif!(), ";font-size:26px;line-height:32px;font-weight:700;color:", ink!())) {
+                    a.bf-ink href=(a.url) target="_blank" style=(concat!("color:", ink!(), ";text-decoration:none")) { (a.title) }
+                }
+                (byline_html(a))
+                (summary(a))
+                (read_more(a, accent))
             }
-        }
-    }
+        },
+    )
 }
 
 /// A compact story: the headline as the link and one line under it.
 fn compact_row(a: &ArticleView, last: bool) -> Markup {
-    html! {
-        tr {
-            td.bf-pad style="padding:0 32px" {
-                table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="border-collapse:collapse" {
-                    tr {
-                        td.bf-rule style=(if last { "padding:12px 0 0 0" } else { concat!("padding:12px 0 12px 0;border-bottom:1px solid ", rule!()) }) {
-                            h3 style=(concat!("margin:0 0 4px 0;font-family:", serif!(), ";font-size:17px;line-height:23px;font-weight:700;color:", ink!())) {
-                                a.bf-ink href=(a.url) target="_blank" style=(concat!("color:", ink!(), ";text-decoration:none")) { (a.title) }
-                            }
-                            @if !a.summary_text.trim().is_empty() {
-                                p.bf-muted style=(concat!("margin:0;font-family:", sans!(), ";font-size:14px;line-height:20px;color:", muted!())) { (a.summary_text) }
-                            }
-                        }
-                    }
+    band(
+        "padding:0 32px",
+        html! {
+            td.bf-rule style=(if last { "padding:12px 0 0 0" } else { concat!("padding:12px 0 12px 0;border-bottom:1px solid ", rule!()) }) {
+                h3 style=(concat!("margin:0 0 4px 0;font-family:", serif!(), ";font-size:17px;line-height:23px;font-weight:700;color:", ink!())) {
+                    a.bf-ink href=(a.url) target="_blank" style=(concat!("color:", ink!(), ";text-decoration:none")) { (a.title) }
+                }
+                @if !a.summary_text.trim().is_empty() {
+                    p.bf-muted style=(concat!("margin:0;font-family:", sans!(), ";font-size:14px;line-height:20px;color:", muted!())) { (a.summary_text) }
                 }
             }
-        }
-    }
+        },
+    )
 }
 
 /// Section stories: headline and summary with an optional thumbnail on the
@@ -413,66 +399,56 @@ fn article_row(a: &ArticleView, accent: &str, last: bool) -> Markup {
     if a.compact {
         return compact_row(a, last);
     }
-    html! {
-        tr {
-            td.bf-pad style="padding:0 32px" {
+    band(
+        "padding:0 32px",
+        html! {
+            td.bf-rule style=(separator(last)) {
                 table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="border-collapse:collapse" {
                     tr {
-                        td.bf-rule style=(separator(last)) {
-                            table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="border-collapse:collapse" {
-                                tr {
-                                    td valign="top" style="vertical-align:top" {
-                                        h3 style=(concat!("margin:0 0 6px 0;font-family:", serif!(), ";font-size:20px;line-height:26px;font-weight:700;color:", ink!())) {
-                                            a.bf-ink href=(a.url) target="_blank" style=(concat!("color:", ink!(), ";text-decoration:none")) { (a.title) }
-                                        }
-                                        (byline_html(a))
-                                        (summary(a))
-                                        (read_more(a, accent))
-                                    }
-                                    @if let Some(src) = &a.image_url {
-                                        td.bf-thumb valign="top" width=(THUMB_WIDTH + 16) style={ "vertical-align:top;width:" (THUMB_WIDTH + 16) "px;padding:4px 0 0 16px" } {
-                                            (image(src, &a.image_alt, THUMB_WIDTH, &a.url))
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-fn on_this_day(a: &ArticleView, accent: &str) -> Markup {
-    html! {
-        tr {
-            td.bf-pad style="padding:32px 32px 0 32px" {
-                table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="border-collapse:collapse" {
-                    tr {
-                        td.bf-box bgcolor=(BOX_BG) style={ "background-color:" (box_bg!()) ";border-left:4px solid " (accent) ";padding:20px 22px" } {
-                            p.bf-accent style={ "margin:0 0 8px 0;font-family:" (sans!()) ";font-size:12px;line-height:16px;font-weight:700;letter-spacing:1.8px;text-transform:uppercase;color:" (accent) } {
-                                "On this day"
-                                @if let Some(p) = &a.published_label {
-                                    span.bf-muted style=(concat!("font-weight:400;letter-spacing:0;text-transform:none;color:", muted!())) {
-                                        " · " (p)
-                                    }
-                                }
-                            }
-                            h3 style=(concat!("margin:0 0 8px 0;font-family:", serif!(), ";font-size:20px;line-height:26px;font-weight:700;color:", ink!())) {
+                        td valign="top" style="vertical-align:top" {
+                            h3 style=(concat!("margin:0 0 6px 0;font-family:", serif!(), ";font-size:20px;line-height:26px;font-weight:700;color:", ink!())) {
                                 a.bf-ink href=(a.url) target="_blank" style=(concat!("color:", ink!(), ";text-decoration:none")) { (a.title) }
                             }
-                            @if let Some(au) = &a.author {
-                                p.bf-muted style=(concat!("margin:0 0 8px 0;font-family:", sans!(), ";font-size:13px;line-height:18px;color:", muted!())) { (au) }
-                            }
+                            (byline_html(a))
                             (summary(a))
                             (read_more(a, accent))
                         }
+                        @if let Some(src) = &a.image_url {
+                            td.bf-thumb valign="top" width=(THUMB_WIDTH + 16) style={ "vertical-align:top;width:" (THUMB_WIDTH + 16) "px;padding:4px 0 0 16px" } {
+                                (image(src, &a.image_alt, THUMB_WIDTH, &a.url))
+                            }
+                        }
                     }
                 }
             }
-        }
-    }
+        },
+    )
+}
+
+fn on_this_day(a: &ArticleView, accent: &str) -> Markup {
+    band(
+        "padding:32px 32px 0 32px",
+        html! {
+            td.bf-box bgcolor=(BOX_BG) style={ "background-color:" (box_bg!()) ";border-left:4px solid " (accent) ";padding:20px 22px" } {
+                p.bf-accent style={ "margin:0 0 8px 0;font-family:" (sans!()) ";font-size:12px;line-height:16px;font-weight:700;letter-spacing:1.8px;text-transform:uppercase;color:" (accent) } {
+                    "On this day"
+                    @if let Some(p) = &a.published_label {
+                        span.bf-muted style=(concat!("font-weight:400;letter-spacing:0;text-transform:none;color:", muted!())) {
+                            " · " (p)
+                        }
+                    }
+                }
+                h3 style=(concat!("margin:0 0 8px 0;font-family:", serif!(), ";font-size:20px;line-height:26px;font-weight:700;color:", ink!())) {
+                    a.bf-ink href=(a.url) target="_blank" style=(concat!("color:", ink!(), ";text-decoration:none")) { (a.title) }
+                }
+                @if let Some(au) = &a.author {
+                    p.bf-muted style=(concat!("margin:0 0 8px 0;font-family:", sans!(), ";font-size:13px;line-height:18px;color:", muted!())) { (au) }
+                }
+                (summary(a))
+                (read_more(a, accent))
+            }
+        },
+    )
 }
 
 fn footer(d: &DigestEmail) -> Markup {

@@ -9,7 +9,10 @@ use breakfast::{
     App,
     domain::{EmailAddress, SubscriberStatus},
     edition::{ComposeOutcome, compose_for_date},
-    store::{articles::NewArticle, deliveries::DeliveryProgress, subscribers::NewSubscriber},
+    store::{
+        articles::NewArticle, deliveries::DeliveryProgress, digests::Digest,
+        subscribers::NewSubscriber,
+    },
 };
 
 /// A feed with articles published an hour ago, and confirmed subscribers.
@@ -127,6 +130,16 @@ pub async fn composed_digest(app: &App, date: &str, stories: &[(&str, &str)]) ->
         ComposeOutcome::Composed(id) => id,
         other => panic!("the digest for {date} did not compose: {other:?}"),
     }
+}
+
+/// The digest the service made for `date` (YYYY-MM-DD); fails the test when there is none.
+pub async fn digest_on(app: &App, date: &str) -> Digest {
+    let day: NaiveDate = date.parse().expect("a YYYY-MM-DD date");
+    app.store
+        .digest_for_date(day)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("there is no digest for {date}"))
 }
 
 /// The digest's progress once it is sent, or after `timeout`, whichever comes first.

@@ -16,7 +16,7 @@ pub use app::{TEST_METRICS_TOKEN, TestApp, test_config};
 pub use browser::{Browser, FilePart, PASSWORD, Page, add_user};
 pub use cli::{assert_success, breakfast_cmd, breakfast_process, spawn_breakfast};
 pub use content::{
-    SUBJECT_2026_11_28, composed_digest, confirmed, digest, seed_content, subscriber,
+    SUBJECT_2026_11_28, composed_digest, confirmed, digest, digest_on, seed_content, subscriber,
     subscriber_named, wait_until_sent,
 };
 pub use db::{Backend, TestDb};
