@@ -8,6 +8,9 @@
 //!   takes them). So after `kill -9` at most [`in_flight_limit`] messages were accepted
 //!   by the server without the ledger knowing: those, and only those, may go out twice.
 //!   Rows claimed but not yet on the wire go out once, by whoever takes them over.
+//!   Personalising, formatting and DKIM-signing a message happen before it takes a
+//!   slot (up to as many messages again are made ready while others are on the wire),
+//!   so the slots are spent on the SMTP transaction and its record, nothing else.
 //!   (On PostgreSQL the `sent` marks are committed without waiting for the WAL fsync;
 //!   only a crash of the database server itself can forget its last ~0.6 s of them, see
 //!   [`crate::store::Store::mark_sent`].)
@@ -37,7 +40,7 @@ use crate::{
     digest::{Personaliser, ReaderCopy},
     domain::{EmailAddress, SubscriberStatus},
     links::Links,
-    mail::{EncodedEmail, Head, SendError},
+    mail::{EncodedEmail, Head, Prepared, SendError},
     shutdown::Shutdown,
     store::deliveries::{Claim, ClaimKind, ClaimedDelivery},
 };
@@ -102,6 +105,10 @@ pub struct DeliveryRuntime {
     owner: String,
     slots: usize,
     in_flight: Arc<Semaphore>,
+    /// Messages being personalised, formatted and signed, at most `slots` at once: they
+    /// are made ready while earlier ones are on the wire, and take an in-flight slot only
+    /// once ready, so signing never holds a slot (nor widens the crash bound).
+    preparing: Arc<Semaphore>,
     pub limiter: RateLimiter,
     contents: Mutex<HashMap<i64, Arc<Content>>>,
     tally: Tally,
@@ -114,6 +121,7 @@ impl DeliveryRuntime {
             owner: owner_name(),
             slots,
             in_flight: Arc::new(Semaphore::new(slots)),
+            preparing: Arc::new(Semaphore::new(slots)),
             limiter: RateLimiter::new(config.mail.rate_limit_per_second),
             contents: Mutex::new(HashMap::new()),
             tally: Tally::default(),
@@ -211,7 +219,14 @@ pub async fn run(app: App, shutdown: Shutdown) {
 
     drop(accepted);
     let grace = Duration::from_secs(app.config.queue.shutdown_timeout_secs);
-    let drained = tokio::time::timeout(grace, rt.in_flight.acquire_many(rt.slots as u32)).await;
+    let slots = rt.slots as u32;
+    let drained = tokio::time::timeout(grace, async {
+        // Those being prepared take a slot or hand their row back; then the slots empty.
+        let prepared = rt.preparing.acquire_many(slots).await;
+        let sent = rt.in_flight.acquire_many(slots).await;
+        (prepared, sent)
+    })
+    .await;
     if drained.is_err() {
         tracing::warn!(
             "messages still in flight at the shutdown timeout; their rows will be taken over"
@@ -392,8 +407,8 @@ async fn claimer(
     }
 }
 
-/// Starts one send per row, each as soon as a slot is free; when shutdown comes first,
-/// the rows not started are handed back and it returns false.
+/// Starts one send per row, each as soon as there is room to prepare it; when shutdown
+/// comes first, the rows not started are handed back and it returns false.
 async fn dispatch(
     app: &App,
     rt: &Arc<DeliveryRuntime>,
@@ -408,87 +423,128 @@ async fn dispatch(
         let permit = tokio::select! {
             biased;
             _ = shutdown.clone().wait() => None,
-            p = rt.in_flight.clone().acquire_owned() => p.ok(),
+            p = rt.preparing.clone().acquire_owned() => p.ok(),
         };
-        let Some(permit) = permit else {
+        let Some(preparing) = permit else {
             hand_back(app, std::iter::once(row).chain(rows).collect()).await;
             return false;
         };
         rt.limiter.acquire().await;
-        let (app, rt, content, accepted) =
-            (app.clone(), rt.clone(), content.clone(), accepted.clone());
+        let (app, rt, content, accepted, shutdown) = (
+            app.clone(),
+            rt.clone(),
+            content.clone(),
+            accepted.clone(),
+            shutdown.clone(),
+        );
         tokio::spawn(async move {
-            deliver_one(&app, &rt, &content, digest_id, row, accepted).await;
-            drop(permit);
+            let one = One {
+                app: &app,
+                rt: &rt,
+                content: &content,
+                digest_id,
+                row,
+            };
+            one.deliver(preparing, accepted, &shutdown).await;
         });
     }
     true
 }
 
-/// Sends one claimed row and records the outcome; returns once the outcome is in the
-/// ledger (the caller's slot is held until then). Its lines carry the digest and the
-/// ledger row (never the address).
-#[tracing::instrument(name = "delivery", skip_all, fields(digest = digest_id, delivery = row.id))]
-async fn deliver_one(
-    app: &App,
-    rt: &DeliveryRuntime,
-    content: &Content,
+/// One claimed row on its way out, with what its send needs.
+struct One<'a> {
+    app: &'a App,
+    rt: &'a DeliveryRuntime,
+    content: &'a Content,
     digest_id: i64,
     row: ClaimedDelivery,
-    accepted: mpsc::UnboundedSender<Accepted>,
-) {
-    match send_one(app, content, digest_id, &row).await {
-        Ok(()) => {
-            let (done, recorded) = oneshot::channel();
-            if accepted.send((row.id, done)).is_ok() {
-                let _ = recorded.await;
-            }
-            rt.tally.sent.fetch_add(1, Ordering::Relaxed);
-        }
-        Err((kind, error)) => {
-            if let Err(e) = record_failure(app, rt, kind, &row, error).await {
-                // The row stays `sending` under our name; its lease brings it back.
-                tracing::warn!(error = %e, "cannot record a failed delivery");
-            }
-        }
-    }
 }
 
-/// Builds and sends one message; on failure, what kind of failure and the error.
-async fn send_one(
-    app: &App,
-    content: &Content,
-    digest_id: i64,
-    row: &ClaimedDelivery,
-) -> Result<(), (&'static str, SendError)> {
-    let to = EmailAddress::parse(&row.email).map_err(|e| {
-        (
-            "invalid address",
-            SendError::Permanent(format!("invalid address: {e}")),
-        )
-    })?;
-    let (subject, copy) = content.copy_for(row.subscriber_id, row.name.as_deref());
-    let email = EncodedEmail {
-        head: Head {
-            to,
-            to_name: row.name.clone(),
-            subject: subject.to_owned(),
-            // The body's own unsubscribe link, not a second signature.
-            unsubscribe: Some(content.links().list_unsubscribe(copy.links.unsubscribe)),
-        },
-        html_qp: copy.html_qp,
-        text_qp: copy.text_qp,
-    };
-    // The envelope sender names this delivery, so a later bounce finds its row.
-    let bounce_ref = crate::bounces::BounceRef::Delivery {
-        digest_id,
-        subscriber_id: row.subscriber_id,
-    };
-    let return_path = crate::bounces::return_path(app, bounce_ref);
-    let message = email
-        .into_message(&app.identity, return_path.as_ref())
-        .map_err(|e| ("unbuildable", SendError::Permanent(e.to_string())))?;
-    app.mailer.send(message).await.map_err(|e| ("refused", e))
+impl One<'_> {
+    /// Prepares the message (holding `preparing`), then takes an in-flight slot, sends it
+    /// and records the outcome; the slot is held until the outcome is in the ledger. On
+    /// shutdown before a slot is free the row is handed back, never started. Its lines
+    /// carry the digest and the ledger row (never the address).
+    #[tracing::instrument(name = "delivery", skip_all, fields(digest = self.digest_id, delivery = self.row.id))]
+    async fn deliver(
+        self,
+        preparing: tokio::sync::OwnedSemaphorePermit,
+        accepted: mpsc::UnboundedSender<Accepted>,
+        shutdown: &Shutdown,
+    ) {
+        let prepared = match self.prepare().await {
+            Ok(p) => p,
+            Err((kind, error)) => {
+                drop(preparing);
+                return self.record_failure(kind, error).await;
+            }
+        };
+        let slot = tokio::select! {
+            biased;
+            _ = shutdown.clone().wait() => None,
+            s = self.rt.in_flight.clone().acquire_owned() => s.ok(),
+        };
+        let Some(slot) = slot else {
+            hand_back(self.app, vec![self.row]).await;
+            return drop(preparing);
+        };
+        drop(preparing);
+        match self.app.mailer.deliver(&prepared).await {
+            Ok(()) => {
+                let (done, recorded) = oneshot::channel();
+                if accepted.send((self.row.id, done)).is_ok() {
+                    let _ = recorded.await;
+                }
+                self.rt.tally.sent.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(error) => self.record_failure("refused", error).await,
+        }
+        drop(slot);
+    }
+
+    /// Builds, formats and (with DKIM) signs the message; on failure, what kind of
+    /// failure and the error.
+    async fn prepare(&self) -> Result<Prepared, (&'static str, SendError)> {
+        let (app, content, row) = (self.app, self.content, &self.row);
+        let to = EmailAddress::parse(&row.email).map_err(|e| {
+            (
+                "invalid address",
+                SendError::Permanent(format!("invalid address: {e}")),
+            )
+        })?;
+        let (subject, copy) = content.copy_for(row.subscriber_id, row.name.as_deref());
+        let email = EncodedEmail {
+            head: Head {
+                to,
+                to_name: row.name.clone(),
+                subject: subject.to_owned(),
+                // The body's own unsubscribe link, not a second signature.
+                unsubscribe: Some(content.links().list_unsubscribe(copy.links.unsubscribe)),
+            },
+            html_qp: copy.html_qp,
+            text_qp: copy.text_qp,
+        };
+        // The envelope sender names this delivery, so a later bounce finds its row.
+        let bounce_ref = crate::bounces::BounceRef::Delivery {
+            digest_id: self.digest_id,
+            subscriber_id: row.subscriber_id,
+        };
+        let return_path = crate::bounces::return_path(app, bounce_ref);
+        let message = email
+            .into_message(&app.identity, return_path.as_ref())
+            .map_err(|e| ("unbuildable", SendError::Permanent(e.to_string())))?;
+        app.mailer
+            .prepare(message)
+            .await
+            .map_err(|e| ("unsigned", e))
+    }
+
+    async fn record_failure(&self, kind: &'static str, error: SendError) {
+        if let Err(e) = record_failure(self.app, self.rt, kind, &self.row, error).await {
+            // The row stays `sending` under our name; its lease brings it back.
+            tracing::warn!(error = %e, "cannot record a failed delivery");
+        }
+    }
 }
 
 /// Commits acceptances in groups: whatever arrived while the previous statement ran

@@ -44,6 +44,12 @@ enum Transport {
     Outbox(Outbox),
 }
 
+/// A message ready for the wire: its envelope and its final (signed) bytes.
+pub struct Prepared {
+    envelope: lettre::address::Envelope,
+    bytes: Vec<u8>,
+}
+
 /// Why a message was not accepted, sorted by what the sender should do next.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SendError {
@@ -103,11 +109,18 @@ impl Mailer {
         }
     }
 
-    /// Sends one message. With DKIM configured it is formatted first and those very bytes
-    /// are signed and sent, so nothing can change a header after signing; a message that
-    /// cannot be signed is not sent.
+    /// Sends one message: [`Mailer::prepare`] then [`Mailer::deliver`].
     pub async fn send(&self, message: Message) -> Result<(), SendError> {
-        let started = Instant::now();
+        let prepared = self.prepare(message).await?;
+        self.deliver(&prepared).await
+    }
+
+    /// Formats a message into the bytes that go on the wire and, with DKIM configured,
+    /// signs those very bytes, so nothing can change a header after signing; a message
+    /// that cannot be signed is not sent. Nothing touches the network: a sender does
+    /// this before it takes one of its in-flight slots, so that formatting and signing
+    /// the next messages overlaps with the ones on the wire.
+    pub async fn prepare(&self, message: Message) -> Result<Prepared, SendError> {
         let envelope = message.envelope().clone();
         let mut bytes = message.formatted();
         drop(message);
@@ -117,14 +130,20 @@ impl Mailer {
                 .await
                 .map_err(SendError::Transient)?;
         }
+        Ok(Prepared { envelope, bytes })
+    }
+
+    /// Hands a prepared message to the SMTP server (or writes it to the outbox).
+    pub async fn deliver(&self, prepared: &Prepared) -> Result<(), SendError> {
+        let started = Instant::now();
         let result = match &self.transport {
             Transport::Smtp(smtp) => smtp
-                .send(&envelope, &bytes)
+                .send(&prepared.envelope, &prepared.bytes)
                 .await
                 .map(|_| ())
                 .map_err(classify_pool),
             Transport::Outbox(outbox) => outbox
-                .write(&bytes)
+                .write(&prepared.bytes)
                 .await
                 .map(|_| ())
                 .map_err(|e| SendError::Transient(e.to_string())),
@@ -151,7 +170,7 @@ impl Mailer {
 }
 
 fn send_seconds() -> metrics::Histogram {
-    metrics::histogram!("breakfast_mail_send_seconds")
+    metrics::histogram!(crate::ops::metric_names::MAIL_SEND_SECONDS)
 }
 
 fn classify_pool(e: pool::PoolError) -> SendError {
