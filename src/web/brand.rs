@@ -1,6 +1,7 @@
 //! `/brand/logo/{id}-{hash}`: an uploaded logo, served with the type found in its bytes
-//! when it was uploaded, `nosniff`, and a policy that lets it run nothing; and the
-//! middleware that keeps this process's copy of the look fresh.
+//! when it was uploaded, `nosniff`, and a policy that lets it run nothing; the site's
+//! icon in the accent colour; and the middleware that keeps this process's copy of the
+//! look fresh.
 
 use axum::{
     Router,
@@ -14,7 +15,11 @@ use axum::{
 use crate::app::App;
 
 pub fn routes() -> Router<App> {
-    Router::new().route("/brand/logo/{key}", get(logo))
+    Router::new()
+        .route("/brand/logo/{key}", get(logo))
+        // Browsers ask for /favicon.ico whatever the page links; both get the SVG.
+        .route("/favicon.svg", get(favicon))
+        .route("/favicon.ico", get(favicon))
 }
 
 /// Before a request is handled, reloads the look if this process's copy is older than
@@ -22,6 +27,30 @@ pub fn routes() -> Router<App> {
 pub async fn keep_fresh(State(app): State<App>, request: Request, next: Next) -> Response {
     app.look.fresh(&app).await;
     next.run(request).await
+}
+
+/// The icon in the current accent; cached for an hour, so a new accent shows soon.
+async fn favicon(State(app): State<App>) -> Response {
+    let svg = app.look.current().brand.favicon_svg();
+    let mut response = svg.into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("image/svg+xml"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; sandbox"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    response
 }
 
 async fn logo(State(app): State<App>, Path(key): Path<String>) -> Response {

@@ -74,6 +74,24 @@ impl Brand {
         )
     }
 
+    /// The site's icon, as SVG: a disc in the accent (the dark scheme's accent where the
+    /// browser is dark), so tabs and bookmarks carry the publication's colour. Served
+    /// at `/favicon.svg` and `/favicon.ico`; every page links it.
+    pub fn favicon_svg(&self) -> String {
+        let light = safe_colour(&self.accent, DEFAULT_ACCENT);
+        let dark = safe_colour(&self.accent_dark, DEFAULT_ACCENT_DARK);
+        let style = format!(
+            "circle{{fill:{light}}}@media (prefers-color-scheme:dark){{circle{{fill:{dark}}}}}"
+        );
+        html! {
+            svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32" {
+                style { (style) }
+                circle cx="16" cy="16" r="15" {}
+            }
+        }
+        .into_string()
+    }
+
     /// The masthead's mark: the logo (with its alt text standing for the name) or the
     /// publication's name in type.
     pub fn masthead(&self, publication: &str) -> Markup {

@@ -71,6 +71,7 @@ fn head(meta: &PageMeta, extra: Markup) -> Markup {
             }
             meta name="referrer" content="same-origin";
             title { (title) }
+            link rel="icon" href="/favicon.svg" type="image/svg+xml";
             style { (PreEscaped(SITE_CSS)) (PreEscaped(meta.brand.page_css())) }
             (extra)
         }

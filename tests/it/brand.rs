@@ -134,6 +134,19 @@ async fn look_is_checked_saved_and_shown(backend: Backend) {
     assert!(!home.contains("--accent:#b3001b"));
     let (_, archive) = get(&t, "/archive").await;
     assert!(archive.contains("--accent:#0b3d91;"));
+    // The site's icon follows the accent, at the address pages link and browsers guess.
+    assert!(home.contains(r#"<link rel="icon" href="/favicon.svg" type="image/svg+xml">"#));
+    for path in ["/favicon.svg", "/favicon.ico"] {
+        let r = t.http.get(t.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(r.headers()[header::CONTENT_TYPE], "image/svg+xml");
+        let svg = r.text().await.unwrap();
+        assert!(
+            svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""),
+            "{svg}"
+        );
+        assert!(svg.contains("fill:#0b3d91"), "{svg}");
+    }
 
     // An uploaded logo: SVG and non-images refused by content, a PNG kept and served.
     let (status, body, _) = upload(&mut b, &csrf, b"<svg onload=alert(1)></svg>", "Red").await;
