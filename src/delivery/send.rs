@@ -475,8 +475,9 @@ impl One<'_> {
         let prepared = match self.prepare().await {
             Ok(p) => p,
             Err((kind, error)) => {
-                drop(preparing);
-                return self.record_failure(kind, error).await;
+                // Still holding `preparing`, so a stop waits for this record too.
+                self.record_failure(kind, error).await;
+                return drop(preparing);
             }
         };
         let slot = tokio::select! {
