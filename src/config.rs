@@ -131,6 +131,10 @@ pub struct MailConfig {
     pub concurrency: usize,
     pub rate_limit_per_second: u32,
     pub timeout_secs: u64,
+    /// PEM certificates trusted for the SMTP relay besides the public roots (a relay
+    /// with a private CA); empty: the public roots only.
+    #[serde(default)]
+    pub smtp_ca_file: String,
     /// DKIM keys, `[[mail.dkim]]`; every key listed signs every message.
     #[serde(default)]
     pub dkim: Vec<DkimKeyConfig>,

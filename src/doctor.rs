@@ -17,7 +17,7 @@ use mail_auth::hickory_resolver::{
 
 use crate::{
     config::Config,
-    mail::{MailIdentity, SmtpSettings, TlsMode, dkim, parse_smtp_url},
+    mail::{Connector, MailIdentity, SmtpSettings, TlsMode, dkim, parse_smtp_url},
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -490,7 +490,6 @@ fn no_mx(name: String, domain: &str) -> Check {
 
 /// Whether the relay answers EHLO and offers STARTTLS.
 async fn smtp_relay(config: &Config) -> Check {
-    use lettre::transport::smtp::{client::AsyncSmtpConnection, extension::ClientId};
     if config.smtp_url.is_empty() {
         return Check::warning(
             "smtp",
@@ -503,23 +502,20 @@ async fn smtp_relay(config: &Config) -> Check {
         Err(e) => return Check::problem("smtp", e.to_string(), "fix smtp_url"),
     };
     let name = format!("smtp {}:{}", settings.host, settings.port);
-    let tls = if settings.tls == TlsMode::Implicit {
-        match lettre::transport::smtp::client::TlsParameters::new(settings.host.clone()) {
-            Ok(t) => Some(t),
-            Err(e) => return Check::problem(name, format!("TLS set-up: {e}"), "fix smtp_url"),
-        }
-    } else {
-        None
+    // Said EHLO in clear (or over TLS for smtps), without upgrading or signing in: the
+    // question is what the relay offers before anything is secured.
+    let plain = SmtpSettings {
+        tls: match settings.tls {
+            TlsMode::Implicit => TlsMode::Implicit,
+            _ => TlsMode::None,
+        },
+        ..settings.clone()
     };
-    let hello = ClientId::default();
-    let connect = AsyncSmtpConnection::connect_tokio1(
-        (settings.host.as_str(), settings.port),
-        Some(Duration::from_secs(10)),
-        &hello,
-        tls,
-        None,
-    );
-    let mut conn = match tokio::time::timeout(Duration::from_secs(15), connect).await {
+    let connector = match Connector::new(&plain, &config.mail.smtp_ca_file) {
+        Ok(c) => c,
+        Err(e) => return Check::problem(name, format!("TLS set-up: {e}"), "fix smtp_url"),
+    };
+    let conn = match tokio::time::timeout(Duration::from_secs(15), connector.hello()).await {
         Ok(Ok(c)) => c,
         Ok(Err(e)) => {
             return Check::problem(
@@ -539,8 +535,8 @@ async fn smtp_relay(config: &Config) -> Check {
             );
         }
     };
-    let starttls = conn.can_starttls();
-    let _ = conn.quit().await;
+    let starttls = conn.extensions().starttls;
+    conn.quit().await;
     match (settings.tls, starttls) {
         (TlsMode::Implicit, _) => Check::ok(name, "answers EHLO over TLS (smtps)"),
         (_, true) => Check::ok(name, "answers EHLO and offers STARTTLS"),

@@ -28,6 +28,7 @@ pub mod store;
 pub mod subscribers;
 pub mod tasks;
 pub mod telemetry;
+pub mod tls;
 pub mod web;
 
 pub use app::App;

@@ -216,38 +216,13 @@ async fn tls_connect(
     host: &str,
     tcp: TcpStream,
 ) -> anyhow::Result<tokio_rustls::client::TlsStream<TcpStream>> {
-    let config = rustls::ClientConfig::builder()
-        .with_root_certificates(trust_roots(&app.config.bounces.imap_ca_file)?)
-        .with_no_client_auth();
-    let name = rustls::pki_types::ServerName::try_from(host.to_string())
-        .map_err(|e| anyhow::anyhow!("IMAP host {host:?} is not a valid TLS name: {e}"))?;
-    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+    let config =
+        crate::tls::client_config(&app.config.bounces.imap_ca_file, "bounces.imap_ca_file")?;
+    let name = crate::tls::server_name(host, "IMAP")?;
+    tokio_rustls::TlsConnector::from(config)
         .connect(name, tcp)
         .await
         .map_err(|e| anyhow::anyhow!("TLS with the IMAP server failed: {e}"))
-}
-
-/// The public web roots, plus the certificates in `ca_file` (PEM) when set: for a mail
-/// server with a private CA. Never a switch that turns verification off.
-fn trust_roots(ca_file: &str) -> anyhow::Result<rustls::RootCertStore> {
-    use rustls::pki_types::{CertificateDer, pem::PemObject};
-    let mut roots =
-        rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    if ca_file.trim().is_empty() {
-        return Ok(roots);
-    }
-    let certs = CertificateDer::pem_file_iter(ca_file.trim())
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| anyhow::anyhow!("cannot read bounces.imap_ca_file {ca_file}: {e}"))?;
-    if certs.is_empty() {
-        anyhow::bail!("bounces.imap_ca_file {ca_file} holds no certificate");
-    }
-    for cert in certs {
-        roots
-            .add(cert)
-            .map_err(|e| anyhow::anyhow!("bounces.imap_ca_file {ca_file}: {e}"))?;
-    }
-    Ok(roots)
 }
 
 async fn work<T>(

@@ -1,8 +1,8 @@
 //! Getting a message to a mail server, or into the outbox folder.
 //!
-//! Two transports behind one type: SMTP through our own pool of lettre connections
-//! ([`pool`], with Nagle's algorithm off, using the settings parsed in [`smtp`]; the
-//! dependency runs one way), and a file
+//! Two transports behind one type: SMTP through our own pool ([`pool`]) of our own
+//! pipelining client sessions ([`session`]), with the settings parsed in [`smtp`] (the
+//! dependencies run one way: pool → session → smtp), and a file
 //! outbox that writes one `.eml` per message — the embedded default, so that a new
 //! installation shows real emails without a mail server.
 
@@ -11,6 +11,7 @@ pub mod dkim;
 mod outbox;
 mod pool;
 pub mod qp;
+mod session;
 mod smtp;
 
 use std::time::{Duration, Instant};
@@ -24,6 +25,7 @@ pub use compose::{
     OutgoingEmail, ReturnPath, Unsubscribe,
 };
 pub use outbox::Outbox;
+pub use session::Connector;
 pub use smtp::{SmtpSettings, TlsMode, parse_smtp_url};
 
 use crate::config::Config;
@@ -173,27 +175,20 @@ fn send_seconds() -> metrics::Histogram {
     metrics::histogram!(crate::ops::metric_names::MAIL_SEND_SECONDS)
 }
 
+/// Sorts what the pool reports into "try again" and "give up", keeping the server's words
+/// but not the recipient's address, which servers often quote and which must not reach
+/// logs. Only a refusal of this message (its MAIL, RCPT, DATA or content, with a 5xx) is
+/// permanent: a relay that refuses the greeting, TLS or the password refuses everyone, and
+/// that must not count against the recipient.
 fn classify_pool(e: pool::PoolError) -> SendError {
-    match e {
-        pool::PoolError::Smtp(e) => classify(e),
-        pool::PoolError::Network(e) => {
-            SendError::Transient(format!("cannot reach the SMTP server: {e}"))
-        }
-        pool::PoolError::Timeout => {
-            SendError::Transient("the SMTP server did not answer in time".into())
-        }
-    }
-}
-
-/// Sorts lettre's errors into "try again" and "give up", keeping the server's words but
-/// not the recipient's address, which servers often quote and which must not reach logs.
-fn classify(e: lettre::transport::smtp::Error) -> SendError {
-    let text = match e.status() {
-        Some(code) => format!("{code} {e}"),
-        None => e.to_string(),
-    };
-    let text = crate::ops::redact_addresses(&text);
-    if e.is_permanent() {
+    use session::SessionError;
+    let permanent = matches!(
+        &e,
+        pool::PoolError::Session(SessionError::Refused { step, reply })
+            if step.is_about_the_message() && reply.is_permanent()
+    );
+    let text = crate::ops::redact_addresses(&e.to_string());
+    if permanent {
         SendError::Permanent(text)
     } else {
         SendError::Transient(text)

@@ -18,7 +18,10 @@ use breakfast::{
 use hmac::{KeyInit, Mac};
 
 use crate::{
-    kit::{Backend, Mail, SmtpBehaviour, SmtpServer, TestApp, TestDb, free_port},
+    kit::{
+        Backend, Mail, SmtpBehaviour, SmtpServer, TestApp, TestDb, free_port,
+        tls::{make_certificates, openssl},
+    },
     on_both_databases,
 };
 
@@ -626,74 +629,6 @@ impl Dovecot {
     }
 }
 
-/// A CA (ca.pem) and a server certificate for IP 127.0.0.1 signed by it, in `dir`.
-fn make_certificates(dir: &Path) {
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    let mut ca = vec!["req", "-x509"];
-    ca.extend(ec);
-    ca.extend([
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=Breakfast test CA",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign",
-    ]);
-    openssl(dir, &ca);
-    let mut csr = vec!["req"];
-    csr.extend(ec);
-    csr.extend([
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=127.0.0.1",
-    ]);
-    openssl(dir, &csr);
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "ext.cnf",
-        ],
-    );
-    // Readable by the login processes when the test runs as root.
-    let _ = Command::new("chmod")
-        .args(["644", &dir.join("server.key").display().to_string()])
-        .status();
-}
-
 impl Drop for Dovecot {
     /// SIGTERM, so that the master also stops the processes it started.
     fn drop(&mut self) {
@@ -932,19 +867,6 @@ fn hmac_hex(key: &str, data: &[u8]) -> String {
 
 fn now_secs() -> i64 {
     chrono::Utc::now().timestamp()
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl runs");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// Signs `data` with the PEM key in `dir/key` (SHA-256; RSA PKCS#1 v1.5 or ECDSA DER).

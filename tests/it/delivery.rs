@@ -185,8 +185,42 @@ async fn a_temporary_failure_is_retried_then_delivered(backend: Backend) {
 on_both_databases!(a_temporary_failure_is_retried_then_delivered);
 
 async fn a_permanent_refusal_fails_the_delivery_and_bounces(backend: Backend) {
+    permanent_refusal(backend, false).await
+}
+on_both_databases!(a_permanent_refusal_fails_the_delivery_and_bounces);
+
+/// With PIPELINING the refusal arrives among MAIL's and DATA's replies, in one read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipelined_permanent_refusal_fails_the_delivery_and_bounces() {
+    permanent_refusal(Backend::Sqlite, true).await
+}
+
+/// Through a server that offers PIPELINING: the temporary refusals and the connection
+/// dropped mid-DATA of the tests above, each reader still getting the digest once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipelining_server_gets_each_message_once_despite_failures() {
+    for behaviour in [
+        SmtpBehaviour {
+            tempfail: 1,
+            ..Default::default()
+        },
+        SmtpBehaviour {
+            disconnect: 2,
+            ..Default::default()
+        },
+    ] {
+        let behaviour = SmtpBehaviour {
+            pipelining: true,
+            ..behaviour
+        };
+        delivered_once_despite(Backend::Sqlite, behaviour, 4).await;
+    }
+}
+
+async fn permanent_refusal(backend: Backend, pipelining: bool) {
     let Some(smtp) = SmtpServer::start(SmtpBehaviour {
         reject: Some("^nobody@".into()),
+        pipelining,
         ..Default::default()
     })
     .await
@@ -214,7 +248,6 @@ async fn a_permanent_refusal_fails_the_delivery_and_bounces(backend: Backend) {
     );
     t.stop().await;
 }
-on_both_databases!(a_permanent_refusal_fails_the_delivery_and_bounces);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unsubscribe_after_fan_out_wins() {

@@ -22,5 +22,6 @@ mod local_time;
 mod ops;
 mod schedule;
 mod security;
+mod smtp;
 mod store;
 mod subscribers;

@@ -6,10 +6,15 @@ to --dir as <n>.eml with X-Envelope-To and X-Envelope-From headers. Behaviours f
   --tempfail N        answer 451 to the first N RCPT TO attempts of each address
   --delay-ms MS       wait before answering DATA (a slow server)
   --disconnect N      close the connection instead of answering the first N DATA commands
+  --pipelining        advertise PIPELINING (RFC 2920) in the EHLO answer
+  --tls-cert/--tls-key PEM files: offer STARTTLS with this certificate
+  --implicit-tls      with the certificate: TLS from the first byte instead of STARTTLS
+  --auth USER:PASS    require AUTH (PLAIN or LOGIN, over TLS) with these credentials
 Prints "READY <port>" on stdout when listening.
 """
-import argparse, asyncio, os, re, signal, sys, threading, time
+import argparse, asyncio, os, re, signal, ssl, sys, threading, time
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 class Handler:
@@ -57,6 +62,22 @@ class Handler:
         return "250 2.0.0 queued"
 
 
+class PipeliningHandler(Handler):
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        return responses[:-1] + ["250-PIPELINING"] + responses[-1:]
+
+
+def authenticator(expected):
+    user, password = expected.split(":", 1)
+
+    def check(server, session, envelope, mechanism, auth_data):
+        ok = (isinstance(auth_data, LoginPassword)
+              and auth_data.login == user.encode() and auth_data.password == password.encode())
+        return AuthResult(success=ok, handled=False)
+    return check
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--port", type=int, required=True)
@@ -65,10 +86,26 @@ def main():
     p.add_argument("--tempfail", type=int, default=0)
     p.add_argument("--delay-ms", type=int, default=0)
     p.add_argument("--disconnect", type=int, default=0)
+    p.add_argument("--pipelining", action="store_true")
+    p.add_argument("--tls-cert", default="")
+    p.add_argument("--tls-key", default="")
+    p.add_argument("--implicit-tls", action="store_true")
+    p.add_argument("--auth", default="")
     args = p.parse_args()
     os.makedirs(args.dir, exist_ok=True)
-    controller = Controller(Handler(args), hostname="127.0.0.1", port=args.port,
-                            data_size_limit=50 * 1024 * 1024)
+    options = {}
+    if args.tls_cert:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        options["ssl_context" if args.implicit_tls else "tls_context"] = context
+    if args.auth:
+        options["authenticator"] = authenticator(args.auth)
+        options["auth_required"] = True
+        # Implicit TLS is TLS too, though aiosmtpd only counts STARTTLS as such.
+        options["auth_require_tls"] = not args.implicit_tls
+    handler = (PipeliningHandler if args.pipelining else Handler)(args)
+    controller = Controller(handler, hostname="127.0.0.1", port=args.port,
+                            data_size_limit=50 * 1024 * 1024, **options)
     controller.start()
     print("READY %d" % args.port, flush=True)
     stop = threading.Event()

@@ -55,6 +55,14 @@ pub struct SmtpBehaviour {
     pub delay_ms: u64,
     /// The first this-many messages have their connection closed during DATA.
     pub disconnect: u32,
+    /// Advertise PIPELINING (RFC 2920) after EHLO.
+    pub pipelining: bool,
+    /// A folder holding `server.pem` and `server.key` (see [`super::tls`]): offer STARTTLS.
+    pub tls_dir: Option<PathBuf>,
+    /// With `tls_dir`: TLS from the first byte instead of STARTTLS.
+    pub implicit_tls: bool,
+    /// `user:password`: AUTH is required, with these credentials.
+    pub auth: Option<String>,
 }
 
 impl SmtpServer {
@@ -84,6 +92,19 @@ impl SmtpServer {
             .stderr(Stdio::null());
         if let Some(r) = &behaviour.reject {
             cmd.arg("--reject").arg(r);
+        }
+        if behaviour.pipelining {
+            cmd.arg("--pipelining");
+        }
+        if let Some(dir) = &behaviour.tls_dir {
+            cmd.arg("--tls-cert").arg(dir.join("server.pem"));
+            cmd.arg("--tls-key").arg(dir.join("server.key"));
+            if behaviour.implicit_tls {
+                cmd.arg("--implicit-tls");
+            }
+        }
+        if let Some(auth) = &behaviour.auth {
+            cmd.arg("--auth").arg(auth);
         }
         let mut child = match cmd.spawn() {
             Ok(c) => c,

@@ -1,7 +1,8 @@
 //! The test kit: every helper the integration tests share, in one place. `db` makes a
 //! fresh database, `app` starts the service on it (a builder, typed requests, jobs run
 //! on demand), `mail` the SMTP server and the messages, `cli` the binary as a command,
-//! `browser` a signed-in admin, `content` what a test needs in the database.
+//! `browser` a signed-in admin, `content` what a test needs in the database, `tls` a
+//! private CA and a certificate for 127.0.0.1.
 
 #![allow(dead_code)]
 
@@ -11,6 +12,7 @@ pub mod cli;
 pub mod content;
 pub mod db;
 pub mod mail;
+pub mod tls;
 
 pub use app::{TEST_METRICS_TOKEN, TestApp, test_config};
 pub use browser::{Browser, FilePart, PASSWORD, Page, add_user};
