@@ -371,16 +371,7 @@ impl<S: Io> Session<S> {
 
     /// Whether the server still answers (NOOP).
     pub async fn noop(&mut self) -> bool {
-        let ok = async {
-            self.write(b"NOOP\r\n").await?;
-            self.expect(Step::Hello, 2).await
-        }
-        .await
-        .is_ok();
-        if !ok {
-            self.broken = true;
-        }
-        ok
+        self.simple(b"NOOP\r\n").await
     }
 
     /// Says goodbye without waiting for the answer: the connection closes either way.
@@ -511,15 +502,22 @@ impl<S: Io> Session<S> {
     /// RSET after a refused transaction, so the next message starts clean; a server that
     /// does not take it leaves the session broken.
     async fn reset(&mut self) {
+        self.simple(b"RSET\r\n").await;
+    }
+
+    /// A command without arguments that must get a 2xx; any other outcome leaves the
+    /// session broken.
+    async fn simple(&mut self, command: &[u8]) -> bool {
         let ok = async {
-            self.write(b"RSET\r\n").await?;
-            self.expect(Step::Mail, 2).await
+            self.write(command).await?;
+            self.expect(Step::Hello, 2).await
         }
         .await
         .is_ok();
         if !ok {
             self.broken = true;
         }
+        ok
     }
 
     async fn write(&mut self, bytes: &[u8]) -> Result<(), SessionError> {
