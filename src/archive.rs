@@ -14,7 +14,8 @@ use templates::{
 
 use crate::{
     app::App,
-    digest::compose::{EditorNote, UNSECTIONED, archive_path, archive_path_of},
+    digest::compose::{EditorNote, archive_path, archive_path_of, section_of},
+    edition,
     feeds::sanitize::truncate_words,
     schedule::runner,
     store::{
@@ -26,11 +27,6 @@ use crate::{
 
 /// How many issues the feed carries.
 pub const FEED_ENTRIES: i64 = 20;
-
-/// The zone issue dates and article times are told in; the composer uses the same one.
-fn zone(app: &App) -> Tz {
-    app.config.schedule.time_zone.parse().unwrap_or(Tz::UTC)
-}
 
 pub fn long_date(date: NaiveDate) -> String {
     date.format("%A %-d %B %Y").to_string()
@@ -44,8 +40,9 @@ fn local_date(tz: Tz, ms: i64) -> NaiveDate {
 }
 
 /// An article as the issue showed it: the same fields the email shows.
-fn article_view(app: &App, a: &Article, with_section: bool, format: &str) -> ArticleView {
-    let tz = zone(app);
+/// Times are told in `tz`, the publication's zone ([`edition::zone`], as the composer
+/// tells them); the section is [`section_of`], the email's one rule.
+fn article_view(app: &App, tz: Tz, a: &Article, with_section: bool, format: &str) -> ArticleView {
     ArticleView {
         title: a.title.clone(),
         url: a.link.clone().unwrap_or_default(),
@@ -58,7 +55,7 @@ fn article_view(app: &App, a: &Article, with_section: bool, format: &str) -> Art
                 .to_string(),
         ),
         summary_text: truncate_words(&a.summary_text, app.config.digest.summary_chars.max(1)),
-        section: with_section.then(|| a.section.clone()).flatten(),
+        section: with_section.then(|| section_of(a, &app.config.digest)),
         image_url: a.image_url.clone(),
         image_alt: a.title.clone(),
         compact: false,
@@ -95,13 +92,13 @@ async fn stories(app: &App, digest: &Digest) -> StoreResult<Stories> {
         .filter(|p| p.pinned && !p.dropped)
         .map(|p| p.article_id)
         .collect();
-    let tz = zone(app);
+    let tz = edition::zone(app).await;
     let issue = digest.issue_date;
     let mut rest: Vec<&Article> = Vec::new();
     let mut pinned = Vec::new();
     for a in &ordered {
         if pinned_ids.contains(&a.id) && rest.is_empty() {
-            pinned.push(article_view(app, a, true, "%-d %B"));
+            pinned.push(article_view(app, tz, a, true, "%-d %B"));
         } else {
             rest.push(a);
         }
@@ -112,18 +109,15 @@ async fn stories(app: &App, digest: &Digest) -> StoreResult<Stories> {
     {
         let d = local_date(tz, last.published_at);
         if d.year() < issue.year() && d.month() == issue.month() && d.day() == issue.day() {
-            on_this_day = Some(article_view(app, last, false, "%-d %B %Y"));
+            on_this_day = Some(article_view(app, tz, last, false, "%-d %B %Y"));
             rest.pop();
         }
     }
     let mut sections: Vec<SectionView> = Vec::new();
     for a in rest {
-        let name = a
-            .section
-            .clone()
-            .filter(|s| !s.trim().is_empty())
-            .unwrap_or_else(|| UNSECTIONED.to_owned());
-        let view = article_view(app, a, false, "%-d %B");
+        // The composer grouped the issue by this rule; regrouping by it gives its sections.
+        let name = section_of(a, &app.config.digest);
+        let view = article_view(app, tz, a, false, "%-d %B");
         match sections.last_mut() {
             Some(s) if s.name == name => s.articles.push(view),
             _ => sections.push(SectionView {

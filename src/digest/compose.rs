@@ -17,7 +17,7 @@ use crate::{
     config::DigestConfig,
     feeds::sanitize::{clean_html, truncate_words},
     store::{
-        articles::Article,
+        articles::{Article, ArticleWindow},
         curation::{Announcement, ArticleOverride},
         digests::{ComposedDigest, Digest, DigestPick, EditionKind},
     },
@@ -36,6 +36,9 @@ const PREHEADER_CHARS: usize = 140;
 pub struct Selection {
     pub pinned: Vec<Article>,
     pub sections: Vec<(String, Vec<Article>)>,
+    /// Articles of the window left out because the issue was full
+    /// (`digest.max_articles`); see [`select`].
+    pub left_out: usize,
 }
 
 impl Selection {
@@ -78,11 +81,10 @@ pub async fn compose(app: &App, digest: &Digest, zone: Tz) -> anyhow::Result<Com
     let picks = app.store.digest_picks(digest.id).await?;
     // Another process may have saved a new look; the render below reads the cache.
     app.look.fresh(app).await;
-    let since = window_start(app, digest, now).await?;
-    let backfill_ms = i64::from(app.config.digest.lookback_hours) * 3_600_000;
+    let window = window(app, digest, now).await?;
     let mut candidates = app
         .store
-        .articles_first_seen_between(since, now, backfill_ms, MAX_CANDIDATES)
+        .articles_in_window(&window, MAX_CANDIDATES)
         .await?;
     // The editor's pinned articles, and those added to this issue by URL, are in
     // whatever their date.
@@ -96,7 +98,34 @@ pub async fn compose(app: &App, digest: &Digest, zone: Tz) -> anyhow::Result<Com
         .filter(|id| !have.contains(id))
         .collect();
     candidates.extend(app.store.articles_by_ids(&pinned_elsewhere).await?);
-    let mut selection = select(candidates, &picks, &app.config.digest);
+    let per_section =
+        (digest.kind == EditionKind::Weekly).then(|| app.config.digest.weekly_per_section.max(1));
+    if digest.kind == EditionKind::Weekly {
+        // What an editor dropped from the week's dailies stays out of the round-up too
+        // (unless they pinned it here).
+        let ids: Vec<i64> = candidates.iter().map(|a| a.id).collect();
+        let dropped: HashSet<i64> = app
+            .store
+            .articles_dropped_from(&[EditionKind::Daily, EditionKind::Special], &ids)
+            .await?
+            .into_iter()
+            .collect();
+        let pinned_here: HashSet<i64> = picks
+            .iter()
+            .filter(|p| p.pinned && !p.dropped)
+            .map(|p| p.article_id)
+            .collect();
+        candidates.retain(|a| !dropped.contains(&a.id) || pinned_here.contains(&a.id));
+    }
+    let mut selection = select(candidates, &picks, &app.config.digest, per_section);
+    if selection.left_out > 0 {
+        tracing::warn!(
+            digest_id = digest.id,
+            left_out = selection.left_out,
+            max_articles = app.config.digest.max_articles,
+            "more articles came in than digest.max_articles: the oldest are in no issue"
+        );
+    }
     apply_overrides(
         &mut selection,
         &app.store.article_overrides(digest.id).await?,
@@ -106,12 +135,6 @@ pub async fn compose(app: &App, digest: &Digest, zone: Tz) -> anyhow::Result<Com
         .announcement(digest.id)
         .await?
         .and_then(|a| announcement_view(&a, app));
-    if digest.kind == EditionKind::Weekly {
-        let best = app.config.digest.weekly_per_section.max(1);
-        for (_, articles) in &mut selection.sections {
-            articles.truncate(best);
-        }
-    }
     let note = EditorNote::from_markdown(&digest.editor_note, app);
     let on_this_day = if app.config.digest.on_this_day && digest.kind == EditionKind::Daily {
         on_this_day(app, zone, digest.issue_date, &selection).await?
@@ -138,7 +161,7 @@ pub async fn compose(app: &App, digest: &Digest, zone: Tz) -> anyhow::Result<Com
         .collect();
     let stored = app
         .store
-        .save_composed_digest(
+        .save_composition(
             digest.id,
             &ComposedDigest {
                 subject: &rendered.subject,
@@ -149,6 +172,8 @@ pub async fn compose(app: &App, digest: &Digest, zone: Tz) -> anyhow::Result<Com
                 text_template: &rendered.text.to_json(),
                 article_ids: &ids,
             },
+            Some(window.until_id),
+            i64::try_from(selection.left_out).unwrap_or(i64::MAX),
             now,
         )
         .await?;
@@ -200,13 +225,17 @@ fn announcement_view(a: &Announcement, app: &App) -> Option<AnnouncementView> {
     })
 }
 
-/// Where an edition's window starts. The window is keyed on when Breakfast first saw
-/// an article: it starts where the previous edition of the same audience stopped (the
-/// moment its sent composition was made), so an article is in that edition or in this
-/// one, never in neither. Daily and special editions share one chain; the weekly
-/// edition has its own. Before the first edition: `lookback_hours` (a week for the
-/// weekly edition).
-async fn window_start(app: &App, digest: &Digest, now: i64) -> anyhow::Result<i64> {
+/// Which articles an edition takes. The window is keyed on the order in which Breakfast
+/// stored articles (their ids, up to [`crate::store::Store::article_window_mark`], read
+/// when no insert is in flight): it starts after the last article the previous edition of
+/// the same readers could see (its composition that went out) and ends with the last one
+/// stored before this composition, so an article is in that edition or in this one, never
+/// in neither — also when a fetch stamped it before a composition and committed it after.
+/// Daily and special editions share one chain; the weekly edition has its own. Before
+/// the first edition: what was first seen in the last `lookback_hours` (a week for the
+/// weekly edition). After an edition composed before marks were stored: what was first
+/// seen after its composition.
+async fn window(app: &App, digest: &Digest, now: i64) -> anyhow::Result<ArticleWindow> {
     let (kinds, fallback_hours): (&[EditionKind], i64) = match digest.kind {
         EditionKind::Daily | EditionKind::Special => (
             &[EditionKind::Daily, EditionKind::Special],
@@ -214,8 +243,19 @@ async fn window_start(app: &App, digest: &Digest, now: i64) -> anyhow::Result<i6
         ),
         EditionKind::Weekly => (&[EditionKind::Weekly], 7 * 24),
     };
-    let previous = app.store.previous_cutoff(kinds, digest.id).await?;
-    Ok(previous.unwrap_or(now - fallback_hours * 3_600_000))
+    let until_id = app.store.article_window_mark().await?;
+    let (after_id, composed_at) = app.store.previous_window_end(kinds, digest.id).await?;
+    let seen_after = match (after_id, composed_at) {
+        (Some(_), _) => i64::MIN,
+        (None, Some(at)) => at,
+        (None, None) => now - fallback_hours * 3_600_000,
+    };
+    Ok(ArticleWindow {
+        after_id: after_id.unwrap_or(0),
+        until_id,
+        seen_after,
+        backfill_ms: i64::from(app.config.digest.lookback_hours) * 3_600_000,
+    })
 }
 
 /// The section an article is shown under, in the email and in the admin alike: the
@@ -244,8 +284,21 @@ pub fn section_of(a: &Article, config: &DigestConfig) -> String {
 }
 
 /// Pinned first (by position), then the newest of the rest up to the cap, grouped by
-/// section in the configured order. Dropped and unlinkable articles are left out.
-pub fn select(candidates: Vec<Article>, picks: &[DigestPick], config: &DigestConfig) -> Selection {
+/// section in the configured order. Dropped and unlinkable articles are left out. With
+/// `per_section` (the weekly edition's "best N"), each section keeps only its newest N
+/// before the cap applies, so one busy section cannot crowd the others out of the cap.
+///
+/// What the cap leaves out is counted in [`Selection::left_out`] and dropped, not carried
+/// into the next issue: news is perishable, and carrying the overflow would grow a backlog
+/// on every busy day and fill tomorrow's issue with yesterday's stories. So the drop is
+/// made visible instead — logged with its count and shown to the editor in the composer,
+/// who can pin an article or raise `digest.max_articles`.
+pub fn select(
+    candidates: Vec<Article>,
+    picks: &[DigestPick],
+    config: &DigestConfig,
+    per_section: Option<usize>,
+) -> Selection {
     let picks: HashMap<i64, &DigestPick> = picks.iter().map(|p| (p.article_id, p)).collect();
     let mut seen = HashSet::new();
     let mut pinned = Vec::new();
@@ -265,9 +318,20 @@ pub fn select(candidates: Vec<Article>, picks: &[DigestPick], config: &DigestCon
     let newest_first =
         |x: &Article, y: &Article| (y.published_at, y.id).cmp(&(x.published_at, x.id));
     pinned.sort_by(|x, y| by_position(position(x), position(y)).then(newest_first(x, y)));
+    let mut left_out = pinned.len().saturating_sub(config.max_articles);
     pinned.truncate(config.max_articles);
     rest.sort_by(newest_first);
-    rest.truncate(config.max_articles - pinned.len());
+    if let Some(best) = per_section {
+        let mut taken: HashMap<String, usize> = HashMap::new();
+        rest.retain(|a| {
+            let n = taken.entry(section_of(a, config)).or_default();
+            *n += 1;
+            *n <= best
+        });
+    }
+    let room = config.max_articles - pinned.len();
+    left_out += rest.len().saturating_sub(room);
+    rest.truncate(room);
     let mut groups: HashMap<String, Vec<Article>> = HashMap::new();
     for a in rest {
         let name = section_of(&a, config);
@@ -278,7 +342,11 @@ pub fn select(candidates: Vec<Article>, picks: &[DigestPick], config: &DigestCon
     for (_, articles) in &mut sections {
         articles.sort_by(|x, y| by_position(position(x), position(y)).then(newest_first(x, y)));
     }
-    Selection { pinned, sections }
+    Selection {
+        pinned,
+        sections,
+        left_out,
+    }
 }
 
 /// Placed articles before unplaced ones, lower positions first.
@@ -470,7 +538,8 @@ fn render(
         author: a.author.clone(),
         published_label: Some(date_label(tz, a.published_at, label)),
         summary_text: truncate_words(&a.summary_text, summary_chars),
-        section: with_section.then(|| a.section.clone()).flatten(),
+        // The one rule for an article's section (categories, then the feed's).
+        section: with_section.then(|| section_of(a, &app.config.digest)),
         image_url: a.image_url.clone(),
         image_alt: a.title.clone(),
         compact: false,
@@ -679,17 +748,19 @@ mod tests {
             pick(2, true, false, Some(1)),
             pick(6, false, true, None),
         ];
-        let s = select(candidates, &picks, &config(6, &["world", "Britain"]));
+        let s = select(candidates, &picks, &config(6, &["world", "Britain"]), None);
         assert_eq!(ids(&s.pinned), vec![2, 1]);
         let names: Vec<&str> = s.sections.iter().map(|(n, _)| n.as_str()).collect();
         // 6 dropped; cap of 6 keeps the 4 newest others: 5, 4, 3, 7 (8 is oldest).
         assert_eq!(names, vec!["Britain", "Arts", "Culture", UNSECTIONED]);
         assert_eq!(s.articles().count(), 6);
+        assert_eq!(s.left_out, 1, "8, the oldest, had no room");
         assert_eq!(ids(&s.sections[0].1), vec![5]);
         let s = select(
             vec![article(1, Some("A"), 1), article(2, Some("A"), 2)],
             &[],
             &config(10, &[]),
+            None,
         );
         assert_eq!(ids(&s.sections[0].1), vec![2, 1]);
     }
@@ -698,7 +769,7 @@ mod tests {
     fn nothing_selected_is_empty_and_links_are_required() {
         let mut a = article(1, None, 1);
         a.link = None;
-        assert!(select(vec![a], &[], &config(10, &[])).is_empty());
+        assert!(select(vec![a], &[], &config(10, &[]), None).is_empty());
     }
 
     #[test]

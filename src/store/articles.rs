@@ -97,6 +97,15 @@ pub struct NewArticle<'a> {
     pub image_url: Option<&'a str>,
 }
 
+/// Which articles an issue takes: see [`Store::articles_in_window`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArticleWindow {
+    pub after_id: i64,
+    pub until_id: i64,
+    pub seen_after: i64,
+    pub backfill_ms: i64,
+}
+
 /// What an upsert did, so a fetch can report new and edited articles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Upserted {
@@ -189,29 +198,51 @@ impl Store {
         .await
     }
 
-    /// The window of an edition: articles of enabled feeds that Breakfast first saw in
-    /// `(since, until]` (after the previous edition's cutoff, up to this one's), newest first, at most `limit`. An article that was already older
-    /// than `backfill_ms` when first seen (a new feed's back catalogue) is not news and is
-    /// left out. Keyed on first sight, not on the feed's own date, so an article the feed
-    /// back-dates or that is fetched late still lands in the next issue.
-    pub async fn articles_first_seen_between(
+    /// The highest article id stored, read so that every article with an id up to it is
+    /// committed and every article stored later gets a higher one: the end of an issue's
+    /// window. A feed's articles are stamped before they are committed, so a window keyed
+    /// on time would lose an article stamped before a composition's read and committed
+    /// after it (another fetch in flight: the poll, "Fetch now", another process). Ids do
+    /// not have that gap once no insert is in flight: on SQLite the transaction begins
+    /// `IMMEDIATE`, so it waits for the one writer; on PostgreSQL `SHARE` mode waits for
+    /// every transaction that is writing `articles` (an insert takes its id only after it
+    /// holds its lock), and holds new ones back for the one read.
+    pub async fn article_window_mark(&self) -> StoreResult<i64> {
+        let tx = self.begin().await?;
+        if tx.is_postgres() {
+            tx.exec(query("LOCK TABLE articles IN SHARE MODE")).await?;
+        }
+        let mark: Option<i64> = tx.scalar(query("SELECT MAX(id) FROM articles")).await?;
+        tx.commit().await?;
+        Ok(mark.unwrap_or(0))
+    }
+
+    /// The window of an edition: articles of enabled feeds with an id in
+    /// `(window.after_id, window.until_id]` (after what the previous issue of the same
+    /// readers could see, up to this one's [`Store::article_window_mark`]) and first seen
+    /// after `window.seen_after` (the first issue's look-back, or the composition time of
+    /// a previous issue stored before marks existed), newest first, at most `limit`. An
+    /// article that was already older than `window.backfill_ms` when first seen (a new
+    /// feed's back catalogue) is not news and is left out. Keyed on arrival, not on the
+    /// feed's own date, so an article the feed back-dates or that is fetched late still
+    /// lands in the next issue.
+    pub async fn articles_in_window(
         &self,
-        since: i64,
-        until: i64,
-        backfill_ms: i64,
+        window: &ArticleWindow,
         limit: i64,
     ) -> StoreResult<Vec<Article>> {
         let sql = format!(
             "SELECT {ARTICLE_COLUMNS_VIA_FEED} FROM articles a JOIN feeds f ON f.id = a.feed_id \
-             WHERE f.enabled AND a.first_seen_at > $1 AND a.first_seen_at <= $2 \
-             AND a.published_at >= a.first_seen_at - $3 \
-             ORDER BY a.published_at DESC, a.id DESC LIMIT $4"
+             WHERE f.enabled AND a.id > $1 AND a.id <= $2 AND a.first_seen_at > $3 \
+             AND a.published_at >= a.first_seen_at - $4 \
+             ORDER BY a.published_at DESC, a.id DESC LIMIT $5"
         );
         self.decode_all(
             query(AssertSqlSafe(sql.as_str()))
-                .bind(since)
-                .bind(until)
-                .bind(backfill_ms)
+                .bind(window.after_id)
+                .bind(window.until_id)
+                .bind(window.seen_after)
+                .bind(window.backfill_ms)
                 .bind(limit),
         )
         .await

@@ -161,14 +161,6 @@ pub struct Claim<'a> {
 }
 
 impl Store {
-    /// The digest for an issue date (`YYYY-MM-DD`), if one exists: (id, status).
-    pub async fn digest_by_date(&self, issue_date: &str) -> StoreResult<Option<(i64, String)>> {
-        self.fetch_optional(
-            query("SELECT id, status FROM digests WHERE issue_date = $1").bind(issue_date),
-        )
-        .await
-    }
-
     // Starting a send, the fan-out and finishing a digest change the digest's status
     // with a history event in one transaction: they live with the digests (digests.rs).
 

@@ -383,23 +383,25 @@ impl Store {
         }
     }
 
-    /// Where the previous edition of these kinds stopped taking articles: the moment its
-    /// last composition (the one that went out) was made. `None` before the first one.
-    pub async fn previous_cutoff(
+    /// Where the previous edition of these kinds stopped taking articles: the highest
+    /// article id its last composition (the one that went out) could see, and the moment
+    /// that composition was made. Both `None` before the first one; only the moment for
+    /// an edition composed before marks were stored.
+    pub async fn previous_window_end(
         &self,
         kinds: &[EditionKind],
         excluding: i64,
-    ) -> StoreResult<Option<i64>> {
+    ) -> StoreResult<(Option<i64>, Option<i64>)> {
         let kinds = kinds
             .iter()
             .map(|k| format!("'{}'", k.as_str()))
             .collect::<Vec<_>>()
             .join(",");
         let sql = format!(
-            "SELECT MAX(composed_at) FROM digests WHERE kind IN ({kinds}) \
+            "SELECT MAX(window_last_article), MAX(composed_at) FROM digests WHERE kind IN ({kinds}) \
              AND status IN ('sending', 'sent') AND id <> $1"
         );
-        self.scalar(query(AssertSqlSafe(sql.as_str())).bind(excluding))
+        self.fetch_one(query(AssertSqlSafe(sql.as_str())).bind(excluding))
             .await
     }
 
@@ -727,6 +729,34 @@ impl Store {
         Ok(())
     }
 
+    /// Which of `article_ids` an editor dropped from an edition of one of `kinds` (the
+    /// weekly edition leaves out what was dropped from the week's dailies).
+    pub async fn articles_dropped_from(
+        &self,
+        kinds: &[EditionKind],
+        article_ids: &[i64],
+    ) -> StoreResult<Vec<i64>> {
+        if article_ids.is_empty() || kinds.is_empty() {
+            return Ok(Vec::new());
+        }
+        let kinds = kinds
+            .iter()
+            .map(|k| format!("'{}'", k.as_str()))
+            .collect::<Vec<_>>()
+            .join(",");
+        // Integers we hold and our own words: safe to list in the statement.
+        let ids = article_ids
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let sql = format!(
+            "SELECT DISTINCT p.article_id FROM digest_picks p JOIN digests d ON d.id = p.digest_id \
+             WHERE p.dropped AND d.kind IN ({kinds}) AND p.article_id IN ({ids})"
+        );
+        self.scalars(query(AssertSqlSafe(sql.as_str()))).await
+    }
+
     pub async fn digest_picks(&self, digest_id: i64) -> StoreResult<Vec<DigestPick>> {
         self.fetch_all(query(
             "SELECT article_id, pinned, dropped, position FROM digest_picks WHERE digest_id = $1 \
@@ -736,18 +766,35 @@ impl Store {
     }
 
     /// Stores a composition unless the digest has meanwhile started sending; returns
-    /// whether it was stored.
+    /// whether it was stored. (A composition made outside the composer, with no article
+    /// window: see [`Store::save_composition`].)
     pub async fn save_composed_digest(
         &self,
         id: i64,
         c: &ComposedDigest<'_>,
         now: i64,
     ) -> StoreResult<bool> {
+        self.save_composition(id, c, None, 0, now).await
+    }
+
+    /// Stores a composition with the end of its article window (the
+    /// [`Store::article_window_mark`] it read) and how many of the window's articles it had
+    /// no room for, unless the digest has meanwhile started sending; returns whether it
+    /// was stored. Mark and composition are written in one statement, so the mark is
+    /// always that of what goes out.
+    pub async fn save_composition(
+        &self,
+        id: i64,
+        c: &ComposedDigest<'_>,
+        window_last_article: Option<i64>,
+        left_out: i64,
+        now: i64,
+    ) -> StoreResult<bool> {
         let ids = serde_json::to_string(c.article_ids)
             .map_err(|e| StoreError::Corrupt(format!("article ids: {e}")))?;
         let sql = "UPDATE digests SET status = CASE WHEN status IN ('held', 'approved') THEN status ELSE 'composed' END, subject = $2, preheader = $3, html = $4, \
              text = $5, html_template = $6, text_template = $7, article_ids = $8, composed_at = $9, \
-             updated_at = $9 WHERE id = $1 AND status NOT IN ('sending', 'sent')";
+             updated_at = $9, window_last_article = $10, articles_left_out = $11 WHERE id = $1 AND status NOT IN ('sending', 'sent')";
         // The status change (draft or skipped to composed) and its history event are
         // written together; a recomposition that changes no status adds no event.
         let tx = self.begin().await?;
@@ -766,7 +813,9 @@ impl Store {
                         .bind(c.html_template)
                         .bind(c.text_template)
                         .bind(&ids)
-                        .bind(now),
+                        .bind(now)
+                        .bind(window_last_article)
+                        .bind(left_out),
                 )
                 .await?;
             if done == 1 && matches!(before, Some(DigestStatus::Draft | DigestStatus::Skipped)) {
@@ -780,6 +829,14 @@ impl Store {
         };
         tx.commit().await?;
         Ok(out)
+    }
+
+    /// How many of the window's articles the issue's last composition had no room for
+    /// (`digest.max_articles`).
+    pub async fn articles_left_out(&self, id: i64) -> StoreResult<i64> {
+        self.scalar_optional(query("SELECT articles_left_out FROM digests WHERE id = $1").bind(id))
+            .await?
+            .ok_or(StoreError::NotFound)
     }
 
     /// Records that there was nothing to send (unless it already went out), with why.
@@ -802,15 +859,21 @@ impl Store {
     }
 
     /// Marks a composed digest as sent, keeping an earlier send start if delivery
-    /// recorded one. The archive shows digests from this point on.
+    /// recorded one, with its history event in the same transaction (for imports and
+    /// tests that put an issue straight into the archive; a real send finishes through
+    /// the fan-out). The archive shows digests from this point on.
     pub async fn mark_digest_sent(&self, id: i64, now: i64) -> StoreResult<()> {
-        let done = self.exec(query(
-            "UPDATE digests SET status = 'sent', send_started_at = COALESCE(send_started_at, $2), \
-             send_finished_at = $2, updated_at = $2 WHERE id = $1 AND html IS NOT NULL",
-        )
-        .bind(id)
-        .bind(now)).await?;
-        if done == 0 {
+        let done = self
+            .change_with_event(
+                id,
+                "UPDATE digests SET status = 'sent', send_started_at = COALESCE(send_started_at, $2), \
+                 send_finished_at = $2, updated_at = $2 WHERE id = $1 AND html IS NOT NULL",
+                "sent",
+                Some("marked sent"),
+                now,
+            )
+            .await?;
+        if !done {
             return Err(StoreError::Conflict(
                 "only a composed digest can be marked sent".into(),
             ));

@@ -240,6 +240,102 @@ async fn no_article_falls_between_two_issues(backend: Backend) {
 }
 on_both_databases!(no_article_falls_between_two_issues);
 
+/// Stores an article as a fetch does, stamped first seen at `seen`: a fetch that stamped
+/// its articles at `seen` and commits them only now.
+async fn store_stamped(app: &App, slug: &str, seen: &str) {
+    let feed = app.store.feeds().await.unwrap().remove(0);
+    let link = format!("https://paper.example/{slug}");
+    app.store
+        .upsert_article(
+            feed.id,
+            &breakfast::store::articles::NewArticle {
+                dedup_key: &link,
+                guid: Some(&link),
+                link: Some(&link),
+                title: slug,
+                author: None,
+                published_at: at(seen).timestamp_millis(),
+                summary_html: "",
+                summary_text: "",
+                section: feed.section.as_deref(),
+                categories: &[],
+                image_url: None,
+            },
+            at(seen).timestamp_millis(),
+        )
+        .await
+        .unwrap();
+}
+
+// Issue 10 audit, gap 1: a fetch in flight while an issue is composed (the 15-minute
+// poll, "Fetch now", another process) stamps an article before the composition's read
+// and commits it after; it goes into the next issue, not into none.
+async fn an_article_stored_during_a_composition_is_in_the_next_issue(backend: Backend) {
+    let clock = Clock::manual(at("2026-12-01T05:00:00Z"));
+    let Some(t) = spawn(backend, AUTOMATIC, &clock).await else {
+        return;
+    };
+    let app = &t.app;
+    subscriber(app, "reader@example.org", None, Frequency::Daily).await;
+    let paper = start_paper(app, Some("News")).await;
+    paper.publish("early", "2026-12-01T06:30:00Z", &[]);
+    clock.set(at("2026-12-01T06:35:00Z"));
+    ingest::fetch_all(app).await.unwrap();
+    assert_eq!(tick_at(app, &clock, "2026-12-01T07:00:05Z").await, 1);
+    let first = crate::kit::digest_on(app, "2026-12-01").await;
+    assert_eq!(titles(app, first.id).await, ["early"]);
+    // Stamped at 07:00:00, five seconds before the composition, committed after it.
+    store_stamped(app, "in-flight", "2026-12-01T07:00:00Z").await;
+    settle(app).await;
+    assert_eq!(tick_at(app, &clock, "2026-12-02T07:00:05Z").await, 2);
+    let second = crate::kit::digest_on(app, "2026-12-02").await;
+    assert!(second.status.is_out(), "{}", last_outcome(app).await);
+    assert_eq!(
+        titles(app, second.id).await,
+        ["in-flight"],
+        "an article stored while the first issue was composed is in the second"
+    );
+    t.stop().await;
+}
+on_both_databases!(an_article_stored_during_a_composition_is_in_the_next_issue);
+
+// Issue 10 audit, gap 2: articles beyond `digest.max_articles` are counted, logged and
+// shown to the editor in the composer (they are in no later issue).
+async fn articles_over_the_cap_are_shown_to_the_editor(backend: Backend) {
+    let extra = format!("{AUTOMATIC}[digest]\nmax_articles = 2\n");
+    let clock = Clock::manual(at("2026-12-01T05:00:00Z"));
+    let Some(t) = spawn(backend, &extra, &clock).await else {
+        return;
+    };
+    let app = &t.app;
+    let paper = start_paper(app, Some("News")).await;
+    for (slug, when) in [
+        ("one", "2026-12-01T04:00:00Z"),
+        ("two", "2026-12-01T04:10:00Z"),
+        ("three", "2026-12-01T04:20:00Z"),
+        ("four", "2026-12-01T04:30:00Z"),
+    ] {
+        paper.publish(slug, when, &[]);
+    }
+    ingest::fetch_all(app).await.unwrap();
+    breakfast::edition::compose_for_date(app, day("2026-12-01"))
+        .await
+        .unwrap();
+    let d = crate::kit::digest_on(app, "2026-12-01").await;
+    assert_eq!(titles(app, d.id).await, ["four", "three"]);
+    assert_eq!(app.store.articles_left_out(d.id).await.unwrap(), 2);
+    add_user(app, "ed@example.org", AdminRole::Editor).await;
+    let mut b = Browser::new(&t);
+    b.login("ed@example.org", PASSWORD).await;
+    let page = b.get(&format!("/admin?digest={}", d.id)).await.body;
+    assert!(
+        page.contains("2 more articles") && page.contains("max_articles"),
+        "the composer says what the cap left out:\n{page}"
+    );
+    t.stop().await;
+}
+on_both_databases!(articles_over_the_cap_are_shown_to_the_editor);
+
 // Failure 2: "Send now" after the morning issue never sends tomorrow's; a special
 // edition goes out instead, and tomorrow's scheduled issue still goes out.
 async fn send_now_after_the_morning_issue_and_special_editions(backend: Backend) {

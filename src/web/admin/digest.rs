@@ -214,6 +214,9 @@ async fn digest_view(app: &App, digest: Digest, csrf: &str) -> anyhow::Result<Di
         csrf: csrf.into(),
         schedule_line: schedule_line(app).await,
         zones: crate::delivery::progress::zone_rows(app, digest.id).await?,
+        left_out: app.store.articles_left_out(digest.id).await?,
+        max_articles: app.config.digest.max_articles,
+        held: digest.status == DigestStatus::Held,
     })
 }
 

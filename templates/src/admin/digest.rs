@@ -111,6 +111,12 @@ pub struct DigestView {
     pub awaiting: Vec<(String, String)>,
     /// Delivery in each reader's zone: where the send stands per zone (empty otherwise).
     pub zones: Vec<ZoneRow>,
+    /// Articles the composition had no room for, and the cap (`digest.max_articles`).
+    pub left_out: i64,
+    pub max_articles: usize,
+    /// Held (not approved by its send time): "Send now" is one click, a form that posts
+    /// straight away, since the issue is already late.
+    pub held: bool,
 }
 
 /// One reader zone of a send: counts, and when its waiting readers get it.
@@ -293,6 +299,16 @@ pub fn digest_page(meta: &PageMeta, n: &AdminNav, v: &DigestView) -> Markup {
             @if let Some(p) = &v.problem {
                 div.flash.flash-error role="alert" { p { (p) } }
             }
+            @if v.left_out > 0 {
+                div.flash.flash-info role="status" #left-out {
+                    p {
+                        (v.left_out) " more article" @if v.left_out != 1 { "s" }
+                        " came in than this issue has room for (digest.max_articles = " (v.max_articles)
+                        "): the oldest are not in it, and will not be in a later issue either. "
+                        "Pin an article to put it in, drop others, or raise digest.max_articles."
+                    }
+                }
+            }
             @if !v.zones.is_empty() { (zone_table(&v.zones)) }
             (awaiting_card(&v.awaiting))
             div.grid-2 {
@@ -345,7 +361,12 @@ pub fn digest_page(meta: &PageMeta, n: &AdminNav, v: &DigestView) -> Markup {
                             (button("Approve for the scheduled send", ButtonKind::Primary))
                         }
                     }
-                    @if v.sendable {
+                    @if v.sendable && v.held {
+                        form method="post" action=(format!("{base}/send")) {
+                            (csrf_field(&v.csrf))
+                            (button(&format!("Send now to {}", subscribers(v.recipients)), ButtonKind::Danger))
+                        }
+                    } @else if v.sendable {
                         (link_button(&format!("Send now to {}…", subscribers(v.recipients)), &format!("{base}/send"), ButtonKind::Danger))
                     }
                     @if v.offer_special {
