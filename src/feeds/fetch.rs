@@ -710,6 +710,24 @@ mod tests {
         assert!(err.is_transient());
     }
 
+    /// A port that accepts and hangs up reads like one that refuses: otherwise the error
+    /// text tells a feed's author which internal ports have something listening.
+    #[tokio::test]
+    async fn a_port_that_hangs_up_reads_like_a_refused_one() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                drop(socket);
+            }
+        });
+        let err = fetch(&format!("http://{addr}/feed"), &Validators::default())
+            .await
+            .unwrap_err();
+        assert_eq!(err.to_string(), "could not connect to 127.0.0.1", "{err}");
+        assert!(err.is_transient());
+    }
+
     /// An internal-only server on another loopback address, not allow-listed, counting
     /// the requests that reach it.
     async fn internal_server() -> (String, Arc<std::sync::atomic::AtomicUsize>) {

@@ -285,11 +285,12 @@ async fn one_client_is_throttled_before_hashing() {
 /// 149 wrong guesses got 149 checks (and the right one, in the same burst, a sign-in).
 /// Each attempt is now reserved before it is checked: however the burst interleaves, at
 /// most `max_failed_logins` passwords are checked (401) and every other answer is a
-/// refusal that checked nothing (429); the right password is then refused too.
+/// refusal that checked nothing (429); the right password is then refused too. Sixteen
+/// checks may run at once, so the guesses really race past the lock's check.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_guesses_gets_at_most_max_failed_logins_checks() {
     let Some(t) = with_editor(
-        "[admin]\nmax_failed_logins = 5\nlogin_per_minute = 0\nlogin_wait_ms = 60000\n",
+        "[admin]\nmax_failed_logins = 5\nlogin_per_minute = 0\nlogin_wait_ms = 60000\nlogin_concurrency = 16\n",
     )
     .await
     else {
@@ -656,8 +657,8 @@ async fn admin_token(b: &mut Browser, access: &str, expires_days: &str) -> Strin
         .to_string()
 }
 
-/// Status codes of: list, add (confirmed), unsubscribe, erase — with `token`.
-async fn api_statuses(t: &TestApp, token: &str, email: &str) -> [u16; 4] {
+/// Status codes of: list, add (confirmed), change, unsubscribe, erase — with `token`.
+async fn api_statuses(t: &TestApp, token: &str, email: &str) -> [u16; 5] {
     let api = t.api(token);
     let list = api.get("/api/subscribers").await.status.as_u16();
     let add = api
@@ -670,13 +671,20 @@ async fn api_statuses(t: &TestApp, token: &str, email: &str) -> [u16; 4] {
         .as_u16();
     let id = crate::kit::confirmed(&t.app, &format!("target.{email}")).await;
     let one = format!("/api/subscribers/{id}");
+    let change = api
+        .request(reqwest::Method::PATCH, &one)
+        .json(&serde_json::json!({ "time_zone": "Europe/Paris" }))
+        .send()
+        .await
+        .status
+        .as_u16();
     let unsubscribe = api
         .post(&format!("{one}/unsubscribe"))
         .await
         .status
         .as_u16();
     let erase = api.delete(&one).await.status.as_u16();
-    [list, add, unsubscribe, erase]
+    [list, add, change, unsubscribe, erase]
 }
 
 /// Finding 5: an operator's personal token used to create, unsubscribe and erase
@@ -699,15 +707,15 @@ async fn api_tokens_carry_their_owners_role_and_may_be_read_only() {
 
     assert_eq!(
         api_statuses(&t, &operator_full, "a@example.org").await,
-        [200, 403, 403, 403]
+        [200, 403, 403, 403, 403]
     );
     assert_eq!(
         api_statuses(&t, &editor_read, "b@example.org").await,
-        [200, 403, 403, 403]
+        [200, 403, 403, 403, 403]
     );
     assert_eq!(
         api_statuses(&t, &editor_full, "c@example.org").await,
-        [200, 201, 200, 204]
+        [200, 201, 200, 200, 204]
     );
     let denied = t
         .http
@@ -1258,6 +1266,7 @@ async fn erasure_cancels_queued_mail_and_leaves_no_address_in_jobs() {
     // A job that was already on its way (pushed now, as a worker would hold it) sends
     // nothing once it sees the subscriber is gone.
     t.app.queue.push(welcome(email.clone())).await.unwrap();
+    let mut drained = false;
     for _ in 0..200 {
         use sqlx::Connection;
         let mut conn = sqlx::SqliteConnection::connect(&t.db.url).await.unwrap();
@@ -1268,10 +1277,12 @@ async fn erasure_cancels_queued_mail_and_leaves_no_address_in_jobs() {
         .await
         .unwrap();
         if waiting == 0 {
+            drained = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    assert!(drained, "the job on its way was worked through");
     let mails = crate::kit::read_eml(&t.outbox_dir());
     assert_eq!(mails.len(), 1, "only the confirmation went out");
     t.stop().await;
