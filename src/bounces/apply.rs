@@ -74,6 +74,11 @@ pub async fn handle_message(app: &App, src: Source<'_>, raw: &[u8]) -> anyhow::R
         let why = "no valid bounce token: not about mail we sent, or the token was altered";
         return unmatched(app, &src, why, raw).await;
     };
+    // Erasure deletes the subscriber's ledger rows too: ask about the subscriber first, so
+    // the reason kept says "erased" and not "never sent".
+    if !subscriber_exists(app, r.subscriber_id()).await? {
+        return unmatched(app, &src, ERASED, raw).await;
+    }
     if let Some(digest_id) = r.digest_id()
         && !app
             .store
@@ -99,10 +104,52 @@ pub async fn handle_event(
         key: format!("{provider}:{}", event.key),
         resolves_unmatched: None,
     };
-    let raw = serde_json::to_vec(&serde_json::json!({
+    match_event(app, &src, event).await
+}
+
+/// Why a report naming a subscriber who is gone is kept.
+const ERASED: &str = "the subscriber it names no longer exists (erased)";
+
+async fn subscriber_exists(app: &App, id: i64) -> anyhow::Result<bool> {
+    match app.store.subscriber(id).await {
+        Ok(_) => Ok(true),
+        Err(StoreError::NotFound) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// How a provider event is kept when it cannot be matched: what [`event_from_stored`]
+/// reads back when it is re-processed.
+fn stored_event(event: &ProviderEvent) -> serde_json::Result<Vec<u8>> {
+    serde_json::to_vec(&serde_json::json!({
         "recipient": event.recipient, "kind": event.kind.as_str(),
         "status": event.status, "detail": event.detail, "echoed": event.echoed,
-    }))?;
+    }))
+}
+
+fn event_from_stored(key: &str, raw: &[u8]) -> Option<ProviderEvent> {
+    let v: serde_json::Value = serde_json::from_slice(raw).ok()?;
+    let text = |k: &str| {
+        v.get(k)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_string)
+    };
+    Some(ProviderEvent {
+        key: key.to_string(),
+        kind: Kind::from_name(&text("kind")?)?,
+        recipient: text("recipient").unwrap_or_default(),
+        status: text("status"),
+        detail: text("detail").unwrap_or_default(),
+        echoed: text("echoed").unwrap_or_default(),
+    })
+}
+
+async fn match_event(
+    app: &App,
+    src: &Source<'_>,
+    event: &ProviderEvent,
+) -> anyhow::Result<Handled> {
+    let raw = stored_event(event)?;
     let finding = Finding {
         kind: event.kind,
         recipient: Some(event.recipient.clone()),
@@ -126,15 +173,29 @@ pub async fn handle_event(
                         subscriber_id: s.id,
                     },
                 }),
-                None => None,
+                None => {
+                    let hash = crate::subscribers::email_hash(app, &email);
+                    if app.store.is_suppressed(&hash).await? {
+                        // An erased subscriber's address is kept only as a hash: the
+                        // stored event does not bring it back.
+                        let mut gone = event.clone();
+                        gone.recipient = "[suppressed address]".into();
+                        gone.detail = crate::ops::redact_addresses(&gone.detail);
+                        gone.echoed = String::new();
+                        let why = "the recipient is not a subscriber; the address is on the \
+                                   suppression list (erased or suppressed), so it is not kept";
+                        return unmatched(app, src, why, &stored_event(&gone)?).await;
+                    }
+                    None
+                }
             },
             Err(_) => None,
         },
     };
     let Some(r) = r else {
-        return unmatched(app, &src, "the recipient is not a subscriber", &raw).await;
+        return unmatched(app, src, "the recipient is not a subscriber", &raw).await;
     };
-    apply(app, &src, r, &finding, &raw).await
+    apply(app, src, r, &finding, &raw).await
 }
 
 async fn apply(
@@ -146,10 +207,7 @@ async fn apply(
 ) -> anyhow::Result<Handled> {
     let subscriber = match app.store.subscriber(r.subscriber_id()).await {
         Ok(s) => s,
-        Err(StoreError::NotFound) => {
-            let why = "the subscriber it names no longer exists (erased)";
-            return unmatched(app, src, why, raw).await;
-        }
+        Err(StoreError::NotFound) => return unmatched(app, src, ERASED, raw).await,
         Err(e) => return Err(e.into()),
     };
     let now = app.now_ms();
@@ -264,23 +322,124 @@ fn headers_only(raw: &[u8]) -> &[u8] {
     &raw[..end.min(64 * 1024)]
 }
 
+/// The `source_key` prefix of a whole webhook body kept because it could not be read.
+/// Single unmatched events are kept under `PROVIDER:EVENT-ID`; provider names never
+/// start with `body`, so the two cannot be confused.
+const BODY_KEY_PREFIX: &str = "body:";
+
+/// Keeps a webhook body whose signature verified but which cannot be read as the provider
+/// documents it (a changed payload shape, an event type we do not know yet), with the
+/// reason, so that an operator sees it and can re-process it once Breakfast reads it.
+/// Its key is the body's hash: the provider retrying the same body stores it once. False
+/// when that body was kept (or handled) before. Only verified bodies may come here — the
+/// signature is not checked again when the body is re-read.
+pub async fn keep_unreadable_webhook(
+    app: &App,
+    provider: &str,
+    why: &str,
+    body: &[u8],
+) -> anyhow::Result<bool> {
+    use sha2::{Digest, Sha256};
+    let name = format!("webhook:{provider}");
+    let src = Source {
+        name: &name,
+        key: format!(
+            "{BODY_KEY_PREFIX}{provider}:{}",
+            hex::encode(Sha256::digest(body))
+        ),
+        resolves_unmatched: None,
+    };
+    let why = format!("the body cannot be read: {why}");
+    Ok(matches!(
+        unmatched(app, &src, &why, body).await?,
+        Handled::Unmatched(_)
+    ))
+}
+
 /// Re-reads a stored unmatched report (after a fix, or once its subscriber exists).
+///
+/// A mailbox message is read again from the start. A provider event is matched again
+/// (its signature was checked when it arrived). A whole webhook body that could not be
+/// read is run through its provider's parser again; each event in it is then handled as
+/// if it had just arrived (an event the provider has since re-sent and we applied is a
+/// duplicate), events that still match nobody are kept as reports of their own, and the
+/// body's report is resolved.
 pub async fn reprocess(app: &App, id: i64) -> anyhow::Result<Handled> {
     let report = app.store.unmatched_report(id).await?;
     if report.resolved_at.is_some() {
         return Ok(Handled::Duplicate);
+    }
+    if let Some(provider) = report.source.strip_prefix("webhook:") {
+        let src = Source {
+            name: &report.source,
+            key: report.source_key.clone(),
+            resolves_unmatched: Some(id),
+        };
+        if report.source_key.starts_with(BODY_KEY_PREFIX) {
+            return reread_webhook_body(app, id, provider, &report.raw).await;
+        }
+        let event_key = report
+            .source_key
+            .strip_prefix(&format!("{provider}:"))
+            .unwrap_or(&report.source_key);
+        let Some(event) = event_from_stored(event_key, &report.raw) else {
+            let why = "the stored event cannot be read back";
+            app.store.note_unmatched(id, why, None).await?;
+            return Ok(Handled::Unmatched(why.into()));
+        };
+        return match_event(app, &src, &event).await;
     }
     let src = Source {
         name: "reprocess",
         key: report.source_key.clone(),
         resolves_unmatched: Some(id),
     };
-    if report.source.starts_with("webhook:") {
-        let why = "provider events are matched when they arrive; re-send them from the provider";
-        app.store.note_unmatched(id, why, None).await?;
-        return Ok(Handled::Unmatched(why.into()));
-    }
     handle_message(app, src, &report.raw).await
+}
+
+async fn reread_webhook_body(
+    app: &App,
+    id: i64,
+    provider: &str,
+    body: &[u8],
+) -> anyhow::Result<Handled> {
+    let events = match super::providers::events_of(provider, body) {
+        Ok(events) => events,
+        Err(e) => {
+            let why = format!("the body cannot be read: {e}");
+            app.store.note_unmatched(id, &why, None).await?;
+            tracing::warn!(report = id, provider, reason = %e, "stored webhook body still unreadable");
+            return Ok(Handled::Unmatched(why));
+        }
+    };
+    let (mut first_applied, mut duplicates, mut unmatched, mut no_action) = (None, 0, 0, 0);
+    let mut applied = 0;
+    for event in &events {
+        match handle_event(app, provider, event).await? {
+            a @ Handled::Applied { .. } => {
+                applied += 1;
+                first_applied.get_or_insert(a);
+            }
+            Handled::Duplicate => duplicates += 1,
+            Handled::Unmatched(_) => unmatched += 1,
+            Handled::NoAction(_) => no_action += 1,
+        }
+    }
+    let summary = format!(
+        "re-read: {} event(s); applied {applied}, duplicates {duplicates}, \
+         unmatched {unmatched} (kept as reports of their own), no action {no_action}",
+        events.len()
+    );
+    app.store
+        .note_unmatched(id, &summary, Some(app.now_ms()))
+        .await?;
+    tracing::info!(report = id, provider, %summary, "stored webhook body re-read");
+    Ok(match first_applied {
+        Some(a) => a,
+        None if unmatched > 0 => Handled::Unmatched(summary),
+        None if duplicates > 0 && no_action == 0 => Handled::Duplicate,
+        None => Handled::NoAction(summary),
+    })
 }
 
 /// Pauses the schedule and tells every operator, once per issue, when its complaint or

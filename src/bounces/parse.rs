@@ -26,6 +26,16 @@ impl Kind {
             Self::Complaint => "complaint",
         }
     }
+
+    /// The inverse of [`Kind::as_str`], for an event read back from the store.
+    pub fn from_name(name: &str) -> Option<Kind> {
+        match name {
+            "hard" => Some(Self::Hard),
+            "soft" => Some(Self::Soft),
+            "complaint" => Some(Self::Complaint),
+            _ => None,
+        }
+    }
 }
 
 /// One failed recipient (or complaint) read from a report.

@@ -32,6 +32,21 @@ pub enum AuthError {
 #[error("{0}")]
 pub struct PayloadError(pub String);
 
+/// The events of a body whose signature has been checked (on arrival), read the way its
+/// provider documents it. The one place that maps a provider to its parser, so that a
+/// body stored as unreadable is re-read later exactly as it would have been on arrival.
+/// For `ses` the body is the whole SNS envelope, as posted.
+pub fn events_of(provider: &str, body: &[u8]) -> Result<Vec<ProviderEvent>, PayloadError> {
+    match provider {
+        "generic" => generic_events(body),
+        "mailgun" => mailgun_events(body),
+        "postmark" => postmark_events(body),
+        "sendgrid" => sendgrid_events(body),
+        "ses" => ses_events(&sns_message(body)?),
+        other => Err(PayloadError(format!("unknown provider {other:?}"))),
+    }
+}
+
 fn json(body: &[u8]) -> Result<Value, PayloadError> {
     serde_json::from_slice(body).map_err(|e| PayloadError(format!("the body is not JSON: {e}")))
 }

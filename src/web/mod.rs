@@ -51,7 +51,6 @@ pub fn router(app: App) -> Router {
         .merge(archive::routes())
         .merge(public::routes())
         .merge(api::routes())
-        .merge(webhooks::routes())
         .merge(brand::routes())
         .layer(axum::middleware::from_fn(crate::ops::metrics::track_http))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
@@ -59,7 +58,8 @@ pub fn router(app: App) -> Router {
             app.clone(),
             public::shape_too_large,
         ))
-        // The admin's file upload sets and enforces its own (much larger) limit.
+        // The admin's file upload and the bounce webhooks set their own (larger) limits.
+        .merge(webhooks::routes())
         .merge(admin::upload_routes())
         .merge(admin::branding_upload_routes())
         .layer(axum::middleware::from_fn_with_state(

@@ -1509,3 +1509,794 @@ where
     }
     s.logout().await.unwrap();
 }
+
+// ----- issue 13, second pass: stale timestamps, unreadable bodies, limits, strangers ----
+
+const GENERIC_SECRET: &str = "generic-secret-123";
+
+/// Keys for signing webhooks as the providers do, made by openssl in a temporary folder:
+/// an ECDSA P-256 key for SendGrid, and an RSA key with its certificate served on
+/// loopback in place of SNS's host.
+struct Signers {
+    dir: tempfile::TempDir,
+    sendgrid_key: String,
+    cert_base: String,
+    _files: FileServer,
+}
+
+const SNS_TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:ses-bounces";
+
+impl Signers {
+    async fn new() -> Signers {
+        use base64::Engine;
+        let dir = tempfile::tempdir().unwrap();
+        let k = dir.path();
+        openssl(
+            k,
+            &[
+                "ecparam",
+                "-name",
+                "prime256v1",
+                "-genkey",
+                "-noout",
+                "-out",
+                "ec.pem",
+            ],
+        );
+        openssl(
+            k,
+            &[
+                "ec",
+                "-in",
+                "ec.pem",
+                "-pubout",
+                "-outform",
+                "DER",
+                "-out",
+                "ec.pub.der",
+            ],
+        );
+        let sendgrid_key = base64::engine::general_purpose::STANDARD
+            .encode(std::fs::read(k.join("ec.pub.der")).unwrap());
+        let www = k.join("www");
+        std::fs::create_dir_all(&www).unwrap();
+        openssl(
+            k,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "rsa.pem",
+                "-out",
+                "www/cert.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=sns.test",
+            ],
+        );
+        let files = FileServer::start(&www).await;
+        let cert_base = format!("http://127.0.0.1:{}/", files.port);
+        Signers {
+            dir,
+            sendgrid_key,
+            cert_base,
+            _files: files,
+        }
+    }
+
+    /// The `[bounces]` table with every provider configured.
+    fn toml(&self) -> String {
+        format!(
+            "{BOUNCES_TOML}generic_secret = \"{GENERIC_SECRET}\"\nmailgun_signing_key = \"mailgun-key-456\"\n\
+             sendgrid_public_key = \"{}\"\nsns_test_cert_url_prefix = \"{}\"\n",
+            self.sendgrid_key, self.cert_base
+        )
+    }
+
+    fn sendgrid_headers(&self, ts: i64, body: &str) -> [(&'static str, String); 2] {
+        let sig = openssl_sign(self.dir.path(), "ec.pem", format!("{ts}{body}").as_bytes());
+        [
+            ("x-twilio-email-event-webhook-signature", sig),
+            ("x-twilio-email-event-webhook-timestamp", ts.to_string()),
+        ]
+    }
+
+    /// A signed SNS Notification carrying `message`, stamped `stamp` (RFC 3339).
+    fn sns_notification(&self, message: &str, id: &str, stamp: &str) -> String {
+        let to_sign = format!(
+            "Message\n{message}\nMessageId\n{id}\nTimestamp\n{stamp}\nTopicArn\n{SNS_TOPIC}\nType\nNotification\n"
+        );
+        let sig = openssl_sign(self.dir.path(), "rsa.pem", to_sign.as_bytes());
+        serde_json::json!({
+            "Type": "Notification", "MessageId": id, "TopicArn": SNS_TOPIC, "Message": message,
+            "Timestamp": stamp, "SignatureVersion": "2", "Signature": sig,
+            "SigningCertURL": format!("{}cert.pem", self.cert_base),
+        })
+        .to_string()
+    }
+}
+
+fn rfc3339(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn generic_headers(ts: i64, body: &str) -> [(&'static str, String); 2] {
+    [
+        ("x-breakfast-timestamp", ts.to_string()),
+        (
+            "x-breakfast-signature",
+            hmac_hex(GENERIC_SECRET, format!("{ts}.{body}").as_bytes()),
+        ),
+    ]
+}
+
+fn mailgun_body(ts: i64, event_id: &str, event: &str, recipient: &str) -> String {
+    let sig = hmac_hex("mailgun-key-456", format!("{ts}tok-{event_id}").as_bytes());
+    format!(
+        r#"{{"signature":{{"timestamp":"{ts}","token":"tok-{event_id}","signature":"{sig}"}},
+           "event-data":{{"id":"{event_id}","event":"{event}","severity":"permanent","recipient":"{recipient}",
+           "delivery-status":{{"code":550,"message":"5.1.1 user unknown"}},"message":{{"headers":{{}}}}}}}}"#
+    )
+}
+
+fn ses_bounce(feedback_id: &str, recipient: &str) -> String {
+    serde_json::json!({
+        "notificationType": "Bounce",
+        "bounce": {"bounceType": "Permanent", "bounceSubType": "General", "feedbackId": feedback_id,
+                   "bouncedRecipients": [{"emailAddress": recipient, "status": "5.1.1",
+                                          "diagnosticCode": "smtp; 550 5.1.1 user unknown"}]},
+        "mail": {"messageId": "0100-ses-msg", "destination": [recipient], "headers": []}
+    })
+    .to_string()
+}
+
+/// Nothing about `subs` changed and no report was kept.
+async fn nothing_changed(app: &App, subs: &[(i64, String)]) {
+    for (id, addr) in subs {
+        let s = app.store.subscriber(*id).await.unwrap();
+        assert_eq!(
+            (s.status, s.bounce_count),
+            (SubscriberStatus::Confirmed, 0),
+            "{addr}"
+        );
+    }
+    assert_eq!(app.store.bounce_totals().await.unwrap(), vec![]);
+    assert_eq!(
+        app.store.unmatched_reports(false, 100).await.unwrap().len(),
+        0,
+        "a refused request keeps nothing"
+    );
+}
+
+/// Replays: a correctly signed request whose timestamp is outside the window is refused
+/// by every provider that signs a timestamp, and changes nothing; the same event signed
+/// now is then accepted, so it was the timestamp that was refused.
+async fn stale_timestamps_are_refused_by_mailgun_sendgrid_and_sns(backend: Backend) {
+    let keys = Signers::new().await;
+    let Some(t) = TestApp::with_toml(backend, &keys.toml()).await else {
+        return;
+    };
+    let app = &t.app;
+    let subs = subscribers(app, "st", 3).await;
+    send_digest(app, "2026-11-30").await;
+    let max_age = app.config.bounces.webhook_max_age_secs;
+
+    // Mailgun: the signed timestamp is in the body.
+    let old = now_secs() - max_age - 60;
+    let stale = mailgun_body(old, "mg-stale", "failed", &subs[0].1);
+    let (code, json) = post(&t, "mailgun", &stale, &[]).await;
+    assert_eq!(code, 401, "{json}");
+    assert!(
+        json.to_string().contains("outside the allowed window"),
+        "{json}"
+    );
+    // From the future counts as a replay too (or a clock far off).
+    let future = mailgun_body(now_secs() + max_age + 60, "mg-stale", "failed", &subs[0].1);
+    assert_eq!(post(&t, "mailgun", &future, &[]).await.0, 401);
+
+    // SendGrid: the signed timestamp is a header.
+    let sg = format!(
+        r#"[{{"email":"{}","timestamp":{old},"event":"bounce","type":"bounce","sg_event_id":"sg-stale","status":"5.1.1","reason":"550 5.1.1 unknown"}}]"#,
+        subs[1].1
+    );
+    let (code, json) = post(&t, "sendgrid", &sg, &keys.sendgrid_headers(old, &sg)).await;
+    assert_eq!(code, 401, "{json}");
+
+    // SNS: retries keep their first timestamp for up to an hour, so the window is at
+    // least an hour; two hours old is a replay.
+    let ses = ses_bounce("ses-stale", &subs[2].1);
+    let two_hours_ago = rfc3339(chrono::Utc::now() - chrono::Duration::hours(2));
+    let body = keys.sns_notification(&ses, "sns-stale", &two_hours_ago);
+    let (code, json) = post(&t, "ses", &body, &[]).await;
+    assert_eq!(code, 401, "{json}");
+
+    nothing_changed(app, &subs).await;
+
+    // The same events, signed now, are applied.
+    let ts = now_secs();
+    let fresh = mailgun_body(ts, "mg-stale", "failed", &subs[0].1);
+    let (code, json) = post(&t, "mailgun", &fresh, &[]).await;
+    assert_eq!((code, json["applied"].as_i64()), (200, Some(1)), "{json}");
+    let (code, json) = post(&t, "sendgrid", &sg, &keys.sendgrid_headers(ts, &sg)).await;
+    assert_eq!((code, json["applied"].as_i64()), (200, Some(1)), "{json}");
+    let body = keys.sns_notification(&ses, "sns-stale", &rfc3339(chrono::Utc::now()));
+    let (code, json) = post(&t, "ses", &body, &[]).await;
+    assert_eq!((code, json["applied"].as_i64()), (200, Some(1)), "{json}");
+    for (id, addr) in &subs {
+        assert_eq!(
+            status_of(app, *id).await,
+            SubscriberStatus::Bounced,
+            "{addr}"
+        );
+    }
+    t.stop().await;
+}
+on_both_databases!(stale_timestamps_are_refused_by_mailgun_sendgrid_and_sns);
+
+/// A body whose signature verifies but which cannot be read is kept (with its provider
+/// and the reason), answered 200 so that the provider does not retry it for days, listed
+/// for operators, and re-read through its provider's parser by `reprocess`. A forged or
+/// unsigned body keeps nothing.
+async fn verified_but_unreadable_webhooks_are_kept_and_can_be_reprocessed(backend: Backend) {
+    use crate::admin::{Browser, PASSWORD, add_user};
+    let keys = Signers::new().await;
+    let Some(t) = TestApp::with_toml(backend, &keys.toml()).await else {
+        return;
+    };
+    let app = &t.app;
+    add_user(app, "ops@example.org", AdminRole::Operator).await;
+    let subs = subscribers(app, "u", 4).await;
+    let d = send_digest(app, "2026-11-30").await;
+
+    // A type the generic webhook does not know.
+    let odd = format!(
+        r#"{{"id":"g-odd","type":"bounced","email":"{}","reason":"550 5.1.1"}}"#,
+        subs[0].1
+    );
+    let ts = now_secs();
+    let (code, _) = post(&t, "generic", &odd, &generic_headers(ts, "{}")).await;
+    assert_eq!(code, 401, "a forged body");
+    assert_eq!(post(&t, "generic", &odd, &[]).await.0, 401, "unsigned");
+    assert_eq!(
+        app.store.unmatched_reports(false, 10).await.unwrap().len(),
+        0,
+        "a forged or unsigned body keeps nothing"
+    );
+    let (code, json) = post(&t, "generic", &odd, &generic_headers(ts, &odd)).await;
+    assert_eq!(code, 200, "{json}");
+    assert_eq!(json["stored"], true, "{json}");
+    assert!(
+        json["unreadable"].as_str().unwrap().contains("\"bounced\""),
+        "{json}"
+    );
+    // The provider retrying the same body keeps it once.
+    let (code, json) = post(&t, "generic", &odd, &generic_headers(ts, &odd)).await;
+    assert_eq!(
+        (code, json["stored"].as_bool()),
+        (200, Some(false)),
+        "{json}"
+    );
+    let open = app.store.unmatched_reports(true, 10).await.unwrap();
+    assert_eq!(open.len(), 1, "{open:?}");
+    let kept = &open[0];
+    assert_eq!(kept.source, "webhook:generic");
+    assert!(kept.reason.contains("the body cannot be read"), "{kept:?}");
+    assert_eq!(kept.raw, odd.as_bytes(), "the body is kept as posted");
+    assert_eq!(status_of(app, subs[0].0).await, SubscriberStatus::Confirmed);
+
+    // SES: a verified SNS notification whose Message is not SES JSON is kept whole; an
+    // SNS envelope that cannot be read at all cannot be verified, and is not.
+    let body = keys.sns_notification("not json", "sns-odd", &rfc3339(chrono::Utc::now()));
+    let (code, json) = post(&t, "ses", &body, &[]).await;
+    assert_eq!(
+        (code, json["stored"].as_bool()),
+        (200, Some(true)),
+        "{json}"
+    );
+    let (code, _) = post(&t, "ses", "{\"Type\":\"Nonsense\"}", &[]).await;
+    assert_eq!(code, 400);
+    let open = app.store.unmatched_reports(true, 10).await.unwrap();
+    assert_eq!(open.len(), 2, "{open:?}");
+    let ses_id = open.iter().find(|r| r.source == "webhook:ses").unwrap().id;
+
+    // Operators see them.
+    let mut b = Browser::new(&t);
+    b.login("ops@example.org", PASSWORD).await;
+    let page = b.get("/admin/bounces").await;
+    assert!(
+        page.body.contains("webhook:generic") && page.body.contains("the body cannot be read"),
+        "{}",
+        page.body
+    );
+
+    // Re-reading a body that is still unreadable keeps it open, with the reason.
+    let got = bounces::reprocess(app, ses_id).await.unwrap();
+    assert!(
+        matches!(&got, Handled::Unmatched(why) if why.contains("not SES JSON")),
+        "{got:?}"
+    );
+    assert!(
+        app.store
+            .unmatched_report(ses_id)
+            .await
+            .unwrap()
+            .resolved_at
+            .is_none()
+    );
+
+    // A body kept by a version that could not read it (stored here as that version
+    // would have): re-processing runs it through SendGrid's parser and applies each event
+    // once; one about a stranger becomes a report of its own; the body's report is done.
+    let batch = format!(
+        r#"[{{"email":"{}","timestamp":1,"event":"bounce","type":"bounce","sg_event_id":"sg-r1","status":"5.1.1","reason":"550 5.1.1 unknown"}},
+            {{"email":"{}","timestamp":1,"event":"spamreport","sg_event_id":"sg-r2"}},
+            {{"email":"stranger@example.net","timestamp":1,"event":"bounce","sg_event_id":"sg-r3"}}]"#,
+        subs[1].1, subs[2].1
+    );
+    assert!(
+        app.store
+            .store_unmatched(
+                "webhook:sendgrid",
+                "body:sendgrid:older-version",
+                "the body cannot be read: an older version's reason",
+                batch.as_bytes(),
+                app.now_ms(),
+            )
+            .await
+            .unwrap()
+    );
+    let batch_id = app.store.unmatched_reports(true, 10).await.unwrap()[0].id;
+    let got = bounces::reprocess(app, batch_id).await.unwrap();
+    assert_eq!(
+        got,
+        Handled::Applied {
+            subscriber_id: subs[1].0,
+            kind: bounces::parse::Kind::Hard,
+            became: Some(SubscriberStatus::Bounced)
+        }
+    );
+    assert_eq!(status_of(app, subs[1].0).await, SubscriberStatus::Bounced);
+    assert_eq!(
+        status_of(app, subs[2].0).await,
+        SubscriberStatus::Complained
+    );
+    let done = app.store.unmatched_report(batch_id).await.unwrap();
+    assert!(done.resolved_at.is_some(), "{done:?}");
+    assert!(
+        done.resolution
+            .as_deref()
+            .unwrap()
+            .contains("applied 2, duplicates 0, unmatched 1"),
+        "{done:?}"
+    );
+    let stranger = app.store.unmatched_reports(true, 10).await.unwrap();
+    assert!(
+        stranger
+            .iter()
+            .any(|r| r.source_key == "sendgrid:sg-r3" && r.reason.contains("not a subscriber")),
+        "{stranger:?}"
+    );
+    // Again: resolved, nothing applied twice.
+    assert_eq!(
+        bounces::reprocess(app, batch_id).await.unwrap(),
+        Handled::Duplicate
+    );
+    assert_eq!(
+        app.store.subscriber(subs[1].0).await.unwrap().bounce_count,
+        1
+    );
+    // The provider re-sending one of those events now is a duplicate.
+    let again =
+        r#"[{"email":"x@example.org","timestamp":1,"event":"spamreport","sg_event_id":"sg-r2"}]"#;
+    let ts = now_secs();
+    let (code, json) = post(&t, "sendgrid", again, &keys.sendgrid_headers(ts, again)).await;
+    assert_eq!(
+        (code, json["duplicates"].as_i64()),
+        (200, Some(1)),
+        "{json}"
+    );
+
+    // A single event about someone who subscribes later: matched on re-processing.
+    let late = r#"{"id":"g-late","type":"hard","email":"late@example.org","reason":"550 5.1.1 no such user"}"#;
+    let ts = now_secs();
+    let (code, json) = post(&t, "generic", late, &generic_headers(ts, late)).await;
+    assert_eq!((code, json["unmatched"].as_i64()), (200, Some(1)), "{json}");
+    let late_id = app
+        .store
+        .unmatched_reports(true, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.source_key == "generic:g-late")
+        .unwrap()
+        .id;
+    let late_sub = crate::kit::confirmed(app, "late@example.org").await;
+    let got = bounces::reprocess(app, late_id).await.unwrap();
+    assert!(
+        matches!(got, Handled::Applied { subscriber_id, became: Some(SubscriberStatus::Bounced), .. } if subscriber_id == late_sub),
+        "{got:?}"
+    );
+    assert!(
+        app.store
+            .unmatched_report(late_id)
+            .await
+            .unwrap()
+            .resolved_at
+            .is_some()
+    );
+    let _ = d;
+    t.stop().await;
+}
+on_both_databases!(verified_but_unreadable_webhooks_are_kept_and_can_be_reprocessed);
+
+/// SendGrid posts events in batches far larger than the server's 64 KiB: a 300 KB signed
+/// batch is read whole (the events at its end are applied); past the webhooks' own limit
+/// of 1 MiB the answer is 413.
+async fn a_300_kb_signed_sendgrid_batch_is_accepted(backend: Backend) {
+    let keys = Signers::new().await;
+    let Some(t) = TestApp::with_toml(backend, &keys.toml()).await else {
+        return;
+    };
+    let app = &t.app;
+    let subs = subscribers(app, "big", 2).await;
+    send_digest(app, "2026-11-30").await;
+    let ts = now_secs();
+    let mut events: Vec<String> = (0..1400)
+        .map(|i| {
+            format!(
+                r#"{{"email":"reader{i}@example.net","timestamp":{ts},"event":"delivered","sg_event_id":"sg-big-{i}","sg_message_id":"14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.{i}","smtp-id":"<14c5d75ce93.dfd.64b469@ismtpd-555>","response":"250 2.0.0 OK","category":["newsletter"]}}"#
+            )
+        })
+        .collect();
+    events.push(format!(
+        r#"{{"email":"{}","timestamp":{ts},"event":"bounce","type":"bounce","sg_event_id":"sg-big-bounce","status":"5.1.1","reason":"550 5.1.1 unknown"}}"#,
+        subs[0].1
+    ));
+    events.push(format!(
+        r#"{{"email":"{}","timestamp":{ts},"event":"spamreport","sg_event_id":"sg-big-spam"}}"#,
+        subs[1].1
+    ));
+    let batch = format!("[{}]", events.join(",\n"));
+    assert!(
+        (300_000..1024 * 1024).contains(&batch.len()),
+        "{} bytes",
+        batch.len()
+    );
+    let (code, json) = post(&t, "sendgrid", &batch, &keys.sendgrid_headers(ts, &batch)).await;
+    assert_eq!((code, json["applied"].as_i64()), (200, Some(2)), "{json}");
+    assert_eq!(status_of(app, subs[0].0).await, SubscriberStatus::Bounced);
+    assert_eq!(
+        status_of(app, subs[1].0).await,
+        SubscriberStatus::Complained
+    );
+
+    // Over 1 MiB: refused before the signature is even looked at.
+    let huge = format!("[{}]", vec![events[0].as_str(); 4000].join(","));
+    assert!(huge.len() > 1024 * 1024);
+    let (code, json) = post(&t, "sendgrid", &huge, &keys.sendgrid_headers(ts, &huge)).await;
+    assert_eq!(code, 413, "{json}");
+    assert!(json.to_string().contains("larger than 1024 KiB"), "{json}");
+    t.stop().await;
+}
+on_both_databases!(a_300_kb_signed_sendgrid_batch_is_accepted);
+
+/// N soft bounces within M days mean bounced; one older than M days does not count.
+async fn a_soft_bounce_outside_the_window_does_not_count(backend: Backend) {
+    let clock = breakfast::domain::Clock::manual("2026-11-30T08:00:00Z".parse().unwrap());
+    let toml = format!("{BOUNCES_TOML}soft_bounce_limit = 2\nsoft_bounce_days = 7\n");
+    let Some(t) = TestApp::builder(backend)
+        .toml(&toml)
+        .clock(clock.clone())
+        .start()
+        .await
+    else {
+        return;
+    };
+    let app = &t.app;
+    let subs = subscribers(app, "soft", 1).await;
+    let (sid, addr) = (subs[0].0, subs[0].1.as_str());
+    let d = send_digest(app, "2026-11-30").await;
+    let soft = |became| Handled::Applied {
+        subscriber_id: sid,
+        kind: bounces::parse::Kind::Soft,
+        became,
+    };
+    let full = report(app, "full.eml", delivery(d, sid), addr);
+    assert_eq!(handle(app, "t:soft-1", &full).await, soft(None));
+
+    // Eight days later the first is outside the 7-day window: this one is alone in it.
+    clock.advance(chrono::Duration::days(8));
+    assert_eq!(handle(app, "t:soft-2", &full).await, soft(None));
+    assert_eq!(status_of(app, sid).await, SubscriberStatus::Confirmed);
+
+    // A day later, the second and third are within 7 days of each other.
+    clock.advance(chrono::Duration::days(1));
+    assert_eq!(
+        handle(app, "t:soft-3", &full).await,
+        soft(Some(SubscriberStatus::Bounced))
+    );
+    assert_eq!(status_of(app, sid).await, SubscriberStatus::Bounced);
+    let soft_events = app
+        .store
+        .subscriber_events(sid)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "soft bounce")
+        .count();
+    assert_eq!(soft_events, 3, "each soft bounce is in the history");
+    t.stop().await;
+}
+on_both_databases!(a_soft_bounce_outside_the_window_does_not_count);
+
+/// The hard-bounce branch of the automatic pause: under the limit nothing happens; the
+/// bounce that passes it pauses the schedule and emails every operator, once.
+async fn a_hard_bounce_rate_over_the_limit_pauses_the_schedule_and_tells_operators(
+    backend: Backend,
+) {
+    // Complaints off, so only the hard-bounce rate can pause.
+    let extra = format!(
+        "{BOUNCES_TOML}pause_min_sent = 3\npause_complaint_rate = 0.0\npause_hard_bounce_rate = 0.3\n"
+    );
+    let Some(t) = TestApp::with_toml(backend, &extra).await else {
+        return;
+    };
+    let app = &t.app;
+    for (email, role) in [
+        ("ops@example.org", AdminRole::Operator),
+        ("ops2@example.org", AdminRole::Operator),
+        ("editor@example.org", AdminRole::Editor),
+    ] {
+        app.store
+            .insert_admin_user(email, "not-a-real-hash", role, app.now_ms())
+            .await
+            .unwrap();
+    }
+    let defaults = DailySettings {
+        send_time: "07:00",
+        time_zone: "Europe/London",
+        days: "mon",
+        skip_when_empty: true,
+        mode: breakfast::store::schedules::ScheduleMode::Automatic,
+        delivery: Default::default(),
+    };
+    let paused = || async {
+        app.store
+            .daily_schedule(&defaults, app.now_ms())
+            .await
+            .unwrap()
+            .paused
+    };
+    assert!(!paused().await);
+    let subs = subscribers(app, "hr", 4).await;
+    let d = send_digest(app, "2026-11-30").await;
+    let before = t.wait_for_outbox(4, Duration::from_secs(10)).await.len();
+
+    // 1 of 4 (25 %) is under the 30 % limit.
+    let first = report(app, "postfix.eml", delivery(d, subs[0].0), &subs[0].1);
+    assert!(matches!(
+        handle(app, "t:hr-1", &first).await,
+        Handled::Applied { .. }
+    ));
+    assert!(!paused().await, "under the limit the schedule runs on");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(t.wait_for_outbox(0, Duration::ZERO).await.len(), before);
+
+    // 2 of 4 (50 %) passes it.
+    let second = report(app, "exim.eml", delivery(d, subs[1].0), &subs[1].1);
+    assert!(matches!(
+        handle(app, "t:hr-2", &second).await,
+        Handled::Applied { .. }
+    ));
+    assert!(paused().await, "the schedule paused itself");
+    let mail = t.wait_for_outbox(before + 3, Duration::from_secs(20)).await;
+    let alerts: Vec<Mail> = mail
+        .iter()
+        .map(|m| Mail::parse(m))
+        .filter(|m| m.subject.contains("sending paused"))
+        .collect();
+    let mut to: Vec<&str> = alerts.iter().map(|m| m.to.as_str()).collect();
+    to.sort_unstable();
+    // Editors may do all an operator may, so they are told too.
+    assert_eq!(
+        to,
+        ["editor@example.org", "ops2@example.org", "ops@example.org"]
+    );
+    let words = alerts[0]
+        .text
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        words.contains("hard-bounce rate 50.00 % (2 of 4 sent) is above the limit of 30.00 %"),
+        "{words}"
+    );
+
+    // A third bounce on the same issue does not email again.
+    let third = report(app, "plain.eml", delivery(d, subs[2].0), &subs[2].1);
+    handle(app, "t:hr-3", &third).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(t.wait_for_outbox(0, Duration::ZERO).await.len(), before + 3);
+    t.stop().await;
+}
+on_both_databases!(a_hard_bounce_rate_over_the_limit_pauses_the_schedule_and_tells_operators);
+
+/// A DSN or a webhook about someone who is not a subscriber, or whose subscription was
+/// erased: kept as unmatched with the reason, and nothing else changes. An erased
+/// person's address is not written back into the store by a provider's event.
+async fn reports_about_strangers_and_erased_subscribers_change_nothing(backend: Backend) {
+    let toml = format!("{BOUNCES_TOML}generic_secret = \"{GENERIC_SECRET}\"\n");
+    let Some(t) = TestApp::with_toml(backend, &toml).await else {
+        return;
+    };
+    let app = &t.app;
+    let subs = subscribers(app, "x", 3).await;
+    let d = send_digest(app, "2026-11-30").await;
+    let (gone_id, gone_addr) = subs[2].clone();
+    let gone = app.store.subscriber(gone_id).await.unwrap();
+    breakfast::subscribers::erase_subscriber(app, &gone, "erased in a test")
+        .await
+        .unwrap();
+    let kept = &subs[..2];
+    let suppressed = app.store.suppression_count().await.unwrap();
+
+    // A DSN whose token verifies but names the erased subscriber.
+    let dsn = report(app, "postfix.eml", delivery(d, gone_id), &gone_addr);
+    let got = handle(app, "t:erased", &dsn).await;
+    assert!(
+        matches!(&got, Handled::Unmatched(why) if why.contains("erased")),
+        "{got:?}"
+    );
+    // A DSN about a stranger, carrying no token of ours.
+    let stranger_dsn = fill("postfix.eml", "none", "stranger@example.net");
+    let got = handle(app, "t:stranger", &stranger_dsn).await;
+    assert!(
+        matches!(&got, Handled::Unmatched(why) if why.contains("no valid bounce token")),
+        "{got:?}"
+    );
+
+    // Webhooks: a stranger's address, and the erased subscriber's.
+    for (id, email) in [("g-s", "stranger@example.net"), ("g-e", gone_addr.as_str())] {
+        let body = format!(
+            r#"{{"id":"{id}","type":"complaint","email":"{email}","reason":"abuse report for {email}"}}"#
+        );
+        let (code, json) = post(&t, "generic", &body, &generic_headers(now_secs(), &body)).await;
+        assert_eq!((code, json["unmatched"].as_i64()), (200, Some(1)), "{json}");
+    }
+    let open = app.store.unmatched_reports(true, 10).await.unwrap();
+    assert_eq!(open.len(), 4, "{open:?}");
+    let by_key = |k: &str| open.iter().find(|r| r.source_key == k).unwrap();
+    assert!(by_key("generic:g-s").reason.contains("not a subscriber"));
+    let erased = by_key("generic:g-e");
+    assert!(
+        erased.reason.contains("suppression list"),
+        "{}",
+        erased.reason
+    );
+    assert!(
+        !String::from_utf8_lossy(&erased.raw).contains(&gone_addr),
+        "the erased address is not stored again: {}",
+        String::from_utf8_lossy(&erased.raw)
+    );
+    assert!(
+        app.store
+            .subscriber_by_email(&EmailAddress::parse(&gone_addr).unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Nothing else changed.
+    for (id, addr) in kept {
+        let s = app.store.subscriber(*id).await.unwrap();
+        assert_eq!(
+            (s.status, s.bounce_count),
+            (SubscriberStatus::Confirmed, 0),
+            "{addr}"
+        );
+        let history = app.store.subscriber_events(*id).await.unwrap();
+        assert!(
+            !history
+                .iter()
+                .any(|e| e.kind.contains("bounce") || e.kind.contains("complain")),
+            "{history:?}"
+        );
+    }
+    assert_eq!(app.store.bounce_totals().await.unwrap(), vec![]);
+    assert_eq!(app.store.suppression_count().await.unwrap(), suppressed);
+    let counts = app.store.digest_bounce_counts(d).await.unwrap();
+    assert_eq!((counts.hard, counts.soft, counts.complaints), (0, 0, 0));
+    assert!(app.store.failed_deliveries(d).await.unwrap().is_empty());
+
+    // Re-processing them changes nothing either.
+    for r in &open {
+        let got = bounces::reprocess(app, r.id).await.unwrap();
+        assert!(matches!(got, Handled::Unmatched(_)), "{got:?}");
+    }
+    assert_eq!(app.store.bounce_totals().await.unwrap(), vec![]);
+    assert_eq!(
+        app.store.unmatched_reports(true, 10).await.unwrap().len(),
+        4
+    );
+    t.stop().await;
+}
+on_both_databases!(reports_about_strangers_and_erased_subscribers_change_nothing);
+
+/// Polls until a round finds nothing new; the rounds' reports summed.
+async fn drain_mailbox(app: App, settings: mailbox::ImapSettings) -> mailbox::RoundReport {
+    let mut total = mailbox::RoundReport::default();
+    loop {
+        let r = mailbox::poll_once(&app, &settings).await.unwrap();
+        if r.seen == 0 {
+            return total;
+        }
+        total.seen += r.seen;
+        total.applied += r.applied;
+        total.already_done += r.already_done;
+        total.no_action += r.no_action;
+        total.unmatched += r.unmatched;
+    }
+}
+
+/// Two pollers, each with its own connection pool to one PostgreSQL (as two processes
+/// have), read one mailbox of 300 bounces at the same time: they race for every message,
+/// and each bounce is applied exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_pollers_on_one_postgres_apply_each_bounce_exactly_once() {
+    let n = 300;
+    let Some((dovecot, t, subs, d)) = mailbox_and_send(Backend::Postgres, "two", n).await else {
+        return;
+    };
+    let app = &t.app;
+    bounce_everyone(app, &dovecot, &subs, d).await;
+    let other = breakfast::service::open(app.config.clone(), breakfast::domain::Clock::System)
+        .await
+        .unwrap();
+    let settings = mailbox::parse_imap_url(&dovecot.url()).unwrap();
+    let (a, b) = tokio::join!(
+        tokio::spawn(drain_mailbox(app.clone(), settings.clone())),
+        tokio::spawn(drain_mailbox(other.clone(), settings)),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    eprintln!("poller A: {a:?}\npoller B: {b:?}");
+    assert_eq!(a.applied + b.applied, n, "{a:?} {b:?}");
+    assert!(
+        a.applied > 0 && b.applied > 0,
+        "both pollers worked at once: {a:?} {b:?}"
+    );
+    assert_eq!((a.unmatched, b.unmatched), (0, 0));
+    assert_eq!(dovecot.pending().await, 0);
+    assert_eq!(dovecot.total().await, n);
+
+    assert_eq!(hard_bounces(app).await, n as i64, "one event per bounce");
+    let counts = app.store.digest_bounce_counts(d).await.unwrap();
+    assert_eq!((counts.sent, counts.hard), (n as i64, n as i64));
+    for (id, addr) in &subs {
+        let s = app.store.subscriber(*id).await.unwrap();
+        assert_eq!(
+            (s.status, s.bounce_count),
+            (SubscriberStatus::Bounced, 1),
+            "{addr}"
+        );
+        let history = app.store.subscriber_events(*id).await.unwrap();
+        let count = |kind: &str| history.iter().filter(|e| e.kind == kind).count();
+        assert_eq!(
+            (count("hard bounce"), count("bounced")),
+            (1, 1),
+            "{addr}: {history:?}"
+        );
+    }
+    assert!(
+        app.store
+            .unmatched_reports(false, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    other.close().await;
+    t.stop().await;
+}
