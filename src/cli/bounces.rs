@@ -3,7 +3,11 @@
 
 use clap::Subcommand;
 
-use crate::{config::Config, store::bounces::BounceCounts};
+use crate::{
+    bounces::{IssueBounces, Thresholds},
+    config::Config,
+    store::bounces::BounceCounts,
+};
 
 #[derive(Debug, Subcommand)]
 pub enum BouncesCommand {
@@ -41,8 +45,11 @@ pub async fn run(command: BouncesCommand, config: Config) -> anyhow::Result<()> 
         }
         BouncesCommand::Poll => poll(&app).await,
         BouncesCommand::Retry { digest } => {
-            let n = crate::bounces::retry_transient_failures(&app, digest).await?;
-            println!("digest {digest}: {n} batch(es) queued again for the workers");
+            let r = crate::bounces::retry_transient_failures(&app, digest).await?;
+            println!(
+                "digest {digest}: {} deliveries in {} batch(es) queued again for the workers",
+                r.deliveries, r.batches
+            );
             Ok(())
         }
     };
@@ -94,18 +101,21 @@ pub async fn failed(config: Config, id: i64, json: bool) -> anyhow::Result<()> {
     let result = async {
         let counts = app.store.digest_bounce_counts(id).await?;
         let failed = app.store.failed_deliveries(id).await?;
+        let thresholds = Thresholds::from_config(&app.config.bounces);
         if json {
             let out = serde_json::json!({
                 "digest_id": id,
                 "counts": counts,
                 "complaint_rate": counts.complaint_rate(),
                 "hard_bounce_rate": counts.hard_bounce_rate(),
+                "thresholds": thresholds,
                 "deliveries": failed,
             });
             println!("{}", serde_json::to_string_pretty(&out)?);
             return Ok(());
         }
         print!("{}", rates_report(&counts));
+        print!("{}", limits_line(&thresholds));
         if failed.is_empty() {
             println!("no failed, bounced or complained deliveries");
         }
@@ -125,7 +135,7 @@ pub async fn failed(config: Config, id: i64, json: bool) -> anyhow::Result<()> {
     result
 }
 
-/// Counts and rates with the thresholds bulk senders are held to.
+/// Counts and rates with the thresholds bulk senders are held to (the `--failed` header).
 pub fn rates_report(c: &BounceCounts) -> String {
     format!(
         "sent {}; hard bounces {} ({:.2} %); soft bounces {}; complaints {} ({:.3} %; keep under 0.1 %, never 0.3 %)\n",
@@ -136,6 +146,47 @@ pub fn rates_report(c: &BounceCounts) -> String {
         c.complaints,
         c.complaint_rate() * 100.0
     )
+}
+
+/// The issue's numbers as lines of plain `digest status`, aligned with its report.
+pub fn status_lines(i: &IssueBounces, t: &Thresholds) -> String {
+    let c = &i.counts;
+    format!(
+        "bounces    {} hard ({:.2} %), {} soft\ncomplaints {} ({:.3} %; keep under 0.1 %, never 0.3 %)\n{}",
+        c.hard,
+        i.hard_bounce_rate * 100.0,
+        c.soft,
+        c.complaints,
+        i.complaint_rate * 100.0,
+        limits_line(t)
+    )
+}
+
+/// The configured auto-pause limits in one line, so the numbers above can be read
+/// against what would stop the schedule.
+pub fn limits_line(t: &Thresholds) -> String {
+    let mut limits = Vec::new();
+    if t.pause_complaint_rate > 0.0 {
+        limits.push(format!(
+            "complaint rate over {:.2} %",
+            t.pause_complaint_rate * 100.0
+        ));
+    }
+    if t.pause_hard_bounce_rate > 0.0 {
+        limits.push(format!(
+            "hard-bounce rate over {:.2} %",
+            t.pause_hard_bounce_rate * 100.0
+        ));
+    }
+    if limits.is_empty() {
+        "pauses at  never (bounces.pause_complaint_rate and pause_hard_bounce_rate are 0)\n".into()
+    } else {
+        format!(
+            "pauses at  {}, once {} are sent\n",
+            limits.join(" or "),
+            t.pause_min_sent
+        )
+    }
 }
 
 fn time(ms: i64) -> String {

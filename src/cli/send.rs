@@ -6,6 +6,7 @@ use chrono::NaiveDate;
 
 use crate::{
     app::App,
+    bounces::IssueBounces,
     config::Config,
     delivery::{self, progress},
     domain::EmailAddress,
@@ -183,12 +184,23 @@ pub async fn status(config: Config, id: i64, json: bool) -> anyhow::Result<()> {
     let result = progress::progress(&app, id).await;
     let edition = app.store.digest(id).await.ok();
     let zones = progress::zone_rows(&app, id).await.unwrap_or_default();
+    // Read only for a digest that exists (the progress read says which do not).
+    let bounces = match &result {
+        Ok(_) => Some(crate::bounces::issue_bounces(&app, id).await),
+        Err(_) => None,
+    };
+    let thresholds = crate::bounces::Thresholds::from_config(&app.config.bounces);
     app.close().await;
     let p = result?;
+    let bounces = bounces.transpose()?;
     if json {
         let mut value = serde_json::to_value(&p)?;
         if let (Some(d), Some(map)) = (&edition, value.as_object_mut()) {
             map.insert("edition".into(), serde_json::json!(d.kind.as_str()));
+        }
+        if let (Some(b), Some(map)) = (&bounces, value.as_object_mut()) {
+            map.insert("bounces".into(), serde_json::to_value(b)?);
+            map.insert("thresholds".into(), serde_json::to_value(thresholds)?);
         }
         if let Some(map) = value.as_object_mut().filter(|_| !zones.is_empty()) {
             let by_zone: Vec<_> = zones
@@ -203,6 +215,11 @@ pub async fn status(config: Config, id: i64, json: bool) -> anyhow::Result<()> {
             println!("edition    {}", edition::review::edition_label(d));
         }
         print!("{}", progress::report(&p));
+        // Bounces and complaints mean something only once messages went out.
+        let out = |b: &&IssueBounces| b.counts.sent + b.counts.hard + b.counts.complaints > 0;
+        if let Some(b) = bounces.as_ref().filter(out) {
+            print!("{}", super::bounces::status_lines(b, &thresholds));
+        }
         print!("{}", progress::zone_report(&zones));
     }
     Ok(())

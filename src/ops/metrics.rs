@@ -8,6 +8,9 @@
 //! - `breakfast_transactional_{sent,failed,retried}_total`: single emails;
 //! - [`MAIL_SEND_SECONDS`]: time per message handed to the transport;
 //! - [`FEED_FETCHES`] with label `result` (`ok`, `not_modified`, `error`): feed polling.
+//!
+//! The per-issue bounce series and the bounce limits are appended to the recorder's text
+//! by `bounces::issue_metrics_text`, so that only the recent issues are ever exported.
 
 use std::{sync::OnceLock, time::Instant};
 
@@ -92,7 +95,14 @@ pub async fn render(app: &App) -> Option<String> {
     let handle = install()?;
     refresh_gauges(app).await;
     handle.run_upkeep();
-    Some(handle.render())
+    let mut text = handle.render();
+    // The per-issue bounce series and the limits, read from this app's database and
+    // configuration (see `bounces::issue_metrics_text` for why not on the recorder).
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(&crate::bounces::issue_metrics_text(app).await);
+    Some(text)
 }
 
 async fn refresh_gauges(app: &App) {

@@ -7,6 +7,7 @@ mod a11y;
 mod admin;
 mod archive;
 mod audience;
+mod bounce_reports;
 mod bounces;
 mod brand;
 mod crash;

@@ -121,6 +121,10 @@ pub fn routes() -> Router<App> {
         .route("/admin/tokens/{id}/revoke", post(pages::revoke_token))
         .route("/admin/bounces", get(bounces::page))
         .route("/admin/bounces/{id}/reprocess", post(bounces::reprocess))
+        .route(
+            "/admin/bounces/digest/{id}/retry",
+            post(bounces::retry_temporary),
+        )
 }
 
 /// A form body as name/value pairs. Unlike `Form<T>`, repeated names (checkbox groups)

@@ -1,5 +1,6 @@
-//! `/admin/queue`: the operator's view of the job queue and of digest sends, and the
-//! repairs (retry one, retry all failed, discard). Operators and editors may use it.
+//! `/admin/queue`: the operator's view of the job queue and of digest sends, the recent
+//! issues' bounce and complaint rates, and the repairs (retry one, retry all failed,
+//! discard). Operators and editors may use it.
 
 use axum::{
     Router,
@@ -14,6 +15,7 @@ use super::{CheckedForm, admin_zone, flash_for, html_page, meta, nav, see_other,
 use crate::web::auth::{PageError, RequireOperator};
 use crate::{
     app::App,
+    bounces::Thresholds,
     ops::metrics::{known_job_kinds, now_secs},
     queue::stats::{JobFailure, KindStats},
     store::queue_stats::DigestProgress,
@@ -25,6 +27,9 @@ const FAILURES_SHOWN: i64 = 20;
 /// Digests whose send started within this many hours stay on the page after they end.
 const RECENT_DIGEST_HOURS: i64 = 24;
 const DIGESTS_SHOWN: i64 = 5;
+/// Recent issues whose bounce and complaint rates are shown (all of them on
+/// `/admin/bounces`).
+const ISSUES_SHOWN: i64 = 5;
 const CHART_MINUTES: usize = 60;
 
 pub fn routes() -> Router<App> {
@@ -60,11 +65,18 @@ pub async fn queue_view(app: &App) -> anyhow::Result<QueueView> {
     let since = now_ms - RECENT_DIGEST_HOURS * 3_600_000;
     let digests = store.digest_progress(since, now_ms, DIGESTS_SHOWN).await?;
     let sent_per_minute = store.sent_per_minute(now_ms, CHART_MINUTES).await?;
+    let thresholds = Thresholds::from_config(&app.config.bounces);
+    let issues = crate::bounces::recent_issue_bounces(app, ISSUES_SHOWN).await?;
     Ok(QueueView {
         kinds: kinds.iter().map(kind_row).collect(),
         digests: digests.iter().map(digest_row).collect(),
         sent_per_minute,
         failures: failures.iter().map(|f| failure_row(f, zone)).collect(),
+        issues: issues
+            .iter()
+            .map(|i| super::bounces::issue_rates(i, &thresholds))
+            .collect(),
+        limits: super::bounces::limits(&thresholds),
         csrf: String::new(),
         base_path: PATH.into(),
     })

@@ -7,6 +7,7 @@ use maud::{Markup, html};
 
 use crate::{
     admin::{AdminNav, admin_page},
+    bounces::{IssueRates, Limits, limits_note, rates_table},
     page::{ButtonKind, PageMeta, button},
 };
 
@@ -20,6 +21,9 @@ pub struct QueueView {
     /// Messages sent in each of the last minutes, oldest first.
     pub sent_per_minute: Vec<i64>,
     pub failures: Vec<FailureRow>,
+    /// The most recent issues' bounce and complaint numbers, and the limits beside them.
+    pub issues: Vec<IssueRates>,
+    pub limits: Limits,
     /// This session's CSRF token, echoed by every form.
     pub csrf: String,
     /// Where the forms post: `/admin/queue`.
@@ -108,6 +112,7 @@ pub fn queue_page(meta: &PageMeta, nav: &AdminNav, view: &QueueView) -> Markup {
             p.muted { "Refreshes every " (REFRESH_SECS) " seconds." }
             (kind_bars(&view.kinds))
             (digest_bars(&view.digests))
+            (bounce_rates(view))
             section {
                 h2 { "Messages sent per minute, last hour" }
                 (sent_chart(&view.sent_per_minute))
@@ -215,6 +220,23 @@ fn digest_bars(digests: &[DigestRow]) -> Markup {
                         @if let Some(eta) = &d.eta { " · about " (eta) " to go" }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// Bounces and complaints arrive for days after a send, so the recent issues are listed
+/// whether or not they are still on the progress bars above.
+fn bounce_rates(view: &QueueView) -> Markup {
+    html! {
+        section {
+            h2 { "Bounces and complaints by issue" }
+            (limits_note(&view.limits))
+            @if view.issues.is_empty() {
+                p.muted { "No digest has been sent yet." }
+            } @else {
+                (rates_table(&view.issues))
+                p { a href="/admin/bounces" { "All bounces, complaints and unmatched reports" } }
             }
         }
     }
@@ -389,5 +411,34 @@ mod tests {
         assert!(html.contains("/admin/queue/jobs/01J/discard"));
         assert!(html.contains("&lt;b&gt;451"), "errors are escaped");
         assert!(html.contains(r#"http-equiv="refresh""#));
+    }
+
+    #[test]
+    fn issues_show_their_rates_beside_the_limits() {
+        let view = QueueView {
+            issues: vec![IssueRates {
+                digest_id: 7,
+                date: "2026-11-30".into(),
+                sent: 1000,
+                complaints: 4,
+                complaint_rate: 0.004,
+                complaint_warning: Some("past the pause limit".into()),
+                ..IssueRates::default()
+            }],
+            limits: Limits {
+                pause_complaint_rate: 0.003,
+                pause_hard_bounce_rate: 0.0,
+                pause_min_sent: 100,
+            },
+            base_path: "/admin/queue".into(),
+            ..QueueView::default()
+        };
+        let html = queue_page(&PageMeta::default(), &AdminNav::default(), &view).into_string();
+        assert!(html.contains(r#"href="/admin/bounces?digest=7""#), "{html}");
+        assert!(html.contains("4 (0.40 %)"), "{html}");
+        assert!(html.contains("past the pause limit"), "{html}");
+        assert!(html.contains("under 0.1 %, and never 0.3 %"), "{html}");
+        assert!(html.contains("a complaint rate over 0.30 % once an issue has sent 100"));
+        assert!(!html.contains("hard-bounce rate over"), "that check is off");
     }
 }
