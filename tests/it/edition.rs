@@ -558,6 +558,26 @@ async fn one_time_zone_the_schedules(backend: Backend) {
     );
     let tz = breakfast::web::admin::admin_zone(app).await;
     assert_eq!(tz.name(), "America/New_York");
+    // The archive tells an article's date in the same zone: 02:00 UTC on 1 December is
+    // still 30 November in New York (in London, the configured zone, it would be 1 December).
+    let paper = start_paper(app, Some("News")).await;
+    paper.publish("evening", "2026-12-01T02:00:00Z", &[]);
+    ingest::fetch_all(app).await.unwrap();
+    edition::compose_for_date(app, day("2026-11-30"))
+        .await
+        .unwrap();
+    let d = crate::kit::digest_on(app, "2026-11-30").await;
+    assert_eq!(titles(app, d.id).await, ["evening"]);
+    app.store
+        .mark_digest_sent(d.id, app.now_ms())
+        .await
+        .unwrap();
+    let page = t.get("/archive/2026-11-30").await;
+    assert!(
+        page.text().contains(r#"class="byline">30 November<"#),
+        "the archive dates the article in New York:\n{}",
+        page.text()
+    );
     t.stop().await;
 }
 on_both_databases!(one_time_zone_the_schedules);
@@ -852,6 +872,52 @@ async fn feed_categories_become_sections(backend: Backend) {
         assert!(s < a, "{slug} under {section}");
     }
     assert!(!text.contains("Latest"), "no catch-all block");
+    // A pinned article is labelled by the same rule, in the email and in the archive,
+    // and the archive's sections are the email's.
+    let vote = app
+        .store
+        .article_by_dedup_key("https://paper.example/vote")
+        .await
+        .unwrap()
+        .unwrap();
+    app.store
+        .set_digest_pick(
+            d.id,
+            &breakfast::store::digests::DigestPick {
+                article_id: vote.id,
+                pinned: true,
+                dropped: false,
+                position: Some(1),
+            },
+        )
+        .await
+        .unwrap();
+    breakfast::edition::compose_for_date(app, day("2026-12-01"))
+        .await
+        .unwrap();
+    let d = crate::kit::digest_on(app, "2026-12-01").await;
+    let html = d.html.clone().unwrap();
+    assert!(
+        html.contains(">Politics</p>") && !html.contains(">Fallback</p>"),
+        "the pinned article is labelled Politics:\n{html}"
+    );
+    app.store
+        .mark_digest_sent(d.id, app.now_ms())
+        .await
+        .unwrap();
+    let page = t.get("/archive/2026-12-01").await;
+    let page = page.text();
+    assert!(
+        page.contains(r#"class="kicker">Politics</p>"#),
+        "the archive labels the pinned article as the email does:\n{page}"
+    );
+    for (section, slug) in [("Sport", "match"), ("Fallback", "plain")] {
+        let s = page
+            .find(&format!(r#"aria-label="{section}""#))
+            .unwrap_or_else(|| panic!("a {section} section in the archive:\n{page}"));
+        let a = page.find(&format!("paper.example/{slug}")).unwrap();
+        assert!(s < a, "{slug} under {section} in the archive");
+    }
     t.stop().await;
 }
 on_both_databases!(feed_categories_become_sections);
