@@ -120,12 +120,43 @@ pub async fn run(config: &Config) -> Vec<Check> {
         }
     };
     let relay = parse_smtp_url(config.smtp_url.expose()).ok();
-    checks.push(spf(&dns, &from_domain, relay.as_ref()).await);
+    let envelope = envelope_domain(config, &from_domain);
+    checks.push(spf(&dns, &envelope, relay.as_ref().map(|r| r.host.as_str())).await);
     checks.extend(dkim_keys(&dns, config, &from_domain).await);
     checks.push(dmarc(&dns, &from_domain).await);
-    checks.push(bounce_mx(&dns, &from_domain).await);
+    checks.push(bounce_mx(&dns, &envelope).await);
     checks.push(smtp_relay(config).await);
     checks
+}
+
+/// The domain of the envelope sender (SMTP `MAIL FROM`), which is where bounces go and
+/// what receivers check SPF against: `bounces.domain` when set (the VERP address
+/// `bounces+TOKEN@bounces.domain`), otherwise the From domain, which lettre then uses as
+/// the envelope sender.
+struct EnvelopeDomain {
+    domain: String,
+    /// Where the domain comes from, for the lines doctor prints.
+    source: &'static str,
+}
+
+fn envelope_domain(config: &Config, from_domain: &str) -> EnvelopeDomain {
+    let bounce = config
+        .bounces
+        .domain
+        .trim()
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    if bounce.is_empty() {
+        EnvelopeDomain {
+            domain: from_domain.to_string(),
+            source: "the From domain, also the envelope sender",
+        }
+    } else {
+        EnvelopeDomain {
+            domain: bounce,
+            source: "bounces.domain, the envelope sender",
+        }
+    }
 }
 
 /// Settings still holding the values the embedded defaults ship with.
@@ -270,13 +301,28 @@ fn starts_with_tag(record: &str, tag: &str) -> bool {
         .is_some_and(|s| s.eq_ignore_ascii_case(tag))
 }
 
-async fn spf(dns: &TokioResolver, domain: &str, relay: Option<&SmtpSettings>) -> Check {
+/// SPF is checked against the envelope sender's domain, so that is the domain looked up.
+async fn spf(dns: &TokioResolver, envelope: &EnvelopeDomain, relay_host: Option<&str>) -> Check {
+    let domain = &envelope.domain;
     let name = format!("spf {domain}");
     let records = match txt(dns, domain).await {
         Txt::Failed(e) => return Check::problem(name, e, "check the domain's DNS servers"),
         Txt::None => Vec::new(),
         Txt::Found(r) => r,
     };
+    let mut check = spf_verdict(domain, &records, relay_host);
+    check.detail = format!("{} ({})", check.detail, envelope.source);
+    check
+}
+
+/// The SPF check on the TXT records found at `domain`, with the host of `smtp_url`.
+///
+/// Kept apart from the lookup so that tests can give it a relay host that is not
+/// loopback: the relay probe connects to `smtp_url`'s host through the system's resolver
+/// (as sending does), so a test cannot use such a name end to end without a DNS query
+/// leaving the machine.
+pub fn spf_verdict(domain: &str, records: &[String], relay_host: Option<&str>) -> Check {
+    let name = format!("spf {domain}");
     let spf: Vec<&String> = records
         .iter()
         .filter(|r| starts_with_tag(r, "v=spf1"))
@@ -289,14 +335,12 @@ async fn spf(dns: &TokioResolver, domain: &str, relay: Option<&SmtpSettings>) ->
                 "publish a TXT record at {domain} such as \"v=spf1 include:<your relay's SPF domain> ~all\""
             ),
         ),
-        [record] => match relay {
-            Some(relay) if !is_loopback(&relay.host) && !mentions_host(record, &relay.host) => {
-                Check::warning(
-                    name,
-                    format!("{record:?} does not mention the relay {}", relay.host),
-                    "make sure the relay's addresses are covered (its documentation names the include: to add)",
-                )
-            }
+        [record] => match relay_host {
+            Some(host) if !is_loopback(host) && !mentions_host(record, host) => Check::warning(
+                name,
+                format!("{record:?} does not mention the relay {host}"),
+                "make sure the relay's addresses are covered (its documentation names the include: to add)",
+            ),
             _ => Check::ok(name, format!("{record:?}")),
         },
         _ => Check::problem(
@@ -311,7 +355,7 @@ async fn spf(dns: &TokioResolver, domain: &str, relay: Option<&SmtpSettings>) ->
 }
 
 fn is_loopback(host: &str) -> bool {
-    host == "localhost"
+    host.trim_end_matches('.').eq_ignore_ascii_case("localhost")
         || host
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
@@ -452,8 +496,10 @@ async fn dmarc(dns: &TokioResolver, domain: &str) -> Check {
     }
 }
 
-/// Bounces and replies come back to the envelope sender's domain: it needs an MX.
-async fn bounce_mx(dns: &TokioResolver, domain: &str) -> Check {
+/// Bounces come back to the envelope sender's domain (`bounces.domain` when set): it
+/// needs an MX.
+async fn bounce_mx(dns: &TokioResolver, envelope: &EnvelopeDomain) -> Check {
+    let domain = envelope.domain.as_str();
     let name = format!("mx {domain}");
     match dns.mx_lookup(format!("{domain}.")).await {
         Ok(lookup) => {
@@ -463,28 +509,41 @@ async fn bounce_mx(dns: &TokioResolver, domain: &str) -> Check {
                 .collect();
             hosts.sort();
             if hosts.is_empty() {
-                no_mx(name, domain)
+                no_mx(name, envelope)
             } else if hosts.len() == 1 && hosts[0].1.trim_end_matches('.').is_empty() {
                 Check::problem(
                     name,
-                    "a null MX (\".\"): the domain says it takes no mail, so bounces are lost",
-                    "publish an MX for the bounce domain",
+                    format!(
+                        "a null MX (\".\"): the domain says it takes no mail, so bounces are lost ({})",
+                        envelope.source
+                    ),
+                    format!("publish an MX record for {domain} in place of the null MX"),
                 )
             } else {
                 let list: Vec<String> = hosts.iter().map(|(p, h)| format!("{p} {h}")).collect();
-                Check::ok(name, format!("bounces can arrive: {}", list.join(", ")))
+                Check::ok(
+                    name,
+                    format!(
+                        "bounces can arrive: {} ({})",
+                        list.join(", "),
+                        envelope.source
+                    ),
+                )
             }
         }
-        Err(e) if e.is_no_records_found() || e.is_nx_domain() => no_mx(name, domain),
+        Err(e) if e.is_no_records_found() || e.is_nx_domain() => no_mx(name, envelope),
         Err(e) => Check::problem(name, dns_error(&e), "check the domain's DNS servers"),
     }
 }
 
-fn no_mx(name: String, domain: &str) -> Check {
+fn no_mx(name: String, envelope: &EnvelopeDomain) -> Check {
     Check::problem(
         name,
-        "no MX record: bounces and replies to this domain cannot arrive",
-        format!("publish an MX record for {domain}"),
+        format!(
+            "no MX record: bounces to this domain cannot arrive ({})",
+            envelope.source
+        ),
+        format!("publish an MX record for {}", envelope.domain),
     )
 }
 

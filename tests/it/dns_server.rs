@@ -14,7 +14,8 @@ use crate::kit::free_port;
 pub enum Record {
     /// A TXT record made of these strings (each at most 255 bytes).
     Txt(String, Vec<String>),
-    /// name, exchange host, preference.
+    /// name, exchange host, preference; host "." with preference 0 is a null MX
+    /// (RFC 7505: the domain takes no mail), which dnsmasq serves as such.
     Mx(String, String, u16),
 }
 
