@@ -836,6 +836,189 @@ async fn weekly_readers_get_the_weekly_edition_only(backend: Backend) {
 }
 on_both_databases!(weekly_readers_get_the_weekly_edition_only);
 
+/// Messages to `to` in the outbox now.
+fn mails_to(t: &TestApp, to: &str) -> Vec<Mail> {
+    crate::kit::read_eml(&t.outbox_dir())
+        .iter()
+        .map(|m| Mail::parse(m))
+        .filter(|m| m.to == to)
+        .collect()
+}
+
+// Issue 10 audit, gaps 5 and 9: the weekly edition in approval mode is held until an
+// editor acts, then goes out in one click; it leaves out what was dropped from the
+// week's dailies and takes the best N of each section before the overall cap. An editor
+// approves the daily issue over HTTP (the form's CSRF token is checked), and starts a
+// special edition once it went out.
+async fn the_weekly_edition_is_reviewed_like_a_daily(backend: Backend) {
+    let extra = "[schedule]\ntick_secs = 3600\nmode = \"approval\"\nprefetch_secs = 20\n\
+                 [ingest]\npoll_minutes = 0\n[digest]\nmax_articles = 3\nweekly_per_section = 1\n";
+    // Friday 4 December; the weekly day is Sunday.
+    let clock = Clock::manual(at("2026-12-04T05:00:00Z"));
+    let Some(t) = spawn(backend, extra, &clock).await else {
+        return;
+    };
+    let app = &t.app;
+    add_user(app, "ed@example.org", AdminRole::Editor).await;
+    subscriber(app, "daily@example.org", None, Frequency::Daily).await;
+    subscriber(app, "weekly@example.org", None, Frequency::Weekly).await;
+    let paper = start_paper(app, Some("News")).await;
+    paper.publish("beta", "2026-12-04T09:00:00Z", &["Beta"]);
+    paper.publish("alpha-old", "2026-12-04T10:00:00Z", &["Alpha"]);
+    paper.publish("alpha-new", "2026-12-05T04:00:00Z", &["Alpha"]);
+    paper.publish("alpha-dropped", "2026-12-05T04:30:00Z", &["Alpha"]);
+    clock.set(at("2026-12-05T05:00:00Z"));
+    ingest::fetch_all(app).await.unwrap();
+    // The editor drops a story from Saturday's daily.
+    edition::compose_for_date(app, day("2026-12-05"))
+        .await
+        .unwrap();
+    let saturday = crate::kit::digest_on(app, "2026-12-05").await;
+    let dropped = app
+        .store
+        .article_by_dedup_key("https://paper.example/alpha-dropped")
+        .await
+        .unwrap()
+        .unwrap();
+    app.store
+        .set_digest_pick(
+            saturday.id,
+            &breakfast::store::digests::DigestPick {
+                article_id: dropped.id,
+                pinned: false,
+                dropped: true,
+                position: None,
+            },
+        )
+        .await
+        .unwrap();
+
+    // Sunday, the lead time: both editions composed for review.
+    paper.publish("sunday", "2026-12-06T05:30:00Z", &["Gamma"]);
+    tick_at(app, &clock, "2026-12-06T06:05:00Z").await;
+    let weekly = app
+        .store
+        .edition_for_date(day("2026-12-06"), EditionKind::Weekly)
+        .await
+        .unwrap()
+        .expect("the weekly edition is composed for review");
+    assert_eq!(
+        titles(app, weekly.id).await,
+        ["alpha-new", "beta", "sunday"],
+        "the best of each section before the cap, without what the dailies dropped"
+    );
+    let sunday = crate::kit::digest_on(app, "2026-12-06").await;
+
+    // The editor approves the daily issue over HTTP; without the form's token, nothing.
+    let mut b = Browser::new(&t);
+    b.login("ed@example.org", PASSWORD).await;
+    let page = b.get(&format!("/admin?digest={}", sunday.id)).await;
+    let forged = b
+        .post(&format!("/admin/digest/{}/approve", sunday.id), &[])
+        .await;
+    assert_ne!(forged.status, reqwest::StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.store.digest(sunday.id).await.unwrap().status,
+        DigestStatus::Composed
+    );
+    let approved = b
+        .post(
+            &format!("/admin/digest/{}/approve", sunday.id),
+            &[("csrf", &page.csrf())],
+        )
+        .await;
+    assert_eq!(
+        approved.status,
+        reqwest::StatusCode::SEE_OTHER,
+        "{}",
+        approved.body
+    );
+    assert_eq!(
+        app.store.digest(sunday.id).await.unwrap().status,
+        DigestStatus::Approved
+    );
+
+    // 07:00: the approved daily goes out, the unapproved weekly is held.
+    tick_at(app, &clock, "2026-12-06T07:00:05Z").await;
+    assert_eq!(
+        app.store.digest(weekly.id).await.unwrap().status,
+        DigestStatus::Held
+    );
+    let daily = mails(&t, 2).await; // the review request, then the daily issue
+    let seen: Vec<(&str, &str)> = daily
+        .iter()
+        .map(|m| (m.to.as_str(), m.subject.as_str()))
+        .collect();
+    settle(app).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(mails_to(&t, "daily@example.org").len(), 1, "{seen:?}");
+    assert!(
+        mails_to(&t, "weekly@example.org").is_empty(),
+        "held: nobody gets it"
+    );
+
+    // Held: "Send now" is one click, a form with the CSRF token, no confirmation page.
+    clock.set(at("2026-12-06T07:30:00Z"));
+    let page = b.get(&format!("/admin?digest={}", weekly.id)).await;
+    let form = format!(
+        r#"<form method="post" action="/admin/digest/{}/send">"#,
+        weekly.id
+    );
+    assert!(page.body.contains(&form), "{}", page.body);
+    let sent = b
+        .post(
+            &format!("/admin/digest/{}/send", weekly.id),
+            &[("csrf", &page.csrf())],
+        )
+        .await;
+    assert_eq!(sent.status, reqwest::StatusCode::SEE_OTHER, "{}", sent.body);
+    crate::kit::wait_until_sent(app, weekly.id, Duration::from_secs(30)).await;
+    let got = mails_to(&t, "weekly@example.org");
+    assert_eq!(got.len(), 1);
+    for (slug, wanted) in [
+        ("alpha-new", true),
+        ("beta", true),
+        ("sunday", true),
+        ("alpha-old", false),
+        ("alpha-dropped", false),
+    ] {
+        assert_eq!(
+            got[0].text.contains(slug),
+            wanted,
+            "{slug}:\n{}",
+            got[0].text
+        );
+    }
+    assert_eq!(
+        mails_to(&t, "daily@example.org").len(),
+        1,
+        "no weekly for daily readers"
+    );
+
+    // Today's issue went out: a special edition, by the form (its token checked).
+    let forged = b.post("/admin/special", &[]).await;
+    assert_ne!(forged.status, reqwest::StatusCode::SEE_OTHER);
+    let page = b.get("/admin").await;
+    let started = b.post("/admin/special", &[("csrf", &page.csrf())]).await;
+    assert_eq!(
+        started.status,
+        reqwest::StatusCode::SEE_OTHER,
+        "{}",
+        started.body
+    );
+    let editions = app.store.editions_of_date(day("2026-12-06")).await.unwrap();
+    let special = editions
+        .iter()
+        .find(|d| d.kind == EditionKind::Special)
+        .expect("a special edition");
+    assert_eq!(
+        started.location.as_deref(),
+        Some(format!("/admin?digest={}", special.id).as_str())
+    );
+    t.stop().await;
+}
+on_both_databases!(the_weekly_edition_is_reviewed_like_a_daily);
+
 // Failure 8: RSS categories become sections (mapped by the config), as the admin shows.
 async fn feed_categories_become_sections(backend: Backend) {
     let extra =
