@@ -105,8 +105,22 @@ pub async fn issue_zone(app: &App) -> Tz {
 
 /// Today's issue date: today in [`issue_zone`].
 pub async fn today(app: &App) -> NaiveDate {
+    issue_date_at(app, app.clock.now()).await
+}
+
+/// The issue date of a send at `at`: its date in [`issue_zone`], the rule "today" uses
+/// (a one-off send at 01:00 in Auckland on the 2nd sends a London paper's 1 December
+/// issue, not the 2nd's a day early).
+pub async fn issue_date_at(app: &App, at: chrono::DateTime<chrono::Utc>) -> NaiveDate {
     let zone = issue_zone(app).await;
-    app.clock.now().with_timezone(&zone).date_naive()
+    at.with_timezone(&zone).date_naive()
+}
+
+/// Whether the scheduler makes the edition of `kind` at all: not a weekly edition
+/// without weekly readers (it would be an empty entry in the archive and the admin). The
+/// daily issue is always made (the archive is its readers too).
+pub async fn wanted(app: &App, kind: EditionKind) -> anyhow::Result<bool> {
+    Ok(kind != EditionKind::Weekly || audience(app, kind).await? > 0)
 }
 
 /// How many subscribers an edition of `kind` goes to now (the fan-out's rule).

@@ -91,8 +91,9 @@ async fn tick_daily(app: &App, s: &Schedule, now: DateTime<Utc>) -> anyhow::Resu
     };
     let mut fired = 0;
     for (kind, rule) in &rules {
-        // No weekly readers, no weekly edition (and no empty entry in the archive).
-        if *kind == EditionKind::Weekly && edition::audience(app, *kind).await? == 0 {
+        // The edition decides whether this edition is made at all (no weekly readers, no
+        // weekly edition); the scheduler only says when.
+        if !edition::wanted(app, *kind).await? {
             continue;
         }
         if s.mode == ScheduleMode::Approval {
@@ -161,14 +162,18 @@ fn describe(result: anyhow::Result<Outcome>) -> (Option<i64>, String) {
 }
 
 async fn tick_one_off(app: &App, s: &Schedule, now: DateTime<Utc>) -> anyhow::Result<usize> {
-    let (Some(run_at), Ok(zone)) = (s.run_at, parse_zone(&s.time_zone)) else {
+    // A one-off whose stored zone is not valid is not fired (as before): it was
+    // scheduled for a moment told in that zone.
+    let (Some(run_at), Ok(_)) = (s.run_at, parse_zone(&s.time_zone)) else {
         return Ok(0);
     };
     let due = from_ms(run_at);
     if due > now || s.paused {
         return Ok(0);
     }
-    let date = due.with_timezone(&zone).date_naive();
+    // The one-off's zone says when it fires; which issue it sends is the edition's
+    // one "today" rule, applied at its moment.
+    let date = edition::issue_date_at(app, due).await;
     let key = date.to_string();
     if !within_grace(due, now, app.config.schedule.grace_minutes) {
         app.store

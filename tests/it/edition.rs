@@ -582,6 +582,51 @@ async fn one_time_zone_the_schedules(backend: Backend) {
 }
 on_both_databases!(one_time_zone_the_schedules);
 
+// Issue 10 audit, gap 6: a one-off send made in another zone sends the issue of the
+// publication's today (the one rule), not the date the one-off's zone has reached.
+async fn a_one_off_send_sends_todays_issue(backend: Backend) {
+    let clock = Clock::manual(at("2026-12-01T05:00:00Z"));
+    let Some(t) = spawn(backend, AUTOMATIC, &clock).await else {
+        return;
+    };
+    let app = &t.app;
+    subscriber(app, "reader@example.org", None, Frequency::Daily).await;
+    let paper = start_paper(app, Some("News")).await;
+    paper.publish("noon", "2026-12-01T11:00:00Z", &[]);
+    clock.set(at("2026-12-01T11:30:00Z"));
+    ingest::fetch_all(app).await.unwrap();
+    // Noon in London is 01:00 on 2 December in Auckland.
+    let one_off = app
+        .store
+        .insert_one_off(
+            at("2026-12-01T12:00:00Z").timestamp_millis(),
+            "Pacific/Auckland",
+            None,
+            app.now_ms(),
+        )
+        .await
+        .unwrap();
+    clock.set(at("2026-12-01T12:00:05Z"));
+    tick(app).await.unwrap();
+    let runs = app.store.schedule_runs(one_off.id).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].outcome, OUTCOME_SENT, "{runs:?}");
+    let d = crate::kit::digest_on(app, "2026-12-01").await;
+    assert!(d.status.is_out(), "{:?}", d.status);
+    assert_eq!(titles(app, d.id).await, ["noon"]);
+    assert!(
+        app.store
+            .digest_for_date(day("2026-12-02"))
+            .await
+            .unwrap()
+            .is_none_or(|d| !d.status.is_out()),
+        "tomorrow's issue is not sent early"
+    );
+    settle(app).await;
+    t.stop().await;
+}
+on_both_databases!(a_one_off_send_sends_todays_issue);
+
 // Failure 7: one "nothing to send" rule: a note-only day is sent; an empty day is not.
 async fn one_skip_rule_note_only_days_go_out(backend: Backend) {
     let clock = Clock::manual(at("2026-12-01T05:00:00Z"));
