@@ -344,6 +344,14 @@ pub async fn config_drift(app: &App) -> anyhow::Result<Option<String>> {
             stored.delivery.as_str()
         ));
     }
+    // Seeded from `[digest]`, but stored with the schedule like the rest.
+    let skip = app.config.digest.skip_when_empty;
+    if stored.skip_when_empty != skip {
+        diffs.push(format!(
+            "skip_when_empty {skip} (config, [digest]) vs {} (schedule)",
+            stored.skip_when_empty
+        ));
+    }
     if diffs.is_empty() {
         return Ok(None);
     }

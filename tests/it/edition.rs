@@ -704,6 +704,59 @@ async fn a_changed_config_schedule_is_warned_about(backend: Backend) {
 }
 on_both_databases!(a_changed_config_schedule_is_warned_about);
 
+// Issue 10 audit, gap 7: the real binary logs the drift warning when it starts, naming
+// both values (skip_when_empty too) and where to change them.
+async fn the_drift_warning_is_logged_at_start(backend: Backend) {
+    let Some(db) = crate::kit::TestDb::create(backend).await else {
+        return;
+    };
+    // The first start seeds the schedule from the configuration.
+    let config = crate::kit::test_config(&db, "http://127.0.0.1:1", "");
+    let first = App::open(config, Clock::for_process()).await.unwrap();
+    let seeded = runner::daily_schedule(&first).await.unwrap();
+    assert_eq!(seeded.send_time.as_deref(), Some("07:00"));
+    assert!(seeded.skip_when_empty);
+    first.close().await;
+    // A later start with another send time and skip rule in the configuration.
+    let log = db.dir.path().join("serve.log");
+    let mut cmd = crate::kit::breakfast_process(
+        "serve",
+        &db,
+        &[
+            ("BREAKFAST_SCHEDULE__SEND_TIME", "06:30"),
+            ("BREAKFAST_DIGEST__SKIP_WHEN_EMPTY", "false"),
+            ("BREAKFAST_INGEST__POLL_MINUTES", "0"),
+            ("RUST_LOG", "warn"),
+        ],
+    );
+    cmd.stderr(std::process::Stdio::from(
+        std::fs::File::create(&log).unwrap(),
+    ));
+    let mut child = cmd.spawn().expect("breakfast serve starts");
+    let mut text = String::new();
+    for _ in 0..300 {
+        text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("differs from the stored schedule") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        text.contains("differs from the stored schedule"),
+        "no warning at start:\n{text}"
+    );
+    for part in [
+        r#"send_time "06:30" (config) vs "07:00" (schedule)"#,
+        "skip_when_empty false (config, [digest]) vs true (schedule)",
+        "/admin/schedule",
+    ] {
+        assert!(text.contains(part), "{part} in:\n{text}");
+    }
+}
+on_both_databases!(the_drift_warning_is_logged_at_start);
+
 // Failure 3: a fresh install holds the first issue for approval.
 async fn a_fresh_install_holds_the_first_issue_for_review(backend: Backend) {
     let quiet = "[schedule]\ntick_secs = 3600\nprefetch_secs = 20\n[ingest]\npoll_minutes = 0\n";
