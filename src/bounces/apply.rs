@@ -445,30 +445,9 @@ async fn reread_webhook_body(
 /// Pauses the schedule and tells every operator, once per issue, when its complaint or
 /// hard-bounce rate passes the configured limit (after enough messages to mean something).
 async fn check_rates(app: &App, digest_id: i64) -> anyhow::Result<()> {
-    let b = &app.config.bounces;
     let counts = app.store.digest_bounce_counts(digest_id).await?;
-    if counts.sent < i64::from(b.pause_min_sent.max(1)) {
-        return Ok(());
-    }
-    let reason = if b.pause_complaint_rate > 0.0 && counts.complaint_rate() > b.pause_complaint_rate
-    {
-        format!(
-            "complaint rate {:.2} % ({} of {} sent) is above the limit of {:.2} %",
-            counts.complaint_rate() * 100.0,
-            counts.complaints,
-            counts.sent,
-            b.pause_complaint_rate * 100.0
-        )
-    } else if b.pause_hard_bounce_rate > 0.0 && counts.hard_bounce_rate() > b.pause_hard_bounce_rate
-    {
-        format!(
-            "hard-bounce rate {:.2} % ({} of {} sent) is above the limit of {:.2} %",
-            counts.hard_bounce_rate() * 100.0,
-            counts.hard,
-            counts.sent,
-            b.pause_hard_bounce_rate * 100.0
-        )
-    } else {
+    let limits = super::Thresholds::from_config(&app.config.bounces);
+    let Some(reason) = limits.pause_reason(&counts) else {
         return Ok(());
     };
     if !app

@@ -97,6 +97,31 @@ impl Thresholds {
         }
     }
 
+    /// Why an issue with `counts` pauses the schedule, or `None` when it is within both
+    /// limits: the rule the check in [`apply`] applies when a report arrives, and the one
+    /// the dashboard's "past the pause limit" marks follow.
+    pub fn pause_reason(&self, counts: &crate::store::bounces::BounceCounts) -> Option<String> {
+        let sent = counts.sent;
+        let (complaint_rate, hard_rate) = (counts.complaint_rate(), counts.hard_bounce_rate());
+        if self.past_pause_limit(sent, complaint_rate, self.pause_complaint_rate) {
+            Some(format!(
+                "complaint rate {:.2} % ({} of {sent} sent) is above the limit of {:.2} %",
+                complaint_rate * 100.0,
+                counts.complaints,
+                self.pause_complaint_rate * 100.0
+            ))
+        } else if self.past_pause_limit(sent, hard_rate, self.pause_hard_bounce_rate) {
+            Some(format!(
+                "hard-bounce rate {:.2} % ({} of {sent} sent) is above the limit of {:.2} %",
+                hard_rate * 100.0,
+                counts.hard,
+                self.pause_hard_bounce_rate * 100.0
+            ))
+        } else {
+            None
+        }
+    }
+
     /// Words marking a hard-bounce rate past the pause limit; `None` when fine.
     pub fn hard_bounce_warning(&self, i: &IssueBounces) -> Option<&'static str> {
         self.past_pause_limit(
@@ -201,14 +226,11 @@ pub struct Retried {
 /// `bounces retry` and the dashboard's button. Permanent refusals, bounces and
 /// complaints stay as they are.
 pub async fn retry_transient_failures(app: &crate::App, digest_id: i64) -> anyhow::Result<Retried> {
-    // Counted first: the retry reports batches, and once they are queued the workers may
-    // already be changing the rows.
-    let deliveries = app.store.transient_failure_count(digest_id).await?;
-    let batches = app
+    let retried = app
         .store
         .retry_transient_failures(digest_id, app.now_ms())
         .await?;
-    for batch_no in &batches {
+    for batch_no in &retried.batches {
         app.queue
             .push(crate::delivery::jobs::DeliverBatch {
                 digest_id,
@@ -216,17 +238,15 @@ pub async fn retry_transient_failures(app: &crate::App, digest_id: i64) -> anyho
             })
             .await?;
     }
-    // A retry that found nothing queues no batch, whatever the count said a moment before.
-    let deliveries = if batches.is_empty() { 0 } else { deliveries };
     tracing::info!(
         digest = digest_id,
-        deliveries,
-        batches = batches.len(),
+        deliveries = retried.deliveries,
+        batches = retried.batches.len(),
         "transient failures queued again"
     );
     Ok(Retried {
-        deliveries,
-        batches: batches.len(),
+        deliveries: retried.deliveries,
+        batches: retried.batches.len(),
     })
 }
 

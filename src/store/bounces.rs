@@ -3,8 +3,17 @@
 
 use serde::Serialize;
 
-use super::{Store, StoreResult, deliveries::DeliveryState, query};
+use super::{Store, StoreResult, deliveries::DeliveryState, digests::DigestStatus, query};
 use crate::domain::SubscriberStatus;
+
+/// What [`Store::retry_transient_failures`] put back in the queue.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TransientRetry {
+    /// Deliveries due again (what an operator is told).
+    pub deliveries: i64,
+    /// Their batches, each once, for the workers.
+    pub batches: Vec<i64>,
+}
 
 /// One bounce or complaint to apply. `source_key` identifies the report (a mailbox
 /// message's content hash, a provider's event id): a key already applied is skipped.
@@ -451,31 +460,34 @@ impl Store {
         .await
     }
 
-    /// Puts an issue's deliveries that failed only because retries ran out (transient
-    /// errors: the sender records them as "gave up after N attempts") back to `retrying`,
-    /// due now with a fresh attempt count, and the issue back to `sending`. Permanent
-    /// refusals, departed subscribers and bounced or complained deliveries stay as they are.
-    /// Returns the batches to queue again.
+    /// Puts an issue's deliveries that failed only because their retries ran out ("gave
+    /// up after N attempts"), with no bounce or complaint since and to a subscriber still
+    /// confirmed, back in the queue; a sent issue is sending again, with that change in
+    /// its history, all in one transaction. Says how many deliveries and which batches.
     pub async fn retry_transient_failures(
         &self,
         digest_id: i64,
         now: i64,
-    ) -> StoreResult<Vec<i64>> {
+    ) -> StoreResult<TransientRetry> {
         let tx = self.begin().await?;
-        let mut batches: Vec<i64> = {
+        let retried = {
             let status: Option<String> = tx
                 .scalar_optional(query("SELECT status FROM digests WHERE id = $1").bind(digest_id))
                 .await?;
-            match status.as_deref() {
+            let status = match status {
                 None => return Err(super::StoreError::NotFound),
-                Some("sending" | "sent") => {}
-                Some(other) => {
-                    return Err(super::StoreError::Conflict(format!(
-                        "digest {digest_id} is {other}; only a sending or sent digest can be retried"
-                    )));
-                }
+                Some(s) => s
+                    .parse::<DigestStatus>()
+                    .map_err(|e| super::StoreError::Conflict(format!("digest {digest_id}: {e}")))?,
+            };
+            if !matches!(status, DigestStatus::Sending | DigestStatus::Sent) {
+                return Err(super::StoreError::Conflict(format!(
+                    "digest {digest_id} is {}; only a sending or sent digest can be retried",
+                    status.as_str()
+                )));
             }
-            let batches: Vec<i64> = tx.scalars(query(
+            // One row per delivery put back, so the count is the rows, not the batches.
+            let mut batches: Vec<i64> = tx.scalars(query(
                 "UPDATE deliveries SET state = 'retrying', attempts = 0, next_attempt_at = $2, \
                  lease_until = NULL, updated_at = $2 \
                  WHERE digest_id = $1 AND state = 'failed' AND outcome IS NULL \
@@ -486,20 +498,28 @@ impl Store {
             )
             .bind(digest_id)
             .bind(now)).await?;
-            if !batches.is_empty() {
-                tx.exec(query(
-                    "UPDATE digests SET status = 'sending', send_finished_at = NULL, updated_at = $2 \
-                     WHERE id = $1 AND status = 'sent'",
+            let deliveries = i64::try_from(batches.len()).unwrap_or(i64::MAX);
+            batches.sort_unstable();
+            batches.dedup();
+            if deliveries > 0 {
+                let detail = format!("{deliveries} temporary failures queued again");
+                tx.transition_digest(
+                    digest_id,
+                    &[DigestStatus::Sent],
+                    DigestStatus::Sending,
+                    "retrying",
+                    Some(&detail),
+                    now,
                 )
-                .bind(digest_id)
-                .bind(now)).await?;
+                .await?;
             }
-            batches
+            TransientRetry {
+                deliveries,
+                batches,
+            }
         };
         tx.commit().await?;
-        batches.sort_unstable();
-        batches.dedup();
-        Ok(batches)
+        Ok(retried)
     }
 
     /// The most recent digest that went out (or is going out), for its rates in /metrics.

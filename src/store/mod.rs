@@ -62,7 +62,6 @@ use sqlx::{
 
 pub mod archive;
 pub mod articles;
-pub mod bounce_reports;
 pub mod bounces;
 pub mod brand;
 pub mod curation;
