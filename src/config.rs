@@ -463,15 +463,28 @@ impl Config {
 
     /// A category mapped to a section nobody defined is a typo: the articles would land
     /// in a section of their own. Known sections are `digest.section_order` and the
-    /// configured feeds' sections; with neither configured, any name is accepted.
+    /// configured feeds' sections; with neither configured, the check waits for the
+    /// feeds stored in the database ([`Config::check_category_sections_with`], run where
+    /// feeds are synced and when the scheduler starts).
     fn check_category_sections(&self) -> Result<(), ConfigError> {
-        let known: Vec<String> = self
+        self.check_category_sections_with(&[])
+    }
+
+    /// As [`Config::check_category_sections`], with `stored` (the sections of the feeds in
+    /// the database, which editors set in the admin) known too. With no section known
+    /// anywhere there is nothing to compare with, and any name is accepted.
+    pub fn check_category_sections_with(&self, stored: &[String]) -> Result<(), ConfigError> {
+        let mut known: Vec<String> = self
             .digest
             .section_order
             .iter()
             .chain(self.feeds.iter().filter_map(|f| f.section.as_ref()))
+            .chain(stored.iter())
             .map(|s| s.trim().to_lowercase())
+            .filter(|s| !s.is_empty())
             .collect();
+        known.sort();
+        known.dedup();
         if known.is_empty() {
             return Ok(());
         }
@@ -479,7 +492,7 @@ impl Config {
             if !known.contains(&section.trim().to_lowercase()) {
                 return Err(ConfigError::Invalid(format!(
                     "digest.category_sections maps {category:?} to {section:?}, which is not a known section \
-                     (digest.section_order or a feed's section): {}",
+                     (digest.section_order, a configured feed's section or a stored feed's section): {}",
                     known.join(", ")
                 )));
             }

@@ -71,6 +71,8 @@ impl std::fmt::Display for FeedResult {
 /// many were added. Feeds edited or removed in the admin stay as the admin left them,
 /// except that a removed config feed comes back at the next start.
 pub async fn sync_config_feeds(app: &App) -> anyhow::Result<usize> {
+    // A mapping to an unknown section is refused before anything is added.
+    check_category_sections(app).await?;
     let now = app.now_ms();
     // Looking first keeps ids dense: a conflicting insert still uses up a sequence
     // number in both databases, and operators type these ids.
@@ -97,6 +99,25 @@ pub async fn sync_config_feeds(app: &App) -> anyhow::Result<usize> {
         }
     }
     Ok(added)
+}
+
+/// Checks `digest.category_sections` against every section known, the stored feeds'
+/// included: with no `section_order` and no configured feed sections, the configuration
+/// alone cannot tell a typo ("Sprot") from a section, but the feeds editors set up in the
+/// admin can. The error names the mapping and the section.
+pub async fn check_category_sections(app: &App) -> anyhow::Result<()> {
+    if app.config.digest.category_sections.is_empty() {
+        return Ok(());
+    }
+    let stored: Vec<String> = app
+        .store
+        .feeds()
+        .await?
+        .into_iter()
+        .filter_map(|f| f.section)
+        .collect();
+    app.config.check_category_sections_with(&stored)?;
+    Ok(())
 }
 
 /// Fetches every enabled feed once.

@@ -227,6 +227,9 @@ pub fn spawn(app: &App, shutdown: &crate::shutdown::Shutdown) -> tokio::task::Jo
     let every = std::time::Duration::from_secs(app.config.schedule.tick_secs.max(1));
     let warn_app = app.clone();
     tokio::spawn(async move {
+        if let Err(e) = crate::feeds::ingest::check_category_sections(&warn_app).await {
+            tracing::error!(error = %format!("{e:#}"), "the configuration's category mapping needs fixing");
+        }
         match edition::config_drift(&warn_app).await {
             Ok(Some(warning)) => tracing::warn!("{warning}"),
             Ok(None) => {}

@@ -1216,6 +1216,40 @@ fn a_category_mapped_to_an_unknown_section_is_refused_by_name() {
     );
 }
 
+// Issue 10 audit, gap 8: with no section in the configuration, the mapping is checked
+// against the stored feeds' sections (editors set them in the admin): a typo is refused
+// by name where the feeds are synced, and nothing is added.
+async fn a_mapping_to_an_unknown_stored_section_is_refused(backend: Backend) {
+    let extra = format!(
+        "{AUTOMATIC}[digest]\ncategory_sections = {{ \"footy\" = \"Sprot\" }}\n\
+         [[feeds]]\nurl = \"http://127.0.0.1:9/other.xml\"\nname = \"Other\"\n"
+    );
+    let clock = Clock::manual(at("2026-12-01T05:00:00Z"));
+    let Some(t) = spawn(backend, &extra, &clock).await else {
+        return;
+    };
+    let app = &t.app;
+    start_paper(app, Some("Sport")).await;
+    let err = ingest::sync_config_feeds(app).await.unwrap_err();
+    let err = format!("{err:#}");
+    assert!(
+        err.contains("\"footy\"") && err.contains("\"Sprot\"") && err.contains("sport"),
+        "{err}"
+    );
+    assert_eq!(app.store.feeds().await.unwrap().len(), 1, "nothing added");
+    // Spelled as the stored feed's section, the mapping passes.
+    let mut config = app.config.clone();
+    config
+        .digest
+        .category_sections
+        .insert("footy".into(), "Sport".into());
+    config
+        .check_category_sections_with(&["Sport".into()])
+        .unwrap();
+    t.stop().await;
+}
+on_both_databases!(a_mapping_to_an_unknown_stored_section_is_refused);
+
 // Failure 9: a test copy's links work: the draft opens, the others say it was a test.
 async fn test_copy_links_work(backend: Backend) {
     let clock = Clock::manual(at("2026-12-01T05:00:00Z"));
