@@ -100,6 +100,12 @@ impl DeliveryProgress {
     pub fn pending(&self) -> i64 {
         self.queued + self.sending + self.retrying
     }
+
+    /// Everyone the send is for: the ledger's rows, or the fan-out's count while the
+    /// ledger is still being written.
+    pub fn total(&self) -> i64 {
+        (self.pending() + self.sent + self.failed).max(self.recipients.unwrap_or(0))
+    }
 }
 
 pub use super::digests::{SendMoments, ZoneMoment};

@@ -5,28 +5,22 @@
 
 use serde::Serialize;
 
-use super::{Store, StoreResult, deliveries::DeliveryState, digests::DigestStatus, query};
+use super::{Store, StoreResult, deliveries::DeliveryProgress, query};
 
 /// Rows deleted per statement when pruning, so that a large prune never holds the
 /// database's write lock for long.
 const PURGE_BATCH: i64 = 5_000;
 
-/// Send progress of one digest, from the delivery ledger.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A digest's progress as the queue dashboard shows it: the one progress model
+/// ([`DeliveryProgress`], which `digest status`, `--wait`, past digests and the closing
+/// log line use too) with the recent rate and the time left at that rate.
+#[derive(Debug, Clone, Serialize)]
 pub struct DigestProgress {
-    pub digest_id: i64,
-    pub issue_date: String,
-    pub status: DigestStatus,
-    pub total: i64,
-    pub sent: i64,
-    pub failed: i64,
-    /// queued, sending or retrying.
-    pub pending: i64,
+    pub progress: DeliveryProgress,
     /// Messages per minute over the last five minutes.
     pub rate_per_minute: f64,
     /// Seconds until the rest is sent at that rate; `None` when nothing moves.
     pub eta_secs: Option<i64>,
-    pub send_started_at: Option<i64>,
 }
 
 /// The minutes over which the ledger's send rate is measured.
@@ -138,47 +132,31 @@ impl Store {
         now_ms: i64,
         limit: i64,
     ) -> StoreResult<Vec<DigestProgress>> {
-        type Row = (i64, String, DigestStatus, Option<i64>, Option<i64>);
-        let digests: Vec<Row> = self
-            .fetch_all(
+        let ids: Vec<i64> = self
+            .scalars(
                 query(
-                    "SELECT id, issue_date, status, recipients, send_started_at FROM digests \
-             WHERE status = 'sending' OR send_started_at >= $1 ORDER BY id DESC LIMIT $2",
+                    "SELECT id FROM digests \
+                     WHERE status = 'sending' OR send_started_at >= $1 ORDER BY id DESC LIMIT $2",
                 )
                 .bind(since_ms)
                 .bind(limit),
             )
             .await?;
-        let mut out = Vec::with_capacity(digests.len());
-        for (digest_id, issue_date, status, recipients, started) in digests {
-            let counts = self.ledger_state_counts(digest_id).await?;
-            let count = |wanted: fn(DeliveryState) -> bool| -> i64 {
-                counts
-                    .iter()
-                    .filter(|(s, _)| wanted(*s))
-                    .map(|(_, n)| n)
-                    .sum()
-            };
-            let mut p = DigestProgress {
-                digest_id,
-                issue_date,
-                status,
-                total: count(|_| true).max(recipients.unwrap_or(0)),
-                sent: count(|s| s == DeliveryState::Sent),
-                failed: count(|s| s == DeliveryState::Failed),
-                pending: count(DeliveryState::is_pending),
-                rate_per_minute: 0.0,
-                eta_secs: None,
-                send_started_at: started,
-            };
+        let mut out = Vec::with_capacity(ids.len());
+        for digest_id in ids {
+            let progress = self.delivery_progress(digest_id, now_ms).await?;
             let recent = self
                 .sent_since(digest_id, now_ms - RATE_WINDOW_MINUTES * 60_000)
                 .await?;
-            p.rate_per_minute = recent as f64 / RATE_WINDOW_MINUTES as f64;
-            let rest = (p.total - p.sent - p.failed).max(0);
-            p.eta_secs = (rest > 0 && recent > 0)
-                .then(|| (rest as f64 / p.rate_per_minute * 60.0).ceil() as i64);
-            out.push(p);
+            let rate_per_minute = recent as f64 / RATE_WINDOW_MINUTES as f64;
+            let rest = (progress.total() - progress.sent - progress.failed).max(0);
+            let eta_secs = (rest > 0 && recent > 0)
+                .then(|| (rest as f64 / rate_per_minute * 60.0).ceil() as i64);
+            out.push(DigestProgress {
+                progress,
+                rate_per_minute,
+                eta_secs,
+            });
         }
         Ok(out)
     }

@@ -581,14 +581,15 @@ async fn digest_progress_comes_from_the_ledger(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(progress.len(), 1, "{progress:?}");
-    let p = &progress[0];
+    let d = &progress[0];
+    let p = &d.progress;
     assert_eq!(
-        (p.total, p.sent, p.failed, p.pending),
+        (p.total(), p.sent, p.failed, p.pending()),
         (10, 5, 0, 5),
         "{p:?}"
     );
-    assert!((p.rate_per_minute - 1.0).abs() < 1e-9, "{p:?}");
-    assert_eq!(p.eta_secs, Some(300), "{p:?}");
+    assert!((d.rate_per_minute - 1.0).abs() < 1e-9, "{d:?}");
+    assert_eq!(d.eta_secs, Some(300), "{d:?}");
     let series = t.app.store.sent_per_minute(now, 60).await.unwrap();
     assert_eq!(series.len(), 60);
     assert_eq!(series.iter().sum::<i64>(), 5, "{series:?}");

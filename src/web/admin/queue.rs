@@ -97,14 +97,15 @@ fn kind_row(k: &KindStats) -> KindRow {
 }
 
 fn digest_row(d: &DigestProgress) -> DigestRow {
+    let p = &d.progress;
     DigestRow {
-        id: d.digest_id,
-        issue_date: d.issue_date.clone(),
-        status: d.status.to_string(),
-        total: d.total,
-        sent: d.sent,
-        failed: d.failed,
-        pending: d.pending,
+        id: p.digest_id,
+        issue_date: p.issue_date.clone(),
+        status: p.status.to_string(),
+        total: p.total(),
+        sent: p.sent,
+        failed: p.failed,
+        pending: p.pending(),
         rate_per_minute: d.rate_per_minute,
         eta: d.eta_secs.map(duration_words),
     }
