@@ -959,6 +959,7 @@ async fn the_weekly_edition_is_reviewed_like_a_daily(backend: Backend) {
     let app = &t.app;
     add_user(app, "ed@example.org", AdminRole::Editor).await;
     subscriber(app, "daily@example.org", None, Frequency::Daily).await;
+    subscriber(app, "daily-too@example.org", None, Frequency::Daily).await;
     subscriber(app, "weekly@example.org", None, Frequency::Weekly).await;
     let paper = start_paper(app, Some("News")).await;
     paper.publish("beta", "2026-12-04T09:00:00Z", &["Beta"]);
@@ -1063,6 +1064,15 @@ async fn the_weekly_edition_is_reviewed_like_a_daily(backend: Backend) {
         weekly.id
     );
     assert!(page.body.contains(&form), "{}", page.body);
+    // The confirmation page (still there for those who want it) counts weekly readers.
+    let confirm = b.get(&format!("/admin/digest/{}/send", weekly.id)).await;
+    assert!(
+        confirm
+            .body
+            .contains("1 confirmed subscriber</strong> of the weekly edition"),
+        "{}",
+        confirm.body
+    );
     let sent = b
         .post(
             &format!("/admin/digest/{}/send", weekly.id),
@@ -1071,6 +1081,20 @@ async fn the_weekly_edition_is_reviewed_like_a_daily(backend: Backend) {
         .await;
     assert_eq!(sent.status, reqwest::StatusCode::SEE_OTHER, "{}", sent.body);
     crate::kit::wait_until_sent(app, weekly.id, Duration::from_secs(30)).await;
+    // `digest status` shows the weekly edition's own count.
+    let id = weekly.id.to_string();
+    let out = crate::kit::breakfast_cmd(
+        &["digest", "status", &id, "--json"],
+        &[
+            ("BREAKFAST_DATABASE_URL", t.db.url.as_str()),
+            ("BREAKFAST_SECRET", "test-secret-0123456789"),
+        ],
+        t.db.dir.path(),
+    );
+    crate::kit::assert_success(&out);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["edition"], "weekly", "{status}");
+    assert_eq!(status["recipients"], 1, "{status}");
     let got = mails_to(&t, "weekly@example.org");
     assert_eq!(got.len(), 1);
     for (slug, wanted) in [
