@@ -572,6 +572,12 @@ async fn one_time_zone_the_schedules(backend: Backend) {
         .mark_digest_sent(d.id, app.now_ms())
         .await
         .unwrap();
+    let events = app.store.digest_events(d.id).await.unwrap();
+    assert_eq!(
+        events.last().map(|e| e.kind.as_str()),
+        Some("sent"),
+        "marking an issue sent records it in the history"
+    );
     let page = t.get("/archive/2026-11-30").await;
     assert!(
         page.text().contains(r#"class="byline">30 November<"#),
