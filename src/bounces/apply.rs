@@ -13,6 +13,7 @@ use crate::{
 
 use super::{
     parse::{self, Finding, Kind, Parsed},
+    providers::ProviderEvent,
     verp::{self, BounceRef},
 };
 
@@ -30,19 +31,6 @@ pub enum Handled {
     NoAction(String),
     /// Kept in the unmatched table with this reason.
     Unmatched(String),
-}
-
-/// One bounce or complaint event from a provider's webhook, already authenticated.
-#[derive(Debug, Clone)]
-pub struct ProviderEvent {
-    /// The provider's id for the event: replays of it change nothing.
-    pub key: String,
-    pub kind: Kind,
-    pub recipient: String,
-    pub status: Option<String>,
-    pub detail: String,
-    /// Headers or tags the provider echoed back, searched for our VERP token.
-    pub echoed: String,
 }
 
 /// Where a report came from: `mailbox` or `webhook:PROVIDER`.

@@ -11,7 +11,8 @@ pub mod parse;
 pub mod providers;
 pub mod verp;
 
-pub use apply::{Handled, ProviderEvent, handle_event, handle_message, reprocess};
+pub use apply::{Handled, handle_event, handle_message, reprocess};
+pub use providers::ProviderEvent;
 pub use verp::{BounceRef, return_path};
 
 use serde::Serialize;

@@ -7,8 +7,21 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 
-use super::{apply::ProviderEvent, parse::Kind};
+use super::parse::Kind;
 use crate::config::BouncesConfig;
+
+/// One bounce or complaint event from a provider's webhook, already authenticated.
+#[derive(Debug, Clone)]
+pub struct ProviderEvent {
+    /// The provider's id for the event: replays of it change nothing.
+    pub key: String,
+    pub kind: Kind,
+    pub recipient: String,
+    pub status: Option<String>,
+    pub detail: String,
+    /// Headers or tags the provider echoed back, searched for our VERP token.
+    pub echoed: String,
+}
 
 type HmacSha256 = Hmac<Sha256>;
 
