@@ -238,7 +238,9 @@ pub async fn next_issue_sentence(app: &App) -> Option<String> {
         return None;
     }
     let rule = runner::rule_of(&daily).ok()?;
-    let (_, at) = *rule.next_fires(app.clock.now(), 1).first()?;
+    let (_, at) = *crate::edition::next_daily_sends(app, &rule, 1)
+        .await
+        .first()?;
     let local = at.instant().with_timezone(&rule.zone);
     Some(format!(
         "The next issue goes out on {} at {}.",

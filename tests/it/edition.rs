@@ -1553,3 +1553,52 @@ async fn upgrading_keeps_every_digest_and_delivery(backend: Backend) {
     app.close().await;
 }
 on_both_databases!(upgrading_keeps_every_digest_and_delivery);
+
+/// "Send now" before the send time sends today's issue, so the morning's fire will find it
+/// out and send nothing: the composer's schedule line and the archive's "next issue" name
+/// tomorrow's send, not the one that will do nothing.
+async fn after_send_now_the_next_send_named_is_tomorrows(backend: Backend) {
+    let clock = Clock::manual(at("2026-12-01T05:00:00Z"));
+    let Some(t) = spawn(backend, AUTOMATIC, &clock).await else {
+        return;
+    };
+    let app = &t.app;
+    subscriber(app, "reader@example.org", None, Frequency::Daily).await;
+    let paper = start_paper(app, Some("News")).await;
+    paper.publish("early", "2026-12-01T04:30:00Z", &[]);
+    ingest::fetch_all(app).await.unwrap();
+    add_user(app, "ed@example.org", AdminRole::Editor).await;
+    let mut b = Browser::new(&t);
+    b.login("ed@example.org", PASSWORD).await;
+    let before = b.get("/admin").await;
+    assert!(
+        before
+            .body
+            .contains("Next scheduled send: Tuesday 1 December, 07:00"),
+        "{}",
+        before.body
+    );
+    let sent = edition::send(app, Which::Today, By::Editor(1))
+        .await
+        .unwrap();
+    assert!(matches!(sent, Outcome::Started { .. }), "{sent:?}");
+    mails(&t, 1).await;
+    let after = b.get("/admin").await;
+    assert!(
+        after
+            .body
+            .contains("Next scheduled send: Wednesday 2 December, 07:00"),
+        "{}",
+        after.body
+    );
+    let archive = t.get("/archive").await;
+    assert!(
+        archive
+            .body
+            .contains("The next issue goes out on Wednesday 2 December"),
+        "{}",
+        archive.body
+    );
+    t.stop().await;
+}
+on_both_databases!(after_send_now_the_next_send_named_is_tomorrows);

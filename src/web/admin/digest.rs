@@ -256,7 +256,7 @@ async fn schedule_line(app: &App) -> String {
     let Ok(rule) = runner::rule_of(&daily) else {
         return "The daily schedule needs fixing.".into();
     };
-    match rule.next_fires(app.clock.now(), 1).first() {
+    match edition::next_daily_sends(app, &rule, 1).await.first() {
         Some((_, at)) => format!(
             "Next scheduled send: {}.",
             at.instant()
