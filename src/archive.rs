@@ -238,7 +238,7 @@ pub async fn next_issue_sentence(app: &App) -> Option<String> {
         return None;
     }
     let rule = runner::rule_of(&daily).ok()?;
-    let (_, at) = *crate::edition::next_daily_sends(app, &rule, 1)
+    let (_, at) = *crate::schedule::daily::next_daily_sends(app, &rule, 1)
         .await
         .first()?;
     let local = at.instant().with_timezone(&rule.zone);

@@ -314,19 +314,25 @@ pub async fn issue_metrics_text(app: &crate::App) -> String {
     // Ids and dates only (digits and dashes): nothing in a label needs escaping.
     let labels =
         |i: &IssueBounces| format!("digest=\"{}\",issue_date=\"{}\"", i.digest_id, i.issue_date);
-    gauge(
-        &mut out,
-        METRIC_ISSUE_SENT,
-        "Messages of a recent issue sent.",
+    let mut per_issue = |name: &str, help: &str, value: fn(&IssueBounces) -> f64| {
+        gauge(&mut out, name, help);
+        for i in &issues {
+            let _ = writeln!(out, "{name}{{{}}} {}", labels(i), value(i));
+        }
+    };
+    per_issue(METRIC_ISSUE_SENT, "Messages of a recent issue sent.", |i| {
+        i.counts.sent as f64
+    });
+    per_issue(
+        METRIC_ISSUE_HARD_BOUNCE_RATE,
+        "A recent issue's hard bounces as a fraction of its messages sent.",
+        |i| i.hard_bounce_rate,
     );
-    for i in &issues {
-        let _ = writeln!(
-            out,
-            "{METRIC_ISSUE_SENT}{{{}}} {}",
-            labels(i),
-            i.counts.sent
-        );
-    }
+    per_issue(
+        METRIC_ISSUE_COMPLAINT_RATE,
+        "A recent issue's complaints as a fraction of its messages sent.",
+        |i| i.complaint_rate,
+    );
     gauge(
         &mut out,
         METRIC_ISSUE_BOUNCES,
@@ -344,32 +350,6 @@ pub async fn issue_metrics_text(app: &crate::App) -> String {
                 labels(i)
             );
         }
-    }
-    gauge(
-        &mut out,
-        METRIC_ISSUE_HARD_BOUNCE_RATE,
-        "A recent issue's hard bounces as a fraction of its messages sent.",
-    );
-    for i in &issues {
-        let _ = writeln!(
-            out,
-            "{METRIC_ISSUE_HARD_BOUNCE_RATE}{{{}}} {}",
-            labels(i),
-            i.hard_bounce_rate
-        );
-    }
-    gauge(
-        &mut out,
-        METRIC_ISSUE_COMPLAINT_RATE,
-        "A recent issue's complaints as a fraction of its messages sent.",
-    );
-    for i in &issues {
-        let _ = writeln!(
-            out,
-            "{METRIC_ISSUE_COMPLAINT_RATE}{{{}}} {}",
-            labels(i),
-            i.complaint_rate
-        );
     }
     out
 }

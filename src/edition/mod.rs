@@ -123,31 +123,6 @@ pub async fn wanted(app: &App, kind: EditionKind) -> anyhow::Result<bool> {
     Ok(kind != EditionKind::Weekly || audience(app, kind).await? > 0)
 }
 
-/// The daily schedule `rule`'s next `n` sends: its next fires, leaving out a fire whose
-/// day's issue has already gone out ("Send now" before the send time), since that fire
-/// finds it out and sends nothing. The composer, the schedule page and the archive's
-/// "next issue" line all say when the next issue goes out from this.
-pub async fn next_daily_sends(
-    app: &App,
-    rule: &crate::schedule::DailyRule,
-    n: usize,
-) -> Vec<(NaiveDate, crate::schedule::LocalInstant)> {
-    let mut sends = Vec::with_capacity(n);
-    for (date, at) in rule.next_fires(app.clock.now(), n + 1) {
-        let out = app
-            .store
-            .edition_for_date(date, EditionKind::Daily)
-            .await
-            .ok()
-            .flatten()
-            .is_some_and(|d| d.status.is_out());
-        if !out && sends.len() < n {
-            sends.push((date, at));
-        }
-    }
-    sends
-}
-
 /// How many subscribers an edition of `kind` goes to now (the fan-out's rule).
 pub async fn audience(app: &App, kind: EditionKind) -> anyhow::Result<i64> {
     Ok(app.store.count_audience(kind, app.now_ms()).await?)

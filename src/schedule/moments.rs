@@ -70,8 +70,8 @@ pub async fn moments(app: &App, digest: &Digest) -> anyhow::Result<Option<SendMo
 }
 
 /// The next issue a reader confirming now will get, and when it reaches them, in
-/// their zone (`None`: the publication's): the next daily issue not yet fired (fired
-/// issues were fanned out before they joined). `None` when paused or not scheduled.
+/// their zone (`None`: the publication's): the next daily issue not yet fired nor sent
+/// early (those were fanned out before they joined). `None` when paused or not scheduled.
 pub async fn next_for_reader(
     app: &App,
     reader_zone: Option<Tz>,
@@ -90,7 +90,11 @@ pub async fn next_for_reader(
             ..rule.clone()
         },
     };
-    let Some((date, fire)) = firing.next_fires(app.clock.now(), 1).into_iter().next() else {
+    let Some((date, fire)) = super::daily::next_daily_sends(app, &firing, 1)
+        .await
+        .into_iter()
+        .next()
+    else {
         return Ok(None);
     };
     let reaches = match schedule.delivery {

@@ -947,60 +947,10 @@ async fn post(
 
 async fn webhooks_verify_signatures_before_changing_anything(backend: Backend) {
     use base64::Engine;
-    let keys = tempfile::tempdir().unwrap();
-    let k = keys.path();
-    // SendGrid: an ECDSA P-256 key; the public half in base64 DER, as SendGrid shows it.
-    openssl(
-        k,
-        &[
-            "ecparam",
-            "-name",
-            "prime256v1",
-            "-genkey",
-            "-noout",
-            "-out",
-            "ec.pem",
-        ],
-    );
-    openssl(
-        k,
-        &[
-            "ec",
-            "-in",
-            "ec.pem",
-            "-pubout",
-            "-outform",
-            "DER",
-            "-out",
-            "ec.pub.der",
-        ],
-    );
-    let sendgrid_key = base64::engine::general_purpose::STANDARD
-        .encode(std::fs::read(k.join("ec.pub.der")).unwrap());
-    // SNS: an RSA key and certificate, served over loopback HTTP in place of SNS's host.
-    let www = k.join("www");
-    std::fs::create_dir_all(&www).unwrap();
-    openssl(
-        k,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "rsa.pem",
-            "-out",
-            "www/cert.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=sns.test",
-        ],
-    );
-    std::fs::write(www.join("confirm"), "<ConfirmSubscriptionResponse/>").unwrap();
-    let files = FileServer::start(&www).await;
-    let cert_base = format!("http://127.0.0.1:{}/", files.port);
+    // SendGrid's ECDSA key, and SNS's RSA key with its certificate on loopback.
+    let signers = Signers::new().await;
+    let k = signers.dir.path();
+    let (sendgrid_key, cert_base) = (&signers.sendgrid_key, &signers.cert_base);
 
     let extra = format!(
         "{BOUNCES_TOML}generic_secret = \"generic-secret-123\"\nmailgun_signing_key = \"mailgun-key-456\"\n\
@@ -1160,7 +1110,7 @@ async fn webhooks_verify_signatures_before_changing_anything(backend: Backend) {
         (200, Some(true)),
         "{json}"
     );
-    let log = std::fs::read_to_string(&files.log).unwrap();
+    let log = std::fs::read_to_string(&signers.files.log).unwrap();
     assert!(
         log.contains("GET /confirm?Action=ConfirmSubscription"),
         "{log}"
@@ -1521,7 +1471,7 @@ struct Signers {
     dir: tempfile::TempDir,
     sendgrid_key: String,
     cert_base: String,
-    _files: FileServer,
+    files: FileServer,
 }
 
 const SNS_TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:ses-bounces";
@@ -1578,13 +1528,15 @@ impl Signers {
                 "/CN=sns.test",
             ],
         );
+        // What SNS answers to a subscription confirmation.
+        std::fs::write(www.join("confirm"), "<ConfirmSubscriptionResponse/>").unwrap();
         let files = FileServer::start(&www).await;
         let cert_base = format!("http://127.0.0.1:{}/", files.port);
         Signers {
             dir,
             sendgrid_key,
             cert_base,
-            _files: files,
+            files,
         }
     }
 

@@ -256,7 +256,10 @@ async fn schedule_line(app: &App) -> String {
     let Ok(rule) = runner::rule_of(&daily) else {
         return "The daily schedule needs fixing.".into();
     };
-    match edition::next_daily_sends(app, &rule, 1).await.first() {
+    match crate::schedule::daily::next_daily_sends(app, &rule, 1)
+        .await
+        .first()
+    {
         Some((_, at)) => format!(
             "Next scheduled send: {}.",
             at.instant()

@@ -61,7 +61,7 @@ async fn render(
     let daily = daily_schedule(app).await?;
     let zone = parse_zone(&daily.time_zone).unwrap_or(chrono_tz::Europe::London);
     let next_sends = match rule_of(&daily) {
-        Ok(rule) => crate::edition::next_daily_sends(app, &rule, 5)
+        Ok(rule) => crate::schedule::daily::next_daily_sends(app, &rule, 5)
             .await
             .into_iter()
             .map(|(date, at)| describe_fire(date, at, &rule))
