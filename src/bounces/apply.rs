@@ -65,7 +65,7 @@ pub async fn handle_message(app: &App, src: Source<'_>, raw: &[u8]) -> anyhow::R
     // Erasure deletes the subscriber's ledger rows too: ask about the subscriber first, so
     // the reason kept says "erased" and not "never sent".
     if !subscriber_exists(app, r.subscriber_id()).await? {
-        return unmatched(app, &src, ERASED, raw).await;
+        return unmatched(app, &src, ERASED, crate::store::bounces::ERASED_TEXT).await;
     }
     if let Some(digest_id) = r.digest_id()
         && !app
@@ -76,7 +76,7 @@ pub async fn handle_message(app: &App, src: Source<'_>, raw: &[u8]) -> anyhow::R
         let why = format!("digest {digest_id} was never sent to this subscriber");
         return unmatched(app, &src, &why, raw).await;
     }
-    apply(app, &src, r, &finding, raw).await
+    apply(app, &src, r, &finding).await
 }
 
 /// Handles one authenticated provider event. The provider vouches for the recipient, so
@@ -183,7 +183,7 @@ async fn match_event(
     let Some(r) = r else {
         return unmatched(app, src, "the recipient is not a subscriber", &raw).await;
     };
-    apply(app, src, r, &finding, &raw).await
+    apply(app, src, r, &finding).await
 }
 
 async fn apply(
@@ -191,11 +191,12 @@ async fn apply(
     src: &Source<'_>,
     r: BounceRef,
     finding: &Finding,
-    raw: &[u8],
 ) -> anyhow::Result<Handled> {
     let subscriber = match app.store.subscriber(r.subscriber_id()).await {
         Ok(s) => s,
-        Err(StoreError::NotFound) => return unmatched(app, src, ERASED, raw).await,
+        Err(StoreError::NotFound) => {
+            return unmatched(app, src, ERASED, crate::store::bounces::ERASED_TEXT).await;
+        }
         Err(e) => return Err(e.into()),
     };
     let now = app.now_ms();

@@ -6,6 +6,11 @@ use serde::Serialize;
 use super::{Store, StoreResult, deliveries::DeliveryState, digests::DigestStatus, query};
 use crate::domain::SubscriberStatus;
 
+/// What is kept of a report naming an erased subscriber instead of its text: erasure
+/// keeps only a hash of the address, and a bounce (which quotes the address, the message
+/// and its links) must not bring it back. Its reason and time stay on the list.
+pub const ERASED_TEXT: &[u8] = b"(this report named an erased subscriber; its text was not kept)";
+
 /// What [`Store::retry_transient_failures`] put back in the queue.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TransientRetry {
@@ -299,6 +304,29 @@ impl Store {
 
     /// Keeps a report that could not be read or matched, once per `source_key`. False
     /// when the key was handled before.
+    /// Replaces the text of every kept report that quotes `address` with [`ERASED_TEXT`]
+    /// and marks it resolved ("Delete everything": the report would keep the address, the
+    /// message and its links). Returns how many.
+    pub async fn forget_reports_mentioning(&self, address: &str, now: i64) -> StoreResult<u64> {
+        // A byte search: a report is raw mail and need not be valid UTF-8.
+        let found = self
+            .dialect()
+            .pick("instr(raw, $1) > 0", "position($1 IN raw) > 0");
+        let sql = format!(
+            "UPDATE bounce_unmatched SET raw = $2, \
+             resolved_at = COALESCE(resolved_at, $3), \
+             resolution = COALESCE(resolution, 'text removed: its subscriber was erased') \
+             WHERE {found}"
+        );
+        self.exec(
+            query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(address.as_bytes())
+                .bind(ERASED_TEXT)
+                .bind(now),
+        )
+        .await
+    }
+
     pub async fn store_unmatched(
         &self,
         source: &str,

@@ -695,7 +695,17 @@ pub async fn erase_subscriber(app: &App, s: &Subscriber, reason: &str) -> Servic
     // whole messages with links) go too. A job already running re-checks the subscriber
     // before it sends (queue::jobs::send_transactional).
     let cancelled = app.store.delete_jobs_mentioning(&job_mentions(s)).await?;
-    tracing::info!(subscriber = s.id, jobs = cancelled, "subscriber erased");
+    // Bounce reports kept unmatched quote the address (and the message) too.
+    let reports = app
+        .store
+        .forget_reports_mentioning(s.email.as_str(), app.now_ms())
+        .await?;
+    tracing::info!(
+        subscriber = s.id,
+        jobs = cancelled,
+        reports,
+        "subscriber erased"
+    );
     Ok(())
 }
 

@@ -2090,9 +2090,22 @@ async fn reports_about_strangers_and_erased_subscribers_change_nothing(backend: 
     let d = send_digest(app, "2026-11-30").await;
     let (gone_id, gone_addr) = subs[2].clone();
     let gone = app.store.subscriber(gone_id).await.unwrap();
+    // Kept before the erasure: a report quoting the address without a token of ours.
+    let untokened = fill("postfix.eml", "none", &gone_addr);
+    let got = handle(app, "t:before", &untokened).await;
+    assert!(matches!(&got, Handled::Unmatched(_)), "{got:?}");
     breakfast::subscribers::erase_subscriber(app, &gone, "erased in a test")
         .await
         .unwrap();
+    // "Delete everything" took the address out of it, and it is no longer open.
+    let all = app.store.unmatched_reports(false, 10).await.unwrap();
+    let before = all.iter().find(|r| r.source_key == "t:before").unwrap();
+    assert!(
+        !String::from_utf8_lossy(&before.raw).contains(&gone_addr),
+        "{}",
+        String::from_utf8_lossy(&before.raw)
+    );
+    assert!(before.resolved_at.is_some());
     let kept = &subs[..2];
     let suppressed = app.store.suppression_count().await.unwrap();
 
@@ -2123,6 +2136,14 @@ async fn reports_about_strangers_and_erased_subscribers_change_nothing(backend: 
     assert_eq!(open.len(), 4, "{open:?}");
     let by_key = |k: &str| open.iter().find(|r| r.source_key == k).unwrap();
     assert!(by_key("generic:g-s").reason.contains("not a subscriber"));
+    // The DSN naming the erased subscriber is kept for its reason, not its text.
+    let erased_dsn = by_key("t:erased");
+    assert!(erased_dsn.reason.contains("erased"), "{}", erased_dsn.reason);
+    assert!(
+        !String::from_utf8_lossy(&erased_dsn.raw).contains(&gone_addr),
+        "{}",
+        String::from_utf8_lossy(&erased_dsn.raw)
+    );
     let erased = by_key("generic:g-e");
     assert!(
         erased.reason.contains("suppression list"),
