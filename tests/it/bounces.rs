@@ -2138,7 +2138,11 @@ async fn reports_about_strangers_and_erased_subscribers_change_nothing(backend: 
     assert!(by_key("generic:g-s").reason.contains("not a subscriber"));
     // The DSN naming the erased subscriber is kept for its reason, not its text.
     let erased_dsn = by_key("t:erased");
-    assert!(erased_dsn.reason.contains("erased"), "{}", erased_dsn.reason);
+    assert!(
+        erased_dsn.reason.contains("erased"),
+        "{}",
+        erased_dsn.reason
+    );
     assert!(
         !String::from_utf8_lossy(&erased_dsn.raw).contains(&gone_addr),
         "{}",
