@@ -160,21 +160,10 @@ impl PageError {
         )
     }
 
-    /// Logs the detail; the page says only that something went wrong.
     /// A form field over its length limit: 400, and `message` says the limit and that
     /// nothing was saved.
     pub fn too_long(app: &App, message: impl Into<String>) -> Self {
         Self::new(app, StatusCode::BAD_REQUEST, "Too long", message)
-    }
-
-    pub fn internal(app: &App, error: impl std::fmt::Display) -> Self {
-        tracing::error!(%error, "admin request failed");
-        Self::new(
-            app,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Something went wrong",
-            INTERNAL_MESSAGE,
-        )
     }
 }
 
@@ -338,7 +327,7 @@ where
             .store
             .admin_session(&hash)
             .await
-            .map_err(|e| AuthRejection::Page(PageError::internal(&app, e)))?;
+            .map_err(|e| AuthRejection::Page(e.into()))?;
         let Some(session) = session else {
             return Err(AuthRejection::SignIn {
                 next,

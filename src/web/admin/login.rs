@@ -106,7 +106,7 @@ pub async fn submit(
                     .append(header::SET_COOKIE, clear_cookie(LOGIN_CSRF_COOKIE));
                 res
             }
-            Err(e) => PageError::internal(&app, e).into_response(),
+            Err(e) => PageError::from(e).into_response(),
         },
         Err(e @ (LoginError::BadCredentials | LoginError::LastAttempt { .. })) => form(
             &app,
@@ -122,7 +122,7 @@ pub async fn submit(
             &next,
             Some(&e.to_string()),
         ),
-        Err(LoginError::Internal(e)) => PageError::internal(&app, e).into_response(),
+        Err(LoginError::Internal(e)) => PageError::from(e).into_response(),
     }
 }
 
