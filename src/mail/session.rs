@@ -409,7 +409,7 @@ impl<S: Io> Session<S> {
                     Err(e) => Err(e),
                 };
                 let reply = reply.map_err(|e| if answered { e.answered() } else { e })?;
-                let refused = !accepts(step_of(&replies, commands.len()), &reply);
+                let refused = !accepts(step_at(replies.len(), commands.len()), &reply);
                 replies.push(reply);
                 if refused {
                     break;
@@ -438,7 +438,8 @@ impl<S: Io> Session<S> {
             }
             return Err(error);
         }
-        self.write_content(content)
+        // The content, dot-stuffed, then the final dot.
+        self.write(&dot_stuffed(content))
             .await
             .map_err(SessionError::answered)?;
         let reply = self.read_reply().await.map_err(SessionError::answered)?;
@@ -491,12 +492,6 @@ impl<S: Io> Session<S> {
         }
         commands.push("DATA\r\n".to_string());
         Ok(commands)
-    }
-
-    /// The content, dot-stuffed, then the final dot.
-    async fn write_content(&mut self, content: &[u8]) -> Result<(), SessionError> {
-        let stuffed = dot_stuffed(content);
-        self.write(&stuffed).await
     }
 
     /// RSET after a refused transaction, so the next message starts clean; a server that
@@ -588,10 +583,6 @@ fn step_at(index: usize, commands: usize) -> Step {
         i if i + 1 == commands => Step::Data,
         _ => Step::Recipient,
     }
-}
-
-fn step_of(replies_so_far: &[Reply], commands: usize) -> Step {
-    step_at(replies_so_far.len(), commands)
 }
 
 /// Whether `reply` lets the transaction go on after `step`.
