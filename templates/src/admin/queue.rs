@@ -216,12 +216,24 @@ fn digest_bars(digests: &[DigestRow]) -> Markup {
                     p {
                         strong { (d.sent) " / " (d.total) " sent" }
                         " · " (d.failed) " failed"
-                        " · " (format!("{:.0}", d.rate_per_minute)) " per minute"
+                        " · " (per_minute(d.rate_per_minute)) " per minute"
                         @if let Some(eta) = &d.eta { " · about " (eta) " to go" }
                     }
                 }
             }
         }
+    }
+}
+
+/// A send rate for people: whole messages from ten a minute up, one decimal below, so a
+/// slow relay's trickle (one message every five minutes) reads "0.2", not "0".
+fn per_minute(rate: f64) -> String {
+    if rate >= 10.0 || rate == 0.0 {
+        format!("{rate:.0}")
+    } else if rate < 0.1 {
+        "under 0.1".to_owned()
+    } else {
+        format!("{rate:.1}")
     }
 }
 
@@ -369,6 +381,16 @@ fn job_actions(view: &QueueView, f: &FailureRow) -> Markup {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_slow_send_rate_is_not_shown_as_zero() {
+        assert_eq!(per_minute(0.0), "0");
+        assert_eq!(per_minute(0.05), "under 0.1");
+        assert_eq!(per_minute(0.2), "0.2");
+        assert_eq!(per_minute(2.46), "2.5");
+        assert_eq!(per_minute(12.4), "12");
+        assert_eq!(per_minute(950.0), "950");
+    }
 
     #[test]
     fn tiny_counts_stay_visible() {
