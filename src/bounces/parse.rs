@@ -5,7 +5,7 @@
 //! bodies are header-like field blocks, read here. Nothing here decides which subscriber a
 //! report is about: see [`super::verp`].
 
-use mail_parser::{Message, MessageParser, MimeHeaders};
+use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
 
 /// What a report says happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +92,34 @@ pub fn parse(raw: &[u8]) -> Result<Parsed, ParseError> {
         )));
     }
     plain_text(&message)
+}
+
+/// Whether a kept report quotes `address` anywhere a person reading it would see it: in
+/// its bytes as they came, or in any part once decoded (a returned message's base64 or
+/// quoted-printable body, a nested message's parts), in any letter case, as receivers
+/// quote addresses as they were written. What erasure searches with.
+pub fn quotes_address(raw: &[u8], address: &str) -> bool {
+    let needle = address.as_bytes();
+    if needle.is_empty() {
+        return false;
+    }
+    contains_ignoring_case(raw, needle)
+        || MessageParser::default()
+            .parse(raw)
+            .is_some_and(|message| message_quotes(&message, needle))
+}
+
+fn message_quotes(message: &Message<'_>, needle: &[u8]) -> bool {
+    message.parts.iter().any(|part| match &part.body {
+        PartType::Message(nested) => message_quotes(nested, needle),
+        _ => contains_ignoring_case(part.contents(), needle),
+    })
+}
+
+fn contains_ignoring_case(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 /// The body of the first `message/<subtype>` (or `message/global-<subtype>`) part.
@@ -292,6 +320,27 @@ fn clean_detail(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_address_is_found_in_any_case_and_inside_encoded_parts() {
+        let address = "reader@example.org";
+        assert!(quotes_address(
+            b"Final-Recipient: rfc822; Reader@Example.ORG",
+            address
+        ));
+        // The returned message, base64 inside the report: "To: reader@example.org".
+        let encoded = b"From: MAILER-DAEMON@example.net\r\n\
+            MIME-Version: 1.0\r\n\
+            Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+            --b\r\nContent-Type: text/plain\r\n\r\nUndeliverable.\r\n\
+            --b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+            VG86IHJlYWRlckBleGFtcGxlLm9yZw==\r\n--b--\r\n";
+        assert!(!contains_ignoring_case(encoded, address.as_bytes()));
+        assert!(quotes_address(encoded, address));
+        assert!(!quotes_address(encoded, "other@example.org"));
+        assert!(!quotes_address(b"\xff\xfe not mail", address));
+        assert!(!quotes_address(b"anything", ""));
+    }
 
     #[test]
     fn status_codes_are_found_and_classified() {

@@ -302,31 +302,46 @@ impl Store {
         Ok(found.is_some())
     }
 
-    /// Keeps a report that could not be read or matched, once per `source_key`. False
-    /// when the key was handled before.
-    /// Replaces the text of every kept report that quotes `address` with [`ERASED_TEXT`]
-    /// and marks it resolved ("Delete everything": the report would keep the address, the
-    /// message and its links). Returns how many.
-    pub async fn forget_reports_mentioning(&self, address: &str, now: i64) -> StoreResult<u64> {
-        // A byte search: a report is raw mail and need not be valid UTF-8.
-        let found = self
-            .dialect()
-            .pick("instr(raw, $1) > 0", "position($1 IN raw) > 0");
-        let sql = format!(
-            "UPDATE bounce_unmatched SET raw = $2, \
-             resolved_at = COALESCE(resolved_at, $3), \
-             resolution = COALESCE(resolution, 'text removed: its subscriber was erased') \
-             WHERE {found}"
-        );
-        self.exec(
-            query(sqlx::AssertSqlSafe(sql.as_str()))
-                .bind(address.as_bytes())
-                .bind(ERASED_TEXT)
-                .bind(now),
+    /// Kept reports whose text is still there, by id after `after`, at most `limit`: an
+    /// erasure reads them page by page to find the ones that quote an address, which it
+    /// must recognise in any letter case and inside encoded parts, as SQL cannot.
+    pub async fn report_texts_after(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<(i64, Vec<u8>)>> {
+        self.fetch_all(
+            query(
+                "SELECT id, raw FROM bounce_unmatched WHERE id > $1 AND raw <> $2 \
+                 ORDER BY id LIMIT $3",
+            )
+            .bind(after)
+            .bind(ERASED_TEXT)
+            .bind(limit),
         )
         .await
     }
 
+    /// Replaces the text of kept report `id` with [`ERASED_TEXT`] and marks it resolved
+    /// ("Delete everything": the report would keep the address, the message and its
+    /// links).
+    pub async fn erase_report_text(&self, id: i64, now: i64) -> StoreResult<()> {
+        self.exec_found(
+            query(
+                "UPDATE bounce_unmatched SET raw = $2, \
+                 resolved_at = COALESCE(resolved_at, $3), \
+                 resolution = COALESCE(resolution, 'text removed: its subscriber was erased') \
+                 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(ERASED_TEXT)
+            .bind(now),
+        )
+        .await
+    }
+
+    /// Keeps a report that could not be read or matched, once per `source_key`. False
+    /// when the key was handled before.
     pub async fn store_unmatched(
         &self,
         source: &str,

@@ -696,10 +696,7 @@ pub async fn erase_subscriber(app: &App, s: &Subscriber, reason: &str) -> Servic
     // before it sends (queue::jobs::send_transactional).
     let cancelled = app.store.delete_jobs_mentioning(&job_mentions(s)).await?;
     // Bounce reports kept unmatched quote the address (and the message) too.
-    let reports = app
-        .store
-        .forget_reports_mentioning(s.email.as_str(), app.now_ms())
-        .await?;
+    let reports = forget_reports_quoting(app, s.email.as_str()).await?;
     tracing::info!(
         subscriber = s.id,
         jobs = cancelled,
@@ -707,6 +704,32 @@ pub async fn erase_subscriber(app: &App, s: &Subscriber, reason: &str) -> Servic
         "subscriber erased"
     );
     Ok(())
+}
+
+/// Kept bounce reports read per page when an erasure searches them.
+const ERASURE_REPORT_PAGE: i64 = 200;
+
+/// Every kept bounce report that quotes `address` (in any case, or inside an encoded part:
+/// [`crate::bounces::parse::quotes_address`]) loses its text and is resolved. Returns how
+/// many.
+async fn forget_reports_quoting(app: &App, address: &str) -> ServiceResult<u64> {
+    let (mut after, mut forgotten) = (0, 0);
+    loop {
+        let page = app
+            .store
+            .report_texts_after(after, ERASURE_REPORT_PAGE)
+            .await?;
+        let Some(&(last, _)) = page.last() else {
+            return Ok(forgotten);
+        };
+        for (id, raw) in &page {
+            if crate::bounces::parse::quotes_address(raw, address) {
+                app.store.erase_report_text(*id, app.now_ms()).await?;
+                forgotten += 1;
+            }
+        }
+        after = last;
+    }
 }
 
 /// Substrings that only a job for `s` has in its JSON payload: its address as the

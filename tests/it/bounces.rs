@@ -101,6 +101,22 @@ fn fill(name: &str, token: &str, rcpt: &str) -> Vec<u8> {
         .into_bytes()
 }
 
+/// A bounce whose only mention of `rcpt` is inside a base64 part (the returned message's
+/// headers, encoded by the reporting server).
+fn only_encoded_report(rcpt: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    let part = base64::engine::general_purpose::STANDARD.encode(format!("To: {rcpt}\r\n"));
+    format!(
+        "From: MAILER-DAEMON@mx.example.net\r\nTo: bounces@example.org\r\n\
+         Subject: Undelivered Mail Returned to Sender\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+         --b\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n\
+         --b\r\nContent-Type: text/rfc822-headers\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+         {part}\r\n--b--\r\n"
+    )
+    .into_bytes()
+}
+
 fn delivery(digest_id: i64, subscriber_id: i64) -> BounceRef {
     BounceRef::Delivery {
         digest_id,
@@ -2094,18 +2110,39 @@ async fn reports_about_strangers_and_erased_subscribers_change_nothing(backend: 
     let untokened = fill("postfix.eml", "none", &gone_addr);
     let got = handle(app, "t:before", &untokened).await;
     assert!(matches!(&got, Handled::Unmatched(_)), "{got:?}");
+    // The same, quoting it as the receiver wrote it (in capitals), and one where it is
+    // only inside a base64 part; and one about somebody else, which must stay whole.
+    let shouted = fill("postfix.eml", "none", &gone_addr.to_uppercase());
+    let encoded = only_encoded_report(&gone_addr);
+    let stranger = fill("postfix.eml", "none", "someone@else.example");
+    for (key, raw) in [
+        ("t:shouted", &shouted),
+        ("t:encoded", &encoded),
+        ("t:other", &stranger),
+    ] {
+        let got = handle(app, key, raw).await;
+        assert!(matches!(&got, Handled::Unmatched(_)), "{key}: {got:?}");
+    }
     breakfast::subscribers::erase_subscriber(app, &gone, "erased in a test")
         .await
         .unwrap();
-    // "Delete everything" took the address out of it, and it is no longer open.
+    // "Delete everything" took the address out of them, and they are no longer open.
     let all = app.store.unmatched_reports(false, 10).await.unwrap();
-    let before = all.iter().find(|r| r.source_key == "t:before").unwrap();
-    assert!(
-        !String::from_utf8_lossy(&before.raw).contains(&gone_addr),
-        "{}",
-        String::from_utf8_lossy(&before.raw)
+    for key in ["t:before", "t:shouted", "t:encoded"] {
+        let kept = all.iter().find(|r| r.source_key == key).unwrap();
+        let text = String::from_utf8_lossy(&kept.raw);
+        assert!(
+            kept.raw == breakfast::store::bounces::ERASED_TEXT,
+            "{key} kept its text:\n{text}"
+        );
+        assert!(kept.resolved_at.is_some(), "{key}");
+    }
+    let other = all.iter().find(|r| r.source_key == "t:other").unwrap();
+    assert_eq!(
+        other.raw, stranger,
+        "a report about somebody else keeps its text"
     );
-    assert!(before.resolved_at.is_some());
+    assert!(other.resolved_at.is_none());
     let kept = &subs[..2];
     let suppressed = app.store.suppression_count().await.unwrap();
 
@@ -2133,7 +2170,7 @@ async fn reports_about_strangers_and_erased_subscribers_change_nothing(backend: 
         assert_eq!((code, json["unmatched"].as_i64()), (200, Some(1)), "{json}");
     }
     let open = app.store.unmatched_reports(true, 10).await.unwrap();
-    assert_eq!(open.len(), 4, "{open:?}");
+    assert_eq!(open.len(), 5, "{open:?}");
     let by_key = |k: &str| open.iter().find(|r| r.source_key == k).unwrap();
     assert!(by_key("generic:g-s").reason.contains("not a subscriber"));
     // The DSN naming the erased subscriber is kept for its reason, not its text.
@@ -2197,7 +2234,7 @@ async fn reports_about_strangers_and_erased_subscribers_change_nothing(backend: 
     assert_eq!(app.store.bounce_totals().await.unwrap(), vec![]);
     assert_eq!(
         app.store.unmatched_reports(true, 10).await.unwrap().len(),
-        4
+        open.len()
     );
     t.stop().await;
 }
