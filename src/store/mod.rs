@@ -229,6 +229,9 @@ pub fn sqlite_options(url: &str) -> Result<SqliteConnectOptions, anyhow::Error> 
         // with the queue's): a send that reads the whole ledger filled all of them, so
         // memory grew with the list. The OS page cache holds the file anyway.
         .pragma("cache_size", SQLITE_CACHE_KIB)
+        // A deleted row's bytes are overwritten, not left in the page's free space: an
+        // erased subscriber's address must not stay readable in the file.
+        .pragma("secure_delete", "ON")
         .busy_timeout(Duration::from_secs(10))
         .foreign_keys(true))
 }

@@ -403,6 +403,24 @@ impl Store {
             .collect())
     }
 
+    /// After an erasure, so the erased rows' bytes leave the disk. SQLite keeps earlier
+    /// copies of every changed page in its write-ahead log: this moves the log into the
+    /// database file and empties it (`PRAGMA wal_checkpoint(TRUNCATE)`); the database
+    /// file keeps no deleted bytes because every connection runs with `secure_delete`
+    /// ([`super::sqlite_options`]). False when readers kept the log from being emptied
+    /// (its frames are overwritten from the start once a later checkpoint completes).
+    /// PostgreSQL has nothing to do here: a deleted row's space stays in the table's file
+    /// until VACUUM reuses it, which only storage encryption can cover.
+    pub async fn flush_erased_rows(&self) -> StoreResult<bool> {
+        if !matches!(&self.db, super::Db::Pool(_)) || self.dialect() != Dialect::Sqlite {
+            return Ok(true);
+        }
+        let (busy, _, _): (i64, i64, i64) = self
+            .fetch_one(query("PRAGMA wal_checkpoint(TRUNCATE)"))
+            .await?;
+        Ok(busy == 0)
+    }
+
     /// Deletes everything about a subscriber (history and deliveries go by cascade) and
     /// keeps only `email_hash`, so the address is recognised but never stored again.
     pub async fn erase_subscriber(

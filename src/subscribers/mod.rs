@@ -697,6 +697,12 @@ pub async fn erase_subscriber(app: &App, s: &Subscriber, reason: &str) -> Servic
     let cancelled = app.store.delete_jobs_mentioning(&job_mentions(s)).await?;
     // Bounce reports kept unmatched quote the address (and the message) too.
     let reports = forget_reports_quoting(app, s.email.as_str()).await?;
+    if !app.store.flush_erased_rows().await? {
+        tracing::warn!(
+            subscriber = s.id,
+            "the database's write-ahead log was busy: the erased rows' old copies stay in it until the next checkpoint completes"
+        );
+    }
     tracing::info!(
         subscriber = s.id,
         jobs = cancelled,

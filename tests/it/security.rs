@@ -1288,6 +1288,63 @@ async fn erasure_cancels_queued_mail_and_leaves_no_address_in_jobs() {
     t.stop().await;
 }
 
+/// "Delete everything" leaves the address and the name nowhere in SQLite's files. SQLite
+/// keeps a deleted row's bytes in the freed space of its pages, and the write-ahead log
+/// keeps earlier copies of the pages, so a row gone from every table could still be read
+/// from the disk with `grep` until those pages happened to be reused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erasure_leaves_the_address_nowhere_in_the_database_files() {
+    let Some(t) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let address = "erin.gone@example.org";
+    let res = t
+        .post_form(
+            "/subscribe",
+            &[("email", address), ("name", "Erinna Gonewell")],
+        )
+        .await;
+    assert_eq!(res.status, 200);
+    let mails = t.wait_for_outbox(1, Duration::from_secs(20)).await;
+    let confirm = crate::kit::Mail::parse(&mails[0]);
+    let link = crate::kit::find_link(&confirm.text, "/confirm?token=").expect("a link");
+    let token = link.split("token=").nth(1).unwrap();
+    assert_eq!(
+        t.post_form("/confirm", &[("token", token)]).await.status,
+        200
+    );
+    let mails = t.wait_for_outbox(2, Duration::from_secs(20)).await;
+    let welcome = crate::kit::Mail::parse(&mails[1]);
+    let preferences =
+        crate::kit::find_link(&welcome.text, "/preferences?token=").expect("a preferences link");
+    let token = preferences.split("token=").nth(1).unwrap();
+    let erased = t
+        .post_form(
+            &format!("/preferences/delete?token={token}"),
+            &[("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(erased.status, 200, "{}", erased.body);
+
+    let files: Vec<_> = std::fs::read_dir(t.db.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("breakfast.db"))
+        .collect();
+    assert!(!files.is_empty());
+    for file in &files {
+        let bytes = std::fs::read(file).unwrap().to_ascii_lowercase();
+        for needle in [address, "gonewell"] {
+            let found = bytes
+                .windows(needle.len())
+                .filter(|w| *w == needle.as_bytes())
+                .count();
+            assert_eq!(found, 0, "{needle:?} is still in {}", file.display());
+        }
+    }
+    t.stop().await;
+}
+
 /// Finding 8, the race behind the repeated welcome emails: several confirmations of one
 /// address at once used to each queue a welcome. Only the one that made the change does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
